@@ -1,0 +1,3 @@
+from personalization.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,152 @@
+"""Save, load, list and promote models.
+
+An artifact is a folder ``<models_dir>/<model_id>/`` beside the database file holding
+``model.joblib`` (the fitted object and whatever it needs to score: id maps, pipelines) and
+``meta.json``; the catalog row lives in the DuckDB ``models`` table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from personalization import __version__, config, store
+from personalization.errors import IncompatibleModelError, NotFoundError
+
+FORMAT_VERSION = 1
+KINDS = ("recommender", "classifier")
+
+
+def new_model_id(kind: str, algo: str) -> str:
+    prefix = "rec" if kind == "recommender" else "clf"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{prefix}-{algo}-{stamp}-{secrets.token_hex(2)}"
+
+
+def fingerprint(*parts: Any) -> str:
+    """A short, stable hash of the data a model was trained on (shapes, counts, ids)."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(repr(part).encode())
+    return digest.hexdigest()[:16]
+
+
+def save_model(
+    artifact: Any,
+    kind: str,
+    algo: str,
+    params: dict,
+    metrics: dict,
+    data_fingerprint: str,
+    name: str | None = None,
+    db=None,
+) -> str:
+    """Write ``artifact`` to disk and add its catalog row; return the new model id.
+
+    The first model of a kind is promoted at once, so that a fresh install has a default.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
+    model_id = new_model_id(kind, algo)
+    folder = config.models_dir(db) / model_id
+    folder.mkdir(parents=True, exist_ok=False)
+    try:
+        joblib.dump(artifact, folder / "model.joblib", compress=3)
+        meta = {
+            "model_id": model_id,
+            "kind": kind,
+            "algo": algo,
+            "params": params,
+            "format_version": FORMAT_VERSION,
+            "library_version": __version__,
+        }
+        (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        first = not store.list_models(kind=kind, db=db)
+        store.insert_model(
+            model_id,
+            kind,
+            algo,
+            name,
+            params,
+            metrics,
+            data_fingerprint,
+            status="promoted" if first else "candidate",
+            db=db,
+        )
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return model_id
+
+
+def load_model(model_id: str | None = None, kind: str | None = None, db=None) -> tuple[Any, dict]:
+    """Load an artifact and its catalog row; without ``model_id``, the promoted one of ``kind``."""
+    info = resolve(model_id, kind, db=db)
+    folder = config.models_dir(db) / info["model_id"]
+    meta_path = folder / "meta.json"
+    if not meta_path.exists():
+        raise NotFoundError(
+            f"The files of model {info['model_id']} are missing from {folder}; "
+            f"train it again or delete it from the catalog."
+        )
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise IncompatibleModelError(
+            f"Model {info['model_id']} was saved in format {meta.get('format_version')} by "
+            f"version {meta.get('library_version')}; this version reads format {FORMAT_VERSION}. "
+            f"Train it again with this version."
+        )
+    try:
+        artifact = joblib.load(folder / "model.joblib")
+    except (ModuleNotFoundError, AttributeError, ImportError, EOFError, ValueError) as exc:
+        raise IncompatibleModelError(
+            f"Model {info['model_id']} cannot be read by this version ({exc}); train it again."
+        ) from exc
+    return artifact, info
+
+
+def resolve(model_id: str | None = None, kind: str | None = None, db=None) -> dict:
+    """The catalog row of ``model_id``, or of the promoted (else newest) model of ``kind``."""
+    if model_id:
+        info = store.get_model(model_id, db=db)
+        if info is None:
+            known = ", ".join(m["model_id"] for m in store.list_models(kind=kind, db=db)[:5])
+            raise NotFoundError(
+                f"There is no model {model_id!r}; known models: {known or 'none yet'}. "
+                f"List them with: python -m personalization models"
+            )
+        if kind and info["kind"] != kind:
+            raise NotFoundError(f"Model {model_id} is a {info['kind']}, not a {kind}.")
+        return info
+    models = store.list_models(kind=kind, db=db)
+    if not models:
+        what = kind or "model"
+        hint = "train-recommender" if kind == "recommender" else "train-classifier"
+        raise NotFoundError(
+            f"No {what} has been trained yet; train one with: python -m personalization {hint}"
+        )
+    promoted = [m for m in models if m["status"] == "promoted"]
+    return promoted[0] if promoted else models[0]
+
+
+def list_models(kind: str | None = None, db=None) -> list[dict]:
+    return store.list_models(kind=kind, db=db)
+
+
+def promote(model_id: str, db=None) -> dict:
+    info = resolve(model_id, db=db)
+    store.set_promoted(model_id, info["kind"], db=db)
+    return resolve(model_id, db=db)
+
+
+def delete(model_id: str, db=None) -> None:
+    info = resolve(model_id, db=db)
+    store.delete_model(info["model_id"], db=db)
+    shutil.rmtree(config.models_dir(db) / info["model_id"], ignore_errors=True)
