@@ -18,7 +18,7 @@ import numpy as np
 
 from personalization.errors import BadInputError, PersonalizationError
 
-COMMAND_MODULES = ("data", "models", "recommend", "propensity")
+COMMAND_MODULES = ("data", "models", "recommend", "propensity", "explain")
 
 
 def build_parser() -> argparse.ArgumentParser:
