@@ -44,7 +44,12 @@ def quote_ident(name: str) -> str:
 
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc).lower()
-    return "lock" in text or "conflicting" in text or "being used by another process" in text
+    # Another process holds the file ("Could not set lock ... Conflicting lock"), or another
+    # thread of this process has it open in the other mode ("different configuration").
+    return any(
+        word in text
+        for word in ("lock", "conflicting", "another process", "different configuration")
+    )
 
 
 @contextmanager
