@@ -1,0 +1,256 @@
+"""Shared helpers for every dashboard page: layout, empty states, errors, cached loaders, formats.
+
+Pages stay thin: read widgets, call ``personalization`` (through the cached loaders here when the
+result is reused across reruns), render. The API:
+
+- ``header(title, intro)``: page title and a one-paragraph explanation.
+- ``empty_state(message, page_path, label)``: say what is missing, link the page that fixes it, stop.
+- ``show_error(exc)``: one ``st.error`` with the message of a ``PersonalizationError``.
+- ``db_path()``: the database file this session uses (``$PERSONALIZATION_DB`` or the default).
+- ``data_version()``: a token that changes whenever tables or models change; ``refresh()`` after a
+  page writes (ingest, train, promote) so the next read sees it at once.
+- Cached loaders (all keyed by database path and data version): ``tables()``, ``overview()``,
+  ``readiness()``, ``profile(table)``, ``preview(table, limit)``, ``table(name, columns)``,
+  ``models(kind)``; ``load_model(model_id)`` caches a loaded artifact per model id.
+- Formats: ``fmt_int``, ``fmt_pct``, ``fmt_num``, ``fmt_date``.
+- ``PALETTE`` / ``PRIMARY`` (from ``personalization.charts``) for plotly; ``METRIC_HELP`` and
+  ``metric_help(name)``: one-sentence explanations of metrics for non-specialists.
+
+Library modules that pull in heavy dependencies are imported where they are used, so that a page
+that does not need them starts quickly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import pandas as pd
+import streamlit as st
+
+from personalization import config, registry, store
+from personalization.charts import PALETTE, PRIMARY
+from personalization.errors import PersonalizationError
+
+__all__ = [
+    "METRIC_HELP",
+    "PALETTE",
+    "PRIMARY",
+    "data_version",
+    "db_path",
+    "empty_state",
+    "fmt_date",
+    "fmt_int",
+    "fmt_num",
+    "fmt_pct",
+    "header",
+    "load_model",
+    "metric_help",
+    "models",
+    "overview",
+    "preview",
+    "profile",
+    "readiness",
+    "refresh",
+    "show_error",
+    "table",
+    "tables",
+]
+
+CACHE_TTL_SECONDS = 600
+VERSION_TTL_SECONDS = 5
+
+METRIC_HELP: dict[str, str] = {
+    "events": "Every recorded action of a customer: a view, a click, a purchase, a rating.",
+    "users": "Distinct customers (user ids) seen in the events.",
+    "items": "Distinct products or contents (item ids) seen in the events.",
+    "rows_read": "Lines of the file that were read, the header not counted.",
+    "rows_loaded": "Rows now stored in the table and ready to use.",
+    "rows_rejected": "Rows left out because a required value was missing or unreadable; "
+    "the table below says which line and why.",
+    "duplicates_dropped": "Rows identical in every column to an earlier row; kept once.",
+    "precision": "Of the items we recommended, the share the customer went on to use.",
+    "recall": "Of the items the customer went on to use, the share we had recommended.",
+    "ndcg": "Like precision, but a hit near the top of the list counts more (0 to 1, higher is better).",
+    "map": "Mean average precision: rewards putting the right items early in the list (0 to 1).",
+    "hit_rate": "Share of customers for whom at least one recommended item was right.",
+    "coverage": "Share of the catalogue that appears in anyone's recommendations.",
+    "novelty": "How unusual the recommended items are; higher means fewer best-sellers.",
+    "roc_auc": "How well the model ranks converters above non-converters: 0.5 is a coin toss, "
+    "1.0 is perfect.",
+    "pr_auc": "Precision averaged over every cut-off; compare it with the conversion rate.",
+    "f1": "Balance of precision and recall at the chosen threshold (0 to 1).",
+    "threshold": "Score above which a customer is counted as a likely converter.",
+    "lift": "How many times more conversions than contacting customers at random.",
+    "score": "How strongly the model suggests the item for this customer; "
+    "compare scores within one list, not across models.",
+}
+
+
+def metric_help(name: str) -> str | None:
+    """The plain explanation of a metric; ``precision@10`` finds ``precision``."""
+    key = name.split("@")[0].lower()
+    return METRIC_HELP.get(key)
+
+
+def header(title: str, intro: str) -> None:
+    """The page title with a short explanation of what the page is for."""
+    st.title(title)
+    st.caption(intro)
+
+
+def empty_state(message: str, page_path: str, label: str) -> NoReturn:
+    """Say what is missing, link to the page that fixes it, and stop the page."""
+    st.info(message, icon=":material/info:")
+    st.page_link(page_path, label=label, icon=":material/arrow_forward:")
+    st.stop()
+
+
+def show_error(exc: PersonalizationError) -> None:
+    """Show a library error as one readable message (only the family the library raises)."""
+    st.error(str(exc), icon=":material/error:")
+
+
+def db_path() -> str:
+    """The database file of this session, as an absolute path string (a cache key)."""
+    return str(config.db_path().resolve())
+
+
+def refresh() -> None:
+    """Forget the data version so the next read sees what a page has just written."""
+    _version.clear()
+
+
+def data_version() -> str:
+    """A token that changes when a table, a dataset or a model changes (re-read every few seconds)."""
+    return _version(db_path())
+
+
+@st.cache_data(ttl=VERSION_TTL_SECONDS, show_spinner=False)
+def _version(db: str) -> str:
+    tables_now = store.list_tables(db=db)
+    models_now = [(m["model_id"], m["status"]) for m in store.list_models(db=db)]
+    loaded = store.datasets(db=db)
+    stamps = loaded["ingested_at"].astype(str).tolist() if len(loaded) else []
+    return registry.fingerprint(tables_now, models_now, stamps)
+
+
+def tables() -> list[dict]:
+    """Every user table: ``name``, ``kind``, ``rows``."""
+    return _tables(db_path(), data_version())
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def _tables(db: str, version: str) -> list[dict]:
+    return store.list_tables(db=db)
+
+
+def overview() -> dict:
+    """Key figures for the home page (see ``personalization.ingest.overview``)."""
+    return _overview(db_path(), data_version())
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Reading the database…")
+def _overview(db: str, version: str) -> dict:
+    from personalization import ingest
+
+    return ingest.overview(db=db)
+
+
+def readiness() -> dict:
+    """``can_recommend``, ``can_classify`` and the checks (see ``personalization.ingest.readiness``)."""
+    return _readiness(db_path(), data_version())
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def _readiness(db: str, version: str) -> dict:
+    from personalization import ingest
+
+    return ingest.readiness(db=db)
+
+
+def profile(table_name: str) -> dict:
+    """The data-quality profile of one table (see ``personalization.ingest.profile_table``)."""
+    return _profile(table_name, db_path(), data_version())
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Profiling the table…")
+def _profile(table_name: str, db: str, version: str) -> dict:
+    from personalization import ingest
+
+    return ingest.profile_table(table_name, db=db)
+
+
+def preview(table_name: str, limit: int = 20) -> pd.DataFrame:
+    """The first ``limit`` rows of a table."""
+    return _read(table_name, None, limit, db_path(), data_version())
+
+
+def table(name: str, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A whole table (or some of its columns); meant for small tables such as users and items."""
+    return _read(name, tuple(columns) if columns else None, None, db_path(), data_version())
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def _read(
+    name: str, columns: tuple[str, ...] | None, limit: int | None, db: str, version: str
+) -> pd.DataFrame:
+    return store.read_table(name, columns=columns, limit=limit, db=db)
+
+
+def models(kind: str | None = None) -> list[dict]:
+    """Catalog rows of the trained models of ``kind``, newest first."""
+    return _models(kind, db_path(), data_version())
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def _models(kind: str | None, db: str, version: str) -> list[dict]:
+    return store.list_models(kind=kind, db=db)
+
+
+def load_model(model_id: str) -> tuple[Any, dict]:
+    """A model artifact and its catalog row, loaded once per model id and database."""
+    return _load_model(model_id, db_path())
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
+def _load_model(model_id: str, db: str) -> tuple[Any, dict]:
+    return registry.load_model(model_id, db=db)
+
+
+def fmt_int(value: Any) -> str:
+    """``1234567`` -> ``1,234,567``; missing -> ``–``."""
+    if _missing(value):
+        return "–"
+    return f"{int(round(float(value))):,}"
+
+
+def fmt_pct(value: Any, digits: int = 1) -> str:
+    """A share in 0..1 as a percentage: ``0.1234`` -> ``12.3%``."""
+    if _missing(value):
+        return "–"
+    return f"{float(value) * 100:,.{digits}f}%"
+
+
+def fmt_num(value: Any, digits: int = 3) -> str:
+    """A number with ``digits`` decimals and thousands separators."""
+    if _missing(value):
+        return "–"
+    return f"{float(value):,.{digits}f}"
+
+
+def fmt_date(value: Any) -> str:
+    """A date or timestamp as ``2024-03-01``."""
+    if _missing(value):
+        return "–"
+    return pd.Timestamp(value).strftime("%Y-%m-%d")
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(pd.isna(value)) or (isinstance(value, float) and math.isinf(value))
+    except (TypeError, ValueError):
+        return False
