@@ -1,0 +1,109 @@
+"""Every figure builder returns a plotly figure with both axes titled and the expected traces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from personalization import model_charts as mc
+
+Y = np.array([1, 1, 0, 1, 0, 0, 0, 1, 0, 0])
+S = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1])
+
+
+def titled(fig: go.Figure) -> bool:
+    return bool(fig.layout.xaxis.title.text) and bool(fig.layout.yaxis.title.text)
+
+
+def test_metric_comparison_draws_one_bar_series_per_run_and_greys_the_baseline():
+    fig = mc.metric_comparison({"svd": {"ndcg@10": 0.3, "recall@10": 0.2}, "Popularity baseline": {"ndcg@10": 0.1}})
+    assert titled(fig)
+    assert [t.name for t in fig.data] == ["svd", "Popularity baseline"]
+    assert list(fig.data[0].x) == ["ndcg@10", "recall@10"]
+    assert fig.data[1].y[1] is None
+    assert fig.data[1].marker.color == mc.BASELINE
+
+
+def test_roc_pr_and_calibration_have_the_model_and_a_reference_line():
+    for fig in (mc.roc_figure(Y, S), mc.pr_figure(Y, S), mc.calibration_figure(Y, S, bins=3)):
+        assert titled(fig)
+        assert len(fig.data) == 2
+    assert "AUC 0.7" in mc.roc_figure(Y, S).data[1].name
+    assert mc.pr_figure(Y, S).data[0].y[0] == pytest.approx(0.4)
+
+
+def test_trials_figure_tracks_the_best_so_far():
+    fig = mc.trials_figure(pd.DataFrame({"value": [0.2, 0.1, 0.5, 0.4]}))
+    assert titled(fig)
+    assert list(fig.data[1].y) == [0.2, 0.2, 0.5, 0.5]
+
+
+def test_shap_bar_puts_the_biggest_feature_on_top():
+    fig = mc.shap_bar(pd.DataFrame({"feature": ["a", "b", "c"], "mean_abs_shap": [0.1, 0.3, 0.2]}))
+    assert titled(fig)
+    assert list(fig.data[0].y) == ["a", "c", "b"]
+
+
+def test_beeswarm_orders_features_and_colours_numbers_by_rank():
+    points = pd.DataFrame(
+        {
+            "feature": ["recency"] * 3 + ["device"] * 3,
+            "shap": [0.5, -0.4, 0.1, 0.01, 0.02, -0.01],
+            "value": [1, 30, 10, "mobile", "desktop", "mobile"],
+        }
+    )
+    fig = mc.beeswarm(points)
+    assert titled(fig)
+    assert list(fig.layout.yaxis.ticktext) == ["device", "recency"]
+    assert list(fig.data[0].marker.color) == pytest.approx([1 / 3, 1.0, 2 / 3])
+    assert fig.data[1].name == "Category value"
+
+
+def test_dependence_uses_dots_for_numbers_and_boxes_for_categories():
+    nums = mc.dependence_figure(pd.DataFrame({"value": [1, 2, 3], "shap": [0.1, 0.0, -0.1]}), "recency")
+    cats = mc.dependence_figure(pd.DataFrame({"value": ["a", "b", "a"], "shap": [0.1, 0.0, -0.1]}), "device")
+    assert titled(nums) and titled(cats)
+    assert nums.layout.xaxis.title.text == "recency"
+    assert isinstance(nums.data[0], go.Scatter) and isinstance(cats.data[0], go.Box)
+
+
+def test_waterfall_sums_the_base_and_contributions_and_groups_the_rest():
+    contrib = pd.DataFrame({"feature": ["a", "b", "c"], "value": [1, 2, 3], "shap": [0.3, -0.1, 0.05]})
+    fig = mc.waterfall_figure(contrib, base_value=0.2, prediction=0.45, top=2)
+    assert titled(fig)
+    wf = fig.data[0]
+    assert list(wf.measure) == ["absolute", "relative", "relative", "relative", "total"]
+    assert list(wf.y)[-2] == "1 other features"
+    assert list(wf.x)[-1] == pytest.approx(0.45)
+
+
+def test_gains_and_lift_show_the_random_baseline():
+    gains = pd.DataFrame({"share_contacted": [0, 0.5, 1], "share_conversions": [0, 0.8, 1]})
+    deciles = pd.DataFrame({"bin": [1, 2], "cumulative_lift": [1.6, 1.0]})
+    g, lift = mc.gains_figure(gains), mc.lift_figure(deciles)
+    assert titled(g) and titled(lift)
+    assert g.data[0].name == "Random targeting"
+    assert list(lift.data[0].y) == [1.0, 1.0]
+    assert list(lift.data[1].x) == [0.5, 1.0]
+
+
+def test_segment_lift_has_error_bars_and_counts():
+    seg = pd.DataFrame(
+        {"segment": ["a", "b"], "lift": [1.5, 0.8], "customers": [120, 1300], "ci_low": [1.2, 0.5], "ci_high": [1.9, 1.0]}
+    )
+    fig = mc.segment_lift_figure(seg)
+    assert titled(fig)
+    bar = fig.data[0]
+    assert list(bar.error_y.array) == pytest.approx([0.4, 0.2])
+    assert list(bar.error_y.arrayminus) == pytest.approx([0.3, 0.3])
+    assert list(bar.text) == ["n=120", "n=1,300"]
+
+
+def test_profit_figure_marks_the_best_cut_off():
+    sim = pd.DataFrame({"share_contacted": [0.1, 0.2, 0.3], "profit": [50.0, 80.0, 20.0]})
+    fig = mc.profit_figure(sim)
+    assert titled(fig)
+    assert fig.data[1].x[0] == pytest.approx(0.2)
+    assert "top 20%" in fig.data[1].text[0]
