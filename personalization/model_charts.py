@@ -2,8 +2,9 @@
 
 Every builder takes plain arrays or tidy frames (as the library's metric, SHAP and lift functions
 return them) and gives back a ``plotly.graph_objects.Figure`` with both axes titled. Nothing here
-imports streamlit or reads storage. Colours follow one palette: the model in ``MODEL``, the
-baseline or random line in ``BASELINE``, raising and lowering effects in ``UP`` and ``DOWN``.
+imports streamlit or reads storage. Colours come from ``personalization.charts.PALETTE``: the model
+in ``MODEL``, the baseline or random line in ``BASELINE``, raising and lowering effects in ``UP``
+and ``DOWN``.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import plotly.graph_objects as go
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-MODEL = "#2563eb"
-BASELINE = "#9ca3af"
-UP = "#dc2626"
-DOWN = "#2563eb"
-BEST = "#16a34a"
-SERIES = ("#2563eb", "#f59e0b", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#db2777", "#65a30d")
+from personalization.charts import NEGATIVE, NEUTRAL, PALETTE, POSITIVE, PRIMARY, TEMPLATE
+
+MODEL = PRIMARY
+BASELINE = NEUTRAL
+UP = NEGATIVE
+DOWN = PRIMARY
+BEST = POSITIVE
+SERIES = tuple(c for c in PALETTE if c != NEUTRAL)
 SCALE = [[0.0, DOWN], [0.5, "#e5e7eb"], [1.0, UP]]
-TEMPLATE = "plotly_white"
 
 
 def style(fig: go.Figure, x: str, y: str, title: str | None = None, height: int = 380) -> go.Figure:
