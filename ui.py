@@ -5,6 +5,7 @@ result is reused across reruns), render. The API:
 
 - ``header(title, intro)``: page title and a one-paragraph explanation.
 - ``empty_state(message, page_path, label)``: say what is missing, link the page that fixes it, stop.
+- ``link(page_path, label, icon)``: a ``st.page_link`` that is left out while the page file is absent.
 - ``show_error(exc)``: one ``st.error`` with the message of a ``PersonalizationError``.
 - ``db_path()``: the database file this session uses (``$PERSONALIZATION_DB`` or the default).
 - ``data_version()``: a token that changes whenever tables or models change; ``refresh()`` after a
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import pandas as pd
@@ -45,6 +47,7 @@ __all__ = [
     "fmt_num",
     "fmt_pct",
     "header",
+    "link",
     "load_model",
     "metric_help",
     "models",
@@ -58,6 +61,7 @@ __all__ = [
     "tables",
 ]
 
+ROOT = Path(__file__).resolve().parent
 CACHE_TTL_SECONDS = 600
 VERSION_TTL_SECONDS = 5
 
@@ -103,8 +107,14 @@ def header(title: str, intro: str) -> None:
 def empty_state(message: str, page_path: str, label: str) -> NoReturn:
     """Say what is missing, link to the page that fixes it, and stop the page."""
     st.info(message, icon=":material/info:")
-    st.page_link(page_path, label=label, icon=":material/arrow_forward:")
+    link(page_path, label, ":material/arrow_forward:")
     st.stop()
+
+
+def link(page_path: str, label: str, icon: str | None = None) -> None:
+    """Link to another page (path relative to the project, e.g. ``pages/data.py``) if it exists."""
+    if (ROOT / page_path).exists():
+        st.page_link(page_path, label=label, icon=icon)
 
 
 def show_error(exc: PersonalizationError) -> None:
