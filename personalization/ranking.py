@@ -1,0 +1,527 @@
+"""Offline evaluation of recommenders: splits, ranking metrics, cross-validation, tuning.
+
+Pure functions over a CSR interactions matrix (users x items) or an events frame; nothing here
+reads storage or fits a model. Conventions (close to ``recommenders.evaluation.python_evaluation``):
+
+- ``recs`` is an ``(n_users, K)`` integer array of item indices, best first; ``-1`` pads a row
+  that has fewer than ``K`` items. Row ``i`` belongs to user ``users[i]`` of ``test`` (default:
+  row ``i``). Items should not repeat within a row.
+- An item is relevant for a user when ``test[user, item] > 0`` (binary relevance).
+- Accuracy metrics (precision, recall, NDCG, MAP, hit rate, MRR) are averaged over the users that
+  have at least one relevant item; users without any are left out. With no such user (empty
+  input) every accuracy metric is ``0.0``, as in the ``recommenders`` library.
+- Every metric lies in ``[0, 1]`` except novelty, which is ``>= 0`` (bits).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from personalization.errors import BadInputError, NotEnoughDataError
+
+Progress = Callable[[float, str], None] | None
+SPLITS = ("random", "temporal", "leave-last")
+SEARCHES = ("grid", "random", "bayes")
+ACCURACY = ("precision", "recall", "ndcg", "map", "hit_rate")
+
+
+# ---------------------------------------------------------------- splits
+
+
+def split_random(
+    matrix: sp.csr_matrix, test_size: float = 0.2, seed: int = 0
+) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Move a random ``test_size`` share of the stored interactions to a test matrix.
+
+    Each non-zero cell goes to exactly one side, so train and test never share a cell.
+    Returns ``(train, test)``, both of the input's shape.
+    """
+    _check_test_size(test_size)
+    coo = sp.coo_matrix(matrix)
+    rng = np.random.default_rng(seed)
+    in_test = rng.random(coo.nnz) < test_size
+    return _part(coo, ~in_test), _part(coo, in_test)
+
+
+def kfold(matrix: sp.csr_matrix, folds: int = 5, seed: int = 0) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix]]:
+    """Yield ``folds`` pairs ``(train, test)``; every stored cell is in exactly one test fold."""
+    if folds < 2:
+        raise BadInputError(f"folds must be 2 or more; got {folds}")
+    coo = sp.coo_matrix(matrix)
+    if coo.nnz < folds:
+        raise NotEnoughDataError(
+            f"{folds}-fold cross-validation needs at least {folds} interactions; found {coo.nnz}"
+        )
+    fold_of = np.random.default_rng(seed).permutation(coo.nnz) % folds
+    for f in range(folds):
+        yield _part(coo, fold_of != f), _part(coo, fold_of == f)
+
+
+def split_events(
+    events: pd.DataFrame, method: str = "temporal", test_size: float = 0.2, seed: int = 0, n: int = 1
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split an events frame (``user_id``, ``item_id``, ``timestamp``, ...) by ``method``.
+
+    ``random``: ``test_size`` of the (user, item) pairs with all their events; ``temporal``: every
+    event at or after the global cut-off time that leaves ``test_size`` of the events after it;
+    ``leave-last``: for each user the ``n`` items they touched last (see ``split_leave_last``).
+    """
+    if method == "random":
+        return split_events_random(events, test_size, seed)
+    if method == "temporal":
+        return split_temporal(events, test_size)
+    if method == "leave-last":
+        return split_leave_last(events, n)
+    raise BadInputError(f"split must be one of {', '.join(SPLITS)}; got {method!r}")
+
+
+def split_events_random(
+    events: pd.DataFrame, test_size: float = 0.2, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Random split by (user, item) pair: all events of a pair land on the same side."""
+    _check_test_size(test_size)
+    pair = pd.MultiIndex.from_arrays([events["user_id"], events["item_id"]])
+    codes, uniques = pd.factorize(pair)
+    in_test = np.random.default_rng(seed).random(len(uniques)) < test_size
+    mask = in_test[codes]
+    return events[~mask], events[mask]
+
+
+def split_temporal(events: pd.DataFrame, test_size: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Global cut-off: events at or after the ``1 - test_size`` time quantile are the test set.
+
+    Events without a timestamp stay in train. Raises ``NotEnoughDataError`` when there are no
+    timestamps or when all events share one time.
+    """
+    _check_test_size(test_size)
+    ts = pd.to_datetime(events["timestamp"]) if "timestamp" in events else pd.Series(dtype="datetime64[ns]")
+    if ts.notna().sum() < 2:
+        raise NotEnoughDataError(
+            "A temporal split needs event timestamps; found none. Use --split random or "
+            "--split leave-last, or load events with a timestamp column."
+        )
+    cutoff = ts.quantile(1 - test_size)
+    in_test = (ts >= cutoff).to_numpy()
+    if in_test.all() or not in_test.any():
+        raise NotEnoughDataError(
+            f"All timestamped events fall on one side of the cut-off {cutoff}; use --split random."
+        )
+    return events[~in_test], events[in_test]
+
+
+def split_leave_last(events: pd.DataFrame, n: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per user, the ``n`` items first touched last go to test with all their events.
+
+    Only users with more than ``n`` distinct items contribute to the test set, so each test
+    user keeps some history in train. Without timestamps, the row order stands in for time.
+    """
+    if n < 1:
+        raise BadInputError(f"leave-last needs n >= 1; got {n}")
+    frame = pd.DataFrame(
+        {
+            "user_id": events["user_id"].to_numpy(),
+            "item_id": events["item_id"].to_numpy(),
+            "t": _time_order(events),
+        }
+    )
+    first = frame.groupby(["user_id", "item_id"], sort=False)["t"].min().reset_index()
+    first = first.sort_values(["user_id", "t", "item_id"], kind="stable")
+    rank_from_end = first.groupby("user_id").cumcount(ascending=False)
+    n_items = first.groupby("user_id")["item_id"].transform("size")
+    chosen = first[(rank_from_end < n) & (n_items > n)]
+    key = pd.MultiIndex.from_arrays([events["user_id"], events["item_id"]])
+    mask = key.isin(pd.MultiIndex.from_arrays([chosen["user_id"], chosen["item_id"]]))
+    return events[~mask], events[mask]
+
+
+def align(
+    matrix: sp.csr_matrix,
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    to_user_ids: np.ndarray,
+    to_item_ids: np.ndarray,
+) -> sp.csr_matrix:
+    """Re-index ``matrix`` (rows ``user_ids``, columns ``item_ids``) onto another pair of id maps.
+
+    Rows and columns whose ids are absent from the target maps are dropped.
+    Returns a CSR of shape ``(len(to_user_ids), len(to_item_ids))``.
+    """
+    rows = pd.Index(to_user_ids).get_indexer(user_ids)
+    cols = pd.Index(to_item_ids).get_indexer(item_ids)
+    coo = sp.coo_matrix(matrix)
+    r, c = rows[coo.row], cols[coo.col]
+    keep = (r >= 0) & (c >= 0)
+    shape = (len(to_user_ids), len(to_item_ids))
+    return sp.csr_matrix((coo.data[keep], (r[keep], c[keep])), shape=shape)
+
+
+def unseen_relevant(test: sp.csr_matrix, train: sp.csr_matrix) -> sp.csr_matrix:
+    """Binary test matrix without the cells already in train (those cannot be recommended)."""
+    rel = (sp.csr_matrix(test) > 0).astype(np.float32)
+    seen = (sp.csr_matrix(train) != 0).astype(np.float32)
+    out = (rel - rel.multiply(seen)).tocsr()
+    out.eliminate_zeros()
+    return out
+
+
+# ---------------------------------------------------------------- metrics
+
+
+def hits(recs: np.ndarray, test: sp.csr_matrix, users: np.ndarray | None = None) -> np.ndarray:
+    """Boolean ``(n_users, K)``: whether each recommended item is relevant in ``test``."""
+    recs = _as_recs(recs)
+    rel = _relevant(test, users, len(recs))
+    n_items = rel.shape[1]
+    coo = rel.tocoo()
+    truth = coo.row.astype(np.int64) * n_items + coo.col
+    asked = np.arange(len(recs), dtype=np.int64)[:, None] * n_items + recs
+    return np.isin(asked, truth) & (recs >= 0)
+
+
+def precision_at_k(recs, test, k: int = 10, users=None) -> float:
+    """Mean share of the top ``k`` that is relevant (denominator ``k``); in [0, 1]."""
+    return ranking_metrics(recs, test, k, users)[f"precision@{k}"]
+
+
+def recall_at_k(recs, test, k: int = 10, users=None) -> float:
+    """Mean share of a user's relevant items found in the top ``k``; in [0, 1]."""
+    return ranking_metrics(recs, test, k, users)[f"recall@{k}"]
+
+
+def ndcg_at_k(recs, test, k: int = 10, users=None) -> float:
+    """Mean NDCG with binary gains and ``log2(rank + 1)`` discounts; 1 for a perfect list."""
+    return ranking_metrics(recs, test, k, users)[f"ndcg@{k}"]
+
+
+def map_at_k(recs, test, k: int = 10, users=None) -> float:
+    """Mean average precision; each user's sum is divided by ``min(k, n_relevant)``."""
+    return ranking_metrics(recs, test, k, users)[f"map@{k}"]
+
+
+def hit_rate_at_k(recs, test, k: int = 10, users=None) -> float:
+    """Share of users with at least one relevant item in the top ``k``; in [0, 1]."""
+    return ranking_metrics(recs, test, k, users)[f"hit_rate@{k}"]
+
+
+def mrr(recs, test, k: int = 10, users=None) -> float:
+    """Mean reciprocal rank of the first relevant item in the top ``k`` (0 when none)."""
+    return ranking_metrics(recs, test, k, users)["mrr"]
+
+
+def ranking_metrics(
+    recs: np.ndarray, test: sp.csr_matrix, k: int | None = None, users: np.ndarray | None = None
+) -> dict[str, float]:
+    """Precision, recall, NDCG, MAP, hit rate at ``k`` and MRR in one pass.
+
+    ``k`` defaults to the width of ``recs``; wider ``recs`` are cut to ``k`` columns, narrower
+    ones count the missing places as misses. Keys: ``precision@K``, ``recall@K``, ``ndcg@K``,
+    ``map@K``, ``hit_rate@K``, ``mrr``.
+    """
+    recs = _as_recs(recs)
+    k = recs.shape[1] if k is None else int(k)
+    if k < 1:
+        raise BadInputError(f"k must be 1 or more; got {k}")
+    recs = recs[:, :k]
+    hit = hits(recs, test, users)
+    n_rel = np.diff(_relevant(test, users, len(recs)).indptr)
+    active = n_rel > 0
+    keys = [f"{m}@{k}" for m in ACCURACY] + ["mrr"]
+    if not active.any():
+        return dict.fromkeys(keys, 0.0)
+    hit, n_rel = hit[active], n_rel[active]
+    width = hit.shape[1]
+    positions = np.arange(1, width + 1)
+    n_hit = hit.sum(axis=1)
+    discounts = 1.0 / np.log2(positions + 1)
+    dcg = (hit * discounts).sum(axis=1)
+    ideal = np.cumsum(np.concatenate([[0.0], 1.0 / np.log2(np.arange(1, k + 1) + 1)]))
+    idcg = ideal[np.minimum(n_rel, k)]
+    precision_at = np.cumsum(hit, axis=1) / positions
+    ap = (precision_at * hit).sum(axis=1) / np.minimum(n_rel, k)
+    first = np.where(hit.any(axis=1), hit.argmax(axis=1) + 1, np.inf)
+    values = [n_hit / k, n_hit / n_rel, dcg / idcg, ap, (n_hit > 0).astype(float), 1.0 / first]
+    return {key: float(np.mean(v)) for key, v in zip(keys, values, strict=True)}
+
+
+def catalog_coverage(recs: np.ndarray, n_items: int) -> float:
+    """Share of the catalogue's ``n_items`` that appear in at least one list; in [0, 1]; 0 if empty."""
+    recs = _as_recs(recs)
+    if n_items <= 0 or recs.size == 0:
+        return 0.0
+    return float(np.unique(recs[recs >= 0]).size / n_items)
+
+
+def novelty(recs: np.ndarray, train: sp.csr_matrix) -> float:
+    """Mean self-information ``-log2(p(i))`` of recommended items, in bits (>= 0).
+
+    ``p(i)`` is the share of training users who interacted with item ``i``; an item no training
+    user touched counts as touched once. Higher means less obvious items. 0.0 for empty ``recs``.
+    """
+    recs = _as_recs(recs)
+    valid = recs[recs >= 0]
+    train = sp.csr_matrix(train)
+    if valid.size == 0 or train.shape[0] == 0:
+        return 0.0
+    users_per_item = np.maximum(np.diff(train.tocsc().indptr), 1)
+    info = -np.log2(users_per_item / train.shape[0])
+    return float(info[valid].mean())
+
+
+def intra_list_diversity(recs: np.ndarray, item_vectors: sp.spmatrix | np.ndarray) -> float:
+    """Mean pairwise cosine distance ``1 - cos(v_i, v_j)`` between items of each list, in [0, 1].
+
+    ``item_vectors`` has one row per item: item features (one-hot category, TF-IDF, ...) or,
+    by default in this project, the item's column of the training matrix (``train.T``) so that
+    items bought by the same users count as similar. Items with an all-zero vector count as
+    dissimilar to everything. Lists with fewer than two items are skipped; 0.0 when none are left.
+    """
+    recs = _as_recs(recs)
+    vectors = sp.csr_matrix(item_vectors, dtype=np.float64)
+    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+    unit = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ vectors
+    size = (recs >= 0).sum(axis=1)
+    keep = size >= 2
+    if not keep.any():
+        return 0.0
+    recs, size = recs[keep], size[keep]
+    rows = np.repeat(np.arange(len(recs)), recs.shape[1])
+    flat = recs.ravel()
+    ok = flat >= 0
+    picks = sp.csr_matrix((np.ones(ok.sum()), (rows[ok], flat[ok])), shape=(len(recs), vectors.shape[0]))
+    summed = picks @ unit
+    self_sim = np.asarray(picks @ (norms > 0).astype(float)).ravel()
+    pair_sum = np.asarray(summed.multiply(summed).sum(axis=1)).ravel() - self_sim
+    mean_sim = pair_sum / (size * (size - 1))
+    return float(np.clip(1.0 - mean_sim, 0.0, 1.0).mean())
+
+
+def evaluate_recs(
+    recs: np.ndarray,
+    test: sp.csr_matrix,
+    train: sp.csr_matrix,
+    k: int | None = None,
+    users: np.ndarray | None = None,
+    item_vectors: sp.spmatrix | None = None,
+) -> dict[str, float]:
+    """Every metric of this module: the ranking metrics plus ``coverage``, ``novelty``, ``diversity``.
+
+    ``item_vectors`` defaults to ``train.T`` (co-occurrence; see ``intra_list_diversity``).
+    """
+    recs = _as_recs(recs)
+    k = recs.shape[1] if k is None else int(k)
+    out = ranking_metrics(recs, test, k, users)
+    top = recs[:, :k]
+    out["coverage"] = catalog_coverage(top, train.shape[1])
+    out["novelty"] = novelty(top, train)
+    out["diversity"] = intra_list_diversity(top, train.T if item_vectors is None else item_vectors)
+    return out
+
+
+# ---------------------------------------------------------------- cross-validation and search
+
+
+def summarize_folds(results: list[dict[str, float]]) -> dict[str, Any]:
+    """``{"mean": {metric: ...}, "std": {metric: ...}, "folds": results}`` (population std)."""
+    if not results:
+        return {"mean": {}, "std": {}, "folds": []}
+    frame = pd.DataFrame(results)
+    return {
+        "mean": {c: float(frame[c].mean()) for c in frame},
+        "std": {c: float(frame[c].std(ddof=0)) for c in frame},
+        "folds": results,
+    }
+
+
+def cross_validate(
+    evaluate: Callable[[sp.csr_matrix, sp.csr_matrix], dict[str, float]],
+    matrix: sp.csr_matrix,
+    folds: int = 5,
+    seed: int = 0,
+    progress: Progress = None,
+) -> dict[str, Any]:
+    """Run ``evaluate(train, test) -> metrics`` on each of ``folds`` random folds of ``matrix``.
+
+    Returns ``summarize_folds`` of the per-fold metrics: mean and spread of every metric.
+    """
+    results = []
+    for i, (train, test) in enumerate(kfold(matrix, folds, seed)):
+        _report(progress, i / folds, f"fold {i + 1} of {folds}")
+        results.append(evaluate(train, test))
+    _report(progress, 1.0, "cross-validation done")
+    return summarize_folds(results)
+
+
+def search_params(
+    objective: Callable[[dict], dict[str, float]],
+    space: dict[str, Any],
+    method: str = "bayes",
+    trials: int = 20,
+    metric: str = "ndcg@10",
+    seed: int = 0,
+    on_trial: Callable[[dict], None] | None = None,
+    progress: Progress = None,
+) -> dict[str, Any]:
+    """Maximise ``objective(params)[metric]`` over ``space``; the caller evaluates on validation data.
+
+    ``space`` maps a parameter to a list of choices (``[8, 16, 32]``), to a range ``(low, high)``
+    (ints give an int range, floats a float range) or ``(low, high, "log")``. ``grid`` tries
+    every combination (ranges become 5 points) up to ``trials``; ``random`` samples ``trials``
+    settings; ``bayes`` uses optuna's TPE sampler, seeded, logging quiet. After each trial
+    ``on_trial({"trial", "params", "metrics", "value", "seconds"})`` is called.
+    Returns ``best_params``, ``best_metrics``, ``best_value``, ``metric`` and ``trials`` (list).
+    """
+    if method not in SEARCHES:
+        raise BadInputError(f"search must be one of {', '.join(SEARCHES)}; got {method!r}")
+    if trials < 1:
+        raise BadInputError(f"trials must be 1 or more; got {trials}")
+    if not space:
+        raise BadInputError("The search space is empty; give at least one parameter to vary.")
+    log: list[dict] = []
+
+    def run(params: dict) -> float:
+        start = time.perf_counter()
+        metrics = objective(dict(params))
+        if metric not in metrics:
+            raise BadInputError(f"The metric {metric!r} is not among {', '.join(metrics)}")
+        row = {
+            "trial": len(log),
+            "params": dict(params),
+            "metrics": metrics,
+            "value": float(metrics[metric]),
+            "seconds": round(time.perf_counter() - start, 3),
+        }
+        log.append(row)
+        if on_trial is not None:
+            on_trial(row)
+        _report(progress, len(log) / trials, f"trial {len(log)} of {trials}: {metric}={row['value']:.4f}")
+        return row["value"]
+
+    if method == "bayes":
+        _search_bayes(run, space, trials, seed)
+    else:
+        candidates = _grid(space) if method == "grid" else _random_settings(space, trials, seed)
+        for params in candidates[:trials]:
+            run(params)
+    best = max(log, key=lambda r: r["value"])
+    return {
+        "best_params": best["params"],
+        "best_metrics": best["metrics"],
+        "best_value": best["value"],
+        "metric": metric,
+        "trials": log,
+    }
+
+
+def _search_bayes(run: Callable[[dict], float], space: dict[str, Any], trials: int, seed: int) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+
+    def objective(trial) -> float:
+        return run({name: _suggest(trial, name, spec) for name, spec in space.items()})
+
+    study.optimize(objective, n_trials=trials)
+
+
+def _suggest(trial, name: str, spec: Any) -> Any:
+    if isinstance(spec, list):
+        return trial.suggest_categorical(name, spec)
+    low, high, log = _range(name, spec)
+    if isinstance(low, int) and isinstance(high, int):
+        return trial.suggest_int(name, low, high, log=log)
+    return trial.suggest_float(name, float(low), float(high), log=log)
+
+
+def _range(name: str, spec: Any) -> tuple[Any, Any, bool]:
+    if not isinstance(spec, tuple) or len(spec) not in (2, 3) or spec[0] > spec[1]:
+        raise BadInputError(
+            f"The search space for {name!r} must be a list of choices or (low, high[, 'log']); got {spec!r}"
+        )
+    return spec[0], spec[1], len(spec) == 3 and spec[2] == "log"
+
+
+def _grid(space: dict[str, Any]) -> list[dict]:
+    axes = [spec if isinstance(spec, list) else _points(name, spec) for name, spec in space.items()]
+    return [dict(zip(space, combo, strict=True)) for combo in itertools.product(*axes)]
+
+
+def _points(name: str, spec: tuple, n: int = 5) -> list:
+    low, high, log = _range(name, spec)
+    values = np.geomspace(low, high, n) if log else np.linspace(low, high, n)
+    if isinstance(low, int) and isinstance(high, int):
+        return sorted({int(round(v)) for v in values})
+    return [float(v) for v in values]
+
+
+def _random_settings(space: dict[str, Any], trials: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    return [{name: _sample(rng, name, spec) for name, spec in space.items()} for _ in range(trials)]
+
+
+def _sample(rng: np.random.Generator, name: str, spec: Any) -> Any:
+    if isinstance(spec, list):
+        return spec[int(rng.integers(len(spec)))]
+    low, high, log = _range(name, spec)
+    if log:
+        value = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    else:
+        value = float(rng.uniform(low, high))
+    if isinstance(low, int) and isinstance(high, int):
+        return int(np.clip(round(value), low, high))
+    return value
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _check_test_size(test_size: float) -> None:
+    if not 0 < test_size < 1:
+        raise BadInputError(f"test_size must be between 0 and 1 (exclusive); got {test_size}")
+
+
+def _part(coo: sp.coo_matrix, mask: np.ndarray) -> sp.csr_matrix:
+    return sp.csr_matrix((coo.data[mask], (coo.row[mask], coo.col[mask])), shape=coo.shape)
+
+
+def _time_order(events: pd.DataFrame) -> np.ndarray:
+    if "timestamp" in events and events["timestamp"].notna().any():
+        ts = pd.to_datetime(events["timestamp"])
+        order = ts.rank(method="first").to_numpy()
+        return np.where(np.isnan(order), -1.0, order)
+    return np.arange(len(events), dtype=float)
+
+
+def _as_recs(recs: np.ndarray) -> np.ndarray:
+    recs = np.asarray(recs)
+    if recs.ndim == 1 and recs.size == 0:
+        recs = recs.reshape(0, 0)
+    if recs.ndim != 2:
+        raise BadInputError(f"recs must be a 2-D array (users x K); got shape {recs.shape}")
+    return recs.astype(np.int64, copy=False)
+
+
+def _relevant(test: sp.csr_matrix, users: np.ndarray | None, n_rows: int) -> sp.csr_matrix:
+    test = sp.csr_matrix(test)
+    rel = test[np.asarray(users)] if users is not None else test
+    if rel.shape[0] != n_rows:
+        raise BadInputError(
+            f"recs has {n_rows} rows but the test matrix gives {rel.shape[0]}; pass users= to match them"
+        )
+    rel = (rel > 0).astype(np.int8).tocsr()
+    rel.eliminate_zeros()
+    return rel
+
+
+def _report(progress: Progress, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(min(max(fraction, 0.0), 1.0), message)
