@@ -1,0 +1,256 @@
+"""Lift, gains and targeting economics of a propensity score, as pure functions.
+
+Inputs are a binary outcome ``y_true`` (1 = converted; booleans and 0/1 accepted) and ``scores``
+(higher = more likely to convert) of the same length. Customers are ranked by score, highest
+first; ties keep their input order, so the result is deterministic. Bin 1 holds the highest
+scores. Empty inputs give empty tables with the documented columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from personalization.errors import BadInputError
+
+DECILE_COLUMNS = [
+    "bin", "customers", "conversions", "rate", "lift", "cumulative_lift", "cumulative_gain",
+    "min_score", "max_score",
+]
+SEGMENT_COLUMNS = [
+    "segment", "bin", "customers", "conversions", "rate", "ci_low", "ci_high", "lift",
+    "cumulative_lift", "cumulative_gain",
+]
+SIMULATION_COLUMNS = [
+    "share_contacted", "contacted", "min_score", "expected_conversions", "revenue", "cost",
+    "profit", "roi", "within_budget", "best",
+]
+MISSING_SEGMENT = "(missing)"
+
+
+def check_inputs(y_true: Sequence, scores: Sequence) -> tuple[np.ndarray, np.ndarray]:
+    """``y_true`` as 0/1 floats and ``scores`` as floats; raise ``BadInputError`` when unusable."""
+    y = np.asarray(y_true, dtype=float).ravel()
+    s = np.asarray(scores, dtype=float).ravel()
+    if len(y) != len(s):
+        raise BadInputError(
+            f"y_true and scores must have the same length; got {len(y)} and {len(s)}. "
+            f"Pass one score per customer."
+        )
+    if np.isnan(y).any() or not np.isin(y, (0.0, 1.0)).all():
+        found = sorted(set(np.unique(y[~np.isnan(y)]).tolist()))[:5]
+        raise BadInputError(
+            f"y_true must hold 0 and 1 only (1 = converted); found values {found}"
+            f"{' and missing values' if np.isnan(y).any() else ''}. Encode the outcome as 0/1."
+        )
+    if np.isnan(s).any():
+        raise BadInputError(
+            f"scores hold {int(np.isnan(s).sum())} missing values; score every customer first."
+        )
+    return y, s
+
+
+def rank_order(scores: np.ndarray) -> np.ndarray:
+    """Positions of the customers from the highest score to the lowest (stable on ties)."""
+    return np.argsort(-scores, kind="stable")
+
+
+def assign_bins(scores: Sequence, bins: int = 10) -> np.ndarray:
+    """Bin 1..``bins`` of each customer by rank (bin 1 = highest scores), near-equal sizes.
+
+    With fewer customers than ``bins``, each customer gets a bin of its own.
+    """
+    s = np.asarray(scores, dtype=float).ravel()
+    if bins < 1:
+        raise BadInputError(f"bins must be at least 1; got {bins}.")
+    out = np.zeros(len(s), dtype=int)
+    for number, part in enumerate(np.array_split(rank_order(s), min(bins, max(len(s), 1))), start=1):
+        out[part] = number
+    return out
+
+
+def decile_table(y_true: Sequence, scores: Sequence, bins: int = 10) -> pd.DataFrame:
+    """One row per score bin (bin 1 = highest scores).
+
+    Columns: ``bin``, ``customers``, ``conversions``, ``rate`` (0..1), ``lift`` (rate over the
+    overall rate; NaN when nobody converted), ``cumulative_lift`` (bins 1..b together),
+    ``cumulative_gain`` (share 0..1 of all conversions caught in bins 1..b), ``min_score``,
+    ``max_score``.
+    """
+    y, s = check_inputs(y_true, scores)
+    if not len(y):
+        return pd.DataFrame(columns=DECILE_COLUMNS)
+    frame = pd.DataFrame({"bin": assign_bins(s, bins), "y": y, "score": s})
+    table = summarise_bins(frame, y.mean(), y.sum())
+    extremes = frame.groupby("bin")["score"].agg(min_score="min", max_score="max").reset_index()
+    return table.merge(extremes, on="bin")[DECILE_COLUMNS]
+
+
+def summarise_bins(frame: pd.DataFrame, base_rate: float, total: float) -> pd.DataFrame:
+    """Counts, rates and cumulative figures per ``bin`` of a frame with columns ``bin`` and ``y``."""
+    table = (
+        frame.groupby("bin")["y"].agg(customers="size", conversions="sum").reset_index()
+        .sort_values("bin").reset_index(drop=True)
+    )
+    table["customers"] = table["customers"].astype(int)
+    table["conversions"] = table["conversions"].astype(int)
+    table["rate"] = table["conversions"] / table["customers"]
+    base = base_rate if base_rate > 0 else np.nan
+    table["lift"] = table["rate"] / base
+    cum_rate = table["conversions"].cumsum() / table["customers"].cumsum()
+    table["cumulative_lift"] = cum_rate / base
+    table["cumulative_gain"] = table["conversions"].cumsum() / total if total > 0 else np.nan
+    return table
+
+
+def wilson_interval(successes: np.ndarray, trials: np.ndarray, z: float = 1.96):
+    """Wilson score interval (default 95%) of a rate; ``(low, high)`` arrays in 0..1."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+
+
+def segment_lift(
+    y_true: Sequence, scores: Sequence, segments: Sequence, bins: int = 10
+) -> pd.DataFrame:
+    """Lift per segment and score bin, with 95% Wilson intervals for the rate.
+
+    Bins are those of the whole list (bin 1 = the overall top scores), so a segment's bin-1 row
+    counts its customers among the overall top ``1/bins``. ``lift`` and ``cumulative_lift``
+    divide by the OVERALL conversion rate, so segments are comparable; ``cumulative_gain`` is the
+    share of the segment's own conversions caught in bins 1..b. Missing segment values become
+    ``"(missing)"``; empty (segment, bin) cells are left out.
+
+    Columns: ``segment``, ``bin``, ``customers``, ``conversions``, ``rate``, ``ci_low``,
+    ``ci_high``, ``lift``, ``cumulative_lift``, ``cumulative_gain``.
+    """
+    y, s = check_inputs(y_true, scores)
+    labels = pd.Series(segments, dtype=object).reset_index(drop=True)
+    if len(labels) != len(y):
+        raise BadInputError(
+            f"segments must have one value per customer; got {len(labels)} for {len(y)} scores."
+        )
+    if not len(y):
+        return pd.DataFrame(columns=SEGMENT_COLUMNS)
+    frame = pd.DataFrame({
+        "segment": labels.where(labels.notna(), MISSING_SEGMENT).astype(str),
+        "bin": assign_bins(s, bins),
+        "y": y,
+    })
+    parts = []
+    for name, group in frame.groupby("segment", sort=True):
+        table = summarise_bins(group, y.mean(), group["y"].sum())
+        table.insert(0, "segment", name)
+        parts.append(table)
+    out = pd.concat(parts, ignore_index=True)
+    out["ci_low"], out["ci_high"] = wilson_interval(out["conversions"], out["customers"])
+    return out[SEGMENT_COLUMNS]
+
+
+def gains_curve(y_true: Sequence, scores: Sequence, points: int = 101) -> pd.DataFrame:
+    """Cumulative gains at ``points`` evenly spaced shares of the ranked list, from 0 to 1.
+
+    Columns: ``share_contacted`` (0..1), ``contacted``, ``conversions`` (caught so far),
+    ``share_conversions`` (0..1; NaN when nobody converted), ``random`` (= share_contacted, the
+    gain of random targeting).
+    """
+    y, s = check_inputs(y_true, scores)
+    contacted = cut_points(len(y), points)
+    caught = np.concatenate([[0.0], np.cumsum(y[rank_order(s)])])[contacted]
+    total = y.sum()
+    share = contacted / len(y) if len(y) else np.zeros(len(contacted))
+    return pd.DataFrame({
+        "share_contacted": share,
+        "contacted": contacted,
+        "conversions": caught.astype(int),
+        "share_conversions": caught / total if total > 0 else np.nan,
+        "random": share,
+    })
+
+
+def lift_curve(y_true: Sequence, scores: Sequence, points: int = 100) -> pd.DataFrame:
+    """Cumulative lift at ``points`` evenly spaced shares of the ranked list (first share > 0).
+
+    Columns: ``share_contacted`` (0..1], ``contacted``, ``rate`` (conversion rate of the
+    contacted), ``lift`` (that rate over the overall rate; NaN when nobody converted).
+    """
+    y, s = check_inputs(y_true, scores)
+    if not len(y):
+        return pd.DataFrame(columns=["share_contacted", "contacted", "rate", "lift"])
+    contacted = np.unique(np.maximum(cut_points(len(y), points + 1)[1:], 1))
+    caught = np.cumsum(y[rank_order(s)])[contacted - 1]
+    rate = caught / contacted
+    base = y.mean()
+    return pd.DataFrame({
+        "share_contacted": contacted / len(y),
+        "contacted": contacted,
+        "rate": rate,
+        "lift": rate / base if base > 0 else np.nan,
+    })
+
+
+def cut_points(n: int, points: int) -> np.ndarray:
+    """``points`` (at least 2) contact counts from 0 to ``n``, rounded, without repeats."""
+    return np.unique(np.round(np.linspace(0, n, max(points, 2))).astype(int))
+
+
+def targeting_simulation(
+    y_true: Sequence,
+    scores: Sequence,
+    cost_per_contact: float,
+    value_per_conversion: float,
+    budget: float | None = None,
+    steps: int = 20,
+) -> pd.DataFrame:
+    """Economics of contacting the top of the list, at ``steps`` evenly spaced cut-offs.
+
+    Expected conversions at a cut-off are those observed among the contacted in ``y_true``
+    (typically the model's test split). With a ``budget``, the largest list it pays for is added
+    as a cut-off of its own, and cut-offs costing more are marked ``within_budget = False``.
+    ``best`` marks the most profitable cut-off within budget (the smallest one on ties).
+
+    Columns: ``share_contacted`` (0..1), ``contacted``, ``min_score`` (the score threshold),
+    ``expected_conversions``, ``revenue``, ``cost``, ``profit``, ``roi`` (profit / cost; NaN at
+    no cost), ``within_budget``, ``best``. Raises ``BadInputError`` for a negative cost, value or
+    budget.
+    """
+    y, s = check_inputs(y_true, scores)
+    for name, amount in (("cost_per_contact", cost_per_contact),
+                         ("value_per_conversion", value_per_conversion), ("budget", budget)):
+        if amount is not None and amount < 0:
+            raise BadInputError(f"{name} must be zero or more; got {amount}.")
+    if not len(y):
+        return pd.DataFrame(columns=SIMULATION_COLUMNS)
+    contacted = cut_points(len(y), steps + 1)[1:]
+    affordable = None
+    if budget is not None:
+        affordable = len(y) if cost_per_contact == 0 else int(min(budget // cost_per_contact, len(y)))
+        contacted = np.unique(np.append(contacted, affordable)) if affordable > 0 else contacted
+    order = rank_order(s)
+    conversions = np.cumsum(y[order])[contacted - 1]
+    cost = contacted * float(cost_per_contact)
+    revenue = conversions * float(value_per_conversion)
+    profit = revenue - cost
+    within = contacted <= affordable if affordable is not None else np.ones(len(contacted), bool)
+    table = pd.DataFrame({
+        "share_contacted": contacted / len(y),
+        "contacted": contacted,
+        "min_score": s[order][contacted - 1],
+        "expected_conversions": conversions.astype(int),
+        "revenue": revenue,
+        "cost": cost,
+        "profit": profit,
+        "roi": np.divide(profit, cost, out=np.full(len(cost), np.nan), where=cost > 0),
+        "within_budget": within,
+        "best": False,
+    })
+    if within.any():
+        table.loc[table["profit"].where(within).idxmax(), "best"] = True
+    return table
