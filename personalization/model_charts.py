@@ -279,41 +279,60 @@ def gains_figure(
 
 
 def lift_figure(
-    deciles: pd.DataFrame, x: str = "bin", y: str = "cumulative_lift", title: str | None = None
+    curve: pd.DataFrame, x: str = "share_contacted", y: str = "lift", title: str | None = None
 ) -> go.Figure:
-    """Lift per score bin (bin 1 = highest scores) with the random-targeting line at 1."""
-    bins = deciles[x].astype(int)
-    share = bins / max(int(bins.max()), 1)
+    """Cumulative lift by how deep the ranked list is contacted, with the random line at 1.
+
+    ``curve`` has ``share_contacted`` (0..1) and ``lift`` (as ``lift.lift_curve`` returns).
+    """
     fig = go.Figure()
     fig.add_scatter(
-        x=share, y=[1.0] * len(share), mode="lines", name="Random targeting (lift 1)",
-        line={"color": BASELINE, "dash": "dash"},
+        x=[0, 1], y=[1.0, 1.0], mode="lines", name="Random targeting (1x)", line={"color": BASELINE, "dash": "dash"}
     )
     fig.add_scatter(
-        x=share, y=deciles[y], mode="lines+markers", name="Model", line={"color": MODEL, "width": 3},
-        hovertemplate="top %{x:.0%}: lift %{y:.2f}x<extra></extra>",
+        x=curve[x], y=curve[y], mode="lines", name="Model", line={"color": MODEL, "width": 3},
+        hovertemplate="top %{x:.0%}: %{y:.2f}x the conversions of random<extra></extra>",
     )
-    fig.update_xaxes(range=[0, 1.02], tickformat=".0%")
+    fig.update_xaxes(range=[0, 1.0], tickformat=".0%")
     fig.update_yaxes(rangemode="tozero")
-    name = "Cumulative lift (x random)" if y == "cumulative_lift" else "Lift (x random)"
-    return style(fig, "Share of customers contacted (highest scores first)", name, title)
+    return style(fig, "Share of customers contacted (highest scores first)", "Cumulative lift (x random)", title)
+
+
+def decile_figure(deciles: pd.DataFrame, base_rate: float, title: str | None = None) -> go.Figure:
+    """Conversion rate per score bin (bin 1 = highest scores) against the overall rate."""
+    fig = go.Figure(
+        go.Bar(
+            x=deciles["bin"].astype(int), y=deciles["rate"], marker_color=MODEL, name="Conversion rate",
+            text=[f"{v:.0%}" if v >= 0.1 else f"{v:.1%}" for v in deciles["rate"]], textposition="outside",
+            customdata=deciles[["customers", "lift"]].to_numpy(),
+            hovertemplate="bin %{x}: %{y:.1%} convert<br>%{customdata[0]:,} customers, "
+            "lift %{customdata[1]:.2f}x<extra></extra>",
+        )
+    )
+    fig.add_hline(y=base_rate, line_color=BASELINE, line_dash="dash", annotation_text=f"overall {base_rate:.1%}")
+    fig.update_xaxes(dtick=1)
+    fig.update_yaxes(tickformat=".0%", rangemode="tozero")
+    return style(fig, "Score bin (1 = highest scores)", "Conversion rate", title)
 
 
 def segment_lift_figure(
-    segments: pd.DataFrame, value: str = "lift", title: str | None = None
+    segments: pd.DataFrame, base_rate: float | None = None, value: str = "lift", title: str | None = None
 ) -> go.Figure:
     """Bars of lift per segment with confidence intervals and the customer count on each bar.
 
     ``segments`` has one row per segment: ``segment``, ``value`` (default ``lift``), ``customers``
-    and optionally ``ci_low`` / ``ci_high`` (interval bounds on the same scale as ``value``).
+    and optionally ``ci_low`` / ``ci_high``. The interval bounds are conversion rates (as
+    ``lift.segment_lift`` gives them) and are divided by ``base_rate`` to put them on the lift
+    scale; without ``base_rate`` they are taken as lifts already.
     """
     data = segments.reset_index(drop=True)
     error = None
     if {"ci_low", "ci_high"} <= set(data.columns):
+        scale = float(base_rate) if base_rate else 1.0
         error = {
             "type": "data", "symmetric": False, "color": "#374151",
-            "array": (data["ci_high"] - data[value]).clip(lower=0),
-            "arrayminus": (data[value] - data["ci_low"]).clip(lower=0),
+            "array": (data["ci_high"] / scale - data[value]).clip(lower=0),
+            "arrayminus": (data[value] - data["ci_low"] / scale).clip(lower=0),
         }
     colours = [MODEL if v >= 1 else BASELINE for v in data[value].fillna(0)]
     fig = go.Figure(
@@ -325,23 +344,32 @@ def segment_lift_figure(
         )
     )
     fig.add_hline(y=1, line_color=BASELINE, line_dash="dash", annotation_text="random (1x)")
-    return style(fig, "Segment", "Lift (x the overall rate)", title)
+    return style(fig, "Segment", "Lift (x the overall conversion rate)", title)
 
 
 def profit_figure(
     simulation: pd.DataFrame, x: str = "share_contacted", y: str = "profit", title: str | None = None
 ) -> go.Figure:
-    """Profit by how deep the list is contacted, with the most profitable cut-off marked."""
+    """Profit by how deep the list is contacted, with the most profitable cut-off marked.
+
+    The marked cut-off is the row flagged ``best`` when the frame has that column (as
+    ``lift.targeting_simulation`` gives it, respecting a budget), else the highest ``y``.
+    """
     fig = go.Figure()
     fig.add_scatter(
-        x=simulation[x], y=simulation[y], mode="lines", name="Profit", line={"color": MODEL, "width": 3},
+        x=simulation[x], y=simulation[y], mode="lines+markers", name="Profit", line={"color": MODEL, "width": 3},
         hovertemplate="contact top %{x:.0%}<br>profit %{y:,.0f}<extra></extra>",
     )
+    if "within_budget" in simulation and not simulation["within_budget"].all():
+        over = simulation[~simulation["within_budget"]]
+        fig.add_scatter(x=over[x], y=over[y], mode="markers", name="Over budget",
+                        marker={"color": BASELINE, "size": 9, "symbol": "x"})
+    flagged = simulation[simulation["best"]] if "best" in simulation else simulation.iloc[0:0]
     if len(simulation):
-        best = simulation.loc[simulation[y].idxmax()]
+        best = flagged.iloc[0] if len(flagged) else simulation.loc[simulation[y].idxmax()]
         fig.add_scatter(
             x=[best[x]], y=[best[y]], mode="markers+text", name="Best cut-off",
-            marker={"color": BEST, "size": 14, "symbol": "star"},
+            marker={"color": BEST, "size": 16, "symbol": "star"},
             text=[f"best: top {best[x]:.0%}"], textposition="top center",
         )
     fig.add_hline(y=0, line_color=BASELINE, line_dash="dash")

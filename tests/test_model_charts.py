@@ -81,19 +81,27 @@ def test_waterfall_sums_the_base_and_contributions_and_groups_the_rest():
 
 def test_gains_and_lift_show_the_random_baseline():
     gains = pd.DataFrame({"share_contacted": [0, 0.5, 1], "share_conversions": [0, 0.8, 1]})
-    deciles = pd.DataFrame({"bin": [1, 2], "cumulative_lift": [1.6, 1.0]})
-    g, lift = mc.gains_figure(gains), mc.lift_figure(deciles)
+    curve = pd.DataFrame({"share_contacted": [0.5, 1.0], "lift": [1.6, 1.0]})
+    g, lift = mc.gains_figure(gains), mc.lift_figure(curve)
     assert titled(g) and titled(lift)
     assert g.data[0].name == "Random targeting"
     assert list(lift.data[0].y) == [1.0, 1.0]
-    assert list(lift.data[1].x) == [0.5, 1.0]
+    assert list(lift.data[1].y) == [1.6, 1.0]
+
+
+def test_decile_figure_draws_rates_with_the_overall_rate():
+    deciles = pd.DataFrame({"bin": [1, 2], "rate": [0.3, 0.1], "customers": [10, 10], "lift": [1.5, 0.5]})
+    fig = mc.decile_figure(deciles, base_rate=0.2)
+    assert titled(fig)
+    assert list(fig.data[0].y) == [0.3, 0.1]
+    assert fig.layout.shapes[0].y0 == pytest.approx(0.2)
 
 
 def test_segment_lift_has_error_bars_and_counts():
     seg = pd.DataFrame(
-        {"segment": ["a", "b"], "lift": [1.5, 0.8], "customers": [120, 1300], "ci_low": [1.2, 0.5], "ci_high": [1.9, 1.0]}
+        {"segment": ["a", "b"], "lift": [1.5, 0.8], "customers": [120, 1300], "ci_low": [0.24, 0.1], "ci_high": [0.38, 0.2]}
     )
-    fig = mc.segment_lift_figure(seg)
+    fig = mc.segment_lift_figure(seg, base_rate=0.2)
     assert titled(fig)
     bar = fig.data[0]
     assert list(bar.error_y.array) == pytest.approx([0.4, 0.2])
@@ -107,3 +115,13 @@ def test_profit_figure_marks_the_best_cut_off():
     assert titled(fig)
     assert fig.data[1].x[0] == pytest.approx(0.2)
     assert "top 20%" in fig.data[1].text[0]
+
+
+def test_profit_figure_follows_the_best_flag_under_a_budget():
+    sim = pd.DataFrame(
+        {"share_contacted": [0.1, 0.2, 0.3], "profit": [50.0, 80.0, 20.0], "within_budget": [True, False, False],
+         "best": [True, False, False]}
+    )
+    fig = mc.profit_figure(sim)
+    assert [t.name for t in fig.data] == ["Profit", "Over budget", "Best cut-off"]
+    assert fig.data[2].x[0] == pytest.approx(0.1)
