@@ -1,0 +1,106 @@
+"""Home: what is loaded, the key figures, and what to do next."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from personalization import charts
+from personalization.errors import PersonalizationError
+
+ui.header(
+    "Personalization Workbench",
+    "Turn your shop's clicks and purchases into product recommendations and conversion scores. "
+    "This page shows what data is loaded and what to do next.",
+)
+
+if st.session_state.get("sample_banner"):
+    with st.container(border=True):
+        st.success(
+            "The bundled **sample shop** (a fictional store with 90 days of activity) was loaded so "
+            "you can try everything right away. To use your own data, open the **Data** page, "
+            "upload your file and choose **Replace** so the sample rows are swapped out.",
+            icon=":material/storefront:",
+        )
+        if st.button("Got it, hide this", key="hide_banner"):
+            st.session_state["sample_banner"] = False
+            st.rerun()
+
+try:
+    facts = ui.overview()
+    ready = ui.readiness()
+except PersonalizationError as exc:
+    ui.show_error(exc)
+    st.stop()
+
+if not facts.get("tables"):
+    ui.empty_state(
+        "No data is loaded yet. Upload a file of events (who did what, on which product, when) to begin.",
+        "pages/data.py",
+        "Go to Data to upload a file",
+    )
+
+date_range = facts.get("date_range") or (None, None)
+st.subheader("Key figures")
+cards = st.columns(3)
+cards[0].metric("Events", ui.fmt_int(facts.get("n_events")), help=ui.METRIC_HELP["events"])
+cards[1].metric("Customers", ui.fmt_int(facts.get("n_users")), help=ui.METRIC_HELP["users"])
+cards[2].metric("Products", ui.fmt_int(facts.get("n_items")), help=ui.METRIC_HELP["items"])
+cards = st.columns(3)
+cards[0].metric(
+    "Date range",
+    f"{ui.fmt_date(date_range[0])} → {ui.fmt_date(date_range[1])}",
+    help="First and last day with a recorded event.",
+)
+cards[1].metric(
+    "Models trained",
+    ui.fmt_int(facts.get("n_models", 0)),
+    help="Recommenders and conversion models saved so far, on the Train page.",
+)
+cards[2].metric(
+    "Models in use",
+    ui.fmt_int(sum(m["status"] == "promoted" for m in ui.models())),
+    help="Promoted models: the ones the Recommendations, Export, Explain and Lift pages use.",
+)
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Activity per day")
+    per_day = None
+    if "events" in {t["name"] for t in ui.tables()}:
+        per_day = ui.profile("events").get("events_per_day")
+    st.plotly_chart(charts.events_per_day(per_day), width="stretch")
+
+with right:
+    st.subheader("Loaded tables")
+    loaded = pd.DataFrame(ui.tables())
+    st.dataframe(
+        loaded[["name", "kind", "rows"]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "name": st.column_config.TextColumn("Table"),
+            "kind": st.column_config.TextColumn("Kind"),
+            "rows": st.column_config.NumberColumn("Rows", format="localized"),
+        },
+    )
+
+st.subheader("Ready to go?")
+st.caption("Each check says what is there and, when something is missing, what to do about it.")
+for check in ready.get("checks", []):
+    icon = ":material/check_circle:" if check["ok"] else ":material/radio_button_unchecked:"
+    st.markdown(f"{icon} **{check['check']}** — {check['message']}")
+
+st.subheader("Next steps")
+steps = st.columns(4)
+with steps[0]:
+    ui.link("pages/data.py", "Load or inspect data", ":material/database:")
+if ready.get("can_recommend") or ready.get("can_classify"):
+    with steps[1]:
+        ui.link("pages/train.py", "Train a model", ":material/model_training:")
+if ui.models("recommender"):
+    with steps[2]:
+        ui.link("pages/recommendations.py", "See recommendations", ":material/recommend:")
+    with steps[3]:
+        ui.link("pages/export.py", "Export lists", ":material/download:")
