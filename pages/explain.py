@@ -1,0 +1,137 @@
+"""Explain: which features drive the conversion model overall, and why one customer scores as they do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import ui
+from personalization import model_charts as mc
+from personalization.errors import PersonalizationError
+
+SAMPLE_SIZES = [200, 500, 1000, 2000]
+
+
+def pick_classifier() -> str:
+    """A select box of trained conversion models, the promoted one first; stops with a link when none."""
+    runs = ui.models("classifier")
+    if not runs:
+        ui.empty_state("No conversion model has been trained yet. Train one to see what drives conversion.",
+                       "pages/train.py", "Train a conversion model")
+    runs = sorted(runs, key=lambda r: r["status"] != "promoted")
+    by_id = {r["model_id"]: r for r in runs}
+    return st.selectbox(
+        "Conversion model", list(by_id), key="explain_model",
+        format_func=lambda m: f"{m} · {by_id[m]['algo']}" + (" · promoted" if by_id[m]["status"] == "promoted" else ""),
+        help="The promoted model is chosen by default.",
+    )
+
+
+@st.cache_data(show_spinner="Computing feature importance (SHAP)…", max_entries=16)
+def importance(model_id: str, db: str, sample: int) -> pd.DataFrame:
+    from personalization import explain
+
+    return explain.global_importance(ui.load_model(model_id)[0], sample=sample)
+
+
+@st.cache_data(show_spinner="Computing SHAP values per customer…", max_entries=16)
+def swarm(model_id: str, db: str, sample: int) -> pd.DataFrame:
+    from personalization import explain
+
+    return explain.beeswarm_data(ui.load_model(model_id)[0], sample=sample)
+
+
+@st.cache_data(show_spinner="Computing the effect of the feature…", max_entries=32)
+def dependence(model_id: str, db: str, feature: str, sample: int) -> pd.DataFrame:
+    from personalization import explain
+
+    return explain.dependence_data(ui.load_model(model_id)[0], feature, sample=sample)
+
+
+@st.cache_data(show_spinner="Explaining this customer…", max_entries=64)
+def customer(model_id: str, db: str, key: str) -> dict:
+    from personalization import explain
+
+    artifact = ui.load_model(model_id)[0]
+    row = key if artifact.key else artifact.test_frame.loc[int(key)]
+    return explain.explain_customer(artifact, row)
+
+
+def global_section(model_id: str, sample: int) -> pd.DataFrame:
+    st.subheader("What drives conversion overall")
+    table = importance(model_id, ui.db_path(), sample)
+    left, right = st.columns(2)
+    left.plotly_chart(mc.shap_bar(table, title="Feature importance"), width="stretch")
+    left.caption("How much each feature moves the score on average, in either direction.")
+    right.plotly_chart(mc.beeswarm(swarm(model_id, ui.db_path(), sample), title="Effect per customer"),
+                       width="stretch")
+    right.caption("One dot per customer. Right of the line raises the score, left lowers it; red dots have a high "
+                  "value of the feature, blue a low one (grey: a category).")
+    return table
+
+
+def dependence_section(model_id: str, features: list[str], sample: int) -> None:
+    st.subheader("How one feature changes the score")
+    feature = st.selectbox("Feature", features, key="explain_feature",
+                           help="Features are listed from the most to the least important.")
+    points = dependence(model_id, ui.db_path(), feature, sample)
+    st.plotly_chart(mc.dependence_figure(points, feature, title=f"Effect of {feature}"), width="stretch")
+    st.caption("Each dot is a customer: the feature's value (across) and how much it raised or lowered that "
+               "customer's score (up or down).")
+
+
+def customer_keys(artifact) -> list[str]:
+    """Test-split customers, highest score first: their key values, or row labels without a key."""
+    order = np.argsort(-np.asarray(artifact.test_scores, dtype=float), kind="stable")
+    frame = artifact.test_frame.iloc[order]
+    values = frame[artifact.key] if artifact.key else pd.Series(frame.index, index=frame.index)
+    return values.astype(str).tolist()
+
+
+def pick_customer(artifact) -> str:
+    keys = customer_keys(artifact)
+    if st.session_state.get("explain_customer") not in keys:
+        st.session_state["explain_customer"] = keys[0]
+    left, mid, right = st.columns([3, 1, 1])
+    mid.button("Highest score", key="explain_top", width="stretch",
+               on_click=lambda: st.session_state.update(explain_customer=keys[0]))
+    right.button("Random customer", key="explain_random", width="stretch",
+                 on_click=lambda: st.session_state.update(explain_customer=str(np.random.default_rng().choice(keys))))
+    label = f"Customer ({artifact.key})" if artifact.key else "Customer (row of the test split)"
+    return left.selectbox(label, keys, key="explain_customer",
+                          help="Customers of the test split, sorted from the highest score down.")
+
+
+def customer_section(model_id: str, artifact) -> None:
+    st.subheader("Why this customer scores as they do")
+    key = pick_customer(artifact)
+    result = customer(model_id, ui.db_path(), key)
+    a, b = st.columns(2)
+    a.metric("Predicted chance to convert", ui.fmt_pct(result["prediction"]),
+             delta=f"{(result['prediction'] - result['base_value']) * 100:+.1f} pts vs average",
+             help="The model's probability for this customer, next to the average customer's.")
+    b.metric("Average customer", ui.fmt_pct(result["base_value"]),
+             help="Where every explanation starts: the average prediction over the training customers.")
+    st.info(result["sentence"], icon=":material/lightbulb:")
+    st.plotly_chart(
+        mc.waterfall_figure(result["contributions"], result["base_value"], result["prediction"],
+                            title="From the average customer to this one"),
+        width="stretch",
+    )
+    st.caption("Red bars raise the chance, blue bars lower it; the values after '=' are this customer's.")
+
+
+ui.header("Explain", "Why the conversion model scores customers the way it does: the features that matter "
+                     "most overall, how each one moves the score, and the reasons behind one customer's score.")
+try:
+    model_id = pick_classifier()
+    artifact, info = ui.load_model(model_id)
+    sample = st.select_slider("Customers to explain", SAMPLE_SIZES, value=500, key="explain_sample",
+                              help="More customers give steadier pictures but take longer the first time.")
+    table = global_section(model_id, sample)
+    ranked = table.sort_values("mean_abs_shap", ascending=False)["feature"].astype(str).tolist()
+    dependence_section(model_id, ranked, sample)
+    customer_section(model_id, artifact)
+except PersonalizationError as exc:
+    ui.show_error(exc)
