@@ -56,17 +56,20 @@ def progress_reporter(status) -> Callable[[float, str], None]:
     return report
 
 
-def trial_recorder(status, maximize: bool = True) -> tuple[Callable[[dict], None], list[dict]]:
-    """An ``on_trial`` callback that appends each finished trial to a live table and chart."""
+def trial_recorder(status, score: str) -> tuple[Callable[[dict], None], list[dict]]:
+    """An ``on_trial`` callback that appends each finished trial to a live table and chart.
+
+    ``score`` names the trial's score key (``value`` for recommenders, ``roc_auc`` for classifiers).
+    """
     rows: list[dict] = []
     chart = status.empty()
     table = status.empty()
 
     def record(trial: dict) -> None:
         params = ", ".join(f"{k}={_short(v)}" for k, v in (trial.get("params") or {}).items())
-        rows.append({"trial": trial.get("trial", len(rows) + 1), "value": trial.get("value"), "settings": params})
+        rows.append({"trial": len(rows) + 1, score: trial.get(score), "settings": params})
         frame = pd.DataFrame(rows)
-        chart.plotly_chart(mc.trials_figure(frame, maximize=maximize), width="stretch")
+        chart.plotly_chart(mc.trials_figure(frame, value=score), width="stretch", key=f"trials_{len(rows)}")
         table.dataframe(frame, hide_index=True, width="stretch")
 
     return record, rows
@@ -95,7 +98,7 @@ def flat_metrics(info: dict) -> dict[str, float]:
     """The headline metrics of a catalog row: the test split of a classifier, the top level otherwise."""
     metrics = info.get("metrics") or {}
     source = metrics.get("test") if isinstance(metrics.get("test"), dict) else metrics
-    return {k: float(v) for k, v in source.items() if _is_num(v)}
+    return {k: float(v) for k, v in source.items() if _is_num(v) and k not in ("rows", "positives")}
 
 
 def runs_table(runs: list[dict]) -> pd.DataFrame:
@@ -137,7 +140,7 @@ def earlier_runs(kind: str) -> None:
     if len(chosen) >= 2:
         runs_metrics = {m: flat_metrics(by_id[m]) for m in chosen}
         shared = [k for k in runs_metrics[chosen[0]] if all(k in v for v in runs_metrics.values())]
-        shared = [k for k in shared if k.split("@")[0] not in ("threshold", "novelty")]
+        shared = [k for k in shared if k.split("@")[0] in REC_CARDS + CLF_CARDS + ("map",)]
         st.plotly_chart(mc.metric_comparison(runs_metrics, shared, title="Runs side by side"), width="stretch")
     elif chosen:
         st.caption("Pick a second run to compare.")
@@ -163,9 +166,9 @@ def event_weight_inputs() -> dict[str, float]:
 def recommender_settings() -> dict:
     events = table_names("events")
     left, right = st.columns(2)
-    table = left.selectbox("Events table", events, help="The table of customer actions to learn from.")
+    table = left.selectbox("Events table", events, key="rec_table", help="The table of customer actions to learn from.")
     algo = right.selectbox(
-        "Model family", list(RECOMMENDERS), format_func=lambda a: a.upper() if len(a) <= 4 else a.title(),
+        "Model family", list(RECOMMENDERS), key="rec_algo", format_func=lambda a: a.upper() if len(a) <= 4 else a.title(),
         help="\n\n".join(f"**{k}**: {v}" for k, v in RECOMMENDERS.items()),
     )
     st.caption(RECOMMENDERS[algo])
@@ -174,15 +177,15 @@ def recommender_settings() -> dict:
         weights = event_weight_inputs()
         a, b, c = st.columns(3)
         rank = a.select_slider(
-            "Rank (number of hidden tastes)", ["auto", 8, 16, 32, 64, 128], value="auto",
+            "Rank (number of hidden tastes)", ["auto", 8, 16, 32, 64, 128], value="auto", key="rec_rank",
             disabled=algo not in FACTOR_MODELS,
             help="How many hidden taste dimensions a factorisation model learns. 'auto' picks the best on held-out data.",
         )
         half_life = b.number_input(
-            "Half-life of interest (days)", min_value=0, max_value=3650, value=0, step=7,
+            "Half-life of interest (days)", min_value=0, max_value=3650, value=0, step=7, key="rec_half_life",
             help="Older actions count less: an action this many days old counts half. 0 keeps every action at full weight.",
         )
-        k = c.select_slider("List length for scoring (K)", [5, 10, 20, 50], value=10,
+        k = c.select_slider("List length for scoring (K)", [5, 10, 20, 50], value=10, key="rec_k",
                             help="Metrics look at the top K recommendations of each customer.")
     if rank != "auto" and algo in FACTOR_MODELS:
         params["factors"] = int(rank)
@@ -212,7 +215,7 @@ def train_recommender_run(settings: dict) -> dict:
     with st.status("Training the recommender…", expanded=True) as status:
         if settings["search"] != "none":
             status.write(f"Tuning: {settings['trials']} trials")
-            record, _ = trial_recorder(status)
+            record, _ = trial_recorder(status, "value")
             tuned = recommend.tune_recommender(
                 algo=settings["algo"], search=settings["search"], trials=settings["trials"], k=settings["k"],
                 on_trial=record, progress=progress_reporter(status), **common,
@@ -302,18 +305,18 @@ def classifier_settings(tables: list[str]) -> dict:
                              help="Columns the model must not use, e.g. ids or anything known only after "
                                   "the conversion (that would be leakage).")
     d, e = st.columns(2)
-    algo = d.selectbox("Model family", list(CLASSIFIERS), format_func=lambda a: a.replace("_", " ").title(),
+    algo = d.selectbox("Model family", list(CLASSIFIERS), key="clf_algo", format_func=lambda a: a.replace("_", " ").title(),
                        help="\n\n".join(f"**{k}**: {v}" for k, v in CLASSIFIERS.items()))
     d.caption(CLASSIFIERS[algo])
-    balance = e.selectbox("Rare converters", list(BALANCE), format_func=lambda b: BALANCE[b].split(":")[0],
+    balance = e.selectbox("Rare converters", list(BALANCE), key="clf_balance", format_func=lambda b: BALANCE[b].split(":")[0],
                           help="\n\n".join(f"**{k}**: {v}" for k, v in BALANCE.items()))
     e.caption(BALANCE[balance])
     with st.expander("Settings", expanded=False):
         f, g = st.columns(2)
-        split = f.radio("Train / validation / test split (%)", list(SPLITS), horizontal=True,
+        split = f.radio("Train / validation / test split (%)", list(SPLITS), horizontal=True, key="clf_split",
                         help="Share of customers used to learn, to pick the threshold, and to grade the final "
                              "model on customers it has never seen.")
-        folds = g.select_slider("Cross-validation folds", [0, 3, 5, 10], value=5,
+        folds = g.select_slider("Cross-validation folds", [0, 3, 5, 10], value=5, key="clf_folds",
                                 help="Retrain this many times on different slices to see how stable the score is. "
                                      "0 skips it (faster).")
     search, trials = search_inputs("clf", ("none", "grid", "bayes"))
@@ -325,7 +328,7 @@ def train_classifier_run(settings: dict) -> dict:
     from personalization import propensity
 
     with st.status("Training the conversion model…", expanded=True) as status:
-        on_trial = trial_recorder(status)[0] if settings["search"] != "none" else None
+        on_trial = trial_recorder(status, "roc_auc")[0] if settings["search"] != "none" else None
         result = propensity.train_classifier(
             **settings, db=ui.db_path(), progress=progress_reporter(status), on_trial=on_trial
         )
