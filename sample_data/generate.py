@@ -263,6 +263,22 @@ def draw_views(rng: np.random.Generator, users: pd.DataFrame, sessions: pd.DataF
                          "step": np.concatenate(order)})
 
 
+def merge_repeat_purchases(views: pd.DataFrame, bought: np.ndarray,
+                           revenue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One purchase per item and session: repeats add their revenue to the first and vanish."""
+    rows = np.flatnonzero(bought)
+    keys = pd.DataFrame({"session": views["session_row"].to_numpy()[rows],
+                         "item": views["item_row"].to_numpy()[rows], "row": rows,
+                         "revenue": revenue[rows]})
+    grouped = keys.groupby(["session", "item"], sort=False).agg(row=("row", "first"),
+                                                                revenue=("revenue", "sum"))
+    merged = np.zeros_like(bought)
+    merged[grouped["row"].to_numpy()] = True
+    total = revenue.copy()
+    total[grouped["row"].to_numpy()] = grouped["revenue"].round(2).to_numpy()
+    return merged, total
+
+
 def simulate_funnel(rng: np.random.Generator, users: pd.DataFrame, items: pd.DataFrame,
                     sessions: pd.DataFrame, views: pd.DataFrame, affinity: np.ndarray) -> pd.DataFrame:
     """Turn views into the event log: clicks, carts, removals, purchases and ratings."""
@@ -280,11 +296,12 @@ def simulate_funnel(rng: np.random.Generator, users: pd.DataFrame, items: pd.Dat
     buy_logit = 0.4 + pd.Series(device).map(DEVICE_BUY).to_numpy() + 0.4 * aff
     buy_logit += np.where(segment == "bargain_hunter", -0.5 * np.log(price / 30.0), 0.0)
     bought = carted & (rng.random(n) < sigmoid(buy_logit))
-    removed = carted & ~bought & (rng.random(n) < 0.4)
-    rated = bought & (rng.random(n) < 0.35)
     quantity = rng.choice([1, 2, 3], size=n, p=[0.85, 0.12, 0.03])
     discount = np.where(segment == "bargain_hunter", rng.uniform(0.8, 0.95, size=n), 1.0)
     revenue = np.round(price * quantity * discount, 2)
+    bought, revenue = merge_repeat_purchases(views, bought, revenue)
+    removed = carted & ~bought & (rng.random(n) < 0.4)
+    rated = bought & (rng.random(n) < 0.35)
     stars = np.clip(np.round(3.4 + 1.0 * aff + 0.8 * rng.standard_normal(n)), 1, 5).astype(int)
 
     session_start = sessions["start"].to_numpy()[views["session_row"]]
@@ -317,7 +334,7 @@ def simulate_funnel(rng: np.random.Generator, users: pd.DataFrame, items: pd.Dat
     events = pd.concat(frames, ignore_index=True)
     events = events[events["timestamp"] <= END].sort_values(["timestamp", "session_id"], kind="stable")
     events["timestamp"] = events["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S")
-    return events.reset_index(drop=True)
+    return events.drop_duplicates().reset_index(drop=True)
 
 
 def engagement_features(users: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
