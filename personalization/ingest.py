@@ -1,0 +1,395 @@
+"""Read, map, validate, clean and load a CSV or Parquet file into a canonical table.
+
+``inspect_file`` looks at a file without loading it (delimiter, columns, a preview, suggested
+column roles) and raises ``BadInputError`` for files that cannot be loaded (empty, binary, header
+only, wrong delimiter, duplicate column names). ``ingest_file`` loads it into DuckDB in one
+transaction and returns an ``IngestReport`` of rows read, loaded, rejected (with line and reason)
+and duplicates dropped. The file is streamed by DuckDB, never read into pandas at once.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from personalization.errors import BadInputError
+from personalization.store import loading
+
+KINDS = ("events", "users", "items", "customers")
+ROLES = {
+    "events": ("user_id", "item_id", "event_type", "timestamp", "value", "session_id"),
+    "users": ("user_id",),
+    "items": ("item_id",),
+    "customers": (),
+}
+REQUIRED = {
+    "events": ("user_id", "item_id", "event_type"),
+    "users": ("user_id",),
+    "items": ("item_id",),
+    "customers": (),
+}
+SYNONYMS = {
+    "user_id": ("userid", "user", "customerid", "customer", "visitorid", "visitor", "clientid",
+                "client", "memberid", "accountid", "uid"),
+    "item_id": ("itemid", "item", "productid", "product", "stockcode", "sku", "movieid", "articleid",
+                "asin", "contentid", "pid"),
+    "timestamp": ("timestamp", "eventtime", "invoicedate", "datetime", "time", "ts", "date",
+                  "createdat", "eventdate", "orderdate"),
+    "event_type": ("eventtype", "event", "action", "type", "interaction", "behavior", "behaviour"),
+    "value": ("value", "rating", "quantity", "qty", "price", "amount", "revenue", "score"),
+    "session_id": ("sessionid", "session", "usersession"),
+}
+PREVIEW_ROWS = 20
+SNIFF_BYTES = 1 << 20
+DELIMITERS = (",", ";", "|", "\t")
+BINARY_MAGIC = {
+    b"PK\x03\x04": "a zip archive (an Excel .xlsx file?)",
+    b"\xd0\xcf\x11\xe0": "an old Excel .xls / Office file",
+    b"%PDF": "a PDF document",
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"SQLite format": "an SQLite database",
+}
+
+
+@dataclass
+class FileInfo:
+    """What ``inspect_file`` found: delimiter (None for Parquet), header columns, first rows."""
+
+    name: str
+    delimiter: str | None
+    columns: list[str]
+    preview: pd.DataFrame
+    suggested: dict[str, str]
+    fmt: str = "csv"
+    encoding: str = "utf-8"
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    """Outcome of one load; ``rows_read == rows_loaded + rows_rejected + duplicates_dropped``."""
+
+    table: str
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    duplicates_dropped: int
+    rejects: list[dict]
+    flagged: dict
+    mapping: dict
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_\-.]+", "", str(name)).lower()
+
+
+def suggest_mapping(columns: list[str], kind: str) -> dict[str, str]:
+    """Role -> column for the roles of ``kind`` whose column can be guessed from its name.
+
+    A column named after the role wins; then the synonyms, in order (case, ``_``, ``-`` and
+    spaces ignored). Each column serves at most one role.
+    """
+    _check_kind(kind)
+    by_norm: dict[str, str] = {}
+    for col in columns:
+        by_norm.setdefault(_norm(col), col)
+    out: dict[str, str] = {}
+    used: set[str] = set()
+    for role in ROLES[kind]:
+        if role in columns:
+            out[role] = role
+            used.add(role)
+    for role in ROLES[kind]:
+        if role in out:
+            continue
+        for alias in (_norm(role),) + SYNONYMS[role]:
+            col = by_norm.get(alias)
+            if col is not None and col not in used:
+                out[role] = col
+                used.add(col)
+                break
+    return out
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise BadInputError(f"Unknown kind {kind!r}; use one of: {', '.join(KINDS)}")
+
+
+# --------------------------------------------------------------------------- inspecting a file
+
+
+def _head_bytes(path: Path) -> bytes:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            return fh.read(SNIFF_BYTES)
+    except (gzip.BadGzipFile, EOFError, OSError) as exc:
+        raise BadInputError(f"{path.name} cannot be read as a gzip file ({exc}); "
+                            f"give the uncompressed CSV or a valid .gz") from exc
+
+
+def _is_parquet(path: Path, head: bytes) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq") or head[:4] == b"PAR1"
+
+
+def _check_text(label: str, head: bytes) -> str:
+    """The encoding to read with; raise for empty and binary content."""
+    if not head.strip():
+        raise BadInputError(f"{label} is empty; choose a CSV file with a header line and rows")
+    for magic, what in BINARY_MAGIC.items():
+        if head.startswith(magic):
+            raise BadInputError(f"{label} is not a CSV file: it looks like {what}; "
+                                f"save it as CSV (UTF-8) or Parquet and load that")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    sample = head[:8192]
+    controls = sum(b < 32 and b not in (9, 10, 13) for b in sample)
+    if b"\x00" in sample or controls > len(sample) * 0.05:
+        raise BadInputError(f"{label} is not a text CSV file (it holds binary data); "
+                            f"save it as CSV (UTF-8) or Parquet and load that")
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:
+            return "latin-1"
+    return "utf-8"
+
+
+def _decode(head: bytes, encoding: str) -> str:
+    return head.decode("utf-8-sig" if encoding == "utf-8" else encoding, errors="ignore")
+
+
+def _header(text: str, sep: str) -> list[str]:
+    first = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+    return [c.strip() for c in first]
+
+
+def _wrong_delimiter(label: str, text: str, sep: str, given: bool) -> None:
+    """One column but another delimiter would split it into several: say which."""
+    lines = [ln for ln in text.splitlines()[:50] if ln.strip()]
+    for cand in DELIMITERS:
+        if cand == sep:
+            continue
+        counts = {len(next(csv.reader([ln], delimiter=cand))) for ln in lines[:20]}
+        if len(counts) == 1 and counts.pop() > 1:
+            how = f"with --sep {sep!r}" if given else "with the sniffed delimiter"
+            shown = "\\t" if cand == "\t" else cand
+            raise BadInputError(
+                f"{label}: every line lands in one column {how}, while {shown!r} splits it into "
+                f"{len(next(csv.reader([lines[0]], delimiter=cand)))} columns; "
+                f"load it with --sep '{shown}'"
+            )
+
+
+def _check_columns(label: str, columns: list[str]) -> None:
+    dupes = [c for c, n in Counter(columns).items() if n > 1]
+    if dupes:
+        raise BadInputError(
+            f"{label} has duplicate column names: {', '.join(repr(d) for d in dupes)}; rename "
+            f"them in the header so that each is unique, then load it again"
+        )
+    empty = [i + 1 for i, c in enumerate(columns) if not c]
+    if empty:
+        raise BadInputError(f"{label} has columns without a name (position "
+                            f"{', '.join(map(str, empty))}); give every column a header name")
+
+
+def inspect_file(path, kind: str = "events", sep: str | None = None,
+                 source_name: str | None = None) -> FileInfo:
+    """Delimiter, columns, the first rows and suggested roles of a CSV (.gz too) or Parquet file.
+
+    Raises ``BadInputError`` naming the file (``source_name`` when given), the problem and the
+    fix for: a missing, empty, binary or header-only file, the wrong delimiter, duplicate names.
+    """
+    _check_kind(kind)
+    path = Path(path)
+    label = source_name or path.name
+    if not path.is_file():
+        raise BadInputError(f"{label} does not exist or is not a file; check the path")
+    head = _head_bytes(path)
+    if _is_parquet(path, head):
+        return _inspect_parquet(path, label, kind)
+    encoding = _check_text(label, head)
+    text = _decode(head, encoding)
+    if sep is not None and len(sep.encode()) != 1 and sep != "\\t":
+        raise BadInputError(f"--sep takes one character; got {sep!r}, e.g. --sep ';'")
+    sep = "\t" if sep == "\\t" else sep
+    delimiter = sep or _guess_delimiter(text)
+    columns = _header(text, delimiter)
+    if len(columns) <= 1:
+        _wrong_delimiter(label, text, delimiter, given=sep is not None)
+    _check_columns(label, columns)
+    preview = loading.preview_csv(str(path), columns, delimiter, encoding, PREVIEW_ROWS)
+    if preview.empty:
+        raise BadInputError(f"{label} has a header ({', '.join(columns[:8])}) but no rows; "
+                            f"choose a file with data rows")
+    notes = [f"{label} is not valid UTF-8; it is read as Latin-1."] if encoding == "latin-1" else []
+    return FileInfo(label, delimiter, columns, preview, suggest_mapping(columns, kind), "csv",
+                    encoding, notes)
+
+
+def _guess_delimiter(text: str) -> str:
+    """The candidate that splits the header into most columns, consistently over the first rows."""
+    best, best_score = ",", (0.0, 1)
+    for cand in DELIMITERS:
+        try:
+            rows = [r for _, r in zip(range(200), csv.reader(io.StringIO(text), delimiter=cand))]
+        except csv.Error:
+            continue
+        rows = [r for r in rows[:-1] or rows if r]
+        if not rows or len(rows[0]) < 2:
+            continue
+        width = len(rows[0])
+        score = (sum(len(r) == width for r in rows) / len(rows), width)
+        if score > best_score:
+            best, best_score = cand, score
+    return best
+
+
+def _inspect_parquet(path: Path, label: str, kind: str) -> FileInfo:
+    try:
+        columns = [name for name, _ in loading.parquet_schema(str(path))]
+        preview = loading.preview_parquet(str(path), PREVIEW_ROWS)
+    except Exception as exc:  # noqa: BLE001 - DuckDB raises several types for corrupt files
+        raise BadInputError(f"{label} cannot be read as Parquet ({exc}); export it again as "
+                            f"Parquet or CSV") from exc
+    _check_columns(label, columns)
+    if preview.empty:
+        raise BadInputError(f"{label} has columns ({', '.join(columns[:8])}) but no rows")
+    return FileInfo(label, None, columns, preview, suggest_mapping(columns, kind), "parquet")
+
+
+# --------------------------------------------------------------------------- loading a file
+
+
+def _file_hash(path: Path) -> str:
+    """Size, mtime and a sha256 of the first MB: cheap and good enough to spot a changed file."""
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        digest.update(fh.read(SNIFF_BYTES))
+    return f"{stat.st_size}-{int(stat.st_mtime)}-{digest.hexdigest()[:16]}"
+
+
+def _resolve_mapping(info: FileInfo, kind: str, mapping: dict[str, str] | None,
+                     constants: dict[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
+    roles = ROLES[kind]
+    for role in list(mapping or {}) + list(constants or {}):
+        if role not in roles:
+            allowed = ", ".join(roles) or "none (customers tables keep their columns as they are)"
+            raise BadInputError(f"{role!r} is not a role of a {kind} table; roles: {allowed}")
+    for role, col in (mapping or {}).items():
+        if col not in info.columns:
+            raise BadInputError(
+                f"{info.name} has no column {col!r} for --map {role}={col}; "
+                f"found: {', '.join(info.columns)}"
+            )
+    resolved = {**info.suggested, **(mapping or {})}
+    constants = dict(constants or {})
+    for role in constants:
+        resolved.pop(role, None)
+    taken = Counter(resolved.values())
+    clash = [c for c, n in taken.items() if n > 1]
+    if clash:
+        roles_of = [r for r, c in resolved.items() if c == clash[0]]
+        raise BadInputError(f"column {clash[0]!r} of {info.name} is mapped to several roles "
+                            f"({', '.join(roles_of)}); map each role to its own column")
+    for role in REQUIRED[kind]:
+        if role not in resolved and role not in constants:
+            raise BadInputError(_missing_role(info, kind, role))
+    return resolved, constants
+
+
+def _missing_role(info: FileInfo, kind: str, role: str) -> str:
+    found = ", ".join(info.columns)
+    fix = f"map one with --map {role}=COLUMN"
+    if role == "event_type":
+        fix += " or give every row the same type with --set event_type=purchase"
+    return f"{info.name} has no column for {role} (needed in a {kind} table); found: {found}; {fix}"
+
+
+def _plan_columns(info: FileInfo, kind: str, resolved: dict[str, str],
+                  path: Path) -> list[loading.Column]:
+    """One ``Column`` per file column: role, table name, and the type to read it as."""
+    role_of = {col: role for role, col in resolved.items()}
+    sniffed = {}
+    if info.fmt == "csv":
+        types = loading.sniff_csv(str(path), info.delimiter, info.encoding)["types"]
+        if len(types) == len(info.columns):
+            sniffed = {col: t for col, (_, t) in zip(info.columns, types, strict=True)}
+    names = set(ROLES[kind]) & set(role_of.values())
+    out = []
+    for col in info.columns:
+        role = role_of.get(col)
+        name = role or (f"{col}_original" if col in names else col)
+        out.append(loading.Column(col, name, role, _read_type(role, sniffed.get(col, "VARCHAR"))))
+    return out
+
+
+def _read_type(role: str | None, sniffed: str) -> str:
+    """Ids and labels as text; time and value as sniffed when typed; booleans as written."""
+    if role in ("user_id", "item_id", "event_type", "session_id"):
+        return "VARCHAR"
+    if role == "value":
+        return "DOUBLE" if sniffed in loading.NUMERIC_TYPES else "VARCHAR"
+    if role == "timestamp":
+        return sniffed if sniffed in ("TIMESTAMP", "BIGINT") else "VARCHAR"
+    if sniffed in ("BIGINT", "DOUBLE", "DATE", "TIMESTAMP", "TIME"):
+        return sniffed
+    return "VARCHAR"
+
+
+def ingest_file(path, kind: str = "events", mapping: dict[str, str] | None = None,
+                constants: dict[str, str] | None = None, sep: str | None = None,
+                timestamp_format: str | None = None, table: str | None = None,
+                mode: str = "append", source_name: str | None = None, db=None,
+                progress: Callable[[float, str], None] | None = None) -> IngestReport:
+    """Load a CSV (.gz too) or Parquet file into ``table`` (default: the kind's table).
+
+    ``mapping`` is role -> column (overrides the suggestions), ``constants`` role -> value for
+    every row. ``mode`` "append" adds to an existing table (new columns are added, missing ones
+    are NULL), "replace" swaps it. Exact duplicate rows are dropped and counted; rows missing a
+    required id or with an unreadable timestamp are rejected (first 20 listed with line and
+    reason); negative values are kept and counted in ``flagged``. Raises ``BadInputError`` for a
+    file that cannot be loaded, leaving stored data untouched.
+    """
+    _check_kind(kind)
+    if mode not in ("append", "replace"):
+        raise BadInputError(f"--mode must be append or replace; got {mode!r}")
+    table = table or kind
+    if not str(table).strip():
+        raise BadInputError("--table needs a name, e.g. --table events")
+    if progress:
+        progress(0.0, "inspecting the file")
+    path = Path(path)
+    info = inspect_file(path, kind=kind, sep=sep, source_name=source_name)
+    resolved, constants = _resolve_mapping(info, kind, mapping, constants)
+    plan = loading.LoadPlan(
+        path=str(path), label=info.name, fmt=info.fmt, table=table, kind=kind, mode=mode,
+        columns=_plan_columns(info, kind, resolved, path), constants=constants,
+        roles=ROLES[kind], required=REQUIRED[kind], delimiter=info.delimiter or ",",
+        encoding=info.encoding, timestamp_format=timestamp_format, file_hash=_file_hash(path),
+        mapping={**resolved, **{k: f"={v}" for k, v in constants.items()}},
+    )
+    result = loading.load(plan, db=db, progress=progress)
+    return IngestReport(
+        table=table, rows_read=result.rows_read, rows_loaded=result.rows_loaded,
+        rows_rejected=result.rows_rejected, duplicates_dropped=result.duplicates_dropped,
+        rejects=result.rejects, flagged=result.flagged, mapping=plan.mapping,
+        notes=info.notes + [n for n in result.notes if n not in info.notes],
+    )

@@ -1,0 +1,545 @@
+"""Turning files into tables, and profiling tables: all the SQL of ingest and profile.
+
+A load reads the file with DuckDB (``read_csv`` or ``read_parquet``, streamed, never through
+pandas) into a staging table inside one transaction, cleans it there (duplicates, ids written as
+float text, timestamps, rejects) and then swaps or appends it into the target table and records
+the dataset in the catalog. Any error rolls the whole transaction back, so a failed load leaves
+what was stored before untouched.
+
+Columns are read under safe positional names (``c0``, ``c1``, ...) and renamed in the projection,
+so a column called ``x"; DROP TABLE events; --`` is only ever a quoted identifier.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from personalization.errors import BadInputError
+from personalization.store.catalog import record_dataset
+from personalization.store.core import connect, quote_ident
+
+MAX_REJECTS_SHOWN = 20
+TEXT_TYPES = ("VARCHAR",)
+NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "UBIGINT",
+                 "UINTEGER", "USMALLINT", "UTINYINT")
+TIME_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS",
+              "TIMESTAMP_S")
+FALLBACK_TIME_FORMATS = (
+    "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y", "%Y%m%d",
+)
+ROLE_TYPES = {
+    "user_id": "VARCHAR", "item_id": "VARCHAR", "event_type": "VARCHAR", "session_id": "VARCHAR",
+    "timestamp": "TIMESTAMP", "value": "DOUBLE",
+}
+BAD_TS = "__bad_timestamp"
+BAD_VALUE = "__bad_value"
+
+
+@dataclass
+class Column:
+    """One column of the file: where it comes from, what it is called in the table."""
+
+    source: str            # name in the file's header
+    name: str              # name in the table
+    role: str | None = None
+    read_type: str = "VARCHAR"   # type to read a CSV column as
+
+
+@dataclass
+class LoadPlan:
+    """Everything ``load`` needs; built by ``personalization.ingest``."""
+
+    path: str
+    label: str                       # name of the file in messages
+    fmt: str                         # "csv" or "parquet"
+    table: str
+    kind: str
+    mode: str                        # "append" or "replace"
+    columns: list[Column]
+    constants: dict[str, str] = field(default_factory=dict)   # role -> constant value
+    roles: tuple[str, ...] = ()      # canonical roles of the kind, in table order
+    required: tuple[str, ...] = ()   # roles that must be present in every row
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    timestamp_format: str | None = None
+    file_hash: str = ""
+    mapping: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class LoadResult:
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    duplicates_dropped: int
+    rejects: list[dict]
+    flagged: dict[str, int]
+    notes: list[str]
+
+
+# --------------------------------------------------------------------------- reading a file
+
+
+def sniff_csv(path: str, sep: str | None, encoding: str) -> dict[str, Any]:
+    """DuckDB's guess of delimiter and column types: ``{"delimiter", "types": [(name, type)]}``."""
+    args = ("header = true, quote = '\"', escape = '\"', ignore_errors = true, encoding = ?"
+            + (", delim = ?" if sep else ""))
+    params: list[Any] = [path, encoding] + ([sep] if sep else [])
+    con = duckdb.connect()
+    try:
+        row = con.execute(
+            f"SELECT Delimiter, Columns FROM sniff_csv(?, {args})", params
+        ).fetchone()
+    finally:
+        con.close()
+    return {"delimiter": row[0], "types": [(c["name"], c["type"]) for c in row[1]]}
+
+
+def preview_csv(path: str, names: list[str], sep: str, encoding: str, limit: int) -> pd.DataFrame:
+    """The first ``limit`` rows as text, columns named ``names`` (bad lines skipped)."""
+    con = duckdb.connect()
+    try:
+        frame = con.execute(
+            "SELECT * FROM read_csv(?, header = true, all_varchar = true, delim = ?, quote = '\"', "
+            "escape = '\"', "
+            "encoding = ?, names = ?, ignore_errors = true, null_padding = false) LIMIT ?",
+            [path, sep, encoding, _safe_names(len(names)), limit],
+        ).df()
+    finally:
+        con.close()
+    frame.columns = names
+    return frame
+
+
+def parquet_schema(path: str) -> list[tuple[str, str]]:
+    """``(name, type)`` of each column of a Parquet file."""
+    con = duckdb.connect()
+    try:
+        rows = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [path]).fetchall()
+    finally:
+        con.close()
+    return [(r[0], r[1]) for r in rows]
+
+
+def preview_parquet(path: str, limit: int) -> pd.DataFrame:
+    con = duckdb.connect()
+    try:
+        return con.execute("SELECT * FROM read_parquet(?) LIMIT ?", [path, limit]).df()
+    finally:
+        con.close()
+
+
+def _safe_names(n: int) -> list[str]:
+    return [f"c{i}" for i in range(n)]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+Progress = Callable[[float, str], None] | None
+
+
+def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
+    """Read, clean and store ``plan.path`` into ``plan.table`` in one transaction.
+
+    Raises ``BadInputError`` (and stores nothing) when no row survives or every timestamp fails.
+    """
+    step = progress or (lambda f, m: None)
+    stage = f"__staging_{plan.table}"
+    with connect(db) as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            step(0.05, f"reading {plan.label}")
+            reader_rejects, notes = _read_into(con, plan, stage)
+            step(0.55, "converting values")
+            _convert(con, plan, stage)
+            step(0.65, "dropping duplicate rows")
+            parsed = _count(con, stage)
+            base = con.execute(f"SELECT min(rowid) FROM {quote_ident(stage)}").fetchone()[0] or 0
+            duplicates = _drop_duplicates(con, stage)
+            _clean_ids(con, plan, stage)
+            step(0.75, "checking required values")
+            row_rejects, n_row_rejects = _reject_rows(con, plan, stage, base)
+            flagged = _flags(con, stage)
+            for col in (BAD_TS, BAD_VALUE):
+                if col in _columns(con, stage):
+                    con.execute(f"ALTER TABLE {quote_ident(stage)} DROP COLUMN {quote_ident(col)}")
+            loaded = _count(con, stage)
+            if loaded == 0:
+                raise BadInputError(_nothing_left(plan, parsed, reader_rejects, row_rejects))
+            step(0.85, f"storing into {plan.table}")
+            _store(con, plan, stage)
+            total = _count(con, plan.table)
+            record_dataset(plan.table, plan.kind, plan.label, plan.file_hash, total, plan.mapping,
+                           con=con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    rejects = _merge_rejects(reader_rejects, row_rejects, plan.fmt)
+    n_reader = len({r["line"] for r in reader_rejects})
+    step(1.0, "done")
+    return LoadResult(
+        rows_read=parsed + n_reader,
+        rows_loaded=loaded,
+        rows_rejected=n_reader + n_row_rejects,
+        duplicates_dropped=duplicates,
+        rejects=rejects[:MAX_REJECTS_SHOWN],
+        flagged=flagged,
+        notes=notes,
+    )
+
+
+def _count(con, table: str) -> int:
+    return int(con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0])
+
+
+def _columns(con, table: str) -> dict[str, str]:
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position", [table]
+    ).fetchall()
+    return dict(rows)
+
+
+def _projection(plan: LoadPlan, source_types: dict[str, str]) -> tuple[str, list[Any]]:
+    """SELECT list from the safe names to the table's names, with constants and missing roles."""
+    parts: list[str] = []
+    params: list[Any] = []
+    by_role = {c.role: (i, c) for i, c in enumerate(plan.columns) if c.role}
+    for role in plan.roles:
+        if role in plan.constants:
+            parts.append(f"CAST(? AS {ROLE_TYPES[role]}) AS {quote_ident(role)}")
+            params.append(plan.constants[role])
+        elif role in by_role:
+            i, col = by_role[role]
+            parts.append(f"{_role_expr(role, f'c{i}', source_types[f'c{i}'])} AS {quote_ident(role)}")
+        elif role not in plan.required:
+            parts.append(f"CAST(NULL AS {ROLE_TYPES[role]}) AS {quote_ident(role)}")
+    for i, col in enumerate(plan.columns):
+        if not col.role:
+            parts.append(f"c{i} AS {quote_ident(col.name)}")
+    return ", ".join(parts), params
+
+
+def _role_expr(role: str, ref: str, source_type: str) -> str:
+    """Cast text-like roles to VARCHAR; leave timestamp and value to ``_convert``."""
+    if ROLE_TYPES[role] == "VARCHAR" and source_type != "VARCHAR":
+        return f"CAST({ref} AS VARCHAR)"
+    return ref
+
+
+def _read_into(con, plan: LoadPlan, stage: str) -> tuple[list[dict], list[str]]:
+    """Create the staging table from the file; return the reader's rejects and notes."""
+    if plan.fmt == "parquet":
+        names = [c.source for c in plan.columns]
+        select = ", ".join(f"{quote_ident(n)} AS c{i}" for i, n in enumerate(names))
+        source = f"(SELECT {select} FROM read_parquet(?))"
+        types = dict(con.execute(f"DESCRIBE SELECT * FROM {source}", [plan.path]).fetchall())
+        proj, params = _projection(plan, types)
+        con.execute(f"CREATE TABLE {quote_ident(stage)} AS SELECT {proj} FROM {source}",
+                    params + [plan.path])
+        return [], []
+    notes: list[str] = []
+    read_types = [c.read_type for c in plan.columns]
+    for attempt in range(3):
+        rejects = _read_csv(con, plan, stage, read_types, attempt)
+        retype = {
+            r["column_idx"] for r in rejects
+            if r["error_type"] == "CAST" and r["column_idx"] is not None
+            and plan.columns[r["column_idx"]].role is None
+            and read_types[r["column_idx"]] != "VARCHAR"
+        }
+        unicode = any(r["error_type"] == "INVALID UNICODE" for r in rejects)
+        if unicode and plan.encoding != "latin-1":
+            plan.encoding = "latin-1"
+            notes.append(f"{plan.label} is not valid UTF-8; it was read as Latin-1. Re-save it "
+                         f"as UTF-8 if characters look wrong.")
+        elif not retype:
+            return _reader_rejects(plan, rejects), notes
+        for i in retype:
+            read_types[i] = "VARCHAR"
+        con.execute(f"DROP TABLE {quote_ident(stage)}")
+    return _reader_rejects(plan, rejects), notes
+
+
+def _read_csv(con, plan: LoadPlan, stage: str, read_types: list[str], attempt: int) -> list[dict]:
+    names = _safe_names(len(plan.columns))
+    types = dict(zip(names, read_types, strict=True))
+    proj, params = _projection(plan, types)
+    errors, scans = f"__rejects_{attempt}", f"__reject_scans_{attempt}"
+    con.execute(
+        f"CREATE TABLE {quote_ident(stage)} AS SELECT {proj} FROM read_csv(?, header = true, "
+        f"delim = ?, quote = '\"', escape = '\"', encoding = ?, names = ?, types = ?, "
+        f"store_rejects = true, "
+        f"rejects_table = {_literal(errors)}, rejects_scan = {_literal(scans)}, "
+        f"null_padding = false, strict_mode = true)",
+        params + [plan.path, plan.delimiter, plan.encoding, names, read_types],
+    )
+    rows = con.execute(
+        f"SELECT line, column_idx, error_type, csv_line, error_message FROM {errors} ORDER BY line"
+    ).fetchall()
+    return [
+        {"line": int(r[0]), "column_idx": None if r[1] is None else int(r[1]),
+         "error_type": r[2], "csv_line": r[3], "message": r[4]}
+        for r in rows
+    ]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _reader_rejects(plan: LoadPlan, rejects: list[dict]) -> list[dict]:
+    """One entry per rejected line, with a reason a user can act on."""
+    out: dict[int, dict] = {}
+    for r in rejects:
+        if r["line"] in out:
+            continue
+        kind = r["error_type"]
+        if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
+            reason = f"malformed line: {r['message']}"
+        elif kind == "CAST":
+            col = plan.columns[r["column_idx"]]
+            reason = f"column {col.source!r}: {r['message']}"
+        else:
+            reason = f"{kind.lower()}: {r['message']}"
+        out[r["line"]] = {"line": r["line"], "reason": reason}
+    return list(out.values())
+
+
+def _convert(con, plan: LoadPlan, stage: str) -> None:
+    """Turn the timestamp and value roles into TIMESTAMP and DOUBLE, keeping failures aside.
+
+    Rebuilds the staging table in file order (so rowids stay row positions); a value that does
+    not convert becomes NULL and its text goes to a ``__bad_*`` column for the reject report.
+    """
+    types = _columns(con, stage)
+    replace: list[str] = []
+    extra: list[str] = []
+    params: list[Any] = []
+    ts_col = next((c for c in plan.columns if c.role == "timestamp"), None)
+    if ts_col and "timestamp" not in plan.constants and types["timestamp"] != "TIMESTAMP":
+        expr, params = _timestamp_expr(con, plan, stage, types["timestamp"])
+        replace.append(f'{expr} AS "timestamp"')
+        extra.append(f'CASE WHEN "timestamp" IS NOT NULL AND {expr} IS NULL '
+                     f'THEN CAST("timestamp" AS VARCHAR) END AS {quote_ident(BAD_TS)}')
+    val_col = next((c for c in plan.columns if c.role == "value"), None)
+    if val_col and "value" not in plan.constants and types["value"] != "DOUBLE":
+        expr = 'TRY_CAST("value" AS DOUBLE)'
+        replace.append(f'{expr} AS "value"')
+        extra.append(f'CASE WHEN "value" IS NOT NULL AND {expr} IS NULL '
+                     f'THEN CAST("value" AS VARCHAR) END AS {quote_ident(BAD_VALUE)}')
+    if not replace:
+        return
+    typed = stage + "_typed"
+    con.execute(
+        f"CREATE TABLE {quote_ident(typed)} AS SELECT * REPLACE ({', '.join(replace)}), "
+        f"{', '.join(extra)} FROM {quote_ident(stage)}",
+        params + params,
+    )
+    _check_timestamps(con, plan, typed, ts_col)
+    con.execute(f"DROP TABLE {quote_ident(stage)}")
+    con.execute(f"ALTER TABLE {quote_ident(typed)} RENAME TO {quote_ident(stage)}")
+
+
+def _timestamp_expr(con, plan: LoadPlan, stage: str, source_type: str) -> tuple[str, list[Any]]:
+    """SQL turning the staged timestamp column into TIMESTAMP (NULL where it fails)."""
+    ref = "\"timestamp\""
+    if source_type in TIME_TYPES:
+        return f"CAST({ref} AS TIMESTAMP)", []
+    if source_type in NUMERIC_TYPES:
+        return _epoch_expr(con, stage, f"CAST({ref} AS BIGINT)"), []
+    if plan.timestamp_format:
+        return f"TRY_STRPTIME({ref}, ?)", [plan.timestamp_format]
+    q = quote_ident(stage)
+    digits, total = con.execute(
+        f"SELECT count(*) FILTER (WHERE regexp_full_match(trim({ref}), '-?[0-9]+')), count({ref}) "
+        f"FROM {q}"
+    ).fetchone()
+    if total and digits == total:
+        return _epoch_expr(con, stage, f"TRY_CAST(trim({ref}) AS BIGINT)"), []
+    iso = f"CAST(TRY_CAST({ref} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    sample = [r[0] for r in con.execute(
+        f"SELECT {ref} FROM {q} WHERE {ref} IS NOT NULL LIMIT 1000").fetchall()]
+    if not sample or _parses(con, sample, iso.replace(ref, "s")) >= len(sample):
+        return iso, []
+    best = max(FALLBACK_TIME_FORMATS,
+               key=lambda f: _parses(con, sample, "TRY_STRPTIME(s, ?)", [f]))
+    if _parses(con, sample, "TRY_STRPTIME(s, ?)", [best]) > _parses(con, sample, iso.replace(ref, "s")):
+        return f"TRY_STRPTIME({ref}, ?)", [best]
+    return iso, []
+
+
+def _parses(con, sample: list[str], expr: str, params: list[Any] | None = None) -> int:
+    return int(con.execute(
+        f"SELECT count({expr}) FROM (SELECT unnest(?::VARCHAR[]) AS s)", (params or []) + [sample]
+    ).fetchone()[0])
+
+
+def _epoch_expr(con, stage: str, ref: str) -> str:
+    """Whole Unix seconds, or milliseconds / microseconds when the numbers are that large."""
+    biggest = con.execute(f"SELECT max(abs({ref})) FROM {quote_ident(stage)}").fetchone()[0] or 0
+    scale = 1 if biggest > 1e14 else 1000 if biggest > 1e11 else 1_000_000
+    return f"make_timestamp({ref} * {scale})"
+
+
+def _check_timestamps(con, plan: LoadPlan, table: str, ts_col: Column | None) -> None:
+    """Every timestamp failing means the format is wrong, not the rows: say so once."""
+    if ts_col is None or BAD_TS not in _columns(con, table):
+        return
+    q = quote_ident(table)
+    good, bad, sample = con.execute(
+        f"SELECT count(\"timestamp\"), count({quote_ident(BAD_TS)}), any_value({quote_ident(BAD_TS)}) "
+        f"FROM {q}"
+    ).fetchone()
+    if bad and not good:
+        raise BadInputError(
+            f"{plan.label}: no value of the timestamp column {ts_col.source!r} could be read as a "
+            f"date/time (e.g. {sample!r}); give its format with --timestamp-format, e.g. "
+            f"--timestamp-format '%d/%m/%Y %H:%M', or map another column with --map timestamp=COLUMN"
+        )
+
+
+def _drop_duplicates(con, stage: str) -> int:
+    """Delete all but the first of each group of rows identical in every column; return how many."""
+    cols = ", ".join(quote_ident(c) for c in _columns(con, stage))
+    q = quote_ident(stage)
+    hashes = [r[0] for r in con.execute(
+        f"SELECT hash({cols}) AS h FROM {q} GROUP BY h HAVING count(*) > 1").fetchall()]
+    if not hashes:
+        return 0
+    drop = [r[0] for r in con.execute(
+        f"SELECT rowid FROM {q} WHERE hash({cols}) IN (SELECT unnest(?::UBIGINT[])) "
+        f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY rowid) > 1", [hashes]
+    ).fetchall()]
+    if drop:
+        con.execute(f"DELETE FROM {q} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [drop])
+    return len(drop)
+
+
+def _clean_ids(con, plan: LoadPlan, stage: str) -> None:
+    """``17850.0`` -> ``17850`` in id roles (ids exported through a float column)."""
+    q = quote_ident(stage)
+    for role in ("user_id", "item_id", "session_id"):
+        if role not in _columns(con, stage) or role in plan.constants:
+            continue
+        col = quote_ident(role)
+        con.execute(
+            f"UPDATE {q} SET {col} = regexp_replace({col}, '^(-?[0-9]+)\\.0+$', '\\1') "
+            f"WHERE {col} LIKE '%.0' AND regexp_full_match({col}, '-?[0-9]+\\.0+')"
+        )
+
+
+def _reject_rows(con, plan: LoadPlan, stage: str, base: int) -> tuple[list[dict], int]:
+    """Delete rows missing a required id or with an unreadable timestamp; first ones + count.
+
+    ``base`` is the rowid of the first parsed row (rowids inside a transaction start high).
+    """
+    q = quote_ident(stage)
+    cols = _columns(con, stage)
+    reasons: list[str] = []
+    for role in plan.required:
+        if role in plan.constants:
+            continue
+        src = next(c.source for c in plan.columns if c.role == role)
+        col = quote_ident(role)
+        reasons.append(f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN "
+                       f"{_literal(f'missing {role} (column {src!r})')} END")
+    if BAD_TS in cols:
+        src = next(c.source for c in plan.columns if c.role == "timestamp")
+        reasons.append(f"CASE WHEN {quote_ident(BAD_TS)} IS NOT NULL THEN "
+                       f"{_literal(f'timestamp (column {src!r}) is not a date/time: ')} || "
+                       f"{quote_ident(BAD_TS)} END")
+    if not reasons:
+        return [], 0
+    reason = f"coalesce({', '.join(reasons)})"
+    n = con.execute(f"SELECT count(*) FROM {q} WHERE {reason} IS NOT NULL").fetchone()[0]
+    if not n:
+        return [], 0
+    first = con.execute(
+        f"SELECT rowid, {reason} FROM {q} WHERE {reason} IS NOT NULL ORDER BY rowid LIMIT ?",
+        [MAX_REJECTS_SHOWN],
+    ).fetchall()
+    con.execute(f"DELETE FROM {q} WHERE {reason} IS NOT NULL")
+    return [{"row": int(r[0]) - base, "reason": r[1]} for r in first], int(n)
+
+
+def _flags(con, stage: str) -> dict[str, int]:
+    """Counts of kept-but-suspicious values: negative values, values that are not numbers."""
+    cols = _columns(con, stage)
+    q = quote_ident(stage)
+    out: dict[str, int] = {}
+    if cols.get("value") == "DOUBLE":
+        n = con.execute(f"SELECT count(*) FROM {q} WHERE \"value\" < 0").fetchone()[0]
+        if n:
+            out["negative_value"] = int(n)
+    if BAD_VALUE in cols:
+        n = con.execute(f"SELECT count({quote_ident(BAD_VALUE)}) FROM {q}").fetchone()[0]
+        if n:
+            out["value_not_a_number"] = int(n)
+    return out
+
+
+def _merge_rejects(reader: list[dict], rows: list[dict], fmt: str) -> list[dict]:
+    """Reader rejects carry file lines; staged rows carry their position among parsed rows.
+
+    A parsed row's line is its position plus the header, plus every rejected line before it.
+    """
+    bad_lines = sorted(r["line"] for r in reader)
+    out = list(reader)
+    for r in rows:
+        line = r["row"] + (2 if fmt == "csv" else 1)
+        for bad in bad_lines:
+            if bad <= line:
+                line += 1
+        out.append({"line": line, "reason": r["reason"]})
+    return sorted(out, key=lambda r: r["line"])
+
+
+def _nothing_left(plan: LoadPlan, parsed: int, reader: list[dict], rows: list[dict]) -> str:
+    first = (rows or reader or [{"reason": "no data rows"}])[0]["reason"]
+    return (f"{plan.label}: no row could be loaded ({parsed} parsed, all rejected or duplicates; "
+            f"first reason: {first}); check the column mapping (--map ROLE=COLUMN) and the file")
+
+
+def _store(con, plan: LoadPlan, stage: str) -> None:
+    """Replace the target with the staging table, or append to it by column name."""
+    target = quote_ident(plan.table)
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
+        "AND table_name = ?", [plan.table]
+    ).fetchone()[0]
+    if plan.mode == "replace" or not exists:
+        if exists:
+            con.execute(f"DROP TABLE {target}")
+        con.execute(f"ALTER TABLE {quote_ident(stage)} RENAME TO {target}")
+        return
+    old = _columns(con, plan.table)
+    new = _columns(con, stage)
+    for name, typ in new.items():
+        if name not in old:
+            con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(name)} {typ}")
+        elif old[name] != typ:
+            wider = _wider_type(old[name], typ)
+            if wider != old[name]:
+                con.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(name)} TYPE {wider}")
+    con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {quote_ident(stage)}")
+    con.execute(f"DROP TABLE {quote_ident(stage)}")
+
+
+def _wider_type(old: str, new: str) -> str:
+    """A type holding both: DOUBLE for mixed numbers, else VARCHAR."""
+    if old in NUMERIC_TYPES and new in NUMERIC_TYPES:
+        return "DOUBLE" if "DOUBLE" in (old, new) or "FLOAT" in (old, new) else "BIGINT"
+    if old in TIME_TYPES and new in TIME_TYPES:
+        return "TIMESTAMP"
+    return "VARCHAR"
