@@ -1,0 +1,157 @@
+"""``train-recommender``, ``evaluate-recommender``, ``tune-recommender``, ``recommend`` and
+``export-recommendations``: each one call of ``personalization.recommend``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from personalization import ranking
+from personalization import recommend as service
+from personalization.cli import parse_pairs
+from personalization.errors import BadInputError
+
+NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+WORDS = {"true": True, "false": False, "none": None, "null": None}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train-recommender", help="train a recommender on the events and save it")
+    _model_flags(p)
+    p.add_argument("--name", help="a name to find the model by")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate-recommender", help="offline metrics beside the popularity baseline")
+    _model_flags(p)
+    _split_flags(p)
+    p.add_argument("--folds", type=int, help="k-fold cross-validation (random folds) instead of one split")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("tune-recommender", help="search parameters on a validation split")
+    _model_flags(p)
+    _split_flags(p)
+    p.add_argument("--search", choices=ranking.SEARCHES, default="bayes", help="default: bayes")
+    p.add_argument("--trials", type=int, default=20, help="settings to try (default 20)")
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("recommend", help="top items for one user, with reasons")
+    p.add_argument("--model", help="model id (default: the promoted recommender)")
+    p.add_argument("--user", required=True, help="user id")
+    p.add_argument("-k", type=int, default=10, help="number of items (default 10)")
+    p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("export-recommendations", help="top-k lists for many users to CSV or Parquet")
+    p.add_argument("--model", help="model id (default: the promoted recommender)")
+    p.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    p.add_argument("-k", type=int, default=10, help="items per user (default 10)")
+    p.add_argument("--users", help="only these users: a comma list of ids or a file with one id per line")
+    p.add_argument("--columns", help="comma list of item columns to add (e.g. brand,in_stock)")
+    p.set_defaults(func=cmd_export)
+
+
+def _model_flags(p) -> None:
+    p.add_argument("--algo", default="svd", help="popularity, svd, als, itemknn, ease, content, hybrid, ...")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="model parameter (repeatable)")
+    p.add_argument("--event-weight", action="append", metavar="TYPE=W", help="weight of an event type (repeatable)")
+    p.add_argument("--half-life", type=float, help="time decay half-life in days")
+    p.add_argument("--table", default="events", help="events table (default: events)")
+
+
+def _split_flags(p) -> None:
+    p.add_argument("--split", choices=ranking.SPLITS, default="temporal", help="default: temporal")
+    p.add_argument("--test-size", type=float, default=0.2, help="share held out (default 0.2)")
+    p.add_argument("-k", "--k", dest="k", type=int, default=10, help="list length for metrics (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def parse_value(text: str) -> Any:
+    """``"32"`` -> 32, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None; else the text."""
+    lowered = text.strip().lower()
+    if lowered in WORDS:
+        return WORDS[lowered]
+    if NUMBER.match(text.strip()):
+        number = float(text)
+        return int(number) if re.match(r"^[+-]?\d+$", text.strip()) else number
+    return text
+
+
+def _params(args) -> dict:
+    return {k: parse_value(v) for k, v in parse_pairs(args.param, "--param").items()}
+
+
+def _weights(args) -> dict:
+    out = {}
+    for key, value in parse_pairs(args.event_weight, "--event-weight").items():
+        number = parse_value(value)
+        if isinstance(number, bool) or not isinstance(number, int | float):
+            raise BadInputError(f"--event-weight {key}={value}: the weight must be a number, e.g. {key}=4")
+        out[key] = float(number)
+    return out
+
+
+def _common(args) -> dict:
+    return {
+        "algo": args.algo,
+        "params": _params(args),
+        "event_weights": _weights(args),
+        "half_life_days": args.half_life,
+        "table": args.table,
+        "db": args.db,
+    }
+
+
+def cmd_train(args) -> dict:
+    return service.train_recommender(**_common(args), name=args.name)
+
+
+def cmd_evaluate(args) -> dict:
+    return service.evaluate_recommender(
+        **_common(args), split=args.split, test_size=args.test_size, k=args.k, folds=args.folds, seed=args.seed
+    )
+
+
+def cmd_tune(args) -> dict:
+    common = _common(args)
+    fixed = common.pop("params")
+    return service.tune_recommender(
+        **common,
+        params=fixed,
+        search=args.search,
+        trials=args.trials,
+        split=args.split,
+        test_size=args.test_size,
+        k=args.k,
+        seed=args.seed,
+    )
+
+
+def cmd_recommend(args) -> dict:
+    frame = service.recommend_for_user(args.user, k=args.k, model_id=args.model, db=args.db)
+    out = {"user": args.user, "items": frame.to_dict(orient="records")}
+    if "note" in frame.attrs:
+        out["note"] = frame.attrs["note"]
+    return out
+
+
+def cmd_export(args) -> dict:
+    columns = [c.strip() for c in (args.columns or "").split(",") if c.strip()]
+    return service.export_recommendations(
+        args.out, k=args.k, model_id=args.model, users=_users(args.users), item_columns=columns, db=args.db
+    )
+
+
+def _users(spec: str | None) -> list[str] | None:
+    """A comma list of ids, or a file (one id per line; a header ``user_id`` is skipped)."""
+    if not spec:
+        return None
+    path = Path(spec)
+    if path.is_file():
+        lines = [line.strip().strip('"') for line in path.read_text().splitlines()]
+        ids = [line.split(",")[0] for line in lines if line]
+        ids = ids[1:] if ids and ids[0].lower() == "user_id" else ids
+    else:
+        ids = [part.strip() for part in spec.split(",") if part.strip()]
+    if not ids:
+        raise BadInputError(f"--users {spec!r} names no user; give a comma list or a file of ids.")
+    return ids
