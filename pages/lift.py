@@ -143,7 +143,7 @@ def simulator(y: np.ndarray, scores: np.ndarray) -> None:
         share = st.slider("Contact the top N% by score", 1, 100, 20, key="sim_share",
                           help="The share of your list, best scores first, that gets the campaign.") / 100
     sim = lift.targeting_simulation(y, scores, cost * scale, value * scale, budget=budget, steps=50)
-    chosen = simulated_cut(y, scores, share, cost, value, scale)
+    chosen = simulated_cut(y, scores, share, cost, value, size)
     cards(chosen, share, size)
     st.plotly_chart(mc.profit_figure(sim, title="Profit by how deep you go"), width="stretch")
     best = sim[sim["best"]].iloc[0] if sim["best"].any() else None
@@ -152,13 +152,19 @@ def simulator(y: np.ndarray, scores: np.ndarray) -> None:
                    f"(profit {ui.fmt_int(best['profit'])}); beyond it each extra contact costs more than it brings.")
 
 
-def simulated_cut(y, scores, share: float, cost: float, value: float, scale: float) -> pd.Series:
-    """The simulation row of contacting ``share`` of the test split, figures scaled to the list size."""
-    contacted = max(int(round(share * len(y))), 1)
+def simulated_cut(y, scores, share: float, cost: float, value: float, size: int) -> pd.Series:
+    """Contacting ``share`` of a list of ``size``: the conversion rate seen at that depth of the test
+    split, applied to ``round(share * size)`` contacts."""
     table = lift.targeting_simulation(y, scores, cost, value, steps=len(y))
-    row = table.iloc[(table["contacted"] - contacted).abs().argmin()].copy()
-    for col in ("contacted", "expected_conversions", "revenue", "cost", "profit"):
-        row[col] = row[col] * scale
+    depth = max(int(round(share * len(y))), 1)
+    row = table.iloc[(table["contacted"] - depth).abs().argmin()].copy()
+    rate = row["expected_conversions"] / row["contacted"]
+    row["contacted"] = max(int(round(share * size)), 1)
+    row["expected_conversions"] = rate * row["contacted"]
+    row["revenue"] = row["expected_conversions"] * value
+    row["cost"] = row["contacted"] * cost
+    row["profit"] = row["revenue"] - row["cost"]
+    row["roi"] = row["profit"] / row["cost"] if row["cost"] > 0 else np.nan
     return row
 
 

@@ -1,0 +1,79 @@
+"""AppTest of the Lift page: empty state, a broken model, and the full page on the sample data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from personalization import propensity, sample, store
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = "pages/lift.py"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The bundled sample with one small conversion model, shared by the tests of this file."""
+    path = tmp_path_factory.mktemp("lift") / "sample.duckdb"
+    sample.load_sample_data(db=path)
+    result = propensity.train_classifier(
+        table="customers", target="converted", positive="yes", algo="logreg", folds=0, db=path
+    )
+    return path, result["model_id"]
+
+
+def run_page(monkeypatch, db) -> AppTest:
+    """Open the page through the app's navigation, without the first-start sample load."""
+    monkeypatch.setenv("PERSONALIZATION_DB", str(db))
+    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    return at.switch_page(PAGE).run()
+
+
+def test_without_a_model_the_page_links_to_train(db, monkeypatch):
+    at = run_page(monkeypatch, db)
+    assert not at.exception
+    assert "No conversion model" in at.info[0].value
+    assert at.get("page_link")[0].proto.page == "train"
+    assert not at.metric
+
+
+def test_a_model_whose_files_are_gone_shows_one_error(db, monkeypatch):
+    store.insert_model("clf-gone", "classifier", "logreg", None, {}, {}, "x", status="promoted", db=db)
+    at = run_page(monkeypatch, db)
+    assert not at.exception
+    assert len(at.error) == 1 and "missing" in at.error[0].value
+
+
+def test_sample_model_shows_curves_deciles_segments_and_simulator(trained, monkeypatch):
+    path, model_id = trained
+    at = run_page(monkeypatch, path)
+    assert not at.exception
+    assert at.selectbox(key="lift_model").value == model_id
+    labels = [m.label for m in at.metric]
+    assert {"Lift in the top 10%", "Expected conversions", "Profit", "ROI"} <= set(labels)
+    assert len(at.get("plotly_chart")) >= 5
+    assert at.dataframe[0].value["bin"].tolist() == list(range(1, 11))
+    assert at.selectbox(key="lift_segment").value == "segment"
+
+
+def test_simulator_follows_the_slider_and_the_budget(trained, monkeypatch):
+    path, _ = trained
+    at = run_page(monkeypatch, path)
+    at.number_input(key="sim_size").set_value(10000)
+    at.slider(key="sim_share").set_value(10).run()
+    contacts = next(m for m in at.metric if m.label == "Contacts")
+    assert contacts.value == "1,000"
+    at.radio(key="sim_mode").set_value("Budget").run()
+    at.number_input(key="sim_budget").set_value(500.0).run()
+    contacts = next(m for m in at.metric if m.label == "Contacts")
+    assert contacts.value == "500"
+
+
+def test_fewer_bins_shorten_the_decile_table(trained, monkeypatch):
+    path, _ = trained
+    at = run_page(monkeypatch, path)
+    at.radio(key="lift_bins").set_value(5).run()
+    assert at.dataframe[0].value["bin"].tolist() == [1, 2, 3, 4, 5]
