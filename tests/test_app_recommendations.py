@@ -1,0 +1,100 @@
+"""AppTest of the Recommendations page: a customer's list, thumbs, similar items, new visitor, segment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from personalization import ingest, recommend, sample, store
+
+ROOT = Path(__file__).resolve().parent.parent
+ITEMS = "item_id,title,category\np1,Red Kite,toys\np2,Blue Boot,shoes\np3,Green Mug,kitchen\np4,Pan,kitchen\np5,Ball,toys\n"
+USERS = "user_id,device,segment\n" + "".join(
+    f"u{i},{'mobile' if i % 2 else 'desktop'},{'family' if i < 5 else 'chef'}\n" for i in range(1, 9)
+) + "u9,mobile,family\n"
+
+
+def events_csv() -> str:
+    rows = ["user_id,item_id,event_type,timestamp"]
+    for user in range(1, 9):
+        for n, item in enumerate(("p1", "p2", "p3", "p4", "p5")[: 2 + user % 4]):
+            rows.append(f"u{user},{item},{'purchase' if n % 2 else 'view'},2024-03-0{1 + n} 10:00:00")
+    return "\n".join(rows) + "\n"
+
+
+def start() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    return at.switch_page("pages/recommendations.py").run()
+
+
+def load(db, tmp_path, kind: str, text: str) -> None:
+    path = tmp_path / f"{kind}.csv"
+    path.write_text(text)
+    ingest.ingest_file(path, kind=kind, db=db)
+
+
+@pytest.fixture
+def no_sample(monkeypatch):
+    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
+
+
+@pytest.fixture
+def shop(db, tmp_path) -> str:
+    load(db, tmp_path, "events", events_csv())
+    load(db, tmp_path, "users", USERS)
+    load(db, tmp_path, "items", ITEMS)
+    return recommend.train_recommender(algo="popularity", db=db)["model_id"]
+
+
+def test_no_events_links_to_the_data_page(db, no_sample):
+    at = start()
+    assert not at.exception
+    assert any("no events" in i.value for i in at.info)
+
+
+def test_no_model_links_to_the_train_page(db, tmp_path):
+    load(db, tmp_path, "events", events_csv())
+    at = start()
+    assert not at.exception
+    assert any("No recommender has been trained yet" in i.value for i in at.info)
+
+
+def test_a_customers_list_with_thumbs_up_stored(shop, db):
+    at = start()
+    assert not at.exception
+    assert at.selectbox(key="customer").value == "u1"
+    expected = recommend.recommend_for_user("u1", k=10, model_id=shop, db=db)
+    ups = [b for b in at.button if b.key and b.key.startswith("up_")]
+    assert len(ups) == len(expected)
+    ups[0].click().run()
+    assert not at.exception
+    saved = store.feedback(db=db)
+    assert saved[["user_id", "item_id", "model_id", "thumbs"]].values.tolist() == [
+        ["u1", expected["item_id"].iloc[0], shop, 1]
+    ]
+    assert any("Thumbs up" in t.value for t in at.toast)
+
+
+def test_similar_items_new_visitor_and_segment(shop, db):
+    at = start()
+    frames = [d.value for d in at.dataframe]
+    similar = recommend.similar_items(
+        recommend.recommend_for_user("u1", model_id=shop, db=db)["item_id"].iloc[0], k=10, model_id=shop, db=db
+    )
+    assert any(list(f["item_id"]) == list(similar["item_id"]) for f in frames)
+    segment = recommend.segment_top_items("segment", "chef", k=10, model_id=shop, db=db)
+    at.selectbox(key="segment_column").set_value("segment")
+    at.selectbox(key="segment_value").set_value("chef").run()
+    assert not at.exception
+    assert any(list(d.value["item_id"]) == list(segment["item_id"]) for d in at.dataframe)
+
+
+def test_an_unknown_customer_is_one_message(shop):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params["user"] = "nobody"
+    at.run().switch_page("pages/recommendations.py").run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "nobody" in at.error[0].value
