@@ -22,7 +22,7 @@ RECOMMENDERS = {
     "popularity": "Popularity: the best-sellers for everyone. The baseline every model must beat.",
     "trending": "Trending: what is popular recently (weighted by recency).",
 }
-FACTOR_MODELS = ("svd", "als", "hybrid")
+RANK_PARAMS = {"svd": "rank", "als": "factors"}
 CLASSIFIERS = {
     "gradient_boosting": "Gradient boosting: many small decision trees; usually the most accurate. Default.",
     "random_forest": "Random forest: averages many decision trees; robust, little tuning needed.",
@@ -168,30 +168,28 @@ def recommender_settings() -> dict:
     left, right = st.columns(2)
     table = left.selectbox("Events table", events, key="rec_table", help="The table of customer actions to learn from.")
     algo = right.selectbox(
-        "Model family", list(RECOMMENDERS), key="rec_algo", format_func=lambda a: a.upper() if len(a) <= 4 else a.title(),
+        "Model family", available_recommenders(), key="rec_algo", format_func=lambda a: a.upper() if len(a) <= 4 else a.title(),
         help="\n\n".join(f"**{k}**: {v}" for k, v in RECOMMENDERS.items()),
     )
-    st.caption(RECOMMENDERS[algo])
+    st.caption(RECOMMENDERS.get(algo, ""))
     params: dict = {}
     with st.expander("Settings", expanded=False):
         weights = event_weight_inputs()
-        a, b, c = st.columns(3)
+        a, b = st.columns(2)
         rank = a.select_slider(
             "Rank (number of hidden tastes)", ["auto", 8, 16, 32, 64, 128], value="auto", key="rec_rank",
-            disabled=algo not in FACTOR_MODELS,
+            disabled=algo not in RANK_PARAMS,
             help="How many hidden taste dimensions a factorisation model learns. 'auto' picks the best on held-out data.",
         )
         half_life = b.number_input(
             "Half-life of interest (days)", min_value=0, max_value=3650, value=0, step=7, key="rec_half_life",
             help="Older actions count less: an action this many days old counts half. 0 keeps every action at full weight.",
         )
-        k = c.select_slider("List length for scoring (K)", [5, 10, 20, 50], value=10, key="rec_k",
-                            help="Metrics look at the top K recommendations of each customer.")
-    if rank != "auto" and algo in FACTOR_MODELS:
-        params["factors"] = int(rank)
+    if rank != "auto" and algo in RANK_PARAMS:
+        params[RANK_PARAMS[algo]] = int(rank)
     search, trials = search_inputs("rec", ("none", "random", "grid", "bayes"))
     return {"table": table, "algo": algo, "params": params, "event_weights": weights,
-            "half_life_days": half_life or None, "k": k, "search": search, "trials": trials}
+            "half_life_days": half_life or None, "search": search, "trials": trials}
 
 
 def search_inputs(prefix: str, options: tuple[str, ...]) -> tuple[str, int]:
@@ -205,38 +203,45 @@ def search_inputs(prefix: str, options: tuple[str, ...]) -> tuple[str, int]:
     return search, trials
 
 
+def available_recommenders() -> list[str]:
+    """The families the library offers, the described ones first in the order of ``RECOMMENDERS``."""
+    from personalization.recommenders import ALGORITHMS
+
+    return [a for a in RECOMMENDERS if a in ALGORITHMS] + [a for a in ALGORITHMS if a not in RECOMMENDERS]
+
+
 def train_recommender_run(settings: dict) -> dict:
+    """Tune (when asked), then fit on all events and save; the result carries holdout metrics and baseline."""
     from personalization import recommend
 
-    db = ui.db_path()
     common = {"event_weights": settings["event_weights"], "half_life_days": settings["half_life_days"],
-              "table": settings["table"], "db": db}
+              "table": settings["table"], "db": ui.db_path()}
     params = dict(settings["params"])
     with st.status("Training the recommender…", expanded=True) as status:
         if settings["search"] != "none":
-            status.write(f"Tuning: {settings['trials']} trials")
+            status.write(f"Tuning: trying {settings['trials']} settings, best so far in blue")
             record, _ = trial_recorder(status, "value")
             tuned = recommend.tune_recommender(
-                algo=settings["algo"], search=settings["search"], trials=settings["trials"], k=settings["k"],
+                algo=settings["algo"], search=settings["search"], trials=settings["trials"], params=params,
                 on_trial=record, progress=progress_reporter(status), **common,
             )
-            params.update(tuned.get("best_params") or {})
-        status.write("Scoring on held-out actions against the popularity baseline")
-        evaluation = recommend.evaluate_recommender(
-            algo=settings["algo"], params=params, k=settings["k"], progress=progress_reporter(status), **common
-        )
-        status.write("Training on all data and saving")
+            params = dict(tuned.get("best_params") or params)
+        status.write("Measuring on held-out actions against the popularity baseline, then fitting on all data")
         trained = recommend.train_recommender(
             algo=settings["algo"], params=params, progress=progress_reporter(status), **common
         )
         status.update(label=f"Saved as {trained['model_id']}", state="complete", expanded=False)
-    return {**trained, "metrics": evaluation.get("metrics", {}), "baseline": evaluation.get("baseline", {})}
+    metrics = dict(trained.get("metrics") or {})
+    return {**trained, "baseline": metrics.pop("baseline", {}), "metrics": metrics}
 
 
 def show_recommender_result(result: dict) -> None:
     st.success(f"Saved **{result['model_id']}** ({result['algo']}, {ui.fmt_int(result.get('n_users'))} customers, "
                f"{ui.fmt_int(result.get('n_items'))} items, {ui.fmt_num(result.get('fit_seconds'), 1)} s).")
     metrics, baseline = result["metrics"], result["baseline"]
+    if metrics.get("note"):
+        st.info(f"The model is saved, but could not be measured: {metrics['note']}", icon=":material/info:")
+        return
     metric_cards(metrics, baseline, REC_CARDS, "popularity")
     shown = [k for k in metrics if k.split("@")[0] in REC_CARDS]
     runs = {f"{result['algo']} (this run)": metrics, "Popularity baseline": baseline}

@@ -1,0 +1,109 @@
+"""AppTest of the Train page: empty state, errors, and training both kinds of model through the buttons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from personalization import registry, sample, store
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = "pages/train.py"
+
+
+@pytest.fixture(scope="module")
+def sample_db(tmp_path_factory):
+    """The bundled sample loaded once for the tests of this file (each test adds its own models)."""
+    path = tmp_path_factory.mktemp("train") / "sample.duckdb"
+    sample.load_sample_data(db=path)
+    return path
+
+
+def run_page(monkeypatch, db) -> AppTest:
+    """Open the page through the app's navigation, without the first-start sample load."""
+    monkeypatch.setenv("PERSONALIZATION_DB", str(db))
+    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    return at.switch_page(PAGE).run()
+
+
+def labels(at: AppTest) -> list[str]:
+    return [m.label for m in at.metric]
+
+
+def test_without_data_both_tabs_link_to_the_data_page(db, monkeypatch):
+    at = run_page(monkeypatch, db)
+    assert not at.exception
+    assert len(at.tabs) == 2
+    assert any("no customer actions" in i.value for i in at.info)
+    assert any("no customer table" in i.value for i in at.info)
+    assert {p.proto.page for p in at.get("page_link")} == {"data"}
+    assert "train_rec" not in [b.key for b in at.button]
+
+
+def test_sample_defaults_are_prefilled(sample_db, monkeypatch):
+    at = run_page(monkeypatch, sample_db)
+    assert not at.exception
+    assert at.selectbox(key="rec_table").value == "events"
+    assert at.selectbox(key="clf_table").value == "customers"
+    assert at.selectbox(key="clf_target_customers").value == "converted"
+    assert at.selectbox(key="clf_pos_customers_converted").value == "yes"
+    assert at.select_slider(key="rec_rank").value == "auto"
+    assert at.selectbox(key="rec_algo").value == "svd"
+    widgets = [*at.selectbox, *at.number_input, *at.select_slider, *at.slider, *at.radio, *at.multiselect]
+    assert widgets and all(w.help for w in widgets)
+
+
+def test_training_a_classifier_shows_cards_curves_and_the_run(sample_db, monkeypatch):
+    at = run_page(monkeypatch, sample_db)
+    at.selectbox(key="clf_algo").set_value("logreg")
+    at.select_slider(key="clf_folds").set_value(0)
+    at.button(key="train_clf").click().run()
+    assert not at.exception
+    assert not at.error
+    assert {"roc_auc", "pr_auc", "precision", "recall", "f1"} <= set(labels(at))
+    auc = next(m for m in at.metric if m.label == "roc_auc")
+    assert "vs base rate" in auc.proto.delta
+    assert len(at.get("plotly_chart")) >= 3
+    runs = registry.list_models("classifier", db=sample_db)
+    assert runs and runs[0]["algo"] == "logreg"
+
+
+def test_training_a_recommender_compares_it_with_popularity(sample_db, monkeypatch):
+    at = run_page(monkeypatch, sample_db)
+    at.selectbox(key="rec_algo").set_value("popularity")
+    at.button(key="train_rec").click().run()
+    assert not at.exception
+    assert not at.error
+    assert any(label.startswith("ndcg@") for label in labels(at))
+    assert any("vs popularity" in (m.proto.delta or "") for m in at.metric)
+    assert registry.list_models("recommender", db=sample_db)
+
+
+def test_a_target_with_one_value_shows_the_library_message(db, monkeypatch):
+    store.execute("CREATE TABLE customers AS SELECT range::VARCHAR AS customer_id, range AS x, 'no' AS converted "
+                  "FROM range(40)", db=db)
+    at = run_page(monkeypatch, db)
+    at.select_slider(key="clf_folds").set_value(0)
+    at.button(key="train_clf").click().run()
+    assert not at.exception
+    assert len(at.error) == 1
+
+
+def test_promote_makes_another_run_the_default(sample_db, monkeypatch):
+    from personalization import propensity
+
+    for algo in ("logreg", "logreg"):
+        propensity.train_classifier(table="customers", target="converted", positive="yes", algo=algo, folds=0,
+                                    db=sample_db)
+    at = run_page(monkeypatch, sample_db)
+    runs = registry.list_models("classifier", db=sample_db)
+    other = next(r["model_id"] for r in runs if r["status"] != "promoted")
+    at.selectbox(key="promote_classifier").set_value(other).run()
+    at.button(key="promote_btn_classifier").click().run()
+    assert not at.exception
+    assert registry.resolve(kind="classifier", db=sample_db)["model_id"] == other
+    at.multiselect(key="compare_classifier").set_value([r["model_id"] for r in runs[:2]]).run()
+    assert any(c.proto.spec and "Runs side by side" in c.proto.spec for c in at.get("plotly_chart"))
