@@ -1,0 +1,175 @@
+"""SHAP tables: additivity for every model family, grouping of one-hot parts, sentences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personalization import explain, store
+from personalization.errors import BadInputError, NotFoundError
+from personalization.pipelines import build_pipeline, scoring_pipeline
+from personalization.propensity import ClassifierArtifact
+
+NUMERIC = ["recency_days", "visits", "age"]
+CATEGORICAL = ["device"]
+FEATURES = NUMERIC + CATEGORICAL
+FAMILIES = ("logreg", "random_forest", "gradient_boosting", "mlp")
+
+
+def customers(n: int = 240, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "user_id": [f"c{i}" for i in range(n)],
+        "recency_days": rng.integers(0, 90, n).astype(float),
+        "visits": rng.poisson(4, n).astype(float),
+        "age": rng.normal(40, 12, n).round(),
+        "device": rng.choice(["mobile", "desktop", "tablet"], n, p=[0.5, 0.4, 0.1]).astype(object),
+        "region": rng.choice(["north", "south"], n),
+    })
+    frame.loc[rng.random(n) < 0.1, "age"] = np.nan  # gives age a missing indicator
+    frame.loc[:3, "device"] = "watch"  # a rare category, grouped as infrequent
+    logit = -0.04 * frame["recency_days"] + 0.5 * frame["visits"] + (frame["device"] == "mobile") - 1
+    frame["converted"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame
+
+
+def make_artifact(algo: str, frame: pd.DataFrame | None = None) -> ClassifierArtifact:
+    frame = customers() if frame is None else frame
+    train, test = frame.iloc[:180], frame.iloc[180:].reset_index(drop=True)
+    params = {"random_forest": {"n_estimators": 20}, "gradient_boosting": {"max_iter": 50},
+              "mlp": {"hidden_layer_sizes": (16,)}}.get(algo)
+    fitted = build_pipeline(algo, NUMERIC, CATEGORICAL, params=params, balance="none")
+    fitted.fit(train[FEATURES], train["converted"])
+    pipeline = scoring_pipeline(fitted)
+    return ClassifierArtifact(
+        pipeline=pipeline, features=FEATURES, numeric=NUMERIC, categorical=CATEGORICAL,
+        target="converted", positive="1", threshold=0.5, key="user_id", table="customers",
+        train_sample=train[FEATURES], test_frame=test, y_test=test["converted"].to_numpy(),
+        test_scores=pipeline.predict_proba(test[FEATURES])[:, 1], metrics={}, algo=algo,
+    )
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> dict[str, ClassifierArtifact]:
+    return {algo: make_artifact(algo) for algo in FAMILIES}
+
+
+@pytest.mark.parametrize("algo", FAMILIES)
+def test_base_plus_contributions_is_the_model_output(artifacts, algo):
+    artifact = artifacts[algo]
+    rows = artifact.test_frame.head(25)
+    result = explain.explain_frame(artifact, rows)
+    proba = artifact.predict_proba(rows)
+    expected = proba if result.output_space == "probability" else np.log(proba / (1 - proba))
+    assert result.base_value + result.shap.sum(axis=1).to_numpy() == pytest.approx(expected, abs=1e-6)
+    assert list(result.shap.columns) == FEATURES
+
+
+def test_output_space_is_probability_for_forests_only(artifacts):
+    spaces = {algo: explain.output_space(a) for algo, a in artifacts.items()}
+    assert spaces == {"logreg": "log_odds", "random_forest": "probability",
+                      "gradient_boosting": "log_odds", "mlp": "log_odds"}
+    families = {algo: explain.family(explain.parts(a)[1]) for algo, a in artifacts.items()}
+    assert families == {"logreg": "linear", "random_forest": "tree", "gradient_boosting": "tree",
+                        "mlp": "sampled"}
+
+
+def test_one_hot_parts_and_missing_indicator_are_grouped(artifacts):
+    artifact = artifacts["logreg"]
+    prep = explain.parts(artifact)[0]
+    groups = explain.column_groups(prep, FEATURES)
+    names = list(prep.get_feature_names_out())
+    assert len(groups) == len(names) and set(groups) == set(FEATURES)
+    assert groups.count("device") == sum("device" in n for n in names) >= 3
+    assert groups.count("age") == 2  # the value and its missing indicator
+    assert groups == artifact.feature_columns()
+
+
+def test_grouped_value_is_the_sum_of_its_parts(artifacts):
+    artifact = artifacts["logreg"]
+    rows = artifact.test_frame.head(10)
+    raw, _ = explain.raw_shap(artifact, explain.transform(artifact, rows))
+    groups = np.array(explain.column_groups(explain.parts(artifact)[0], FEATURES))
+    grouped = explain.explain_frame(artifact, rows).shap
+    assert grouped["device"].to_numpy() == pytest.approx(raw[:, groups == "device"].sum(axis=1))
+
+
+def test_owner_prefers_the_longest_column():
+    assert explain.owner("age_group_young", ["age", "age_group"]) == "age_group"
+    assert explain.owner("missingindicator_age", ["age", "age_group"]) == "age"
+    assert explain.owner("device_infrequent_sklearn", ["device"]) == "device"
+
+
+def test_global_importance_ranks_the_driving_features(artifacts):
+    table = explain.global_importance(artifacts["gradient_boosting"], sample=60)
+    assert list(table.columns) == ["feature", "mean_abs_shap"]
+    assert sorted(table["feature"]) == sorted(FEATURES)
+    assert table["mean_abs_shap"].is_monotonic_decreasing and (table["mean_abs_shap"] >= 0).all()
+    assert set(table["feature"].head(2)) & {"visits", "recency_days"}
+
+
+def test_beeswarm_data_is_long_and_normalised(artifacts):
+    data = explain.beeswarm_data(artifacts["random_forest"], sample=30)
+    assert len(data) == 30 * len(FEATURES)
+    assert list(data.columns) == ["row", "feature", "shap", "value", "value_norm"]
+    numeric = data[data["feature"] == "visits"]["value_norm"]
+    assert numeric.min() == 0 and numeric.max() == 1
+    assert data[data["feature"] == "device"]["value_norm"].isna().all()
+
+
+def test_dependence_data_and_unknown_feature(artifacts):
+    data = explain.dependence_data(artifacts["logreg"], "recency_days", sample=40)
+    assert len(data) == 40 and list(data.columns) == ["value", "shap"]
+    # logistic regression on a standardised column: the effect falls as recency grows
+    assert np.corrcoef(data["value"].astype(float), data["shap"])[0, 1] < -0.99
+    with pytest.raises(NotFoundError, match="no feature 'nope'"):
+        explain.dependence_data(artifacts["logreg"], "nope")
+
+
+@pytest.mark.parametrize("algo", ["gradient_boosting", "mlp"])
+def test_explain_customer_by_key(artifacts, algo):
+    artifact = artifacts[algo]
+    key = artifact.test_frame["user_id"].iloc[3]
+    result = explain.explain_customer(artifact, key)
+    contributions = result["contributions"]
+    assert list(contributions.columns) == ["feature", "value", "shap"]
+    assert result["base_value"] + contributions["shap"].sum() == pytest.approx(result["prediction"], abs=1e-6)
+    assert result["probability"] == pytest.approx(artifact.test_scores[3])
+    assert contributions["shap"].abs().is_monotonic_decreasing
+    assert result["sentence"].startswith("Most raising:") or result["sentence"].startswith("No feature")
+
+
+def test_explain_customer_from_a_series_and_from_the_table(artifacts, db):
+    artifact = artifacts["logreg"]
+    row = artifact.test_frame.iloc[0]
+    by_series = explain.explain_customer(artifact, row)
+    assert by_series["prediction"] == pytest.approx(explain.explain_customer(artifact, row["user_id"])["prediction"])
+    table = customers().iloc[:180]
+    with store.connect(db) as con:
+        con.register("train_rows", table)
+        con.execute("CREATE TABLE customers AS SELECT * FROM train_rows")
+    found = explain.explain_customer(artifact, "c5", db=db)  # a training row, not in the test split
+    assert found["probability"] == pytest.approx(artifact.predict_proba(table.iloc[[5]])[0])
+    with pytest.raises(NotFoundError, match="No customer with user_id = 'zz'"):
+        explain.explain_customer(artifact, "zz", db=db)
+
+
+def test_series_missing_a_feature_is_bad_input(artifacts):
+    with pytest.raises(BadInputError, match="lack the model's columns age"):
+        explain.explain_customer(artifacts["logreg"], pd.Series({"recency_days": 3, "visits": 1, "device": "x"}))
+
+
+def test_sentence_names_the_strongest_contributions():
+    contributions = pd.DataFrame({
+        "feature": ["recency_days", "n_purchase", "device"],
+        "value": [3.0, 0.0, "mobile"],
+        "shap": [0.21, -0.12, 0.05],
+    })
+    assert explain.summary_sentence(contributions) == (
+        "Most raising: last active 3 days ago (+0.21); most lowering: no purchase events (-0.12)."
+    )
+    only_down = contributions.assign(shap=[-0.3, -0.1, -0.2])
+    assert explain.summary_sentence(only_down).startswith("Most raising: nothing; most lowering: last active")
+    assert explain.describe("device", "mobile") == "device is mobile"
+    assert explain.describe("age", np.nan) == "age unknown"
