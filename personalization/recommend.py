@@ -979,7 +979,8 @@ def _segment_scores(art, attributes: dict) -> tuple[np.ndarray, dict]:
         rows = rows[rows >= 0]
         if len(rows):
             counts = np.asarray(binary[rows].sum(axis=0)).ravel()
-            return counts / len(rows), used
+            stored = users[match].iloc[0]
+            return counts / len(rows), {column: stored[column] for column in used}
         used = dict(list(used.items())[:-1])
     return np.asarray(binary.sum(axis=0)).ravel() / binary.shape[0], {}
 

@@ -1,0 +1,308 @@
+"""The recommendation service end to end on a tiny shop with two obvious tastes.
+
+Kitchen fans (k00..k09, mobile in Berlin) touch kitchen items; toy fans (t00..t09, desktop in
+London) touch toys. ``newbie`` is in the users table without events; ``k_new`` is a kitchen
+item in the items table that nobody touched yet.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from personalization import config, recommend
+from personalization.errors import (
+    BadInputError,
+    IncompatibleModelError,
+    NotEnoughDataError,
+    NotFoundError,
+)
+from personalization.ingest import ingest_file
+
+KITCHEN = [f"kit{i}" for i in range(6)]
+TOYS = [f"toy{i}" for i in range(6)]
+
+
+def shop_events() -> pd.DataFrame:
+    rows = []
+    start = pd.Timestamp("2024-03-01")
+    for group, items in (("k", KITCHEN), ("t", TOYS)):
+        for u in range(10):
+            user = f"{group}{u:02d}"
+            for j in range(4):
+                item = items[(u + j) % 6]
+                when = start + pd.Timedelta(hours=24 * j + u)
+                kind = "purchase" if j % 2 == 0 else "view"
+                rows.append((user, item, kind, when.isoformat(), 1.0))
+    return pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "timestamp", "value"])
+
+
+def shop_items() -> pd.DataFrame:
+    titles = {
+        "kit0": "Copper Pot", "kit1": "Oak Tray", "kit2": "Linen Tea Towel", "kit3": "Chef Knife",
+        "kit4": "=HYPERLINK(evil)", "kit5": "Salad Bowl", "k_new": "Copper Pan",
+    }
+    rows = [(i, t, "kitchen", 10.0, i != "kit5") for i, t in titles.items()]
+    rows += [(i, f"Toy {i[-1]}", "toys", 5.0, True) for i in TOYS]
+    return pd.DataFrame(rows, columns=["item_id", "title", "category", "price", "in_stock"])
+
+
+def shop_users() -> pd.DataFrame:
+    rows = [(f"k{u:02d}", "mobile", "Berlin") for u in range(10)]
+    rows += [(f"t{u:02d}", "desktop", "London") for u in range(10)]
+    rows.append(("newbie", "mobile", "Berlin"))
+    return pd.DataFrame(rows, columns=["user_id", "device", "location"])
+
+
+def load_shop(folder, db) -> None:
+    for kind, frame in (("events", shop_events()), ("items", shop_items()), ("users", shop_users())):
+        path = folder / f"{kind}.csv"
+        frame.to_csv(path, index=False)
+        ingest_file(path, kind=kind, db=db)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shop")
+    db = folder / "shop.duckdb"
+    load_shop(folder, db)
+    trained = recommend.train_recommender(params={"rank": 2}, db=db)
+    return db, trained
+
+
+def kitchen_ids(frame: pd.DataFrame) -> bool:
+    return frame["item_id"].isin(KITCHEN + ["k_new"]).all()
+
+
+# ---------------------------------------------------------------- train and evaluate
+
+
+def test_train_with_defaults_saves_a_model_with_metrics(shop):
+    db, out = shop
+    assert {"model_id", "algo", "params", "n_users", "n_items", "nnz", "fit_seconds", "metrics"} <= set(out)
+    assert (out["algo"], out["n_users"], out["n_items"], out["nnz"]) == ("svd", 20, 12, 80)
+    assert out["params"]["rank"] == 2 and out["params"]["rank_"] == 2
+    assert out["params"]["event_weights"]["purchase"] == 8.0
+    assert "ndcg@10" in out["metrics"] and "ndcg@10" in out["metrics"]["baseline"]
+
+
+def test_default_svd_chooses_its_rank_and_reports_progress(tmp_path):
+    db = tmp_path / "p.duckdb"
+    load_shop(tmp_path, db)
+    seen = []
+    out = recommend.train_recommender(db=db, progress=lambda f, m: seen.append(f))
+    assert out["params"]["rank"] == "auto" and 1 <= out["params"]["rank_"] <= 11
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+
+
+def test_evaluate_beats_popularity_on_clear_tastes(shop):
+    db, _ = shop
+    out = recommend.evaluate_recommender(params={"rank": 2}, split="leave-last", k=3, db=db)
+    keys = {"precision@3", "recall@3", "ndcg@3", "map@3", "hit_rate@3", "mrr", "coverage", "novelty"}
+    assert keys <= set(out["metrics"]) and keys <= set(out["baseline"])
+    assert out["n_test_users"] == 20
+    assert out["metrics"]["hit_rate@3"] > out["baseline"]["hit_rate@3"]
+
+
+def test_cross_validation_gives_mean_and_std(shop):
+    db, _ = shop
+    out = recommend.evaluate_recommender(algo="svd", params={"rank": 2}, folds=3, k=3, db=db)
+    assert out["folds"] == 3 and set(out["metrics_std"]) == set(out["metrics"])
+    assert all(v >= 0 for v in out["metrics_std"].values())
+
+
+def test_tune_reports_every_trial_and_tests_once(shop):
+    db, _ = shop
+    seen = []
+    out = recommend.tune_recommender(
+        search="grid", space={"rank": [1, 4]}, params={"weighting": "binary"}, split="random",
+        test_size=0.3, k=3, on_trial=seen.append, db=db,
+    )
+    assert [t["params"]["rank"] for t in seen] == [1, 4]
+    assert out["best_params"]["weighting"] == "binary" and out["best_params"]["rank"] in (1, 4)
+    assert "ndcg@3" in out["test_metrics"] and out["metric"] == "ndcg@3"
+
+
+def test_k_larger_than_catalogue_in_evaluation_is_bad_input(shop):
+    db, _ = shop
+    with pytest.raises(BadInputError, match="catalogue of 12 items"):
+        recommend.evaluate_recommender(k=50, db=db)
+
+
+def test_too_few_interactions_says_how_many(tmp_path):
+    db = tmp_path / "few.duckdb"
+    path = tmp_path / "events.csv"
+    shop_events().head(6).to_csv(path, index=False)
+    ingest_file(path, kind="events", db=db)
+    with pytest.raises(NotEnoughDataError, match=r"6 events give 6 user-item interactions.*at least 20"):
+        recommend.train_recommender(db=db)
+
+
+def test_unknown_event_weight_and_param_are_bad_input(shop):
+    db, _ = shop
+    with pytest.raises(BadInputError, match="unknown event types: wishlist"):
+        recommend.train_recommender(event_weights={"wishlist": 2}, db=db)
+    with pytest.raises(BadInputError, match="no parameter depth"):
+        recommend.evaluate_recommender(params={"depth": 3}, db=db)
+    with pytest.raises(BadInputError, match="Unknown recommender"):
+        recommend.train_recommender(algo="magic", db=db)
+
+
+# ---------------------------------------------------------------- recommend
+
+
+def test_known_user_gets_unseen_items_of_their_taste_with_reasons(shop):
+    db, _ = shop
+    frame = recommend.recommend_for_user("k00", k=2, db=db)
+    assert list(frame.columns[:4]) == ["rank", "item_id", "score", "reason"]
+    assert {"title", "category", "price"} <= set(frame.columns)
+    assert kitchen_ids(frame) and frame["rank"].tolist() == [1, 2]
+    seen = {KITCHEN[j] for j in range(4)}
+    assert not seen & set(frame["item_id"])
+    assert frame["reason"].str.len().gt(0).all()
+    assert frame["reason"].str.startswith("Because you").any()
+
+
+def test_filters_and_rebuyable(shop):
+    db, _ = shop
+    frame = recommend.recommend_for_user("k00", k=12, filter_seen=False, db=db)
+    assert "kit0" in set(frame["item_id"]) and len(frame) == 12
+    frame = recommend.recommend_for_user("k00", k=12, rebuyable=["kit0"], db=db)
+    assert "kit0" in set(frame["item_id"]) and "kit1" not in set(frame["item_id"])
+    frame = recommend.recommend_for_user("k00", k=12, exclude_categories=["Toys"], only_if="in_stock", db=db)
+    assert set(frame["item_id"]) == {"kit4"}
+    frame = recommend.recommend_for_user("k00", k=12, exclude_items=["kit4"], exclude_categories=["toys"], db=db)
+    assert set(frame["item_id"]) == {"kit5"}
+
+
+def test_k_beyond_what_is_left_is_capped_with_a_note(shop):
+    db, _ = shop
+    frame = recommend.recommend_for_user("t03", k=50, db=db)
+    assert len(frame) == 8
+    assert "Asked for 50 items; 8 can be recommended" in frame.attrs["note"]
+
+
+def test_bad_filters_are_explained(shop):
+    db, _ = shop
+    with pytest.raises(BadInputError, match="known: kitchen, toys"):
+        recommend.recommend_for_user("k00", exclude_categories=["garden"], db=db)
+    with pytest.raises(BadInputError, match="not an item column"):
+        recommend.recommend_for_user("k00", only_if="on_sale", db=db)
+    with pytest.raises(BadInputError, match="k must be"):
+        recommend.recommend_for_user("k00", k=0, db=db)
+
+
+def test_unknown_user_and_item_suggest_real_ids(shop):
+    db, _ = shop
+    with pytest.raises(NotFoundError, match="users look like: k00"):
+        recommend.recommend_for_user("ghost", db=db)
+    with pytest.raises(NotFoundError, match="items look like: "):
+        recommend.similar_items("nothing", db=db)
+    with pytest.raises(NotFoundError, match="There is no model"):
+        recommend.recommend_for_user("k00", model_id="rec-nope", db=db)
+
+
+def test_new_user_gets_what_similar_users_like(shop):
+    db, _ = shop
+    frame = recommend.recommend_for_new_user({"device": "Mobile", "location": "Berlin"}, k=3, db=db)
+    assert kitchen_ids(frame) and (frame["reason"] == "Popular with mobile users in Berlin").all()
+    frame = recommend.recommend_for_new_user({}, k=3, db=db)
+    assert (frame["reason"] == "Popular with all customers").all()
+    frame = recommend.recommend_for_new_user({"location": "London", "device": "tablet"}, k=3, db=db)
+    assert set(frame["item_id"]) <= set(TOYS) and frame["reason"].iloc[0] == "Popular with users in London"
+    with pytest.raises(BadInputError, match="users table has: device, location"):
+        recommend.recommend_for_new_user({"shoe_size": 42}, db=db)
+
+
+def test_user_without_events_is_served_as_a_new_user(shop):
+    db, _ = shop
+    frame = recommend.recommend_for_user("newbie", k=3, db=db)
+    assert kitchen_ids(frame) and frame["reason"].iloc[0] == "Popular with mobile users in Berlin"
+    history = recommend.user_history("newbie", db=db)
+    assert history.empty
+
+
+def test_segment_top_items(shop):
+    db, _ = shop
+    frame = recommend.segment_top_items("device", "desktop", k=4, db=db)
+    assert set(frame["item_id"]) <= set(TOYS) and frame["reason"].iloc[0] == "Popular with desktop users"
+
+
+def test_similar_items_for_a_known_and_a_brand_new_item(shop):
+    db, _ = shop
+    frame = recommend.similar_items("kit0", k=3, db=db)
+    assert kitchen_ids(frame) and "kit0" not in set(frame["item_id"])
+    assert (frame["reason"] == "Similar to Copper Pot").all()
+    fresh = recommend.similar_items("k_new", k=3, db=db)
+    assert kitchen_ids(fresh) and fresh["item_id"].iloc[0] == "kit0"
+    assert (fresh["reason"] == "Similar to Copper Pan").all()
+
+
+def test_user_history_is_newest_first_with_titles(shop):
+    db, _ = shop
+    history = recommend.user_history("k00", limit=2, db=db)
+    assert history["item_id"].tolist() == ["kit3", "kit2"]
+    assert history["title"].tolist() == ["Chef Knife", "Linen Tea Towel"]
+    with pytest.raises(NotFoundError):
+        recommend.user_history("ghost", db=db)
+
+
+# ---------------------------------------------------------------- many users and export
+
+
+def test_recommendations_for_every_user_have_reasons(shop):
+    db, _ = shop
+    seen = []
+    frame = recommend.recommendations_for_users(k=2, item_columns=["in_stock"], db=db,
+                                                progress=lambda f, m: seen.append(f))
+    assert list(frame.columns[:5]) == ["user_id", "rank", "item_id", "score", "reason"]
+    assert "in_stock" in frame and len(frame) == 40 and frame["user_id"].nunique() == 20
+    assert frame["reason"].str.len().gt(0).all() and seen[-1] == 1.0
+    toys = frame[frame["user_id"].str.startswith("t")]
+    assert toys["item_id"].isin(TOYS).all()
+
+
+def test_recommendations_for_chosen_users_include_new_ones(shop):
+    db, _ = shop
+    frame = recommend.recommendations_for_users(["t01", "newbie"], k=2, db=db)
+    assert frame["user_id"].tolist() == ["t01", "t01", "newbie", "newbie"]
+    with pytest.raises(NotFoundError, match="ghost"):
+        recommend.recommendations_for_users(["t01", "ghost"], db=db)
+
+
+def test_export_csv_is_formula_safe_and_parquet_exact(shop, tmp_path):
+    db, _ = shop
+    out = recommend.export_recommendations(tmp_path / "recs.csv", k=3, users=["k01"], db=db)
+    assert out == {"path": str(tmp_path / "recs.csv"), "rows": 3, "users": 1}
+    text = (tmp_path / "recs.csv").read_text()
+    assert "'=HYPERLINK(evil)" in text or "=HYPERLINK" not in text
+    out = recommend.export_recommendations(tmp_path / "recs.parquet", k=3, db=db)
+    assert out["rows"] == 60 and len(pd.read_parquet(tmp_path / "recs.parquet")) == 60
+    with pytest.raises(BadInputError, match=r"\.csv or \.parquet"):
+        recommend.export_recommendations(tmp_path / "recs.json", db=db)
+
+
+def test_model_from_an_incompatible_version_is_refused(shop):
+    db, out = shop
+    meta_path = config.models_dir(db) / out["model_id"] / "meta.json"
+    original = meta_path.read_text()
+    meta_path.write_text(json.dumps({**json.loads(original), "format_version": 999}))
+    try:
+        with pytest.raises(IncompatibleModelError, match="Train it again"):
+            recommend.recommend_for_user("k00", model_id=out["model_id"], db=db)
+    finally:
+        meta_path.write_text(original)
+
+
+def test_reasons_name_history_items_with_their_verbs(shop):
+    db, _ = shop
+    art, _ = recommend._load(None, db)
+    row = art.interactions.user_index("k00")
+    col = art.interactions.item_index("kit4")
+    reason = recommend._reasons(art, np.array([row]), np.array([col]))[0]
+    assert reason.startswith("Because you ")
+    assert any(t in reason for t in ("Copper Pot", "Oak Tray", "Linen Tea Towel", "Chef Knife"))
+    assert "bought" in reason or "viewed" in reason
