@@ -157,39 +157,39 @@ def _tables(db: str, version: str) -> list[dict]:
 
 
 def overview() -> dict:
-    """Key figures for the home page (see ``personalization.ingest.overview``)."""
+    """Key figures for the home page (see ``personalization.profile.overview``)."""
     return _overview(db_path(), data_version())
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Reading the database…")
 def _overview(db: str, version: str) -> dict:
-    from personalization import ingest
+    from personalization import profile
 
-    return ingest.overview(db=db)
+    return profile.overview(db=db)
 
 
 def readiness() -> dict:
-    """``can_recommend``, ``can_classify`` and the checks (see ``personalization.ingest.readiness``)."""
+    """``can_recommend``, ``can_classify`` and the checks (see ``personalization.profile.readiness``)."""
     return _readiness(db_path(), data_version())
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def _readiness(db: str, version: str) -> dict:
-    from personalization import ingest
+    from personalization import profile
 
-    return ingest.readiness(db=db)
+    return profile.readiness(db=db)
 
 
 def profile(table_name: str) -> dict:
-    """The data-quality profile of one table (see ``personalization.ingest.profile_table``)."""
+    """The data-quality profile of one table (see ``personalization.profile.profile_table``)."""
     return _profile(table_name, db_path(), data_version())
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Profiling the table…")
 def _profile(table_name: str, db: str, version: str) -> dict:
-    from personalization import ingest
+    from personalization import profile
 
-    return ingest.profile_table(table_name, db=db)
+    return profile.profile_table(table_name, db=db)
 
 
 def preview(table_name: str, limit: int = 20) -> pd.DataFrame:

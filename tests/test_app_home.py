@@ -1,0 +1,82 @@
+"""AppTest of the entry point and the home page: first start, key figures, empty and error states."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from personalization import ingest, profile, sample
+from personalization.errors import DatabaseBusyError
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = (
+    "user_id,item_id,event_type,timestamp\n"
+    "u1,p1,view,2024-03-01 10:00:00\n"
+    "u1,p2,purchase,2024-03-02 11:00:00\n"
+    "u2,p1,view,2024-03-02 12:00:00\n"
+    "u3,p3,click,2024-03-05 09:00:00\n"
+)
+
+
+def start(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    if page:
+        at.switch_page(page).run()
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+@pytest.fixture
+def no_sample(monkeypatch):
+    """Keep the first-start sample load out of a test that needs an empty database."""
+    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
+
+
+@pytest.fixture
+def small_db(db, tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text(EVENTS)
+    ingest.ingest_file(path, kind="events", db=db)
+    return db
+
+
+def test_empty_database_points_to_the_data_page(db, no_sample):
+    at = start()
+    assert not at.exception
+    assert any("No data is loaded yet" in i.value for i in at.info)
+    assert not at.metric
+
+
+def test_first_start_loads_the_sample_shop_and_says_so(db):
+    at = start()
+    assert not at.exception
+    assert any("sample shop" in s.value for s in at.success)
+    assert int(metric(at, "Events").replace(",", "")) > 1000
+    at.button(key="hide_banner").click().run()
+    assert not any("sample shop" in s.value for s in at.success)
+
+
+def test_key_figures_of_a_small_shop(small_db):
+    at = start()
+    assert not at.exception
+    assert metric(at, "Events") == "4"
+    assert metric(at, "Customers") == "3"
+    assert metric(at, "Products") == "3"
+    assert metric(at, "Date range") == "2024-03-01 → 2024-03-05"
+    assert metric(at, "Models trained") == "0"
+    assert not at.success
+
+
+def test_a_library_error_is_one_message(small_db, monkeypatch):
+    def busy(db=None):
+        raise DatabaseBusyError("The database is busy: another process is writing to it.")
+
+    monkeypatch.setattr(profile, "overview", busy)
+    at = start()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["The database is busy: another process is writing to it."]
