@@ -118,7 +118,7 @@ def wilson_interval(successes: np.ndarray, trials: np.ndarray, z: float = 1.96):
 
 
 def segment_lift(
-    y_true: Sequence, scores: Sequence, segments: Sequence, bins: int = 10
+    y_true: Sequence, scores: Sequence, segments: Sequence, bins: int = 10, max_segments: int = 50
 ) -> pd.DataFrame:
     """Lift per segment and score bin, with 95% Wilson intervals for the rate.
 
@@ -126,7 +126,8 @@ def segment_lift(
     counts its customers among the overall top ``1/bins``. ``lift`` and ``cumulative_lift``
     divide by the OVERALL conversion rate, so segments are comparable; ``cumulative_gain`` is the
     share of the segment's own conversions caught in bins 1..b. Missing segment values become
-    ``"(missing)"``; empty (segment, bin) cells are left out.
+    ``"(missing)"``; empty (segment, bin) cells are left out. More than ``max_segments``
+    distinct values (a numeric or id column) is a ``BadInputError``.
 
     Columns: ``segment``, ``bin``, ``customers``, ``conversions``, ``rate``, ``ci_low``,
     ``ci_high``, ``lift``, ``cumulative_lift``, ``cumulative_gain``.
@@ -139,6 +140,12 @@ def segment_lift(
         )
     if not len(y):
         return pd.DataFrame(columns=SEGMENT_COLUMNS)
+    distinct = labels.nunique(dropna=False)
+    if distinct > max_segments:
+        raise BadInputError(
+            f"The segment column has {distinct} distinct values (at most {max_segments} make "
+            f"readable segments); choose a categorical column such as a device or a region."
+        )
     frame = pd.DataFrame({
         "segment": labels.where(labels.notna(), MISSING_SEGMENT).astype(str),
         "bin": assign_bins(s, bins),

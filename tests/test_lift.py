@@ -120,3 +120,8 @@ def test_targeting_simulation_respects_the_budget():
     assert not sim.loc[sim["contacted"] > 3, "within_budget"].any()
     with pytest.raises(BadInputError, match="cost_per_contact"):
         lift.targeting_simulation(y, scores, -1.0, 10.0)
+
+
+def test_segment_lift_refuses_an_id_like_column():
+    with pytest.raises(BadInputError, match="20 distinct values"):
+        lift.segment_lift(Y, SCORES, [f"id{i}" for i in range(20)], max_segments=10)
