@@ -8,6 +8,7 @@ into a plain scikit-learn ``Pipeline([("prep", ...), ("model", ...)])`` for scor
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -22,12 +23,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 CLASSIFIERS = ("logreg", "random_forest", "gradient_boosting", "mlp")
 BALANCES = ("none", "class_weight", "smote", "undersample")
 SCALINGS = ("standard", "minmax")
 MIN_CATEGORY_FREQUENCY = 10
 SMOTE_NEIGHBOURS = 5
+THREADS = 1
 
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "logreg": {"C": 1.0},
@@ -44,6 +47,12 @@ GRIDS: dict[str, dict[str, list]] = {
     "gradient_boosting": {"learning_rate": [0.05, 0.1], "max_leaf_nodes": [15, 31, 63]},
     "mlp": {"hidden_layer_sizes": [(32,), (64, 32)], "alpha": [1e-4, 1e-3, 1e-2]},
 }
+
+
+def limit_threads() -> AbstractContextManager:
+    """Run native code (OpenMP, BLAS) on ``THREADS`` threads: on a shared machine more threads than
+    free cores make gradient boosting many times slower, not faster."""
+    return threadpool_limits(limits=THREADS)
 
 
 def to_numbers(frame: pd.DataFrame) -> pd.DataFrame:
