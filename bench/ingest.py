@@ -89,7 +89,8 @@ def run_child(code: str, path: Path, db: Path) -> dict:
         [sys.executable, "-c", code, str(path), str(db)],
         capture_output=True, text=True, check=True, cwd=ROOT,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    return json.loads(lines[-1])
 
 
 def main() -> None:

@@ -244,7 +244,7 @@ def _read_into(con, plan: LoadPlan, stage: str) -> tuple[list[dict], list[str]]:
         names = [c.source for c in plan.columns]
         select = ", ".join(f"{quote_ident(n)} AS c{i}" for i, n in enumerate(names))
         source = f"(SELECT {select} FROM read_parquet(?))"
-        types = dict(con.execute(f"DESCRIBE SELECT * FROM {source}", [plan.path]).fetchall())
+        types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {source}", [plan.path]).fetchall()}
         proj, params = _projection(plan, types)
         con.execute(f"CREATE TABLE {quote_ident(stage)} AS SELECT {proj} FROM {source}",
                     params + [plan.path])
@@ -555,6 +555,7 @@ def column_stats(table: str, db=None) -> tuple[int, pd.DataFrame]:
     One scan of the table whatever its width.
     """
     with connect(db, read_only=True) as con:
+        con.execute("SET enable_progress_bar = false")
         cols = _columns(con, table)
         q = quote_ident(table)
         parts = ["count(*)"]
@@ -580,6 +581,7 @@ def event_stats(table: str, db=None) -> dict[str, Any]:
     """Events per type, users, items, interactions per user (quantiles), date range, per day."""
     q = quote_ident(table)
     with connect(db, read_only=True) as con:
+        con.execute("SET enable_progress_bar = false")
         per_type = con.execute(
             f"SELECT event_type, count(*) AS n FROM {q} GROUP BY ALL ORDER BY n DESC, event_type"
         ).fetchall()
@@ -613,6 +615,7 @@ def two_valued_columns(table: str, db=None) -> list[dict[str, Any]]:
     """Columns with exactly two distinct non-null values: ``{column, counts: {value: n}}``."""
     q = quote_ident(table)
     with connect(db, read_only=True) as con:
+        con.execute("SET enable_progress_bar = false")
         cols = [n for n, t in _columns(con, table).items()
                 if t in ("VARCHAR", "BOOLEAN") or t in NUMERIC_TYPES]
         if not cols:
@@ -637,6 +640,7 @@ def events_summary(table: str, db=None) -> dict[str, Any]:
     """Rows, users, items and date range of an events table in one scan."""
     q = quote_ident(table)
     with connect(db, read_only=True) as con:
+        con.execute("SET enable_progress_bar = false")
         n, users, items, first, last = con.execute(
             f"SELECT count(*), count(DISTINCT user_id), count(DISTINCT item_id), "
             f"min(\"timestamp\"), max(\"timestamp\") FROM {q}"
