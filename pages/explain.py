@@ -53,9 +53,11 @@ def dependence(model_id: str, db: str, feature: str, sample: int) -> pd.DataFram
 def customer(model_id: str, db: str, key: str) -> dict:
     from personalization import explain
 
-    artifact = ui.load_model(model_id)[0]
-    row = key if artifact.key else artifact.test_frame.loc[int(key)]
-    return explain.explain_customer(artifact, row)
+    return explain.explain_customer(ui.load_model(model_id)[0], key, db=db)
+
+
+def as_probability(value: float, space: str) -> float:
+    return float(1 / (1 + np.exp(-value))) if space == "log_odds" else float(value)
 
 
 def global_section(model_id: str, sample: int) -> pd.DataFrame:
@@ -107,19 +109,22 @@ def customer_section(model_id: str, artifact) -> None:
     st.subheader("Why this customer scores as they do")
     key = pick_customer(artifact)
     result = customer(model_id, ui.db_path(), key)
+    average = as_probability(result["base_value"], result["output_space"])
     a, b = st.columns(2)
-    a.metric("Predicted chance to convert", ui.fmt_pct(result["prediction"]),
-             delta=f"{(result['prediction'] - result['base_value']) * 100:+.1f} pts vs average",
-             help="The model's probability for this customer, next to the average customer's.")
-    b.metric("Average customer", ui.fmt_pct(result["base_value"]),
-             help="Where every explanation starts: the average prediction over the training customers.")
+    a.metric("Predicted chance to convert", ui.fmt_pct(result["probability"]),
+             delta=f"{(result['probability'] - average) * 100:+.1f} pts vs average",
+             help="The model's probability that this customer converts.")
+    b.metric("Average customer", ui.fmt_pct(average),
+             help="Where every explanation starts: the model's output for an average customer.")
     st.info(result["sentence"], icon=":material/lightbulb:")
     st.plotly_chart(
         mc.waterfall_figure(result["contributions"], result["base_value"], result["prediction"],
-                            title="From the average customer to this one"),
+                            output_space=result["output_space"], title="From the average customer to this one"),
         width="stretch",
     )
-    st.caption("Red bars raise the chance, blue bars lower it; the values after '=' are this customer's.")
+    st.caption("Red bars raise the chance, blue bars lower it; the values after '=' are this customer's. "
+               "The numbers in the sentence and on the bars are in the model's own units (log-odds for most "
+               "models): compare their sizes, not their values.")
 
 
 ui.header("Explain", "Why the conversion model scores customers the way it does: the features that matter "

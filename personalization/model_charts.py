@@ -168,16 +168,18 @@ def beeswarm(
 ) -> go.Figure:
     """One row of dots per feature: x = SHAP value, colour = feature value (low blue, high red).
 
-    ``points`` is long: one row per (customer, feature). Feature values are ranked within each
-    feature to 0..1 for the colour; text values (categories) are shown grey. Features are ordered
+    ``points`` is long: one row per (customer, feature). The colour is ``value_norm`` (0..1, NaN for
+    categories) when the frame has it, else the value's rank within its feature; text values
+    (categories) are shown grey. Features are ordered
     by mean |SHAP|, most important on top, and at most ``top`` are drawn.
     """
-    data = points[[feature, shap, value]].copy()
+    norm = "value_norm" if "value_norm" in points else None
+    data = points[[feature, shap, value] + ([norm] if norm else [])].copy()
     data[feature] = data[feature].astype(str)
     order = data.groupby(feature)[shap].apply(lambda s: s.abs().mean()).sort_values(ascending=False)
     keep = list(order.index[:top])
     data = data[data[feature].isin(keep)]
-    data["colour"] = data.groupby(feature)[value].transform(_rank_unit)
+    data["colour"] = data[norm] if norm else data.groupby(feature)[value].transform(_rank_unit)
     rows = {name: i for i, name in enumerate(reversed(keep))}
     rng = np.random.default_rng(0)
     data["y"] = data[feature].map(rows) + rng.uniform(-0.3, 0.3, len(data))
@@ -228,11 +230,13 @@ def dependence_figure(
 
 def waterfall_figure(
     contributions: pd.DataFrame, base_value: float, prediction: float | None = None, top: int = 10,
-    title: str | None = None,
+    output_space: str = "probability", title: str | None = None,
 ) -> go.Figure:
     """One customer's score built up from the average: base, the ``top`` biggest contributions, the rest.
 
-    ``contributions`` has ``feature``, ``value`` and ``shap`` (in the model's output units).
+    ``contributions`` has ``feature``, ``value`` and ``shap`` in the model's output units
+    (``output_space``: ``probability`` or ``log_odds``). On the log-odds scale the axis is
+    labelled in probabilities, so the bars stay additive and the ticks stay readable.
     """
     data = contributions.assign(size=contributions["shap"].abs()).sort_values("size", ascending=False)
     head, rest = data.head(top), data.iloc[top:]
@@ -251,13 +255,26 @@ def waterfall_figure(
             orientation="h", y=labels, x=values, measure=measures,
             increasing={"marker": {"color": UP}}, decreasing={"marker": {"color": DOWN}},
             totals={"marker": {"color": BASELINE}},
-            text=[f"{v:+.3f}" if m == "relative" else f"{v:.3f}" for v, m in zip(values, measures)],
+            text=[f"{v:+.2f}" if m == "relative" else _as_probability(v, output_space)
+                  for v, m in zip(values, measures)],
             textposition="outside",
         )
     )
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(showlegend=False)
-    return style(fig, "Score (each bar adds or removes)", "Feature", title, height=_rows_height(len(labels)))
+    x_title = "Chance to convert (each bar adds or removes)"
+    if output_space == "log_odds":
+        ticks = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99]
+        fig.update_xaxes(tickvals=[float(np.log(p / (1 - p))) for p in ticks], ticktext=[f"{p:.0%}" for p in ticks])
+        x_title = "Chance to convert (log-odds scale; bars add up)"
+    else:
+        fig.update_xaxes(tickformat=".0%")
+    return style(fig, x_title, "Feature", title, height=_rows_height(len(labels)))
+
+
+def _as_probability(value: float, output_space: str) -> str:
+    p = 1 / (1 + np.exp(-value)) if output_space == "log_odds" else value
+    return f"{p:.1%}"
 
 
 def gains_figure(

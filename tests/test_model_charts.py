@@ -59,6 +59,8 @@ def test_beeswarm_orders_features_and_colours_numbers_by_rank():
     assert list(fig.layout.yaxis.ticktext) == ["device", "recency"]
     assert list(fig.data[0].marker.color) == pytest.approx([1 / 3, 1.0, 2 / 3])
     assert fig.data[1].name == "Category value"
+    given = mc.beeswarm(points.assign(value_norm=[0.0, 1.0, 0.5, None, None, None]))
+    assert list(given.data[0].marker.color) == [0.0, 1.0, 0.5]
 
 
 def test_dependence_uses_dots_for_numbers_and_boxes_for_categories():
@@ -77,6 +79,15 @@ def test_waterfall_sums_the_base_and_contributions_and_groups_the_rest():
     assert list(wf.measure) == ["absolute", "relative", "relative", "relative", "total"]
     assert list(wf.y)[-2] == "1 other features"
     assert list(wf.x)[-1] == pytest.approx(0.45)
+    assert wf.text[-1] == "45.0%"
+
+
+def test_waterfall_on_log_odds_labels_the_axis_in_probabilities():
+    contrib = pd.DataFrame({"feature": ["a"], "value": [1], "shap": [1.0]})
+    fig = mc.waterfall_figure(contrib, base_value=0.0, prediction=1.0, output_space="log_odds")
+    assert "log-odds" in fig.layout.xaxis.title.text
+    assert "50%" in fig.layout.xaxis.ticktext
+    assert fig.data[0].text[0] == "50.0%"
 
 
 def test_gains_and_lift_show_the_random_baseline():

@@ -1,0 +1,74 @@
+"""AppTest of the Explain page: empty state, a broken model, and SHAP views on the sample data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from personalization import propensity, sample, store
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = "pages/explain.py"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """The bundled sample with one small conversion model, shared by the tests of this file."""
+    path = tmp_path_factory.mktemp("explain") / "sample.duckdb"
+    sample.load_sample_data(db=path)
+    result = propensity.train_classifier(
+        table="customers", target="converted", positive="yes", algo="logreg", folds=0, db=path
+    )
+    return path, result["model_id"]
+
+
+def run_page(monkeypatch, db) -> AppTest:
+    """Open the page through the app's navigation, without the first-start sample load."""
+    monkeypatch.setenv("PERSONALIZATION_DB", str(db))
+    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
+    return at.switch_page(PAGE).run()
+
+
+def test_without_a_model_the_page_links_to_train(db, monkeypatch):
+    at = run_page(monkeypatch, db)
+    assert not at.exception
+    assert "No conversion model" in at.info[0].value
+    assert at.get("page_link")[0].proto.page == "train"
+    assert not at.get("plotly_chart")
+
+
+def test_a_model_whose_files_are_gone_shows_one_error(db, monkeypatch):
+    store.insert_model("clf-gone", "classifier", "logreg", None, {}, {}, "x", status="promoted", db=db)
+    at = run_page(monkeypatch, db)
+    assert not at.exception
+    assert len(at.error) == 1 and "missing" in at.error[0].value
+
+
+def test_sample_model_shows_importance_beeswarm_dependence_and_a_customer(trained, monkeypatch):
+    path, model_id = trained
+    at = run_page(monkeypatch, path)
+    assert not at.exception
+    assert at.selectbox(key="explain_model").value == model_id
+    assert len(at.get("plotly_chart")) == 4
+    assert at.info[0].value.startswith("Most raising:")
+    chance = next(m for m in at.metric if m.label == "Predicted chance to convert")
+    assert chance.value.endswith("%") and "vs average" in chance.proto.delta
+    top = at.selectbox(key="explain_customer").value
+    assert top == at.selectbox(key="explain_customer").options[0]
+
+
+def test_the_customer_helpers_change_the_customer(trained, monkeypatch):
+    path, _ = trained
+    at = run_page(monkeypatch, path)
+    first = at.selectbox(key="explain_customer").value
+    options = at.selectbox(key="explain_customer").options
+    at.selectbox(key="explain_customer").set_value(options[5]).run()
+    assert at.selectbox(key="explain_customer").value == options[5]
+    at.button(key="explain_top").click().run()
+    assert at.selectbox(key="explain_customer").value == first
+    feature = at.selectbox(key="explain_feature").options[-1]
+    at.selectbox(key="explain_feature").set_value(feature).run()
+    assert not at.exception
