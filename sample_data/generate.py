@@ -32,7 +32,8 @@ CATEGORIES: dict[str, dict[str, list[str]]] = {
                  "Copper"],
         "brands": ["Hearth & Co", "Copperleaf", "Larder Lane", "Panfield"],
         "words": ["for everyday cooking", "dishwasher safe", "a chef's favourite for the kitchen",
-                  "ideal for baking and prep", "built for busy kitchens", "easy to clean after meals"],
+                  "ideal for baking and prep", "built for busy kitchens",
+                  "easy to clean after meals"],
     },
     "apparel": {
         "nouns": ["T-Shirt", "Hoodie", "Denim Jacket", "Wool Sweater", "Chino Trousers",
@@ -134,6 +135,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def seconds(values: np.ndarray) -> np.ndarray:
+    """Durations in seconds as numpy timedeltas, to add to datetime64 arrays."""
+    return pd.to_timedelta(values, unit="s").to_numpy()
+
+
 def make_items(rng: np.random.Generator, n_items: int, n_new: int) -> pd.DataFrame:
     """Items with title, category, brand, price, stock, description and the date they were added."""
     names = list(CATEGORIES)
@@ -162,8 +168,10 @@ def make_items(rng: np.random.Generator, n_items: int, n_new: int) -> pd.DataFra
     age_days = rng.integers(DAYS + 10, 700, size=len(items))
     new_rows = rng.choice(len(items), size=n_new, replace=False)
     age_days[new_rows] = rng.integers(0, 4, size=n_new)
-    items["in_stock"] = np.where(np.isin(np.arange(len(items)), new_rows), "true", items["in_stock"])
-    items["added_date"] = (END.normalize() - pd.to_timedelta(age_days, unit="D")).strftime("%Y-%m-%d")
+    is_new = np.isin(np.arange(len(items)), new_rows)
+    items["in_stock"] = np.where(is_new, "true", items["in_stock"])
+    added = END.normalize() - pd.to_timedelta(age_days, unit="D")
+    items["added_date"] = added.strftime("%Y-%m-%d")
     return items.reset_index(drop=True)
 
 
@@ -205,7 +213,9 @@ def item_popularity(rng: np.random.Generator, n_items: int) -> np.ndarray:
     return -0.9 * np.log(ranks)
 
 
-def choice_probabilities(affinity: np.ndarray, popularity: np.ndarray, eligible: np.ndarray) -> np.ndarray:
+def choice_probabilities(
+    affinity: np.ndarray, popularity: np.ndarray, eligible: np.ndarray
+) -> np.ndarray:
     """Softmax over items per user; items not eligible (brand-new) get zero."""
     logits = 1.6 * affinity + popularity[None, :]
     logits[:, ~eligible] = -np.inf
@@ -214,7 +224,9 @@ def choice_probabilities(affinity: np.ndarray, popularity: np.ndarray, eligible:
     return probs / probs.sum(axis=1, keepdims=True)
 
 
-def session_times(rng: np.random.Generator, users: pd.DataFrame, silent: np.ndarray) -> pd.DataFrame:
+def session_times(
+    rng: np.random.Generator, users: pd.DataFrame, silent: np.ndarray
+) -> pd.DataFrame:
     """One row per session: user row, start time. Users in ``silent`` get none."""
     start = END.normalize() - pd.Timedelta(days=DAYS - 1)
     signup = pd.to_datetime(users["signup_date"])
@@ -230,9 +242,10 @@ def session_times(rng: np.random.Generator, users: pd.DataFrame, silent: np.ndar
     is_last = np.r_[user_rows[1:] != user_rows[:-1], True]
     day[is_last] = hi[is_last]
     hour = rng.choice(24, size=len(user_rows), p=hour_profile())
-    seconds = hour * 3600 + rng.integers(0, 3600, size=len(user_rows))
-    when = start + pd.to_timedelta(day, unit="D") + pd.to_timedelta(seconds, unit="s")
-    sessions = pd.DataFrame({"user_row": user_rows, "start": when}).sort_values("start", kind="stable")
+    offset = hour * 3600 + rng.integers(0, 3600, size=len(user_rows))
+    when = start + pd.to_timedelta(day, unit="D") + pd.to_timedelta(offset, unit="s")
+    sessions = pd.DataFrame({"user_row": user_rows, "start": when})
+    sessions = sessions.sort_values("start", kind="stable")
     sessions["session_id"] = [f"s{i:05d}" for i in range(1, len(sessions) + 1)]
     return sessions.reset_index(drop=True)
 
@@ -246,21 +259,34 @@ def hour_profile() -> np.ndarray:
 
 def draw_views(rng: np.random.Generator, users: pd.DataFrame, sessions: pd.DataFrame,
                probs: np.ndarray, categories: np.ndarray) -> pd.DataFrame:
-    """Viewed items per session: a session focuses on one category drawn from the user's taste."""
-    n_views = 1 + rng.poisson(users["segment"].map(SEGMENT_VIEWS).to_numpy()[sessions["user_row"]])
+    """Viewed items per session: a session focuses on one category drawn from the user's taste.
+
+    Each view comes from the focus category with probability 0.7, else from the user's whole
+    taste; items are drawn by inverse CDF on the user's row of ``probs`` (users x items).
+    """
+    user_of_session = sessions["user_row"].to_numpy()
+    n_views = 1 + rng.poisson(users["segment"].map(SEGMENT_VIEWS).to_numpy()[user_of_session])
     names = list(CATEGORIES)
     cat_index = np.array([names.index(c) for c in categories])
-    rows, items, order = [], [], []
-    for s, (u, n) in enumerate(zip(sessions["user_row"].to_numpy(), n_views)):
-        p = probs[u]
-        focus = rng.choice(len(names), p=np.bincount(cat_index, weights=p, minlength=len(names)))
-        in_focus = np.where(cat_index == focus, p, 0.0)
-        mixed = 0.7 * in_focus / in_focus.sum() + 0.3 * p
-        items.append(rng.choice(len(p), size=n, p=mixed))
-        rows.append(np.full(n, s))
-        order.append(np.arange(n))
-    return pd.DataFrame({"session_row": np.concatenate(rows), "item_row": np.concatenate(items),
-                         "step": np.concatenate(order)})
+    order = np.argsort(cat_index, kind="stable")
+    cdf = np.cumsum(probs[:, order], axis=1)
+    bounds = np.searchsorted(cat_index[order], np.arange(len(names) + 1))
+    below = np.hstack([np.zeros((len(cdf), 1)), cdf])[:, bounds]
+    mass = np.diff(below, axis=1)
+    focus = (np.cumsum(mass[user_of_session], axis=1) < rng.random((len(sessions), 1))).sum(axis=1)
+    focus = np.minimum(focus, len(names) - 1)
+
+    session_row = np.repeat(np.arange(len(sessions)), n_views)
+    user = user_of_session[session_row]
+    cat = focus[session_row]
+    draw = rng.random(len(session_row))
+    in_focus = rng.random(len(session_row)) < 0.7
+    target = np.where(in_focus, below[user, cat] + draw * mass[user, cat], draw * cdf[user, -1])
+    flat = (cdf + 2.0 * np.arange(len(cdf))[:, None]).ravel()
+    position = np.searchsorted(flat, target + 2.0 * user, side="right") - user * cdf.shape[1]
+    item_row = order[np.clip(position, 0, cdf.shape[1] - 1)]
+    step = np.arange(len(session_row)) - np.repeat(np.cumsum(n_views) - n_views, n_views)
+    return pd.DataFrame({"session_row": session_row, "item_row": item_row, "step": step})
 
 
 def merge_repeat_purchases(views: pd.DataFrame, bought: np.ndarray,
@@ -279,8 +305,14 @@ def merge_repeat_purchases(views: pd.DataFrame, bought: np.ndarray,
     return merged, total
 
 
-def simulate_funnel(rng: np.random.Generator, users: pd.DataFrame, items: pd.DataFrame,
-                    sessions: pd.DataFrame, views: pd.DataFrame, affinity: np.ndarray) -> pd.DataFrame:
+def simulate_funnel(
+    rng: np.random.Generator,
+    users: pd.DataFrame,
+    items: pd.DataFrame,
+    sessions: pd.DataFrame,
+    views: pd.DataFrame,
+    affinity: np.ndarray,
+) -> pd.DataFrame:
     """Turn views into the event log: clicks, carts, removals, purchases and ratings."""
     user_row = sessions["user_row"].to_numpy()[views["session_row"]]
     item_row = views["item_row"].to_numpy()
@@ -292,7 +324,8 @@ def simulate_funnel(rng: np.random.Generator, users: pd.DataFrame, items: pd.Dat
     n = len(views)
     dwell = np.round(22 * np.exp(0.35 * aff + 0.6 * rng.standard_normal(n))) + 2
     clicked = rng.random(n) < sigmoid(-0.7 + 0.9 * aff)
-    carted = clicked & (rng.random(n) < sigmoid(-1.3 + 0.8 * aff + pd.Series(segment).map(SEGMENT_CART).to_numpy()))
+    cart_logit = -1.3 + 0.8 * aff + pd.Series(segment).map(SEGMENT_CART).to_numpy()
+    carted = clicked & (rng.random(n) < sigmoid(cart_logit))
     buy_logit = 0.4 + pd.Series(device).map(DEVICE_BUY).to_numpy() + 0.4 * aff
     buy_logit += np.where(segment == "bargain_hunter", -0.5 * np.log(price / 30.0), 0.0)
     bought = carted & (rng.random(n) < sigmoid(buy_logit))
@@ -305,14 +338,13 @@ def simulate_funnel(rng: np.random.Generator, users: pd.DataFrame, items: pd.Dat
     stars = np.clip(np.round(3.4 + 1.0 * aff + 0.8 * rng.standard_normal(n)), 1, 5).astype(int)
 
     session_start = sessions["start"].to_numpy()[views["session_row"]]
-    step_gap = pd.to_timedelta(views["step"].to_numpy() * 75 + rng.integers(5, 60, size=n), unit="s")
-    t_view = session_start + step_gap.to_numpy()
-    t_click = t_view + pd.to_timedelta(np.minimum(dwell, 60) * 0.5 + 1, unit="s").to_numpy()
-    t_cart = t_click + pd.to_timedelta(rng.integers(10, 90, size=n), unit="s").to_numpy()
+    t_view = session_start + seconds(views["step"].to_numpy() * 75 + rng.integers(5, 60, size=n))
+    t_click = t_view + seconds(np.minimum(dwell, 60) * 0.5 + 1)
+    t_cart = t_click + seconds(rng.integers(10, 90, size=n))
     session_len = views.groupby("session_row")["step"].transform("max").to_numpy() * 75 + 240
-    t_end = session_start + pd.to_timedelta(session_len, unit="s").to_numpy()
-    t_remove = t_cart + pd.to_timedelta(rng.integers(20, 200, size=n), unit="s").to_numpy()
-    t_rate = t_end + pd.to_timedelta(rng.integers(1, 12 * 86400, size=n), unit="s").to_numpy()
+    t_end = session_start + seconds(session_len)
+    t_remove = t_cart + seconds(rng.integers(20, 200, size=n))
+    t_rate = t_end + seconds(rng.integers(1, 12 * 86400, size=n))
     rated &= t_rate <= END.to_datetime64()
 
     user_id = users["user_id"].to_numpy()[user_row]
@@ -332,7 +364,8 @@ def simulate_funnel(rng: np.random.Generator, users: pd.DataFrame, items: pd.Dat
         for m, kind, t, v in parts
     ]
     events = pd.concat(frames, ignore_index=True)
-    events = events[events["timestamp"] <= END].sort_values(["timestamp", "session_id"], kind="stable")
+    events = events[events["timestamp"] <= END]
+    events = events.sort_values(["timestamp", "session_id"], kind="stable")
     events["timestamp"] = events["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S")
     return events.drop_duplicates().reset_index(drop=True)
 
@@ -351,13 +384,16 @@ def engagement_features(users: pd.DataFrame, events: pd.DataFrame) -> pd.DataFra
     feats = pd.DataFrame(index=users["user_id"])
     feats["sessions_30d"] = events[recent].groupby("user_id")["session_id"].nunique()
     feats["page_views_30d"] = count(recent & (kind == "view"))
-    feats["avg_dwell_seconds"] = value[kind == "view"].groupby(by_user[kind == "view"]).mean().round(1)
+    views, buys_mask = kind == "view", kind == "purchase"
+    feats["avg_dwell_seconds"] = value[views].groupby(by_user[views]).mean().round(1)
     feats["cart_adds_30d"] = count(recent & (kind == "add_to_cart"))
     carts, buys = count(kind == "add_to_cart"), count(kind == "purchase")
-    feats["cart_abandon_rate"] = (1 - buys.reindex(carts.index, fill_value=0) / carts).clip(0, 1).round(3)
-    feats["days_since_last_visit"] = (END.normalize() - ts.groupby(by_user).max().dt.normalize()).dt.days
+    abandon = 1 - buys.reindex(carts.index, fill_value=0) / carts
+    feats["cart_abandon_rate"] = abandon.clip(0, 1).round(3)
+    last_visit = ts.groupby(by_user).max().dt.normalize()
+    feats["days_since_last_visit"] = (END.normalize() - last_visit).dt.days
     feats["purchases_90d"] = buys
-    feats["revenue_90d"] = value[kind == "purchase"].groupby(by_user[kind == "purchase"]).sum().round(2)
+    feats["revenue_90d"] = value[buys_mask].groupby(by_user[buys_mask]).sum().round(2)
     for col in ("sessions_30d", "page_views_30d", "cart_adds_30d", "purchases_90d"):
         feats[col] = feats[col].fillna(0).astype(int)
     feats["revenue_90d"] = feats["revenue_90d"].fillna(0.0)
@@ -388,11 +424,13 @@ def intercept_for_rate(logit: np.ndarray, rate: float) -> float:
     return (lo + hi) / 2
 
 
-def make_customers(rng: np.random.Generator, users: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+def make_customers(
+    rng: np.random.Generator, users: pd.DataFrame, events: pd.DataFrame
+) -> pd.DataFrame:
     """One row per user: attributes, engagement features, email and discount, and ``converted``."""
     feats = engagement_features(users, events).reset_index(drop=True)
-    customers = pd.concat([users.drop(columns="signup_date").rename(columns={"user_id": "customer_id"}),
-                           feats], axis=1)
+    attributes = users.drop(columns="signup_date").rename(columns={"user_id": "customer_id"})
+    customers = pd.concat([attributes, feats], axis=1)
     segment = customers["segment"]
     email_rate = segment.map({"bargain_hunter": 3.0, "loyal": 5.0, "new": 2.0, "browser": 1.5})
     customers["email_opens"] = rng.poisson(email_rate.to_numpy())
@@ -406,8 +444,27 @@ def make_customers(rng: np.random.Generator, users: pd.DataFrame, events: pd.Dat
     return customers
 
 
-def generate(n_users: int = 3000, n_items: int = 300, n_new_items: int = 12, n_silent_users: int = 15,
-             seed: int = SEED) -> dict[str, pd.DataFrame]:
+def pick_silent_users(rng: np.random.Generator, users: pd.DataFrame, count: int) -> np.ndarray:
+    """Mark ``count`` new users who signed up in the last days and have no events yet.
+
+    Sets their ``signup_date`` in place; returns a boolean mask over the users.
+    """
+    silent = np.zeros(len(users), bool)
+    new_users = np.flatnonzero(users["segment"] == "new")
+    silent[rng.choice(new_users, size=min(count, len(new_users)), replace=False)] = True
+    days_ago = rng.integers(0, 3, size=int(silent.sum()))
+    signup = END.normalize() - pd.to_timedelta(days_ago, unit="D")
+    users.loc[silent, "signup_date"] = signup.strftime("%Y-%m-%d")
+    return silent
+
+
+def generate(
+    n_users: int = 3000,
+    n_items: int = 300,
+    n_new_items: int = 12,
+    n_silent_users: int = 15,
+    seed: int = SEED,
+) -> dict[str, pd.DataFrame]:
     """Build the four tables. Deterministic for a given seed and sizes.
 
     Returns ``{"events", "users", "items", "customers"}`` as DataFrames of text-ready values.
@@ -419,11 +476,7 @@ def generate(n_users: int = 3000, n_items: int = 300, n_new_items: int = 12, n_s
     popularity = item_popularity(rng, n_items)
     eligible = pd.to_datetime(items["added_date"]) < END.normalize() - pd.Timedelta(days=DAYS)
     probs = choice_probabilities(affinity, popularity, eligible.to_numpy())
-    silent = np.zeros(n_users, bool)
-    new_users = np.flatnonzero(users["segment"] == "new")
-    silent[rng.choice(new_users, size=min(n_silent_users, len(new_users)), replace=False)] = True
-    users.loc[silent, "signup_date"] = (END.normalize() - pd.to_timedelta(
-        rng.integers(0, 3, size=int(silent.sum())), unit="D")).strftime("%Y-%m-%d")
+    silent = pick_silent_users(rng, users, n_silent_users)
     sessions = session_times(rng, users, silent)
     views = draw_views(rng, users, sessions, probs, items["category"].to_numpy())
     events = simulate_funnel(rng, users, items, sessions, views, affinity)
@@ -447,7 +500,7 @@ def write(tables: dict[str, pd.DataFrame], out_dir: Path = OUT_DIR) -> dict[str,
 
 def main(argv: list[str] | None = None) -> None:
     out_dir = Path(argv[0]) if argv else OUT_DIR
-    for name, path in write(generate(), out_dir).items():
+    for path in write(generate(), out_dir).values():
         print(f"{path}: {sum(1 for _ in path.open()) - 1} rows, {path.stat().st_size / 1e6:.2f} MB")
 
 

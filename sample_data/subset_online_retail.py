@@ -40,7 +40,7 @@ def customer_of(lines: list[str], column: int) -> list[str]:
 
 
 def choose_customers(customers: list[str]) -> set[str]:
-    """``N_CUSTOMERS`` ids with between ``MIN_LINES`` and ``MAX_LINES`` lines, drawn with ``SEED``."""
+    """``N_CUSTOMERS`` ids having ``MIN_LINES`` to ``MAX_LINES`` lines, drawn with ``SEED``."""
     counts = Counter(c for c in customers if c)
     eligible = sorted(c for c, n in counts.items() if MIN_LINES <= n <= MAX_LINES)
     rng = np.random.default_rng(SEED)
