@@ -1,0 +1,196 @@
+"""Export: recommendation lists for everyone, a segment or a list of customers, as CSV or Parquet."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+import ui
+from personalization import ingest, recommend
+from personalization.errors import BadInputError, PersonalizationError
+
+PREVIEW_USERS = 5
+MAX_SEGMENT_VALUES = 50
+FORMATS = {"CSV (opens in Excel)": ".csv", "Parquet (for data tools)": ".parquet"}
+MIME = {".csv": "text/csv", ".parquet": "application/octet-stream"}
+
+
+@st.cache_data(ttl=ui.CACHE_TTL_SECONDS, show_spinner="Preparing a preview…")
+def preview(users: tuple[str, ...] | None, k: int, model_id: str, columns: tuple, db: str, version: str):
+    return recommend.recommendations_for_users(
+        users=list(users) if users is not None else None, k=k, model_id=model_id,
+        item_columns=columns, db=db,
+    )
+
+
+def model_label(model: dict) -> str:
+    name = model.get("name") or model["algo"]
+    used = " · in use" if model["status"] == "promoted" else ""
+    return f"{name} ({model['algo']}, {(model.get('created') or '')[:16].replace('T', ' ')}){used}"
+
+
+def ids_from_upload(upload) -> list[str]:
+    """Customer ids from an uploaded file: the column that looks like a user id, else the first.
+
+    The file is checked by the same reader as the Data page, so a binary or empty file gets the
+    same clear message.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="personalization-ids-"))
+    path = folder / Path(upload.name).name
+    path.write_bytes(upload.getvalue())
+    info = ingest.inspect_file(path, kind="users", source_name=upload.name)
+    column = info.suggested.get("user_id") or info.columns[0]
+    frame = pd.read_csv(path, sep=info.delimiter or ",", usecols=[column], dtype=str)
+    ids = frame[column].dropna().str.strip().drop_duplicates().tolist()
+    if not ids:
+        raise BadInputError(f"{upload.name} holds no customer ids; put one id per line under a header.")
+    return ids
+
+
+def choose_audience(users: pd.DataFrame | None) -> tuple[list[str] | None, str]:
+    """Who gets a list: everyone (None), a segment, or uploaded ids; and a word for the file name."""
+    options = ["Everyone"]
+    if users is not None:
+        options.append("A segment")
+    options.append("An uploaded list of customers")
+    who = st.radio("Who", options, horizontal=True, help="Whose recommendation lists to export.")
+    if who == "A segment":
+        columns = [
+            c for c in users.columns
+            if c != "user_id" and 1 < users[c].nunique() <= MAX_SEGMENT_VALUES
+        ]
+        if not columns:
+            st.warning("The users table has no column with a handful of values to group by.")
+            st.stop()
+        left, right = st.columns(2)
+        column = left.selectbox(
+            "Group customers by", columns, index=columns.index("segment") if "segment" in columns else 0,
+            key="export_column",
+        )
+        value = right.selectbox("Group", sorted(users[column].dropna().astype(str).unique()), key="export_value")
+        ids = users.loc[users[column].astype(str) == value, "user_id"].astype(str).tolist()
+        return ids, f"{column}-{value}"
+    if who == "An uploaded list of customers":
+        upload = st.file_uploader(
+            "A CSV or text file of customer ids", type=["csv", "txt", "tsv"],
+            help="One id per line under a header; a column called user_id is used if there is one.",
+        )
+        if upload is None:
+            st.info("Upload the list of customers to export.", icon=":material/info:")
+            st.stop()
+        try:
+            return ids_from_upload(upload), Path(upload.name).stem
+        except PersonalizationError as exc:
+            ui.show_error(exc)
+            st.stop()
+    return None, "everyone"
+
+
+def run_export(suffix: str, k: int, model_id: str, users: list[str] | None, columns: tuple) -> dict:
+    """Write the export to a temp file with a progress bar; return the result and the file bytes."""
+    folder = Path(tempfile.mkdtemp(prefix="personalization-export-"))
+    bar = st.progress(0.0, text="Scoring customers…")
+    try:
+        result = recommend.export_recommendations(
+            folder / f"recommendations{suffix}",
+            k=k,
+            model_id=model_id,
+            users=users,
+            item_columns=columns,
+            db=ui.db_path(),
+            progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg),
+        )
+    finally:
+        bar.empty()
+    path = Path(result["path"])
+    result["data"] = path.read_bytes()
+    path.unlink(missing_ok=True)
+    return result
+
+
+ui.header(
+    "Export",
+    "Download recommendation lists to load into your email tool, ad platform or spreadsheet: one row "
+    "per customer and suggestion, with its rank, score and reason.",
+)
+try:
+    tables = {t["name"] for t in ui.tables()}
+    recommenders = ui.models("recommender")
+except PersonalizationError as exc:
+    ui.show_error(exc)
+    st.stop()
+if "events" not in tables:
+    ui.empty_state("There are no events yet, so there is nothing to recommend from.", "pages/data.py", "Load events on the Data page")
+if not recommenders:
+    ui.empty_state("No recommender has been trained yet.", "pages/train.py", "Train one on the Train page")
+
+default = next((i for i, m in enumerate(recommenders) if m["status"] == "promoted"), 0)
+model = st.selectbox(
+    "Model", recommenders, index=default, format_func=model_label,
+    help="The model in use (promoted on the Train page) is chosen first.",
+)
+users_table = ui.table("users") if "users" in tables else None
+audience, audience_name = choose_audience(users_table)
+item_options = [c for c in ui.table("items").columns if c != "item_id"] if "items" in tables else []
+left, mid, right = st.columns(3)
+k = left.slider("Suggestions per customer", 1, 50, 10, help="K: how many products each customer gets.")
+columns = mid.multiselect(
+    "Product columns to include", item_options,
+    default=[c for c in ("title", "category") if c in item_options],
+    help="Besides the product id, rank, score and reason.",
+)
+fmt = right.radio(
+    "Format", list(FORMATS), key="export_format", help="CSV cells that look like formulas are made safe."
+)
+suffix = FORMATS[fmt]
+
+if audience is not None and not audience:
+    st.warning("No customers match this choice; pick another group or upload another list.")
+    st.stop()
+count = ui.fmt_int(len(audience)) if audience is not None else "every"
+st.markdown(f"**Preview** — the first rows of the lists for {count} customer(s)")
+sample_ids = tuple(audience[:PREVIEW_USERS]) if audience is not None else None
+try:
+    first = preview(sample_ids, k, model["model_id"], tuple(columns), ui.db_path(), ui.data_version())
+except PersonalizationError as exc:
+    ui.show_error(exc)
+    st.stop()
+if sample_ids is None:
+    first = first[first["user_id"].isin(first["user_id"].drop_duplicates().head(PREVIEW_USERS))]
+st.dataframe(
+    first,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "user_id": "Customer id",
+        "rank": st.column_config.NumberColumn("#", format="%d"),
+        "item_id": "Product id",
+        "score": st.column_config.NumberColumn("Score", format="%.3f", help=ui.METRIC_HELP["score"]),
+        "reason": st.column_config.TextColumn("Why", width="large"),
+    },
+)
+
+settings = (model["model_id"], audience_name, k, tuple(columns), suffix, ui.data_version())
+if st.button("Prepare the file", type="primary", icon=":material/build:"):
+    try:
+        st.session_state["export"] = (settings, run_export(suffix, k, model["model_id"], audience, tuple(columns)))
+    except PersonalizationError as exc:
+        ui.show_error(exc)
+ready = st.session_state.get("export")
+if ready and ready[0] == settings:
+    result = ready[1]
+    st.success(
+        f"{ui.fmt_int(result['rows'])} rows for {ui.fmt_int(result['users'])} customers are ready.",
+        icon=":material/task_alt:",
+    )
+    st.download_button(
+        "Download",
+        data=result["data"],
+        file_name=f"recommendations-{audience_name}-top{k}{suffix}",
+        mime=MIME[suffix],
+        icon=":material/download:",
+        type="primary",
+    )

@@ -1,0 +1,106 @@
+"""AppTest of the Export page: preview, a segment, an uploaded list, a safe CSV, Parquet, empty states."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from personalization import ingest, recommend, sample
+
+ROOT = Path(__file__).resolve().parent.parent
+ITEMS = (
+    "item_id,title,category\n"
+    'p1,"=HYPERLINK(""http://x"")",toys\np2,Blue Boot,shoes\np3,Green Mug,kitchen\np4,Pan,kitchen\np5,Ball,toys\n'
+)
+USERS = "user_id,segment\n" + "".join(f"u{i},{'family' if i < 5 else 'chef'}\n" for i in range(1, 9))
+
+
+def events_csv() -> str:
+    rows = ["user_id,item_id,event_type,timestamp"]
+    for user in range(1, 9):
+        for n, item in enumerate(("p1", "p2", "p3", "p4", "p5")[: 2 + user % 4]):
+            rows.append(f"u{user},{item},{'purchase' if n % 2 else 'view'},2024-03-0{1 + n} 10:00:00")
+    return "\n".join(rows) + "\n"
+
+
+def start() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    return at.switch_page("pages/export.py").run()
+
+
+def load(db, tmp_path, kind: str, text: str) -> None:
+    path = tmp_path / f"{kind}.csv"
+    path.write_text(text)
+    ingest.ingest_file(path, kind=kind, db=db)
+
+
+@pytest.fixture
+def no_sample(monkeypatch):
+    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
+
+
+@pytest.fixture
+def shop(db, tmp_path) -> str:
+    load(db, tmp_path, "events", events_csv())
+    load(db, tmp_path, "users", USERS)
+    load(db, tmp_path, "items", ITEMS)
+    return recommend.train_recommender(algo="popularity", db=db)["model_id"]
+
+
+def exported(at: AppTest) -> bytes:
+    """The bytes handed to the page's download button (the browser test fetches the real file)."""
+    assert at.get("download_button")
+    return at.session_state["export"][1]["data"]
+
+
+def test_no_events_links_to_the_data_page(db, no_sample):
+    at = start()
+    assert not at.exception
+    assert any("no events" in i.value for i in at.info)
+
+
+def test_everyone_as_a_formula_safe_csv(shop, db):
+    at = start()
+    assert not at.exception
+    first = at.dataframe[0].value
+    assert set(first["user_id"]) <= {f"u{i}" for i in range(1, 9)}
+    assert {"title", "category"} <= set(first.columns)
+    next(b for b in at.button if b.label == "Prepare the file").click().run()
+    assert not at.exception
+    frame = pd.read_csv(io.BytesIO(exported(at)), dtype=str)
+    expected = recommend.recommendations_for_users(k=10, model_id=shop, item_columns=("title", "category"), db=db)
+    assert len(frame) == len(expected)
+    assert set(frame["user_id"]) == set(expected["user_id"])
+    users = expected["user_id"].nunique()
+    assert [s.value for s in at.success] == [f"{len(expected)} rows for {users} customers are ready."]
+    titles = set(frame.loc[frame["item_id"] == "p1", "title"])
+    assert titles <= {"'=HYPERLINK(\"http://x\")"}
+
+
+def test_a_segment_as_parquet(shop, db):
+    at = start()
+    at.radio[0].set_value("A segment").run()
+    at.selectbox(key="export_column").set_value("segment")
+    at.selectbox(key="export_value").set_value("chef").run()
+    at.radio(key="export_format").set_value("Parquet (for data tools)").run()
+    next(b for b in at.button if b.label == "Prepare the file").click().run()
+    assert not at.exception
+    frame = pd.read_parquet(io.BytesIO(exported(at)))
+    expected = recommend.recommendations_for_users(["u5", "u6", "u7", "u8"], k=10, model_id=shop, db=db)
+    assert frame[["user_id", "item_id"]].values.tolist() == expected[["user_id", "item_id"]].values.tolist()
+
+
+def test_an_uploaded_list_and_a_bad_one(shop):
+    at = start()
+    at.radio[0].set_value("An uploaded list of customers").run()
+    at.file_uploader[0].set_value(("vip.csv", b"user_id\nu1\nu2\n", "text/csv")).run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["user_id"]) == {"u1", "u2"}
+    at.file_uploader[0].set_value(("vip.csv", b"user_id\nnobody\n", "text/csv")).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    assert "nobody" in at.error[0].value
