@@ -46,6 +46,7 @@ from personalization.store import events as store_events
 Progress = Callable[[float, str], None] | None
 
 MIN_INTERACTIONS = 20
+MIN_SEGMENT_USERS = 10
 EVAL_MAX_USERS = 5000
 NEIGHBOURS = 30
 TRENDING_DAYS = 7
@@ -328,7 +329,8 @@ def recommend_for_new_user(
 ) -> pd.DataFrame:
     """What is popular among users with the same ``attributes`` (e.g. device, location).
 
-    When no user matches them all, the last attributes are dropped one by one; with none left,
+    When fewer than ``MIN_SEGMENT_USERS`` users with events match them all, the last attributes
+    are dropped one by one; with none left,
     what is popular overall. The reason names the audience used. Raises ``BadInputError`` for
     an attribute that is not a column of the users table.
     """
@@ -395,11 +397,15 @@ def recommendations_for_users(
     model_id: str | None = None,
     item_columns: Sequence[str] = (),
     filter_seen: bool = True,
+    exclude_items: Iterable[str] = (),
+    exclude_categories: Iterable[str] = (),
+    only_if: str | Sequence[str] | None = None,
     db=None,
     progress: Progress = None,
 ) -> pd.DataFrame:
     """Top ``k`` for many users at once: ``user_id``, ``rank``, ``item_id``, ``score``, ``reason``
-    and the chosen item columns. Users are scored in blocks (no Python loop per user).
+    and the chosen item columns. Users are scored in blocks (no Python loop per user); the
+    filters work as in ``recommend_for_user``.
 
     ``users=None`` means every user of the model. Users without events but in the users table
     get their segment's favourites. Raises ``NotFoundError`` naming ids that are neither.
@@ -409,7 +415,7 @@ def recommendations_for_users(
     ids = art.interactions.user_ids.astype(str) if users is None else _unique_text(users)
     rows = art.interactions.user_indices(ids) if users is not None else np.arange(len(ids))
     known = rows >= 0
-    banned = np.zeros(art.n_items, dtype=bool)
+    banned = _banned(art, exclude_items, exclude_categories, only_if)
     parts = [_known_users_frame(art, rows[known], k, banned, filter_seen, item_columns, progress)]
     cold = ids[~known]
     if len(cold):
@@ -977,7 +983,7 @@ def _segment_scores(art, attributes: dict) -> tuple[np.ndarray, dict]:
             match &= users[column].astype(str).str.lower().to_numpy() == str(value).lower()
         rows = art.interactions.user_indices(users.index[match])
         rows = rows[rows >= 0]
-        if len(rows):
+        if len(rows) >= min(MIN_SEGMENT_USERS, len(users)) and len(rows):
             counts = np.asarray(binary[rows].sum(axis=0)).ravel()
             stored = users[match].iloc[0]
             return counts / len(rows), {column: stored[column] for column in used}
