@@ -32,7 +32,7 @@ from sklearn.metrics import (
 from sklearn.model_selection import ParameterGrid, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
-from personalization import registry, store
+from personalization import export, registry, store
 from personalization.errors import BadInputError, NotEnoughDataError
 from personalization.pipelines import (
     BALANCES,
@@ -690,3 +690,13 @@ def _reporter(progress: Callable[[float, str], None] | None) -> Callable[[float,
 def _span(report: Callable[[float, str], None], start: float, end: float):
     """``report`` rescaled so that 0..1 maps onto ``start..end``."""
     return lambda fraction, message: report(start + (end - start) * min(fraction, 1.0), message)
+
+
+def export_scores(out: str, model_id: str | None = None, table: str | None = None, db=None) -> dict:
+    """Write ``score_customers`` to ``out`` (.csv, formula-safe, or .parquet).
+
+    Returns ``path``, ``rows`` and ``contacts`` (rows at or above the threshold).
+    """
+    scores = score_customers(model_id=model_id, table=table, db=db)
+    path = export.write_table(scores, out)
+    return {"path": str(path), "rows": len(scores), "contacts": int(scores["decision"].sum())}
