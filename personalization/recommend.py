@@ -330,9 +330,8 @@ def recommend_for_new_user(
     """What is popular among users with the same ``attributes`` (e.g. device, location).
 
     When fewer than ``MIN_SEGMENT_USERS`` users with events match them all, the last attributes
-    are dropped one by one; with none left,
-    what is popular overall. The reason names the audience used. Raises ``BadInputError`` for
-    an attribute that is not a column of the users table.
+    are dropped one by one; with none left, what is popular overall. The reason names the
+    audience used. Raises ``BadInputError`` for an attribute that is not a users column.
     """
     art, _ = _load(model_id, db)
     banned = _banned(art, exclude_items, exclude_categories, only_if)

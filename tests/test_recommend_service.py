@@ -89,9 +89,8 @@ def test_train_with_defaults_saves_a_model_with_metrics(shop):
     assert "ndcg@10" in out["metrics"] and "ndcg@10" in out["metrics"]["baseline"]
 
 
-def test_default_svd_chooses_its_rank_and_reports_progress(tmp_path):
-    db = tmp_path / "p.duckdb"
-    load_shop(tmp_path, db)
+def test_default_svd_chooses_its_rank_and_reports_progress(shop):
+    db, _ = shop
     seen = []
     out = recommend.train_recommender(db=db, progress=lambda f, m: seen.append(f))
     assert out["params"]["rank"] == "auto" and 1 <= out["params"]["rank_"] <= 11
