@@ -14,6 +14,7 @@ In both, base value + sum of contributions == the model's output for the row.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +38,7 @@ KERNEL_BACKGROUND_ROWS = 25
 KERNEL_EXTRA_SAMPLES = 512
 SAMPLED_MAX_ROWS = 200
 EPS = 1e-12
+TREE_EXPLAINERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -85,6 +87,10 @@ def model_output(artifact, matrix: np.ndarray) -> np.ndarray:
     return logit(proba)
 
 
+def expit(x: float) -> float:
+    return float(1 / (1 + np.exp(-x)))
+
+
 def logit(p: np.ndarray) -> np.ndarray:
     p = np.clip(p, EPS, 1 - EPS)
     return np.log(p) - np.log1p(-p)
@@ -121,7 +127,7 @@ def raw_shap(artifact, matrix: np.ndarray) -> tuple[np.ndarray, float]:
     _, model = parts(artifact)
     kind = family(model)
     if kind == "tree":
-        explainer = shap.TreeExplainer(model)
+        explainer = tree_explainer(model)
         values = np.asarray(explainer.shap_values(matrix, check_additivity=False))
         base = np.ravel(explainer.expected_value)
         if values.ndim == 3:
@@ -137,6 +143,13 @@ def raw_shap(artifact, matrix: np.ndarray) -> tuple[np.ndarray, float]:
         matrix, nsamples=2 * matrix.shape[1] + KERNEL_EXTRA_SAMPLES, l1_reg=False, silent=True
     )
     return np.asarray(values), float(np.ravel(explainer.expected_value)[0])
+
+
+def tree_explainer(model) -> shap.TreeExplainer:
+    """The ``TreeExplainer`` of ``model``, built once per fitted model object."""
+    if model not in TREE_EXPLAINERS:
+        TREE_EXPLAINERS[model] = shap.TreeExplainer(model)
+    return TREE_EXPLAINERS[model]
 
 
 def background_matrix(artifact, rows: int) -> np.ndarray:
@@ -268,11 +281,11 @@ def explain_customer(artifact, row: pd.Series | str | int, db=None) -> dict:
     contributions = contributions.iloc[
         np.argsort(-contributions["shap"].abs().to_numpy(), kind="stable")
     ].reset_index(drop=True)
-    probability = float(artifact.predict_proba(explanation.frame)[0])
+    prediction = float(explanation.output[0])
     return {
         "base_value": explanation.base_value,
-        "prediction": float(explanation.output[0]),
-        "probability": probability,
+        "prediction": prediction,
+        "probability": prediction if explanation.output_space == "probability" else expit(prediction),
         "output_space": explanation.output_space,
         "contributions": contributions,
         "sentence": summary_sentence(contributions),
