@@ -147,16 +147,19 @@ Progress = Callable[[float, str], None] | None
 
 
 def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
-    """Read, clean and store ``plan.path`` into ``plan.table`` in one transaction.
+    """Read and clean ``plan.path`` in a staging table, then store it into ``plan.table``.
 
-    Raises ``BadInputError`` (and stores nothing) when no row survives or every timestamp fails.
+    The staging table is a table of its own (named ``__staging_<table>``), so reading and
+    cleaning never touch stored data; the swap or append and the catalog row happen in one
+    short transaction at the end. The staging table is dropped whatever happens. Raises
+    ``BadInputError`` (and stores nothing) when no row survives or every timestamp fails.
     """
     step = progress or (lambda f, m: None)
     stage = f"__staging_{plan.table}"
     with connect(db) as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
-        con.execute("BEGIN TRANSACTION")
+        _drop_staging(con, stage)
         try:
             step(0.05, f"reading {plan.label}")
             reader_rejects, notes = _read_into(con, plan, stage)
@@ -173,18 +176,13 @@ def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
             for col in (BAD_TS, BAD_VALUE):
                 if col in _columns(con, stage):
                     con.execute(f"ALTER TABLE {quote_ident(stage)} DROP COLUMN {quote_ident(col)}")
-            loaded = _count(con, stage)
+            loaded = parsed - duplicates - n_row_rejects
             if loaded == 0:
                 raise BadInputError(_nothing_left(plan, parsed, reader_rejects, row_rejects))
             step(0.85, f"storing into {plan.table}")
-            _store(con, plan, stage)
-            total = _count(con, plan.table)
-            record_dataset(plan.table, plan.kind, plan.label, plan.file_hash, total, plan.mapping,
-                           con=con)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+            _commit(con, plan, stage)
+        finally:
+            _drop_staging(con, stage)
     rejects = _merge_rejects(reader_rejects, row_rejects, plan.fmt)
     n_reader = len({r["line"] for r in reader_rejects})
     step(1.0, "done")
@@ -197,6 +195,25 @@ def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
         flagged=flagged,
         notes=notes,
     )
+
+
+def _drop_staging(con, stage: str) -> None:
+    for name in (stage, stage + "_typed"):
+        con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
+
+
+def _commit(con, plan: LoadPlan, stage: str) -> None:
+    """Swap or append the staging table and record the dataset, all or nothing."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        _store(con, plan, stage)
+        total = _count(con, plan.table)
+        record_dataset(plan.table, plan.kind, plan.label, plan.file_hash, total, plan.mapping,
+                       con=con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _count(con, table: str) -> int:
@@ -411,33 +428,40 @@ def _check_timestamps(con, plan: LoadPlan, table: str, ts_col: Column | None) ->
 
 
 def _drop_duplicates(con, stage: str) -> int:
-    """Delete all but the first of each group of rows identical in every column; return how many."""
+    """Delete all but the first of each group of rows identical in every column; return how many.
+
+    Hashing every row first keeps the exact comparison to the few rows whose hashes repeat.
+    """
     cols = ", ".join(quote_ident(c) for c in _columns(con, stage))
     q = quote_ident(stage)
-    hashes = [r[0] for r in con.execute(
-        f"SELECT hash({cols}) AS h FROM {q} GROUP BY h HAVING count(*) > 1").fetchall()]
-    if not hashes:
+    repeated = f"SELECT h FROM (SELECT hash({cols}) AS h FROM {q}) GROUP BY h HAVING count(*) > 1"
+    if not con.execute(f"{repeated} LIMIT 1").fetchall():
         return 0
-    drop = [r[0] for r in con.execute(
-        f"SELECT rowid FROM {q} WHERE hash({cols}) IN (SELECT unnest(?::UBIGINT[])) "
-        f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY rowid) > 1", [hashes]
-    ).fetchall()]
-    if drop:
-        con.execute(f"DELETE FROM {q} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [drop])
-    return len(drop)
+    deleted = con.execute(
+        f"DELETE FROM {q} WHERE rowid IN (SELECT rowid FROM {q} WHERE hash({cols}) IN "
+        f"({repeated}) QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY rowid) > 1)"
+    ).fetchone()
+    return int(deleted[0])
 
 
 def _clean_ids(con, plan: LoadPlan, stage: str) -> None:
     """``17850.0`` -> ``17850`` in id roles (ids exported through a float column)."""
     q = quote_ident(stage)
-    for role in ("user_id", "item_id", "session_id"):
-        if role not in _columns(con, stage) or role in plan.constants:
-            continue
-        col = quote_ident(role)
-        con.execute(
-            f"UPDATE {q} SET {col} = regexp_replace({col}, '^(-?[0-9]+)\\.0+$', '\\1') "
-            f"WHERE {col} LIKE '%.0' AND regexp_full_match({col}, '-?[0-9]+\\.0+')"
-        )
+    cols = _columns(con, stage)
+    roles = [r for r in ("user_id", "item_id", "session_id")
+             if r in cols and r not in plan.constants]
+    if not roles:
+        return
+    floaty = {r: f"{quote_ident(r)} LIKE '%.0' AND regexp_full_match({quote_ident(r)}, "
+                 f"'-?[0-9]+\\.0+')" for r in roles}
+    counts = con.execute(
+        f"SELECT {', '.join(f'count(*) FILTER (WHERE {w})' for w in floaty.values())} FROM {q}"
+    ).fetchone()
+    for role, n in zip(roles, counts, strict=True):
+        if n:
+            col = quote_ident(role)
+            con.execute(f"UPDATE {q} SET {col} = regexp_replace({col}, '^(-?[0-9]+)\\.0+$', "
+                        f"'\\1') WHERE {floaty[role]}")
 
 
 def _reject_rows(con, plan: LoadPlan, stage: str, base: int) -> tuple[list[dict], int]:
@@ -463,14 +487,13 @@ def _reject_rows(con, plan: LoadPlan, stage: str, base: int) -> tuple[list[dict]
     if not reasons:
         return [], 0
     reason = f"coalesce({', '.join(reasons)})"
-    n = con.execute(f"SELECT count(*) FROM {q} WHERE {reason} IS NOT NULL").fetchone()[0]
-    if not n:
-        return [], 0
     first = con.execute(
         f"SELECT rowid, {reason} FROM {q} WHERE {reason} IS NOT NULL ORDER BY rowid LIMIT ?",
         [MAX_REJECTS_SHOWN],
     ).fetchall()
-    con.execute(f"DELETE FROM {q} WHERE {reason} IS NOT NULL")
+    if not first:
+        return [], 0
+    n = con.execute(f"DELETE FROM {q} WHERE {reason} IS NOT NULL").fetchone()[0]
     return [{"row": int(r[0]) - base, "reason": r[1]} for r in first], int(n)
 
 
@@ -585,13 +608,12 @@ def event_stats(table: str, db=None) -> dict[str, Any]:
         per_type = con.execute(
             f"SELECT event_type, count(*) AS n FROM {q} GROUP BY ALL ORDER BY n DESC, event_type"
         ).fetchall()
-        n_users, n_items, first, last = con.execute(
-            f"SELECT count(DISTINCT user_id), count(DISTINCT item_id), min(\"timestamp\"), "
-            f"max(\"timestamp\") FROM {q}"
+        n_items, first, last = con.execute(
+            f"SELECT count(DISTINCT item_id), min(\"timestamp\"), max(\"timestamp\") FROM {q}"
         ).fetchone()
         quantiles = con.execute(
             f"SELECT min(n), quantile_cont(n, 0.25), median(n), quantile_cont(n, 0.75), "
-            f"quantile_cont(n, 0.9), max(n), avg(n), count(*) FILTER (WHERE n >= 2) "
+            f"quantile_cont(n, 0.9), max(n), avg(n), count(*) FILTER (WHERE n >= 2), count(*) "
             f"FROM (SELECT count(*) AS n FROM {q} GROUP BY user_id)"
         ).fetchone()
         per_day = con.execute(
@@ -601,7 +623,7 @@ def event_stats(table: str, db=None) -> dict[str, Any]:
     keys = ("min", "p25", "median", "p75", "p90", "max", "mean")
     return {
         "events_per_type": {str(t): int(n) for t, n in per_type},
-        "n_users": int(n_users),
+        "n_users": int(quantiles[8]),
         "n_items": int(n_items),
         "users_with_2_or_more": int(quantiles[7] or 0),
         "interactions_per_user": {k: (float(v) if v is not None else None)
