@@ -105,7 +105,7 @@ def column_groups(prep, features: list[str]) -> list[str]:
     """
     names = list(prep.get_feature_names_out())
     out = list(names)
-    inputs = {name: cols for name, _, cols in prep.transformers_ if name != "remainder"}
+    inputs = {name: cols for name, _, cols in prep.transformers_}
     for name, where in prep.output_indices_.items():
         columns = [features[c] if isinstance(c, int | np.integer) else c for c in inputs.get(name, [])]
         for i in range(where.start, where.stop):

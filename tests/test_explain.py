@@ -173,3 +173,16 @@ def test_sentence_names_the_strongest_contributions():
     assert explain.summary_sentence(only_down).startswith("Most raising: nothing; most lowering: last active")
     assert explain.describe("device", "mobile") == "device is mobile"
     assert explain.describe("age", np.nan) == "age unknown"
+
+
+def test_column_groups_of_a_plain_column_transformer_with_remainder():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = pd.DataFrame({"device": ["a", "b", "a"], "age": [1.0, 2.0, 3.0], "age_group": ["x", "y", "x"]})
+    prep = ColumnTransformer(
+        [("cat", OneHotEncoder(sparse_output=False), ["device", "age_group"])], remainder="passthrough"
+    ).fit(frame)
+    assert explain.column_groups(prep, list(frame.columns)) == [
+        "device", "device", "age_group", "age_group", "age",
+    ]
