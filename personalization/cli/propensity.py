@@ -8,7 +8,8 @@ from personalization.pipelines import BALANCES, CLASSIFIERS, SCALINGS
 
 def register(sub) -> None:
     p = sub.add_parser("train-classifier", help="train a conversion propensity model on a table")
-    p.add_argument("--table", default="customers", help="table with one row per customer (default: customers)")
+    p.add_argument("--table", default="customers",
+                   help="table with one row per customer (default: customers)")
     p.add_argument("--target", required=True, help="column holding the outcome, e.g. converted")
     p.add_argument("--positive", help="the outcome value to predict (default: the rarer of two)")
     p.add_argument("--exclude", action="append", default=[], metavar="COL",
@@ -18,7 +19,8 @@ def register(sub) -> None:
                    help="imbalance handling inside the training folds (default: class_weight)")
     p.add_argument("--split", default="0.7,0.15,0.15",
                    help="train,validation,test fractions, stratified (default 0.7,0.15,0.15)")
-    p.add_argument("--folds", type=int, default=5, help="cross-validation folds on train; 0 skips (default 5)")
+    p.add_argument("--folds", type=int, default=5,
+                   help="cross-validation folds on train; 0 skips (default 5)")
     p.add_argument("--search", choices=propensity.SEARCHES, default="none",
                    help="parameter search on the validation split (default: none)")
     p.add_argument("--trials", type=int, default=20, help="trials of --search bayes (default 20)")
