@@ -1,0 +1,297 @@
+"""The interface every recommender shares, with input checks and the shared top-N machinery.
+
+Data convention (as in ``implicit``): ``user_items`` is a CSR matrix, users x items, of positive
+weights; results are ``(ids, scores)`` pairs of item column indices and scores, best first.
+
+A subclass implements ``_fit`` (learn from the checked matrix), ``_score`` (dense scores for some
+rows of a user x item matrix, so that a new or updated history is folded in without refitting) and
+``_item_similarity`` (one item against every item). ``recommend``, ``similar_items`` and
+``explain`` are built on them here: ``recommend`` scores users in blocks of about
+``BLOCK_CELLS`` cells and selects the top ``n`` with ``np.argpartition``, with no Python loop per
+user.
+
+``n`` larger than the catalogue is capped: ``recommend`` returns at most ``n_items`` items (fewer
+when ``filter_seen`` or ``exclude`` remove some). For one user the arrays hold only the items that
+remain; for an array of users the 2-D result is padded with item ``-1`` and score ``-inf``.
+A user with no history gets the most popular items.
+"""
+
+from __future__ import annotations
+
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from personalization.errors import BadInputError
+
+BLOCK_CELLS = 1 << 22
+
+
+class Recommender(ABC):
+    """Abstract base of every recommender; see the module docstring for the conventions."""
+
+    def fit(
+        self,
+        user_items: sp.csr_matrix,
+        item_features: Any = None,
+        user_features: Any = None,
+    ) -> Self:
+        """Learn from ``user_items`` (CSR, users x items, weights >= 0); return ``self``.
+
+        ``item_features`` / ``user_features`` (rows aligned with the columns / rows of
+        ``user_items``) are used by the models that take them (content, hybrid) and ignored by
+        the others. Raises ``BadInputError`` for a matrix that is not CSR, empty or negative.
+        """
+        user_items = check_user_items(user_items)
+        if user_items.nnz == 0:
+            raise BadInputError(
+                "user_items has no interactions; load events (or lower the minimums) before fitting."
+            )
+        self.n_users_, self.n_items_ = user_items.shape
+        self.item_popularity_ = np.asarray(user_items.sum(axis=0), dtype=np.float32).ravel()
+        self._fit(user_items, item_features, user_features)
+        return self
+
+    @abstractmethod
+    def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
+        """Set the learned attributes from a checked, non-empty matrix."""
+
+    @abstractmethod
+    def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        """Scores (len(user_indices), n_items) of the users whose histories are ``rows``."""
+
+    @abstractmethod
+    def _item_similarity(self, item_index: int) -> np.ndarray:
+        """Similarity (n_items,) of every item to ``item_index``; higher is more similar."""
+
+    def _contributions(self, history: np.ndarray, weights: np.ndarray, item_index: int) -> np.ndarray:
+        """How much each history item adds to the score of ``item_index`` (default: weight x sim)."""
+        return weights * self._item_similarity(item_index)[history]
+
+    def score(self, user_indices: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        """Scores (len(user_indices), n_items), float32, of the rows ``user_indices`` of ``user_items``.
+
+        A row may be a user the model has not seen or one whose history changed since ``fit``;
+        models that fold histories in score it from ``user_items`` as given.
+        """
+        self._check_fitted()
+        user_items = self._check_matrix(user_items)
+        users = self._check_users(user_indices, user_items)
+        return np.asarray(self._score(users, user_items[users]), dtype=np.float32)
+
+    def recommend(
+        self,
+        user_index: int | np.ndarray,
+        user_items: sp.csr_matrix,
+        n: int = 10,
+        filter_seen: bool = True,
+        exclude: np.ndarray | Sequence[int] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` item indices and scores, best first, for one user or an array of users.
+
+        ``filter_seen`` removes the items of the user's row of ``user_items``; ``exclude`` (item
+        indices) removes items for everyone. One user gives 1-D arrays; an array gives 2-D arrays
+        (len(users), n) padded with ``-1`` / ``-inf`` where fewer items remain.
+        """
+        self._check_fitted()
+        user_items = self._check_matrix(user_items)
+        single = np.ndim(user_index) == 0
+        users = self._check_users(user_index, user_items)
+        n = check_n(n, self.n_items_)
+        banned = self._exclude_mask(exclude)
+        ids = np.full((len(users), n), -1, dtype=np.int64)
+        scores = np.full((len(users), n), -np.inf, dtype=np.float32)
+        step = max(1, BLOCK_CELLS // self.n_items_)
+        for start in range(0, len(users), step):
+            block = users[start : start + step]
+            rows = user_items[block]
+            matrix = self._block_scores(block, rows)
+            if filter_seen:
+                seen_rows, seen_cols = rows.nonzero()
+                matrix[seen_rows, seen_cols] = -np.inf
+            if banned is not None:
+                matrix[:, banned] = -np.inf
+            ids[start : start + step], scores[start : start + step] = top_n(matrix, n)
+        if single:
+            keep = ids[0] >= 0
+            return ids[0][keep], scores[0][keep]
+        return ids, scores
+
+    def similar_items(self, item_index: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``n`` items most similar to ``item_index`` (never the item itself), best first."""
+        self._check_fitted()
+        item = self._check_item(item_index)
+        n = check_n(n, max(1, self.n_items_ - 1))
+        sims = np.asarray(self._item_similarity(item), dtype=np.float32).copy()
+        sims[item] = -np.inf
+        ids, scores = top_n(sims[None, :], n)
+        keep = ids[0] >= 0
+        return ids[0][keep], scores[0][keep]
+
+    def explain(
+        self, user_index: int, user_items: sp.csr_matrix, item_index: int, n: int = 3
+    ) -> list[tuple[int, float]]:
+        """The history items that drove the score of ``item_index`` for the user, as
+        ``(item index, contribution)`` with the largest positive contributions first (at most
+        ``n``; empty when the user has no history or nothing in it relates to the item)."""
+        self._check_fitted()
+        user_items = self._check_matrix(user_items)
+        user = int(self._check_users(user_index, user_items)[0])
+        item = self._check_item(item_index)
+        row = user_items[user]
+        history, weights = row.indices, row.data.astype(np.float64)
+        if len(history) == 0:
+            return []
+        contrib = np.asarray(self._contributions(history, weights, item), dtype=np.float64)
+        contrib[history == item] = 0.0
+        order = np.argsort(-contrib, kind="stable")[: max(0, int(n))]
+        return [(int(history[j]), float(contrib[j])) for j in order if contrib[j] > 0]
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters and their current values (sklearn style)."""
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {name: getattr(self, name) for name in names}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+    def _block_scores(self, block: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        matrix = np.array(self._score(block, rows), dtype=np.float32)
+        cold = np.diff(rows.indptr) == 0
+        if cold.any():
+            matrix[cold] = self.item_popularity_
+        return matrix
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_items_"):
+            raise BadInputError(
+                f"This {type(self).__name__} is not fitted yet; call fit(user_items) first."
+            )
+
+    def _check_matrix(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
+        user_items = check_user_items(user_items)
+        if user_items.shape[1] != self.n_items_:
+            raise BadInputError(
+                f"user_items has {user_items.shape[1]} columns but the model was fitted on "
+                f"{self.n_items_} items; use the matrix (and item ids) the model was trained with."
+            )
+        return user_items
+
+    def _check_users(self, user_index, user_items: sp.csr_matrix) -> np.ndarray:
+        users = np.atleast_1d(np.asarray(user_index))
+        if users.ndim != 1 or not np.issubdtype(users.dtype, np.integer):
+            raise BadInputError(
+                f"user_index must be an integer row of user_items or a 1-D array of them; "
+                f"got {user_index!r}."
+            )
+        n_rows = user_items.shape[0]
+        bad = users[(users < 0) | (users >= n_rows)]
+        if len(bad):
+            raise BadInputError(
+                f"user_index {int(bad[0])} is out of range; user_items has {n_rows} rows."
+            )
+        return users.astype(np.int64)
+
+    def _check_item(self, item_index) -> int:
+        if not isinstance(item_index, int | np.integer) or not 0 <= item_index < self.n_items_:
+            raise BadInputError(
+                f"item_index must be an integer in 0..{self.n_items_ - 1}; got {item_index!r}."
+            )
+        return int(item_index)
+
+    def _exclude_mask(self, exclude) -> np.ndarray | None:
+        if exclude is None:
+            return None
+        items = np.asarray(exclude, dtype=np.int64).ravel()
+        bad = items[(items < 0) | (items >= self.n_items_)]
+        if len(bad):
+            raise BadInputError(
+                f"exclude holds item index {int(bad[0])}; item indices run 0..{self.n_items_ - 1}."
+            )
+        return items if len(items) else None
+
+
+def check_user_items(user_items: Any) -> sp.csr_matrix:
+    """``user_items`` as a float32 CSR matrix, or ``BadInputError`` with what is wrong."""
+    if not sp.issparse(user_items) or user_items.format != "csr":
+        raise BadInputError("user_items needs to be a CSR sparse matrix")
+    matrix = sp.csr_matrix(user_items, dtype=np.float32)
+    if matrix.nnz and not np.isfinite(matrix.data).all():
+        raise BadInputError("user_items holds NaN or infinite values; weights must be finite.")
+    if matrix.nnz and matrix.data.min() < 0:
+        raise BadInputError(
+            f"user_items holds negative weights (min {matrix.data.min():g}); weights must be >= 0."
+        )
+    if not matrix.has_sorted_indices:
+        matrix = matrix.sorted_indices()
+    return matrix
+
+
+def check_n(n: Any, n_items: int) -> int:
+    """``n`` as an int in 1..n_items: capped at the catalogue size, ``BadInputError`` below 1."""
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+        raise BadInputError(f"n must be a whole number of items >= 1; got {n!r}.")
+    return int(min(n, n_items))
+
+
+def check_number(
+    name: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    integer: bool = False,
+) -> float | int:
+    """A numeric parameter (numeric text accepted, as from ``--param``) within [low, high]."""
+    kind = "an integer" if integer else "a number"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise BadInputError(f"{name} must be {kind}; got {value!r}.") from None
+    if integer and not number.is_integer():
+        raise BadInputError(f"{name} must be {kind}; got {value!r}.")
+    if (low is not None and number < low) or (high is not None and number > high):
+        bounds = f">= {low:g}" if high is None else f"in {low:g}..{high:g}"
+        raise BadInputError(f"{name} must be {kind} {bounds}; got {value!r}.")
+    return int(number) if integer else number
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise BadInputError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")
+    return value
+
+
+def top_n(matrix: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of the ``n`` largest entries of each row, best first.
+
+    Entries equal to ``-inf`` (filtered items) come back as index ``-1``.
+    """
+    n_cols = matrix.shape[1]
+    if n < n_cols:
+        part = np.argpartition(matrix, n_cols - n, axis=1)[:, n_cols - n :]
+    else:
+        part = np.broadcast_to(np.arange(n_cols), matrix.shape).copy()
+    values = np.take_along_axis(matrix, part, axis=1)
+    order = np.argsort(-values, axis=1, kind="stable")
+    ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    values = np.take_along_axis(values, order, axis=1)
+    ids[np.isneginf(values)] = -1
+    return ids, values
+
+
+def cosine_similarity_to(vectors: np.ndarray | sp.spmatrix, item_index: int) -> np.ndarray:
+    """Cosine similarity (n_items,) of every row of ``vectors`` to row ``item_index``."""
+    if sp.issparse(vectors):
+        vectors = sp.csr_matrix(vectors)
+        dots = np.asarray((vectors @ vectors[item_index].T).todense()).ravel()
+        norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+    else:
+        dots = vectors @ vectors[item_index]
+        norms = np.linalg.norm(vectors, axis=1)
+    denom = norms * norms[item_index]
+    return np.divide(dots, denom, out=np.zeros(len(dots), dtype=np.float64), where=denom > 0)

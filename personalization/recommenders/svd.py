@@ -1,0 +1,190 @@
+"""Truncated SVD of the weighted matrix (PureSVD), with the rank chosen on a validation split.
+
+``X ~ U_k S_k V_k^T``; a user's scores are ``x_u V_k V_k^T`` (the projection of the history onto
+the top-k item space), which equals the row of the low-rank reconstruction for a training user
+and folds in a new or updated history without refitting.
+
+With ``rank="auto"`` (or None) the rank is chosen on a validation split of the training matrix:
+a random share of the interactions of up to ``validation_users`` users is held out, one SVD at
+the largest rank of ``rank_grid`` is computed on the rest, and each rank of the grid is scored by
+NDCG@10 of the held-out items using the truncation of that one SVD, so auto costs about one extra
+SVD. The final SVD is then computed on the whole matrix at the chosen rank.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_random_state
+from sklearn.utils.extmath import randomized_svd
+
+from personalization.errors import NotEnoughDataError
+from personalization.recommenders.base import (
+    Recommender,
+    check_choice,
+    check_number,
+    cosine_similarity_to,
+    top_n,
+)
+
+RANK_GRID = (2, 4, 8, 16, 24, 32, 48, 64, 96, 128)
+WEIGHTINGS = ("none", "log", "binary", "bm25")
+VALIDATION_K = 10
+
+
+class SVDRecommender(Recommender):
+    """PureSVD recommender.
+
+    Parameters
+    - ``rank``: number of factors (int >= 1), or ``"auto"`` / None to choose it from ``rank_grid``
+      by NDCG@10 on a validation split (see the module docstring). Capped at min(shape) - 1.
+    - ``weighting``: applied to the weights before the SVD and when scoring: ``"none"`` (as
+      given), ``"log"`` (``log1p``), ``"binary"`` (1 for any interaction), ``"bm25"`` (BM25 with
+      item idf and user length normalisation, ``bm25_k1``, ``bm25_b``).
+    - ``validation_fraction`` (0..1), ``validation_users`` (>= 1): the auto-rank split.
+    - ``n_iter``: power iterations of the randomized SVD; ``random_state`` as in scikit-learn.
+
+    Learned: ``rank_``, ``item_factors_`` (n_items, rank_) orthonormal columns,
+    ``singular_values_`` (rank_,), ``rank_scores_`` (rank -> validation NDCG@10, auto only).
+    """
+
+    def __init__(
+        self,
+        rank: int | str | None = "auto",
+        weighting: str = "log",
+        rank_grid: tuple[int, ...] = RANK_GRID,
+        validation_fraction: float = 0.2,
+        validation_users: int = 3000,
+        bm25_k1: float = 1.2,
+        bm25_b: float = 0.75,
+        n_iter: int = 4,
+        random_state: int | None = 0,
+    ) -> None:
+        self.rank = rank
+        self.weighting = weighting
+        self.rank_grid = rank_grid
+        self.validation_fraction = validation_fraction
+        self.validation_users = validation_users
+        self.bm25_k1 = bm25_k1
+        self.bm25_b = bm25_b
+        self.n_iter = n_iter
+        self.random_state = random_state
+
+    def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
+        check_choice("weighting", self.weighting, WEIGHTINGS)
+        rng = check_random_state(self.random_state)
+        max_rank = max(1, min(user_items.shape) - 1)
+        self._fit_weighting(user_items)
+        weighted = self._weigh(user_items)
+        if self.rank in (None, "auto"):
+            self.rank_scores_ = self._validate_ranks(user_items, max_rank, rng)
+            self.rank_ = max(self.rank_scores_, key=lambda k: (self.rank_scores_[k], -k))
+        else:
+            self.rank_ = min(int(check_number("rank", self.rank, 1, integer=True)), max_rank)
+        _, values, vt = randomized_svd(
+            weighted, self.rank_, n_iter=int(self.n_iter), random_state=rng
+        )
+        self.item_factors_ = np.ascontiguousarray(vt.T, dtype=np.float32)
+        self.singular_values_ = values.astype(np.float32)
+
+    def _fit_weighting(self, user_items: sp.csr_matrix) -> None:
+        users_per_item = np.bincount(user_items.indices, minlength=user_items.shape[1])
+        self.idf_ = np.log1p(user_items.shape[0] / (1.0 + users_per_item)).astype(np.float32)
+        self.mean_user_length_ = float(np.diff(user_items.indptr).mean()) or 1.0
+
+    def _weigh(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+        out = rows.copy()
+        if self.weighting == "log":
+            out.data = np.log1p(out.data)
+        elif self.weighting == "binary":
+            out.data = np.ones_like(out.data)
+        elif self.weighting == "bm25":
+            k1, b = float(self.bm25_k1), float(self.bm25_b)
+            length = np.repeat(np.diff(out.indptr), np.diff(out.indptr)).astype(np.float32)
+            norm = k1 * (1.0 - b + b * length / self.mean_user_length_)
+            out.data = out.data * (k1 + 1.0) / (out.data + norm) * self.idf_[out.indices]
+        return out
+
+    def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
+        factors = self.item_factors_
+        return np.asarray(self._weigh(rows) @ factors) @ factors.T
+
+    def _item_similarity(self, item_index: int) -> np.ndarray:
+        return cosine_similarity_to(self.item_factors_ * self.singular_values_, item_index)
+
+    def _contributions(self, history: np.ndarray, weights: np.ndarray, item_index: int) -> np.ndarray:
+        row = sp.csr_matrix((weights, history, [0, len(history)]), shape=(1, self.n_items_))
+        weighted = self._weigh(row).data
+        return weighted * (self.item_factors_[history] @ self.item_factors_[item_index])
+
+    def _validate_ranks(self, user_items: sp.csr_matrix, max_rank: int, rng) -> dict[int, float]:
+        """NDCG@10 on a held-out split for every rank of the grid (one SVD, truncated)."""
+        fraction = check_number("validation_fraction", self.validation_fraction, 0.01, 0.9)
+        n_val = check_number("validation_users", self.validation_users, 1, integer=True)
+        train, users, held = holdout_split(user_items, fraction, n_val, rng)
+        grid = sorted({min(int(k), max_rank) for k in self.rank_grid})
+        if not len(users):
+            raise NotEnoughDataError(
+                "rank='auto' needs users with at least 2 interactions to hold some out; "
+                "found none. Give a fixed rank (e.g. rank=16) or load more events."
+            )
+        weighted = self._weigh(train)
+        _, _, vt = randomized_svd(weighted, grid[-1], n_iter=int(self.n_iter), random_state=rng)
+        factors = np.ascontiguousarray(vt.T, dtype=np.float32)
+        rows = train[users]
+        projected = np.asarray(self._weigh(rows) @ factors)
+        seen_rows, seen_cols = rows.nonzero()
+        scores = np.zeros((len(users), self.n_items_), dtype=np.float32)
+        results: dict[int, float] = {}
+        done = 0
+        for k in grid:
+            scores += projected[:, done:k] @ factors[:, done:k].T
+            done = k
+            ranked = scores.copy()
+            ranked[seen_rows, seen_cols] = -np.inf
+            ids, _ = top_n(ranked, min(VALIDATION_K, self.n_items_))
+            results[k] = ndcg_at_k(ids, held)
+        return results
+
+
+def holdout_split(
+    user_items: sp.csr_matrix, fraction: float, n_users: int, rng
+) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix]:
+    """Hold out ``fraction`` (at least one) of the interactions of up to ``n_users`` random users
+    with two or more; return the remaining matrix, those users and their held-out rows."""
+    counts = np.diff(user_items.indptr)
+    candidates = np.flatnonzero(counts >= 2)
+    users = np.sort(rng.choice(candidates, size=min(n_users, len(candidates)), replace=False))
+    starts, sizes = user_items.indptr[users], counts[users]
+    n_held = np.maximum(1, np.floor(sizes * fraction)).astype(np.int64)
+    keys = rng.random(user_items.nnz)
+    held_positions = []
+    for start, size, k in zip(starts, sizes, n_held, strict=True):
+        held_positions.append(start + np.argpartition(keys[start : start + size], k - 1)[:k])
+    positions = np.concatenate(held_positions) if held_positions else np.zeros(0, dtype=np.int64)
+    mask = np.zeros(user_items.nnz, dtype=bool)
+    mask[positions] = True
+    held_full = user_items.copy()
+    held_full.data = np.where(mask, held_full.data, 0).astype(np.float32)
+    held_full.eliminate_zeros()
+    train = user_items.copy()
+    train.data = np.where(mask, 0, train.data).astype(np.float32)
+    train.eliminate_zeros()
+    return train, users, held_full[users]
+
+
+def ndcg_at_k(ids: np.ndarray, relevant: sp.csr_matrix) -> float:
+    """Mean binary NDCG of ranked ``ids`` (users, k; -1 = empty) against rows of ``relevant``."""
+    k = ids.shape[1]
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    hits = np.zeros(ids.shape, dtype=bool)
+    for r in range(ids.shape[0]):
+        truth = relevant.indices[relevant.indptr[r] : relevant.indptr[r + 1]]
+        hits[r] = np.isin(ids[r], truth)
+    dcg = hits @ discounts
+    n_rel = np.minimum(np.diff(relevant.indptr), k)
+    ideal = np.cumsum(discounts)[np.maximum(n_rel, 1) - 1]
+    valid = n_rel > 0
+    return float((dcg[valid] / ideal[valid]).mean()) if valid.any() else 0.0
