@@ -184,3 +184,30 @@ def test_mapping_to_a_missing_column_is_bad_input(db, tmp_path):
     path = write(tmp_path, "e.csv", "user_id,item_id,event_type\n1,A,view\n")
     with pytest.raises(BadInputError, match="no column 'nope'.*found: user_id, item_id"):
         ingest_file(path, mapping={"value": "nope"}, db=db)
+
+
+def test_append_widens_a_column_whose_type_differs(db, tmp_path):
+    a = write(tmp_path, "a.csv", "user_id,item_id,event_type,size\n1,A,view,3\n")
+    b = write(tmp_path, "b.csv", "user_id,item_id,event_type,size\n2,B,view,large\n")
+    ingest_file(a, db=db)
+    ingest_file(b, db=db)
+    assert dict(store.table_columns("events", db=db))["size"] == "VARCHAR"
+    assert store.query_rows("SELECT size FROM events ORDER BY user_id", db=db) == [("3",), ("large",)]
+
+
+def test_progress_is_reported_up_to_done(db, tmp_path):
+    path = write(tmp_path, "e.csv", "user_id,item_id,event_type\n1,A,view\n")
+    seen = []
+    ingest_file(path, db=db, progress=lambda f, m: seen.append((f, m)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(isinstance(m, str) and m for _, m in seen)
+
+
+def test_users_and_items_need_their_id(db, tmp_path):
+    users = write(tmp_path, "u.csv", "visitorid,device,timestamp\n1,mobile,2024-01-01\n")
+    ingest_file(users, kind="users", db=db)
+    assert [c for c, _ in store.table_columns("users", db=db)] == ["user_id", "device", "timestamp"]
+    items = write(tmp_path, "i.csv", "title,price\nMug,3\n")
+    with pytest.raises(BadInputError, match=r"i\.csv has no column for item_id.*found: title, price"):
+        ingest_file(items, kind="items", db=db)

@@ -88,7 +88,10 @@ class LoadResult:
 
 
 def sniff_csv(path: str, sep: str | None, encoding: str) -> dict[str, Any]:
-    """DuckDB's guess of delimiter and column types: ``{"delimiter", "types": [(name, type)]}``."""
+    """DuckDB's guess of delimiter and column types: ``{"delimiter", "types": [(name, type)]}``.
+
+    ``types`` is empty when the sniffer gives up; the caller then reads every column as text.
+    """
     args = ("header = true, quote = '\"', escape = '\"', ignore_errors = true, encoding = ?"
             + (", delim = ?" if sep else ""))
     params: list[Any] = [path, encoding] + ([sep] if sep else [])
@@ -97,6 +100,8 @@ def sniff_csv(path: str, sep: str | None, encoding: str) -> dict[str, Any]:
         row = con.execute(
             f"SELECT Delimiter, Columns FROM sniff_csv(?, {args})", params
         ).fetchone()
+    except duckdb.Error:
+        return {"delimiter": sep or ",", "types": []}
     finally:
         con.close()
     return {"delimiter": row[0], "types": [(c["name"], c["type"]) for c in row[1]]}
