@@ -211,3 +211,20 @@ def test_users_and_items_need_their_id(db, tmp_path):
     items = write(tmp_path, "i.csv", "title,price\nMug,3\n")
     with pytest.raises(BadInputError, match=r"i\.csv has no column for item_id.*found: title, price"):
         ingest_file(items, kind="items", db=db)
+
+
+def test_surprises_past_the_sniffed_sample(db, tmp_path):
+    """An extra column numeric for 30,000 rows then text, and Latin-1 bytes near the end."""
+    rows = ["user_id,item_id,event_type,qty,code"]
+    rows += [f"{i},A{i % 50},view,{i % 7},{i}" for i in range(30_000)]
+    rows += ["30000,B,view,abc,X-1"]
+    path = tmp_path / "late.csv"
+    path.write_bytes(("\n".join(rows) + "\n").encode() + "30001,C,view,3,Crème\n".encode("latin-1"))
+    report = ingest_file(path, db=db)
+    assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (30_002, 30_001, 1)
+    assert report.rejects[0]["line"] == 30_002
+    assert report.rejects[0]["reason"].startswith("column 'qty': ")
+    assert '"abc"' in report.rejects[0]["reason"]
+    assert any("Latin-1" in n for n in report.notes)
+    assert dict(store.table_columns("events", db=db))["code"] == "VARCHAR"
+    assert store.query_rows("SELECT code FROM events WHERE user_id = '30001'", db=db) == [("Crème",)]

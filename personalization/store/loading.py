@@ -281,7 +281,7 @@ def _read_into(con, plan: LoadPlan, stage: str) -> tuple[list[dict], list[str]]:
             and plan.columns[r["column_idx"]].role is None
             and read_types[r["column_idx"]] != "VARCHAR"
         }
-        unicode = any(r["error_type"] == "INVALID UNICODE" for r in rejects)
+        unicode = any(r["error_type"] in ("INVALID UNICODE", "INVALID ENCODING") for r in rejects)
         if unicode and plan.encoding != "latin-1":
             plan.encoding = "latin-1"
             notes.append(f"{plan.label} is not valid UTF-8; it was read as Latin-1. Re-save it "
@@ -308,13 +308,18 @@ def _read_csv(con, plan: LoadPlan, stage: str, read_types: list[str], attempt: i
         params + [plan.path, plan.delimiter, plan.encoding, names, read_types],
     )
     rows = con.execute(
-        f"SELECT line, column_idx, error_type, csv_line, error_message FROM {errors} ORDER BY line"
+        f"SELECT line, column_name, error_type, csv_line, error_message FROM {errors} ORDER BY line"
     ).fetchall()
     return [
-        {"line": int(r[0]), "column_idx": None if r[1] is None else int(r[1]),
-         "error_type": r[2], "csv_line": r[3], "message": r[4]}
+        {"line": int(r[0]), "column_idx": _safe_index(r[1]), "error_type": r[2],
+         "csv_line": r[3], "message": r[4]}
         for r in rows
     ]
+
+
+def _safe_index(name: str | None) -> int | None:
+    """``c12`` -> 12: the position behind a safe column name, if it is one."""
+    return int(name[1:]) if name and name[0] == "c" and name[1:].isdigit() else None
 
 
 def _literal(text: str) -> str:
@@ -330,9 +335,10 @@ def _reader_rejects(plan: LoadPlan, rejects: list[dict]) -> list[dict]:
         kind = r["error_type"]
         if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
             reason = f"malformed line: {r['message']}"
-        elif kind == "CAST":
+        elif kind == "CAST" and r["column_idx"] is not None:
             col = plan.columns[r["column_idx"]]
-            reason = f"column {col.source!r}: {r['message']}"
+            message = r["message"].replace(f'"c{r["column_idx"]}"', repr(col.source))
+            reason = f"column {col.source!r}: {message}"
         else:
             reason = f"{kind.lower()}: {r['message']}"
         out[r["line"]] = {"line": r["line"], "reason": reason}
