@@ -110,7 +110,7 @@ class RecommenderArtifact:
         if column is None:
             return ids.astype(str)
         found = self.items[column].reindex(ids.astype(str)).to_numpy(dtype=object)
-        return np.where(pd.isna(found), ids.astype(str), found).astype(str)
+        return np.char.strip(np.where(pd.isna(found), ids.astype(str), found).astype(str))
 
 
 # ---------------------------------------------------------------- train, evaluate, tune
