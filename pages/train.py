@@ -37,6 +37,11 @@ BALANCE = {
 SPLITS = {"70 / 15 / 15": (0.7, 0.15, 0.15), "80 / 10 / 10": (0.8, 0.1, 0.1)}
 DEFAULT_WEIGHTS = {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "remove_from_cart": 0.0, "purchase": 8.0}
 REC_CARDS = ("ndcg", "precision", "recall", "hit_rate", "coverage")
+NEUTRAL_DELTAS = ("recall",)
+LABELS = {
+    "ndcg": "Ranking quality (NDCG)", "precision": "Precision", "recall": "Recall", "hit_rate": "Hit rate",
+    "coverage": "Catalogue coverage", "map": "MAP", "roc_auc": "ROC AUC", "pr_auc": "PR AUC", "f1": "F1",
+}
 CLF_CARDS = ("roc_auc", "pr_auc", "precision", "recall", "f1")
 SEARCHES = {
     "none": "Off: train once with the settings above.",
@@ -83,7 +88,14 @@ def metric_cards(metrics: dict, baseline: dict, names: tuple[str, ...], baseline
     for col, key in zip(st.columns(len(keys)), keys):
         value, base = metrics.get(key), baseline.get(key)
         delta = f"{value - base:+.3f} vs {baseline_label}" if _is_num(value) and _is_num(base) else None
-        col.metric(key, ui.fmt_num(value), delta=delta, help=ui.metric_help(key))
+        colour = "off" if key in NEUTRAL_DELTAS else "normal"
+        col.metric(label(key), ui.fmt_num(value), delta=delta, delta_color=colour, help=ui.metric_help(key))
+
+
+def label(key: str) -> str:
+    """``ndcg@10`` -> ``Ranking quality (NDCG) @10``: a readable card label that keeps the cut-off."""
+    name, _, k = key.partition("@")
+    return LABELS.get(name, name) + (f" @{k}" if k else "")
 
 
 def explain_metrics(keys: list[str]) -> None:
@@ -91,7 +103,7 @@ def explain_metrics(keys: list[str]) -> None:
         for key in keys:
             text = ui.metric_help(key)
             if text:
-                st.markdown(f"**{key}**: {text}")
+                st.markdown(f"**{label(key)}**: {text}")
 
 
 def flat_metrics(info: dict) -> dict[str, float]:
@@ -106,7 +118,7 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
     for info in runs:
         row = {"model": info["model_id"], "algorithm": info["algo"], "status": info["status"],
                "name": info.get("name") or "", "trained": info.get("created")}
-        row.update({k: round(v, 4) for k, v in flat_metrics(info).items()})
+        row.update({label(k): round(v, 4) for k, v in flat_metrics(info).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -362,7 +374,9 @@ def show_classifier_result(result: dict) -> None:
     st.success(f"Saved **{result['model_id']}** ({result.get('algo', '')}).")
     metrics = result.get("metrics") or {}
     test, baseline = metrics.get("test") or {}, metrics.get("baseline") or {}
-    metric_cards(test, baseline, CLF_CARDS, "base rate")
+    metric_cards(test, baseline, CLF_CARDS, "no model")
+    st.caption("Compared with no model: ranking customers at random (ROC AUC 0.5) and contacting everyone "
+               "(precision = the conversion rate, recall = 100%, so a lower recall is expected).")
     cv = result.get("cv") or {}
     if _is_num(cv.get("roc_auc_mean")):
         st.caption(f"Cross-validation ROC AUC: {ui.fmt_num(cv['roc_auc_mean'])} ± {ui.fmt_num(cv.get('roc_auc_std'))} "

@@ -32,9 +32,10 @@ def style(fig: go.Figure, x: str, y: str, title: str | None = None, height: int 
     """Give ``fig`` axis titles, the house template and a compact layout."""
     fig.update_layout(
         template=TEMPLATE,
-        title=title,
+        title={"text": title, "x": 0, "xref": "paper", "y": 1, "yref": "container", "yanchor": "top",
+               "pad": {"t": 12}} if title else None,
         height=height,
-        margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
+        margin={"l": 10, "r": 10, "t": 90 if title else 40, "b": 10},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     )
     fig.update_xaxes(title_text=x)
@@ -211,20 +212,30 @@ def beeswarm(
 def dependence_figure(
     points: pd.DataFrame, feature: str, x: str = "value", y: str = "shap", title: str | None = None
 ) -> go.Figure:
-    """Effect of one feature: its value (x) against its SHAP contribution (y), one dot per customer."""
+    """Effect of one feature: its value (x) against its SHAP contribution (y), one dot per customer.
+
+    A feature whose known values are mostly numbers is drawn as dots (missing values left out);
+    otherwise one box per category, categories in order of their median effect.
+    """
     data = points.copy()
     numeric = pd.to_numeric(data[x], errors="coerce")
+    known = data[x].notna()
     fig = go.Figure()
-    if numeric.notna().all() and len(data):
+    if known.any() and numeric[known].notna().mean() >= 0.9:
+        keep = numeric.notna()
         fig.add_scatter(
-            x=numeric, y=data[y], mode="markers", marker={"color": MODEL, "size": 6, "opacity": 0.6},
-            name=feature, hovertemplate=f"{feature} = %{{x}}<br>effect %{{y:.3f}}<extra></extra>",
+            x=numeric[keep], y=data.loc[keep, y], mode="markers",
+            marker={"color": MODEL, "size": 6, "opacity": 0.6}, name=feature,
+            hovertemplate=f"{feature} = %{{x}}<br>effect %{{y:+.3f}}<extra></extra>",
         )
     else:
-        fig.add_box(x=data[x].astype(str), y=data[y], marker_color=MODEL, name=feature, boxpoints="all",
+        labels = data[x].astype(object).where(known, "(missing)").astype(str)
+        order = data[y].groupby(labels).median().sort_values().index.tolist()
+        fig.add_box(x=labels, y=data[y], marker_color=MODEL, name=feature, boxpoints="all",
                     jitter=0.4, pointpos=0)
+        fig.update_xaxes(categoryorder="array", categoryarray=order)
     fig.add_hline(y=0, line_color=BASELINE, line_dash="dash")
-    label = "Effect on the score (SHAP)" if y == "shap" else y
+    label = "Effect on the score (SHAP; above 0 raises it)" if y == "shap" else y
     return style(fig, feature, label, title)
 
 
@@ -232,34 +243,35 @@ def waterfall_figure(
     contributions: pd.DataFrame, base_value: float, prediction: float | None = None, top: int = 10,
     output_space: str = "probability", title: str | None = None,
 ) -> go.Figure:
-    """One customer's score built up from the average: base, the ``top`` biggest contributions, the rest.
+    """One customer's score built up from the average: the ``top`` biggest contributions, then the rest.
 
     ``contributions`` has ``feature``, ``value`` and ``shap`` in the model's output units
-    (``output_space``: ``probability`` or ``log_odds``). On the log-odds scale the axis is
-    labelled in probabilities, so the bars stay additive and the ticks stay readable.
+    (``output_space``: ``probability`` or ``log_odds``). Bars start at ``base_value`` (the average
+    customer) and the last bar spans from there to ``prediction``. On the log-odds scale the axis
+    is labelled in probabilities, so the bars stay additive and the ticks stay readable.
     """
     data = contributions.assign(size=contributions["shap"].abs()).sort_values("size", ascending=False)
     head, rest = data.head(top), data.iloc[top:]
     labels = ["Average customer"] + [f"{f} = {_short(v)}" for f, v in zip(head["feature"], head["value"])]
-    values = [float(base_value)] + [float(v) for v in head["shap"]]
-    measures = ["absolute"] + ["relative"] * len(head)
+    steps = [0.0] + [float(v) for v in head["shap"]]
     if len(rest):
         labels.append(f"{len(rest)} other features")
-        values.append(float(rest["shap"].sum()))
-        measures.append("relative")
+        steps.append(float(rest["shap"].sum()))
+    base = float(base_value)
+    final = float(prediction) if prediction is not None else base + sum(steps)
     labels.append("This customer")
-    values.append(float(prediction) if prediction is not None else float(sum(values)))
-    measures.append("total")
+    measures = ["absolute"] + ["relative"] * (len(steps) - 1) + ["total"]
+    text = [_as_probability(base, output_space)] + [f"{v:+.2f}" for v in steps[1:]]
+    text.append(_as_probability(final, output_space))
     fig = go.Figure(
         go.Waterfall(
-            orientation="h", y=labels, x=values, measure=measures,
+            orientation="h", y=labels, x=steps + [final - base], base=base, measure=measures,
             increasing={"marker": {"color": UP}}, decreasing={"marker": {"color": DOWN}},
-            totals={"marker": {"color": BASELINE}},
-            text=[f"{v:+.2f}" if m == "relative" else _as_probability(v, output_space)
-                  for v, m in zip(values, measures)],
-            textposition="outside",
+            totals={"marker": {"color": BASELINE}}, text=text, textposition="outside",
+            connector={"line": {"color": "#d1d5db"}},
         )
     )
+    fig.add_vline(x=base, line_color=BASELINE, line_dash="dot")
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(showlegend=False)
     x_title = "Chance to convert (each bar adds or removes)"

@@ -69,17 +69,21 @@ def test_dependence_uses_dots_for_numbers_and_boxes_for_categories():
     assert titled(nums) and titled(cats)
     assert nums.layout.xaxis.title.text == "recency"
     assert isinstance(nums.data[0], go.Scatter) and isinstance(cats.data[0], go.Box)
+    with_gaps = pd.DataFrame({"value": pd.array([1, None, 3], dtype="Int64").astype(object), "shap": [0.1, 0.0, -0.1]})
+    gaps = mc.dependence_figure(with_gaps, "recency")
+    assert isinstance(gaps.data[0], go.Scatter) and list(gaps.data[0].x) == [1.0, 3.0]
 
 
-def test_waterfall_sums_the_base_and_contributions_and_groups_the_rest():
+def test_waterfall_starts_at_the_average_and_groups_the_rest():
     contrib = pd.DataFrame({"feature": ["a", "b", "c"], "value": [1, 2, 3], "shap": [0.3, -0.1, 0.05]})
     fig = mc.waterfall_figure(contrib, base_value=0.2, prediction=0.45, top=2)
     assert titled(fig)
     wf = fig.data[0]
     assert list(wf.measure) == ["absolute", "relative", "relative", "relative", "total"]
+    assert wf.base == pytest.approx(0.2)
     assert list(wf.y)[-2] == "1 other features"
-    assert list(wf.x)[-1] == pytest.approx(0.45)
-    assert wf.text[-1] == "45.0%"
+    assert list(wf.x) == pytest.approx([0.0, 0.3, -0.1, 0.05, 0.25])
+    assert wf.text[0] == "20.0%" and wf.text[-1] == "45.0%"
 
 
 def test_waterfall_on_log_odds_labels_the_axis_in_probabilities():
@@ -88,6 +92,7 @@ def test_waterfall_on_log_odds_labels_the_axis_in_probabilities():
     assert "log-odds" in fig.layout.xaxis.title.text
     assert "50%" in fig.layout.xaxis.ticktext
     assert fig.data[0].text[0] == "50.0%"
+    assert fig.data[0].text[-1] == "73.1%"
 
 
 def test_gains_and_lift_show_the_random_baseline():
