@@ -151,6 +151,9 @@ def _check_text(label: str, head: bytes) -> str:
     """The encoding to read with; raise for empty and binary content."""
     if not head.strip():
         raise BadInputError(f"{label} is empty; choose a CSV file with a header line and rows")
+    if head.startswith(b"\x1f\x8b"):
+        raise BadInputError(f"{label} is gzip-compressed but its name does not end in .gz; "
+                            f"rename it to end in .csv.gz and load it again")
     for magic, what in BINARY_MAGIC.items():
         if head.startswith(magic):
             raise BadInputError(f"{label} is not a CSV file: it looks like {what}; "

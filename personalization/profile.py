@@ -11,7 +11,7 @@ from typing import Any
 from personalization import store
 from personalization.store import loading
 
-EVENT_COLUMNS = ("user_id", "item_id", "event_type")
+EVENT_COLUMNS = ("user_id", "item_id", "event_type", "timestamp")
 MIN_USERS = 20
 MIN_ITEMS = 10
 MIN_REPEAT_USERS = 5

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 
 from personalization import store
@@ -73,6 +75,12 @@ def test_excel_file_renamed_csv(loaded, tmp_path):
     path = tmp_path / "sheet.csv"
     path.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
     fails(loaded, path, r"sheet\.csv is not a CSV file: it looks like a zip archive")
+
+
+def test_gzip_without_gz_suffix(loaded, tmp_path):
+    path = tmp_path / "packed.csv"
+    path.write_bytes(gzip.compress(GOOD.encode()))
+    fails(loaded, path, r"packed\.csv is gzip-compressed.*rename it to end in \.csv\.gz")
 
 
 def test_all_timestamps_unparseable(loaded, tmp_path):
