@@ -47,6 +47,7 @@ Progress = Callable[[float, str], None] | None
 
 MIN_INTERACTIONS = 20
 MIN_SEGMENT_USERS = 10
+MAX_SEGMENT_ATTRIBUTES = 2
 EVAL_MAX_USERS = 5000
 NEIGHBOURS = 30
 TRENDING_DAYS = 7
@@ -420,6 +421,8 @@ def recommendations_for_users(
     if len(cold):
         parts.append(_cold_users_frame(art, cold, k, banned, item_columns, db))
     frame = pd.concat(parts, ignore_index=True)
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    frame = frame.iloc[np.lexsort((frame["rank"].to_numpy(), position[frame["user_id"]].to_numpy()))]
     _report(progress, 1.0, f"{len(ids)} users done")
     return _order(frame, item_columns, with_user=True)
 
@@ -954,7 +957,8 @@ def _known_user_attributes(art, uid: str, db) -> dict:
 
 
 def _segment_attributes(row: pd.Series, frame: pd.DataFrame) -> dict:
-    """The categorical attributes of a user row (few distinct values, not dates or numbers)."""
+    """The first ``MAX_SEGMENT_ATTRIBUTES`` categorical attributes of a user row (columns with
+    few distinct values; not dates or numbers), e.g. device and location."""
     out = {}
     for column, value in row.items():
         series = frame[column]
@@ -962,7 +966,7 @@ def _segment_attributes(row: pd.Series, frame: pd.DataFrame) -> dict:
             continue
         if series.nunique() <= max(20, len(series) // 20):
             out[str(column)] = value
-    return out
+    return dict(list(out.items())[:MAX_SEGMENT_ATTRIBUTES])
 
 
 def _segment_scores(art, attributes: dict) -> tuple[np.ndarray, dict]:
