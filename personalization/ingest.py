@@ -335,11 +335,10 @@ def _plan_columns(info: FileInfo, kind: str, resolved: dict[str, str],
         types = loading.sniff_csv(str(path), info.delimiter, info.encoding)["types"]
         if len(types) == len(info.columns):
             sniffed = {col: t for col, (_, t) in zip(info.columns, types, strict=True)}
-    names = set(ROLES[kind]) & set(role_of.values())
     out = []
     for col in info.columns:
         role = role_of.get(col)
-        name = role or (f"{col}_original" if col in names else col)
+        name = role or (f"{col}_original" if col in ROLES[kind] else col)
         out.append(loading.Column(col, name, role, _read_type(role, sniffed.get(col, "VARCHAR"))))
     return out
 

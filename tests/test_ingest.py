@@ -228,3 +228,14 @@ def test_surprises_past_the_sniffed_sample(db, tmp_path):
     assert any("Latin-1" in n for n in report.notes)
     assert dict(store.table_columns("events", db=db))["code"] == "VARCHAR"
     assert store.query_rows("SELECT code FROM events WHERE user_id = '30001'", db=db) == [("Crème",)]
+
+
+def test_a_constant_wins_over_a_column_named_after_the_role(db, tmp_path):
+    path = write(tmp_path, "e.csv", "user_id,item_id,event_type,value,qty\n1,A,view,x,2\n")
+    report = ingest_file(path, mapping={"value": "qty"}, constants={"event_type": "purchase"},
+                         db=db)
+    assert report.mapping == {"user_id": "user_id", "item_id": "item_id", "value": "qty",
+                              "event_type": "=purchase"}
+    row = store.query_df("SELECT * FROM events", db=db).iloc[0]
+    assert (row["event_type"], row["event_type_original"]) == ("purchase", "view")
+    assert (row["value"], row["value_original"]) == (2.0, "x")
