@@ -55,22 +55,23 @@ def decile_section(y: np.ndarray, scores: np.ndarray) -> None:
     bins = st.radio("Number of bins", [5, 10, 20], index=1, horizontal=True, key="lift_bins",
                     help="Customers are sorted by score and cut into equal groups; bin 1 holds the highest scores.")
     table = lift.decile_table(y, scores, bins=bins)
-    left, right = st.columns([3, 2])
-    left.plotly_chart(mc.decile_figure(table, float(y.mean()), title="Conversion rate per bin"), width="stretch")
-    right.dataframe(
-        table[["bin", "customers", "conversions", "rate", "lift", "cumulative_lift", "cumulative_gain", "min_score"]],
+    st.plotly_chart(mc.decile_figure(table, float(y.mean()), title="Conversion rate per bin"), width="stretch")
+    shown = table.assign(rate=table["rate"] * 100, cumulative_gain=table["cumulative_gain"] * 100)
+    st.dataframe(
+        shown[["bin", "customers", "conversions", "rate", "lift", "cumulative_lift", "cumulative_gain", "min_score"]],
         hide_index=True, width="stretch",
         column_config={
             "bin": st.column_config.NumberColumn("Bin", help="1 = highest scores"),
             "customers": st.column_config.NumberColumn("Customers", format="localized"),
             "conversions": st.column_config.NumberColumn("Conversions", format="localized"),
-            "rate": st.column_config.NumberColumn("Rate", format="percent", help="Share who converted"),
+            "rate": st.column_config.NumberColumn("Conversion rate", format="%.1f%%", help="Share who converted"),
             "lift": st.column_config.NumberColumn("Lift", format="%.2fx", help="Rate over the overall rate"),
-            "cumulative_lift": st.column_config.NumberColumn("Cum. lift", format="%.2fx",
+            "cumulative_lift": st.column_config.NumberColumn("Cumulative lift", format="%.2fx",
                                                              help="Lift of bins 1 to this one together"),
-            "cumulative_gain": st.column_config.NumberColumn("Cum. gain", format="percent",
+            "cumulative_gain": st.column_config.NumberColumn("Conversions caught", format="%.0f%%",
                                                              help="Share of all conversions in bins 1 to this one"),
-            "min_score": st.column_config.NumberColumn("Lowest score", format="%.3f"),
+            "min_score": st.column_config.NumberColumn("Lowest score in bin", format="%.3f",
+                                                       help="Score threshold that selects bins 1 to this one"),
         },
     )
 
@@ -120,13 +121,14 @@ def depth_summary(table: pd.DataFrame, last_bin: int, base_rate: float) -> pd.Da
     return top.sort_values("lift", ascending=False)
 
 
-def simulator(y: np.ndarray, scores: np.ndarray) -> None:
+def simulator(y: np.ndarray, scores: np.ndarray, list_size: int) -> None:
     st.subheader("Targeting simulator")
     st.caption("What a campaign to the top of the list would bring, measured on the test split and scaled to "
                "your list size.")
     a, b, c, d = st.columns(4)
-    size = a.number_input("Customers in your list", min_value=1, value=max(len(y), 1), step=1000, key="sim_size",
-                          help="How many customers the campaign would draw from; results are scaled to it.")
+    size = a.number_input("Customers in your list", min_value=1, value=max(list_size, 1), step=1000, key="sim_size",
+                          help="How many customers the campaign would draw from (default: the model's table); "
+                               "results are scaled to it.")
     cost = b.number_input("Cost per contact", min_value=0.0, value=1.0, step=0.5, key="sim_cost",
                           help="What reaching one customer costs (email, postage, discount).")
     value = c.number_input("Value per conversion", min_value=0.0, value=25.0, step=5.0, key="sim_value",
@@ -145,7 +147,7 @@ def simulator(y: np.ndarray, scores: np.ndarray) -> None:
     sim = lift.targeting_simulation(y, scores, cost * scale, value * scale, budget=budget, steps=50)
     chosen = simulated_cut(y, scores, share, cost, value, size)
     cards(chosen, share, size)
-    st.plotly_chart(mc.profit_figure(sim, title="Profit by how deep you go"), width="stretch")
+    st.plotly_chart(mc.profit_figure(sim, chosen=share, title="Profit by how deep you go"), width="stretch")
     best = sim[sim["best"]].iloc[0] if sim["best"].any() else None
     if best is not None:
         st.caption(f"The most profitable cut-off is the top **{best['share_contacted']:.0%}** "
@@ -168,10 +170,15 @@ def simulated_cut(y, scores, share: float, cost: float, value: float, size: int)
     return row
 
 
+def table_rows(name: str, default: int) -> int:
+    """Rows of the model's table, or ``default`` when the table is gone."""
+    return next((t["rows"] for t in ui.tables() if t["name"] == name), default)
+
+
 def cards(row: pd.Series, share: float, size: int) -> None:
     cols = st.columns(6)
     cols[0].metric("Contacts", ui.fmt_int(row["contacted"]), help=f"The top {share:.0%} of {size:,} customers.")
-    cols[1].metric("Expected conversions", ui.fmt_int(row["expected_conversions"]),
+    cols[1].metric("Conversions", ui.fmt_int(row["expected_conversions"]),
                    help="Conversions seen at this depth on the test split, scaled to your list.")
     cols[2].metric("Revenue", ui.fmt_int(row["revenue"]), help="Expected conversions x value per conversion.")
     cols[3].metric("Cost", ui.fmt_int(row["cost"]), help="Contacts x cost per contact.")
@@ -192,6 +199,6 @@ try:
     curves(y_test, test_scores)
     decile_section(y_test, test_scores)
     segment_section(artifact, y_test, test_scores)
-    simulator(y_test, test_scores)
+    simulator(y_test, test_scores, table_rows(artifact.table, len(y_test)))
 except PersonalizationError as exc:
     ui.show_error(exc)

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-from personalization.charts import NEGATIVE, NEUTRAL, PALETTE, POSITIVE, PRIMARY, TEMPLATE
+from personalization.charts import ACCENT, NEGATIVE, NEUTRAL, PALETTE, POSITIVE, PRIMARY, TEMPLATE
 
 MODEL = PRIMARY
 BASELINE = NEUTRAL
@@ -377,9 +377,12 @@ def segment_lift_figure(
 
 
 def profit_figure(
-    simulation: pd.DataFrame, x: str = "share_contacted", y: str = "profit", title: str | None = None
+    simulation: pd.DataFrame, x: str = "share_contacted", y: str = "profit", chosen: float | None = None,
+    title: str | None = None,
 ) -> go.Figure:
     """Profit by how deep the list is contacted, with the most profitable cut-off marked.
+
+    ``chosen`` (a share 0..1) draws the user's own cut-off as a dotted vertical line.
 
     The marked cut-off is the row flagged ``best`` when the frame has that column (as
     ``lift.targeting_simulation`` gives it, respecting a budget), else the highest ``y``.
@@ -402,6 +405,9 @@ def profit_figure(
             text=[f"best: top {best[x]:.0%}"], textposition="top center",
         )
     fig.add_hline(y=0, line_color=BASELINE, line_dash="dash")
+    if chosen is not None:
+        fig.add_vline(x=chosen, line_color=ACCENT, line_dash="dot", annotation_text="your plan",
+                      annotation_position="bottom right")
     fig.update_xaxes(tickformat=".0%")
     return style(fig, "Share of customers contacted (highest scores first)", "Profit (value - cost)", title)
 

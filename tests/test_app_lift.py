@@ -53,7 +53,8 @@ def test_sample_model_shows_curves_deciles_segments_and_simulator(trained, monke
     assert not at.exception
     assert at.selectbox(key="lift_model").value == model_id
     labels = [m.label for m in at.metric]
-    assert {"Lift in the top 10%", "Expected conversions", "Profit", "ROI"} <= set(labels)
+    assert {"Lift in the top 10%", "Conversions", "Profit", "ROI"} <= set(labels)
+    assert at.number_input(key="sim_size").value == 3000
     assert len(at.get("plotly_chart")) >= 5
     assert at.dataframe[0].value["bin"].tolist() == list(range(1, 11))
     assert at.selectbox(key="lift_segment").value == "segment"

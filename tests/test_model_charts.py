@@ -138,6 +138,7 @@ def test_profit_figure_follows_the_best_flag_under_a_budget():
         {"share_contacted": [0.1, 0.2, 0.3], "profit": [50.0, 80.0, 20.0], "within_budget": [True, False, False],
          "best": [True, False, False]}
     )
-    fig = mc.profit_figure(sim)
+    fig = mc.profit_figure(sim, chosen=0.3)
     assert [t.name for t in fig.data] == ["Profit", "Over budget", "Best cut-off"]
+    assert fig.layout.shapes[-1].x0 == pytest.approx(0.3)
     assert fig.data[2].x[0] == pytest.approx(0.1)
