@@ -239,3 +239,11 @@ def test_a_constant_wins_over_a_column_named_after_the_role(db, tmp_path):
     row = store.query_df("SELECT * FROM events", db=db).iloc[0]
     assert (row["event_type"], row["event_type_original"]) == ("purchase", "view")
     assert (row["value"], row["value_original"]) == (2.0, "x")
+
+
+def test_common_non_iso_dates_are_read_without_a_flag(db, tmp_path):
+    path = write(tmp_path, "us.csv", "CustomerID,StockCode,InvoiceDate\n17850,A,12/1/2010 8:26\n"
+                 "17851,B,12/13/2010 18:05\n")
+    ingest_file(path, constants={"event_type": "purchase"}, db=db)
+    got = store.query_rows("SELECT CAST(timestamp AS VARCHAR) FROM events", db=db)
+    assert got == [("2010-12-01 08:26:00",), ("2010-12-13 18:05:00",)]
