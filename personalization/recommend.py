@@ -48,6 +48,7 @@ Progress = Callable[[float, str], None] | None
 MIN_INTERACTIONS = 20
 MIN_SEGMENT_USERS = 10
 MAX_SEGMENT_ATTRIBUTES = 2
+AUTO_WEIGHTINGS = ("log", "binary", "bm25")
 EVAL_MAX_USERS = 5000
 NEIGHBOURS = 30
 TRENDING_DAYS = 7
@@ -131,6 +132,8 @@ def train_recommender(
 
     Before the final fit a quick holdout (temporal 80/20 when there are timestamps, else random)
     measures the model beside the popularity baseline; those metrics are saved with the model.
+    Good defaults: SVD chooses its rank itself; without a ``weighting`` param the service picks
+    log, binary or bm25 by NDCG@10 on a validation split carved from the holdout's train part.
     Returns ``model_id``, ``algo``, ``params`` (including learned choices such as ``rank_``),
     ``n_users``, ``n_items``, ``nnz``, ``fit_seconds``, ``metrics`` (``ndcg@10``, ... and
     ``baseline`` with the same keys). Raises ``NotEnoughDataError`` for too few interactions.
@@ -142,8 +145,8 @@ def train_recommender(
     weights = _weights(event_weights)
     inter = _interactions(events, weights, half_life_days)
     items, users = _attributes(table, db)
-    _report(progress, 0.15, "measuring on a holdout split")
-    metrics = _quick_metrics(algo, params, events, weights, half_life_days, items)
+    _report(progress, 0.15, "choosing defaults and measuring on a holdout split")
+    metrics, params = _quick_metrics(algo, params, events, weights, half_life_days, items)
     _report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
     model, seconds = _fit(algo, params, inter, items)
     _report(progress, 0.85, "saving the model")
@@ -191,6 +194,7 @@ def evaluate_recommender(
 
     Without ``folds``: one split of the events (``random`` by user-item pair, ``temporal`` global
     cut-off, ``leave-last`` per user); metrics on the test users' items that are new to them.
+    SVD without a ``weighting`` gets it chosen on a validation part of the train split.
     With ``folds`` (>= 2): k-fold cross-validation over the interactions (random split), the
     metrics being fold means, with ``metrics_std`` / ``baseline_std`` beside.
     Returns ``metrics`` and ``baseline`` (``precision@K``, ``recall@K``, ``ndcg@K``, ``map@K``,
@@ -211,6 +215,7 @@ def evaluate_recommender(
     _report(progress, 0.1, f"{split} split")
     train_ev, test_ev = ranking.split_events(events, split, test_size, seed)
     items, _ = _attributes(table, db)
+    params = _auto_params(algo, params, train_ev, split, weights, half_life_days, items, seed)
     result = _holdout(algo, params, train_ev, test_ev, weights, half_life_days, k, seed, items)
     _report(progress, 1.0, "done")
     return {**result, "split": split, "test_size": test_size, "k": k}
@@ -586,14 +591,34 @@ def _holdout(algo, params, train_ev, test_ev, weights, half_life_days, k, seed, 
     }
 
 
-def _quick_metrics(algo, params, events, weights, half_life_days, items) -> dict:
+def _quick_metrics(algo, params, events, weights, half_life_days, items) -> tuple[dict, dict]:
+    """Holdout metrics (80/20, temporal when there are timestamps) and the params to fit with,
+    after ``_auto_params`` chose what was left open on the training part."""
     method = "temporal" if _has_times(events) else "random"
     try:
         train_ev, test_ev = ranking.split_events(events, method, 0.2, 0)
+        params = _auto_params(algo, params, train_ev, method, weights, half_life_days, items, 0)
         result = _holdout(algo, params, train_ev, test_ev, weights, half_life_days, 10, 0, items)
     except NotEnoughDataError as exc:
-        return {"note": f"no holdout metrics: {exc}"}
-    return {**result["metrics"], "baseline": result["baseline"], "split": method}
+        return {"note": f"no holdout metrics: {exc}"}, params
+    return {**result["metrics"], "baseline": result["baseline"], "split": method}, params
+
+
+def _auto_params(algo, params, train_ev, method, weights, half_life_days, items, seed) -> dict:
+    """For SVD without a ``weighting``, the one of ``AUTO_WEIGHTINGS`` with the best NDCG@10 on
+    a validation split carved from ``train_ev`` (never the test part); else ``params`` as given."""
+    if algo != "svd" or "weighting" in params:
+        return params
+    try:
+        fit_ev, val_ev = ranking.split_events(train_ev, method, 0.2, seed + 1)
+        data = _eval_data(fit_ev, val_ev, weights, half_life_days, seed)
+    except NotEnoughDataError:
+        return params
+    scores = {}
+    for weighting in AUTO_WEIGHTINGS:
+        model, _ = _fit(algo, {**params, "weighting": weighting}, data["inter"], items)
+        scores[weighting] = _score_model(model, data, 10)["ndcg@10"]
+    return {**params, "weighting": max(scores, key=scores.get)}
 
 
 def _cross_validate(algo, params, inter, k, folds, seed, items, progress) -> dict:

@@ -94,6 +94,7 @@ def test_default_svd_chooses_its_rank_and_reports_progress(shop):
     seen = []
     out = recommend.train_recommender(db=db, progress=lambda f, m: seen.append(f))
     assert out["params"]["rank"] == "auto" and 1 <= out["params"]["rank_"] <= 11
+    assert out["params"]["weighting"] in recommend.AUTO_WEIGHTINGS
     assert seen[-1] == 1.0 and seen == sorted(seen)
 
 
@@ -306,3 +307,13 @@ def test_reasons_name_history_items_with_their_verbs(shop):
     assert reason.startswith("Because you ")
     assert any(t in reason for t in ("Copper Pot", "Oak Tray", "Linen Tea Towel", "Chef Knife"))
     assert "bought" in reason or "viewed" in reason
+
+
+def test_auto_weighting_only_fills_what_is_open():
+    events = shop_events()
+    weights = recommend._weights(None)
+    chosen = recommend._auto_params("svd", {"rank": 2}, events, "random", weights, None, pd.DataFrame(), 0)
+    assert chosen["rank"] == 2 and chosen["weighting"] in recommend.AUTO_WEIGHTINGS
+    given = {"weighting": "none"}
+    assert recommend._auto_params("svd", given, events, "random", weights, None, pd.DataFrame(), 0) == given
+    assert recommend._auto_params("popularity", {}, events, "random", weights, None, pd.DataFrame(), 0) == {}
