@@ -386,8 +386,8 @@ def show_classifier_result(result: dict) -> None:
 
 
 def classifier_tab() -> None:
-    tables = [t for t in table_names() if t not in ("events", "items")]
     build_features_button()
+    tables = [t for t in table_names() if t not in ("events", "items")]
     if not tables:
         st.info("There is no customer table yet: upload one on the Data page or build one from events above.",
                 icon=":material/info:")

@@ -67,6 +67,7 @@ def test_training_a_classifier_shows_cards_curves_and_the_run(sample_db, monkeyp
     auc = next(m for m in at.metric if m.label == "ROC AUC")
     assert "vs no model" in auc.proto.delta
     assert len(at.get("plotly_chart")) >= 3
+    assert any("customer_id" in w.value for w in at.warning)
     runs = registry.list_models("classifier", db=sample_db)
     assert runs and runs[0]["algo"] == "logreg"
 
@@ -107,3 +108,22 @@ def test_promote_makes_another_run_the_default(sample_db, monkeypatch):
     assert registry.resolve(kind="classifier", db=sample_db)["model_id"] == other
     at.multiselect(key="compare_classifier").set_value([r["model_id"] for r in runs[:2]]).run()
     assert any(c.proto.spec and "Runs side by side" in c.proto.spec for c in at.get("plotly_chart"))
+
+
+def test_a_tuning_run_lists_its_trials(sample_db, monkeypatch):
+    at = run_page(monkeypatch, sample_db)
+    at.selectbox(key="clf_algo").set_value("logreg")
+    at.select_slider(key="clf_folds").set_value(0)
+    at.selectbox(key="clf_search").set_value("grid")
+    at.button(key="train_clf").click().run()
+    assert not at.exception and not at.error
+    trials = next(d.value for d in at.dataframe if "roc_auc" in d.value.columns)
+    assert len(trials) >= 2 and trials["trial"].tolist() == list(range(1, len(trials) + 1))
+
+
+def test_building_a_customer_table_from_events_selects_it(sample_db, monkeypatch):
+    at = run_page(monkeypatch, sample_db)
+    at.button(key="build_features").click().run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="clf_table").value == "customer_features"
+    assert at.selectbox(key="clf_target_customer_features").value == "converted"
