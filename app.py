@@ -6,6 +6,7 @@ groups the pages in the sidebar. A page whose file is not there is left out, so 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -30,16 +31,24 @@ SECTIONS = {
 }
 
 
-@st.cache_resource(show_spinner="First start: loading the bundled sample shop…")
-def load_sample_once(db: str, _slot) -> bool:
+@st.cache_resource
+def sample_checks() -> tuple[threading.Lock, dict[str, bool]]:
+    """Per process: a lock and, per database file, whether the sample shop was loaded into it."""
+    return threading.Lock(), {}
+
+
+def load_sample_once(db: str) -> bool:
     """Load the sample data into an empty database, once per process and database file."""
-
-    def show(fraction: float, message: str) -> None:
-        _slot.progress(min(max(fraction, 0.0), 1.0), text=message)
-
-    loaded = sample.ensure_sample_data(db=db, progress=show)
-    _slot.empty()
-    return loaded
+    lock, checked = sample_checks()
+    with lock:
+        if db not in checked:
+            slot = st.empty()
+            with st.spinner("First start: loading the bundled sample shop…"):
+                checked[db] = sample.ensure_sample_data(
+                    db=db, progress=lambda f, msg: slot.progress(min(max(f, 0.0), 1.0), text=msg)
+                )
+            slot.empty()
+    return checked[db]
 
 
 def build_navigation() -> dict[str, list[st.Page]]:
@@ -62,7 +71,7 @@ st.set_page_config(
 )
 
 try:
-    if load_sample_once(ui.db_path(), st.empty()) and "sample_banner" not in st.session_state:
+    if load_sample_once(ui.db_path()) and "sample_banner" not in st.session_state:
         st.session_state["sample_banner"] = True
         ui.refresh()
 except PersonalizationError as exc:

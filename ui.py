@@ -264,3 +264,20 @@ def _missing(value: Any) -> bool:
         return bool(pd.isna(value)) or (isinstance(value, float) and math.isinf(value))
     except (TypeError, ValueError):
         return False
+
+
+def _leave_pages_folder_mode() -> None:
+    """Hand a session that Streamlit opened on ``pages/x.py`` back to ``app.py``'s navigation.
+
+    A fresh server treats the ``pages/`` folder as the old automatic multipage layout until
+    ``st.navigation`` has run once, so a bookmarked ``/data`` opened first would show bare file
+    names and skip ``app.py``. Turning that mode off and rerunning lets ``app.py`` lay out the app.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_folder_mode()

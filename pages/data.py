@@ -152,7 +152,7 @@ def upload_section() -> None:
     st.dataframe(info.preview, hide_index=True, width="stretch", height=220)
     st.markdown("**Map the columns** — suggestions are filled in; change any that are wrong.")
     mapping, constants = mapping_widgets(info, kind, digest)
-    if st.button("Load", type="primary", icon=":material/upload:"):
+    if st.button("Load", type="primary", icon=":material/upload:", key="load_file"):
         bar = st.progress(0.0, text="Loading…")
         try:
             report = ingest.ingest_file(

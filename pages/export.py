@@ -174,7 +174,7 @@ st.dataframe(
 )
 
 settings = (model["model_id"], audience_name, k, tuple(columns), suffix, ui.data_version())
-if st.button("Prepare the file", type="primary", icon=":material/build:"):
+if st.button("Prepare the file", type="primary", icon=":material/build:", key="prepare_export"):
     try:
         st.session_state["export"] = (settings, run_export(suffix, k, model["model_id"], audience, tuple(columns)))
     except PersonalizationError as exc:
@@ -193,4 +193,5 @@ if ready and ready[0] == settings:
         mime=MIME[suffix],
         icon=":material/download:",
         type="primary",
+        key="download_export",
     )

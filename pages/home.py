@@ -48,11 +48,15 @@ cards[0].metric("Events", ui.fmt_int(facts.get("n_events")), help=ui.METRIC_HELP
 cards[1].metric("Customers", ui.fmt_int(facts.get("n_users")), help=ui.METRIC_HELP["users"])
 cards[2].metric("Products", ui.fmt_int(facts.get("n_items")), help=ui.METRIC_HELP["items"])
 cards = st.columns(3)
-cards[0].metric(
-    "Date range",
-    f"{ui.fmt_date(date_range[0])} → {ui.fmt_date(date_range[1])}",
-    help="First and last day with a recorded event.",
-)
+with cards[0]:
+    first_day, last_day = date_range
+    days = (pd.Timestamp(last_day) - pd.Timestamp(first_day)).days + 1 if first_day else None
+    st.metric(
+        "Period covered",
+        f"{ui.fmt_int(days)} days" if days else "–",
+        help="From the first to the last day with a recorded event.",
+    )
+    st.caption(f"{ui.fmt_date(first_day)} → {ui.fmt_date(last_day)}")
 cards[1].metric(
     "Models trained",
     ui.fmt_int(facts.get("n_models", 0)),
