@@ -51,7 +51,9 @@ def split_random(
     return _part(coo, ~in_test), _part(coo, in_test)
 
 
-def kfold(matrix: sp.csr_matrix, folds: int = 5, seed: int = 0) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix]]:
+def kfold(
+    matrix: sp.csr_matrix, folds: int = 5, seed: int = 0
+) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix]]:
     """Yield ``folds`` pairs ``(train, test)``; every stored cell is in exactly one test fold."""
     if folds < 2:
         raise BadInputError(f"folds must be 2 or more; got {folds}")
@@ -95,14 +97,19 @@ def split_events_random(
     return events[~mask], events[mask]
 
 
-def split_temporal(events: pd.DataFrame, test_size: float = 0.2) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_temporal(
+    events: pd.DataFrame, test_size: float = 0.2
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Global cut-off: events at or after the ``1 - test_size`` time quantile are the test set.
 
     Events without a timestamp stay in train. Raises ``NotEnoughDataError`` when there are no
     timestamps or when all events share one time.
     """
     _check_test_size(test_size)
-    ts = pd.to_datetime(events["timestamp"]) if "timestamp" in events else pd.Series(dtype="datetime64[ns]")
+    if "timestamp" in events:
+        ts = pd.to_datetime(events["timestamp"])
+    else:
+        ts = pd.Series(pd.NaT, index=events.index, dtype="datetime64[ns]")
     if ts.notna().sum() < 2:
         raise NotEnoughDataError(
             "A temporal split needs event timestamps; found none. Use --split random or "
@@ -295,7 +302,8 @@ def intra_list_diversity(recs: np.ndarray, item_vectors: sp.spmatrix | np.ndarra
     rows = np.repeat(np.arange(len(recs)), recs.shape[1])
     flat = recs.ravel()
     ok = flat >= 0
-    picks = sp.csr_matrix((np.ones(ok.sum()), (rows[ok], flat[ok])), shape=(len(recs), vectors.shape[0]))
+    shape = (len(recs), vectors.shape[0])
+    picks = sp.csr_matrix((np.ones(ok.sum()), (rows[ok], flat[ok])), shape=shape)
     summed = picks @ unit
     self_sim = np.asarray(picks @ (norms > 0).astype(float)).ravel()
     pair_sum = np.asarray(summed.multiply(summed).sum(axis=1)).ravel() - self_sim
@@ -401,7 +409,8 @@ def search_params(
         log.append(row)
         if on_trial is not None:
             on_trial(row)
-        _report(progress, len(log) / trials, f"trial {len(log)} of {trials}: {metric}={row['value']:.4f}")
+        message = f"trial {len(log)} of {trials}: {metric}={row['value']:.4f}"
+        _report(progress, len(log) / trials, message)
         return row["value"]
 
     if method == "bayes":
@@ -420,7 +429,9 @@ def search_params(
     }
 
 
-def _search_bayes(run: Callable[[dict], float], space: dict[str, Any], trials: int, seed: int) -> None:
+def _search_bayes(
+    run: Callable[[dict], float], space: dict[str, Any], trials: int, seed: int
+) -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -445,7 +456,8 @@ def _suggest(trial, name: str, spec: Any) -> Any:
 def _range(name: str, spec: Any) -> tuple[Any, Any, bool]:
     if not isinstance(spec, tuple) or len(spec) not in (2, 3) or spec[0] > spec[1]:
         raise BadInputError(
-            f"The search space for {name!r} must be a list of choices or (low, high[, 'log']); got {spec!r}"
+            f"The search space for {name!r} must be a list of choices or (low, high[, 'log']); "
+            f"got {spec!r}"
         )
     return spec[0], spec[1], len(spec) == 3 and spec[2] == "log"
 
@@ -515,7 +527,8 @@ def _relevant(test: sp.csr_matrix, users: np.ndarray | None, n_rows: int) -> sp.
     rel = test[np.asarray(users)] if users is not None else test
     if rel.shape[0] != n_rows:
         raise BadInputError(
-            f"recs has {n_rows} rows but the test matrix gives {rel.shape[0]}; pass users= to match them"
+            f"recs has {n_rows} rows but the test matrix gives {rel.shape[0]}; "
+            f"pass users= to match them"
         )
     rel = (rel > 0).astype(np.int8).tocsr()
     rel.eliminate_zeros()

@@ -70,7 +70,11 @@ VERBS = {
 TRUE_TEXT = {"true", "yes", "y", "1", "t"}
 DEFAULT_SPACES: dict[str, dict[str, Any]] = {
     "svd": {"rank": (4, 128, "log"), "weighting": ["none", "log", "binary", "bm25"]},
-    "als": {"factors": (8, 128, "log"), "regularization": (0.001, 1.0, "log"), "alpha": (1.0, 100.0, "log")},
+    "als": {
+        "factors": (8, 128, "log"),
+        "regularization": (0.001, 1.0, "log"),
+        "alpha": (1.0, 100.0, "log"),
+    },
     "itemknn": {"k": (10, 400, "log"), "shrinkage": (0.0, 100.0)},
     "ease": {"l2": (10.0, 5000.0, "log")},
     "trending": {"window_days": (1, 60, "log")},
@@ -150,9 +154,13 @@ def train_recommender(
     _report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
     model, seconds = _fit(algo, params, inter, items)
     _report(progress, 0.85, "saving the model")
-    artifact = _artifact(model, algo, params, inter, events, weights, half_life_days, table, items, users)
+    artifact = _artifact(
+        model, algo, params, inter, events, weights, half_life_days, table, items, users
+    )
     artifact.metrics = metrics
-    saved_params = {**_public_params(model), "event_weights": weights, "half_life_days": half_life_days}
+    saved_params = {
+        **_public_params(model), "event_weights": weights, "half_life_days": half_life_days
+    }
     model_id = registry.save_model(
         artifact,
         "recommender",
@@ -366,7 +374,8 @@ def similar_items(
         title = art.titles(np.array([col]))[0]
     else:
         ids, scores, title = _similar_by_attributes(art, iid, k, db)
-    frame = _frame(art, np.zeros((1, len(ids)), dtype=np.int64), ids[None, :], scores[None, :], item_columns)
+    owners = np.zeros((1, len(ids)), dtype=np.int64)
+    frame = _frame(art, owners, ids[None, :], scores[None, :], item_columns)
     frame = frame.drop(columns=["_row", "_item"])
     frame["reason"] = f"Similar to {title}"
     return _order(frame, item_columns)
@@ -427,7 +436,8 @@ def recommendations_for_users(
         parts.append(_cold_users_frame(art, cold, k, banned, item_columns, db))
     frame = pd.concat(parts, ignore_index=True)
     position = pd.Series(np.arange(len(ids)), index=ids)
-    frame = frame.iloc[np.lexsort((frame["rank"].to_numpy(), position[frame["user_id"]].to_numpy()))]
+    order = np.lexsort((frame["rank"].to_numpy(), position[frame["user_id"]].to_numpy()))
+    frame = frame.iloc[order]
     _report(progress, 1.0, f"{len(ids)} users done")
     return _order(frame, item_columns, with_user=True)
 
@@ -460,7 +470,9 @@ def export_recommendations(
 
 def _check_algo(algo: str, params: dict) -> None:
     if algo not in ALGORITHMS:
-        raise BadInputError(f"Unknown recommender {algo!r}; choose one of: {', '.join(ALGORITHMS)}.")
+        raise BadInputError(
+            f"Unknown recommender {algo!r}; choose one of: {', '.join(ALGORITHMS)}."
+        )
     make_recommender(algo, **params)
 
 
@@ -521,7 +533,9 @@ def _check_enough(inter: Interactions, n_events: int) -> None:
         )
 
 
-def _fit(algo: str, params: dict, inter: Interactions, items: pd.DataFrame) -> tuple[Recommender, float]:
+def _fit(
+    algo: str, params: dict, inter: Interactions, items: pd.DataFrame
+) -> tuple[Recommender, float]:
     model = make_recommender(algo, **params)
     start = time.perf_counter()
     model.fit(inter.matrix, item_features=_item_frame(items, inter.item_ids))
@@ -559,7 +573,9 @@ def _eval_data(train_ev, test_ev, weights, half_life_days, seed) -> dict:
     if tested is None:
         test = sp.csr_matrix(inter.matrix.shape, dtype=np.float32)
     else:
-        test = ranking.align(tested.matrix, tested.user_ids, tested.item_ids, inter.user_ids, inter.item_ids)
+        test = ranking.align(
+            tested.matrix, tested.user_ids, tested.item_ids, inter.user_ids, inter.item_ids
+        )
     test = ranking.unseen_relevant(test, inter.matrix)
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     if len(users) == 0:
@@ -659,10 +675,13 @@ def _space(algo: str, space: Mapping[str, Any] | None, fixed: dict) -> dict:
     unknown = sorted(set(chosen) - accepted)
     if unknown:
         raise BadInputError(
-            f"{algo} has no parameter {', '.join(unknown)} to search; it takes: {', '.join(sorted(accepted))}."
+            f"{algo} has no parameter {', '.join(unknown)} to search; "
+            f"it takes: {', '.join(sorted(accepted))}."
         )
     if not chosen:
-        raise BadInputError(f"{algo} has nothing to tune; choose another algorithm or give a space.")
+        raise BadInputError(
+            f"{algo} has nothing to tune; choose another algorithm or give a space."
+        )
     return chosen
 
 
@@ -718,13 +737,16 @@ def _items_from_events(table: str, db) -> pd.DataFrame:
     return frame.groupby("item_id", sort=False).first()
 
 
-def _pair_types(events: pd.DataFrame, inter: Interactions, weights: dict) -> tuple[sp.csr_matrix, list[str]]:
+def _pair_types(
+    events: pd.DataFrame, inter: Interactions, weights: dict
+) -> tuple[sp.csr_matrix, list[str]]:
     """Code + 1 of the strongest event type of each (user, item) pair of the matrix."""
     if "event_type" not in events:
         return sp.csr_matrix(inter.matrix.shape, dtype=np.int16), []
     frame = events[["user_id", "item_id", "event_type"]].dropna().astype(str)
     frame = frame.assign(w=frame["event_type"].map(weights).fillna(1.0).to_numpy())
-    frame = frame.sort_values("w", kind="stable").drop_duplicates(["user_id", "item_id"], keep="last")
+    frame = frame.sort_values("w", kind="stable")
+    frame = frame.drop_duplicates(["user_id", "item_id"], keep="last")
     codes, types = pd.factorize(frame["event_type"])
     rows = inter.user_indices(frame["user_id"])
     cols = inter.item_indices(frame["item_id"])
@@ -739,7 +761,8 @@ def _neighbours(matrix: sp.csr_matrix, n: int = NEIGHBOURS) -> sp.csr_matrix:
     """Each item's ``n`` most co-occurring items by cosine of their binary user columns."""
     item_users = (matrix.T.tocsr() > 0).astype(np.float32)
     norms = np.sqrt(np.asarray(item_users.sum(axis=1)).ravel())
-    unit = (sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ item_users).tocsr()
+    inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    unit = (sp.diags(inverse) @ item_users).tocsr()
     n_items = matrix.shape[1]
     n = min(n, max(1, n_items - 1))
     step = max(1, BLOCK_CELLS // max(1, n_items))
@@ -803,7 +826,9 @@ def _top_items(art, rows, k, banned, filter_seen, rebuy) -> tuple[np.ndarray, np
     return ids, scores
 
 
-def _frame(art, owners: np.ndarray, ids: np.ndarray, scores: np.ndarray, item_columns) -> pd.DataFrame:
+def _frame(
+    art, owners: np.ndarray, ids: np.ndarray, scores: np.ndarray, item_columns
+) -> pd.DataFrame:
     """Long frame (``_row``, ``rank``, ``item_id``, ``score``, ``_item``) of padded top lists."""
     valid = ids >= 0
     ranks = np.broadcast_to(np.arange(1, ids.shape[1] + 1), ids.shape)
@@ -842,9 +867,12 @@ def _join_items(art, frame: pd.DataFrame, item_columns: Sequence[str]) -> pd.Dat
     return frame
 
 
-def _order(frame: pd.DataFrame, item_columns: Sequence[str], with_user: bool = False) -> pd.DataFrame:
+def _order(
+    frame: pd.DataFrame, item_columns: Sequence[str], with_user: bool = False
+) -> pd.DataFrame:
     head = (["user_id"] if with_user else []) + ["rank", "item_id", "score", "reason"]
-    extra = [c for c in DEFAULT_ITEM_COLUMNS if c in frame] + [c for c in item_columns if c not in DEFAULT_ITEM_COLUMNS]
+    extra = [c for c in DEFAULT_ITEM_COLUMNS if c in frame]
+    extra += [c for c in item_columns if c not in DEFAULT_ITEM_COLUMNS]
     return frame[head + [c for c in extra if c in frame]].reset_index(drop=True)
 
 
@@ -915,7 +943,10 @@ def _category_reasons(art, rows, items, reasons) -> None:
     if not valid_items.any():
         return
     onehot = sp.csr_matrix(
-        (np.ones(valid_items.sum(), dtype=np.float32), (np.flatnonzero(valid_items), codes[valid_items])),
+        (
+            np.ones(valid_items.sum(), dtype=np.float32),
+            (np.flatnonzero(valid_items), codes[valid_items]),
+        ),
         shape=(art.n_items, len(names)),
     )
     touched = (art.interactions.matrix[rows] > 0).astype(np.float32) @ onehot
@@ -934,7 +965,8 @@ def _banned(art, exclude_items, exclude_categories, only_if) -> np.ndarray:
         column = _first_present(art.items, CATEGORY_COLUMNS)
         if column is None:
             raise BadInputError("The items have no category column, so no category can be excluded.")
-        cats = art.items[column].reindex(art.interactions.item_ids.astype(str)).astype(str).str.lower()
+        cats = art.items[column].reindex(art.interactions.item_ids.astype(str))
+        cats = cats.astype(str).str.lower()
         known = set(art.items[column].dropna().astype(str).str.lower())
         unknown = sorted(set(categories) - known)
         if unknown:
@@ -987,7 +1019,8 @@ def _segment_attributes(row: pd.Series, frame: pd.DataFrame) -> dict:
     out = {}
     for column, value in row.items():
         series = frame[column]
-        if pd.isna(value) or pd.api.types.is_numeric_dtype(series) or pd.api.types.is_datetime64_any_dtype(series):
+        numeric = pd.api.types.is_numeric_dtype(series)
+        if pd.isna(value) or numeric or pd.api.types.is_datetime64_any_dtype(series):
             continue
         if series.nunique() <= max(20, len(series) // 20):
             out[str(column)] = value
@@ -1050,9 +1083,11 @@ def _known_users_frame(art, rows, k, banned, filter_seen, item_columns, progress
         ids, scores = _top_items(art, block, k, banned, filter_seen, rebuy)
         frame = _frame(art, block[:, None].repeat(ids.shape[1], axis=1), ids, scores, item_columns)
         frame["reason"] = _reasons(art, frame["_row"].to_numpy(), frame["_item"].to_numpy())
-        frame.insert(0, "user_id", art.interactions.user_ids[frame.pop("_row").to_numpy()].astype(str))
+        owners = art.interactions.user_ids[frame.pop("_row").to_numpy()].astype(str)
+        frame.insert(0, "user_id", owners)
         parts.append(frame.drop(columns="_item"))
-        _report(progress, min(0.95, (start + len(block)) / max(1, len(rows))), f"{start + len(block)} users scored")
+        done = start + len(block)
+        _report(progress, min(0.95, done / max(1, len(rows))), f"{done} users scored")
     return pd.concat(parts, ignore_index=True)
 
 
@@ -1091,7 +1126,8 @@ def _similar_by_attributes(art, iid: str, k: int, db) -> tuple[np.ndarray, np.nd
     score = np.zeros(art.n_items, dtype=np.float32)
     cat_col = _first_present(source, CATEGORY_COLUMNS)
     if cat_col and cat_col in catalogue and pd.notna(row[cat_col]):
-        score += (catalogue[cat_col].astype(str).str.lower() == str(row[cat_col]).lower()).to_numpy()
+        same = catalogue[cat_col].astype(str).str.lower() == str(row[cat_col]).lower()
+        score += same.to_numpy()
     if title_col and title_col in catalogue:
         words = set(title.lower().split())
         overlap = catalogue[title_col].fillna("").astype(str).str.lower().str.split().map(
@@ -1116,7 +1152,10 @@ def _unique_text(values: Iterable[Any]) -> np.ndarray:
 
 def _unknown(kind: str, value: str, known: Iterable[Any]) -> str:
     sample = ", ".join(map(str, list(known)[:5])) or "none"
-    return f"There is no {kind} {value!r} in the model or the {kind}s table; {kind}s look like: {sample}."
+    return (
+        f"There is no {kind} {value!r} in the model or the {kind}s table; "
+        f"{kind}s look like: {sample}."
+    )
 
 
 def _report(progress: Progress, fraction: float, message: str) -> None:

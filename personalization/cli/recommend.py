@@ -25,7 +25,9 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate-recommender", help="offline metrics beside the popularity baseline")
     _model_flags(p)
     _split_flags(p)
-    p.add_argument("--folds", type=int, help="k-fold cross-validation (random folds) instead of one split")
+    p.add_argument(
+        "--folds", type=int, help="k-fold cross-validation (random folds) instead of one split"
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("tune-recommender", help="search parameters on a validation split")
@@ -45,15 +47,21 @@ def register(sub) -> None:
     p.add_argument("--model", help="model id (default: the promoted recommender)")
     p.add_argument("--out", required=True, help="output file, .csv or .parquet")
     p.add_argument("-k", type=int, default=10, help="items per user (default 10)")
-    p.add_argument("--users", help="only these users: a comma list of ids or a file with one id per line")
+    p.add_argument(
+        "--users", help="only these users: a comma list of ids or a file with one id per line"
+    )
     p.add_argument("--columns", help="comma list of item columns to add (e.g. brand,in_stock)")
     p.set_defaults(func=cmd_export)
 
 
 def _model_flags(p) -> None:
-    p.add_argument("--algo", default="svd", help="popularity, svd, als, itemknn, ease, content, hybrid, ...")
+    p.add_argument(
+        "--algo", default="svd", help="popularity, svd, als, itemknn, ease, content, hybrid, ..."
+    )
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="model parameter (repeatable)")
-    p.add_argument("--event-weight", action="append", metavar="TYPE=W", help="weight of an event type (repeatable)")
+    p.add_argument(
+        "--event-weight", action="append", metavar="TYPE=W", help="weight of an event type (repeatable)"
+    )
     p.add_argument("--half-life", type=float, help="time decay half-life in days")
     p.add_argument("--table", default="events", help="events table (default: events)")
 
@@ -61,7 +69,9 @@ def _model_flags(p) -> None:
 def _split_flags(p) -> None:
     p.add_argument("--split", choices=ranking.SPLITS, default="temporal", help="default: temporal")
     p.add_argument("--test-size", type=float, default=0.2, help="share held out (default 0.2)")
-    p.add_argument("-k", "--k", dest="k", type=int, default=10, help="list length for metrics (default 10)")
+    p.add_argument(
+        "-k", "--k", dest="k", type=int, default=10, help="list length for metrics (default 10)"
+    )
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -85,7 +95,9 @@ def _weights(args) -> dict:
     for key, value in parse_pairs(args.event_weight, "--event-weight").items():
         number = parse_value(value)
         if isinstance(number, bool) or not isinstance(number, int | float):
-            raise BadInputError(f"--event-weight {key}={value}: the weight must be a number, e.g. {key}=4")
+            raise BadInputError(
+                f"--event-weight {key}={value}: the weight must be a number, e.g. {key}=4"
+            )
         out[key] = float(number)
     return out
 
@@ -107,7 +119,12 @@ def cmd_train(args) -> dict:
 
 def cmd_evaluate(args) -> dict:
     return service.evaluate_recommender(
-        **_common(args), split=args.split, test_size=args.test_size, k=args.k, folds=args.folds, seed=args.seed
+        **_common(args),
+        split=args.split,
+        test_size=args.test_size,
+        k=args.k,
+        folds=args.folds,
+        seed=args.seed,
     )
 
 
@@ -137,7 +154,12 @@ def cmd_recommend(args) -> dict:
 def cmd_export(args) -> dict:
     columns = [c.strip() for c in (args.columns or "").split(",") if c.strip()]
     return service.export_recommendations(
-        args.out, k=args.k, model_id=args.model, users=_users(args.users), item_columns=columns, db=args.db
+        args.out,
+        k=args.k,
+        model_id=args.model,
+        users=_users(args.users),
+        item_columns=columns,
+        db=args.db,
     )
 
 
