@@ -50,7 +50,7 @@ cards[2].metric("Products", ui.fmt_int(facts.get("n_items")), help=ui.METRIC_HEL
 cards = st.columns(3)
 with cards[0]:
     first_day, last_day = date_range
-    days = (pd.Timestamp(last_day) - pd.Timestamp(first_day)).days + 1 if first_day else None
+    days = (pd.Timestamp(last_day).normalize() - pd.Timestamp(first_day).normalize()).days + 1 if first_day else None
     st.metric(
         "Period covered",
         f"{ui.fmt_int(days)} days" if days else "–",
