@@ -49,6 +49,7 @@ MIN_INTERACTIONS = 20
 MIN_SEGMENT_USERS = 10
 MAX_SEGMENT_ATTRIBUTES = 2
 AUTO_WEIGHTINGS = ("log", "binary", "bm25")
+FEATURE_ALGOS = ("content", "hybrid")
 EVAL_MAX_USERS = 5000
 NEIGHBOURS = 30
 TRENDING_DAYS = 7
@@ -151,6 +152,8 @@ def train_recommender(
     items, users = _attributes(table, db)
     _report(progress, 0.15, "choosing defaults and measuring on a holdout split")
     metrics, params = _quick_metrics(algo, params, events, weights, half_life_days, items)
+    if algo in FEATURE_ALGOS:
+        inter = _with_new_items(inter, items)
     _report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
     model, seconds = _fit(algo, params, inter, items)
     _report(progress, 0.85, "saving the model")
@@ -540,6 +543,18 @@ def _fit(
     start = time.perf_counter()
     model.fit(inter.matrix, item_features=_item_frame(items, inter.item_ids))
     return model, time.perf_counter() - start
+
+
+def _with_new_items(inter: Interactions, items: pd.DataFrame) -> Interactions:
+    """``inter`` with an empty column for each item of ``items`` that has no events yet, so
+    that models using item attributes can recommend brand-new items."""
+    new = np.setdiff1d(items.index.astype(str), inter.item_ids.astype(str))
+    if not len(new):
+        return inter
+    empty = sp.csr_matrix((inter.matrix.shape[0], len(new)), dtype=np.float32)
+    matrix = sp.hstack([inter.matrix, empty], format="csr")
+    ids = np.concatenate([inter.item_ids.astype(object), new.astype(object)])
+    return Interactions(matrix, inter.user_ids, ids, now=inter.now)
 
 
 def _item_frame(items: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame | None:
