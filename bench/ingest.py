@@ -4,8 +4,8 @@ Run by hand: ``python bench/ingest.py [--rows 5000000]``. Writes the CSV to a te
 times ``ingest_file`` and a bare ``CREATE TABLE AS SELECT * FROM read_csv(...)`` of the same file
 (each in a fresh child process, so that peak memory is measured per run), then ``profile_table``,
 ``overview`` and ``readiness`` on the loaded events. A third run reads the ids as text, as the
-project stores them (the bare read makes numeric ids BIGINT, which is cheaper). Prints a small table and writes
-``bench/out/ingest.json``.
+project stores them (the bare read makes numeric ids BIGINT, which is cheaper). Prints a small
+table and writes ``bench/out/ingest.json``. ``--csv FILE`` reuses an events CSV.
 """
 
 from __future__ import annotations

@@ -40,8 +40,8 @@ REQUIRED = {
 SYNONYMS = {
     "user_id": ("userid", "user", "customerid", "customer", "visitorid", "visitor", "clientid",
                 "client", "memberid", "accountid", "uid"),
-    "item_id": ("itemid", "item", "productid", "product", "stockcode", "sku", "movieid", "articleid",
-                "asin", "contentid", "pid"),
+    "item_id": ("itemid", "item", "productid", "product", "stockcode", "sku", "movieid",
+                "articleid", "asin", "contentid", "pid"),
     "timestamp": ("timestamp", "eventtime", "invoicedate", "datetime", "time", "ts", "date",
                   "createdat", "eventdate", "orderdate"),
     "event_type": ("eventtype", "event", "action", "type", "interaction", "behavior", "behaviour"),

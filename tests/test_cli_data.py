@@ -43,7 +43,8 @@ def test_bad_input_exits_2_with_one_line(db, tmp_path, capsys):
 
 def test_profile_and_readiness(db, tmp_path, capsys):
     path = tmp_path / "e.csv"
-    path.write_text("user_id,item_id,event_type,timestamp\n1,A,view,2024-01-01\n1,B,view,2024-01-02\n")
+    path.write_text("user_id,item_id,event_type,timestamp\n"
+                    "1,A,view,2024-01-01\n1,B,view,2024-01-02\n")
     run(capsys, "--db", str(db), "ingest", str(path), "--kind", "events", "--mode", "replace")
     code, out, _ = run(capsys, "--db", str(db), "profile", "events")
     assert code == 0 and out["rows"] == 2 and out["n_users"] == 1
@@ -58,4 +59,5 @@ def test_real_online_shoppers_through_the_cli(db, capsys):
     path = shared_file("online-shoppers/online_shoppers_intention.csv")
     code, out, _ = run(capsys, "--db", str(db), "ingest", str(path), "--kind", "customers")
     assert code == 0
-    assert (out["rows_read"], out["rows_loaded"], out["duplicates_dropped"]) == (12_330, 12_205, 125)
+    counts = (out["rows_read"], out["rows_loaded"], out["duplicates_dropped"])
+    assert counts == (12_330, 12_205, 125)

@@ -96,7 +96,8 @@ def test_timestamps_with_zone_suffix_and_unix_seconds(db, tmp_path):
 
 
 def test_timestamp_format_flag(db, tmp_path):
-    path = write(tmp_path, "d.csv", "user_id,item_id,event_type,timestamp\n1,A,view,03/02/2020 10:00\n")
+    path = write(tmp_path, "d.csv",
+                 "user_id,item_id,event_type,timestamp\n1,A,view,03/02/2020 10:00\n")
     ingest_file(path, timestamp_format="%d/%m/%Y %H:%M", db=db)
     got = store.query_rows("SELECT CAST(timestamp AS VARCHAR) FROM events", db=db)
     assert got == [("2020-02-03 10:00:00",)]
@@ -110,7 +111,8 @@ def test_customers_keep_booleans_as_written_and_numbers_numeric(db, tmp_path):
     types = dict(store.table_columns("customers", db=db))
     assert types == {"id": "BIGINT", "visits": "BIGINT", "spend": "DOUBLE",
                      "converted": "VARCHAR", "vip": "VARCHAR"}
-    assert store.query_rows("SELECT vip FROM customers ORDER BY id", db=db) == [("TRUE",), ("FALSE",)]
+    got = store.query_rows("SELECT vip FROM customers ORDER BY id", db=db)
+    assert got == [("TRUE",), ("FALSE",)]
 
 
 def test_gzip_and_parquet(db, tmp_path):
@@ -192,7 +194,8 @@ def test_append_widens_a_column_whose_type_differs(db, tmp_path):
     ingest_file(a, db=db)
     ingest_file(b, db=db)
     assert dict(store.table_columns("events", db=db))["size"] == "VARCHAR"
-    assert store.query_rows("SELECT size FROM events ORDER BY user_id", db=db) == [("3",), ("large",)]
+    got = store.query_rows("SELECT size FROM events ORDER BY user_id", db=db)
+    assert got == [("3",), ("large",)]
 
 
 def test_progress_is_reported_up_to_done(db, tmp_path):
@@ -209,7 +212,7 @@ def test_users_and_items_need_their_id(db, tmp_path):
     ingest_file(users, kind="users", db=db)
     assert [c for c, _ in store.table_columns("users", db=db)] == ["user_id", "device", "timestamp"]
     items = write(tmp_path, "i.csv", "title,price\nMug,3\n")
-    with pytest.raises(BadInputError, match=r"i\.csv has no column for item_id.*found: title, price"):
+    with pytest.raises(BadInputError, match=r"i\.csv has no column for item_id.*found: title, pr"):
         ingest_file(items, kind="items", db=db)
 
 
@@ -219,7 +222,8 @@ def test_surprises_past_the_sniffed_sample(db, tmp_path):
     rows += [f"{i},A{i % 50},view,{i % 7},{i}" for i in range(30_000)]
     rows += ["30000,B,view,abc,X-1"]
     path = tmp_path / "late.csv"
-    path.write_bytes(("\n".join(rows) + "\n").encode() + "30001,C,view,3,Crème\n".encode("latin-1"))
+    tail = "30001,C,view,3,Crème\n".encode("latin-1")
+    path.write_bytes(("\n".join(rows) + "\n").encode() + tail)
     report = ingest_file(path, db=db)
     assert (report.rows_read, report.rows_loaded, report.rows_rejected) == (30_002, 30_001, 1)
     assert report.rejects[0]["line"] == 30_002
@@ -227,7 +231,8 @@ def test_surprises_past_the_sniffed_sample(db, tmp_path):
     assert '"abc"' in report.rejects[0]["reason"]
     assert any("Latin-1" in n for n in report.notes)
     assert dict(store.table_columns("events", db=db))["code"] == "VARCHAR"
-    assert store.query_rows("SELECT code FROM events WHERE user_id = '30001'", db=db) == [("Crème",)]
+    got = store.query_rows("SELECT code FROM events WHERE user_id = '30001'", db=db)
+    assert got == [("Crème",)]
 
 
 def test_a_constant_wins_over_a_column_named_after_the_role(db, tmp_path):

@@ -24,9 +24,8 @@ from personalization.store.catalog import record_dataset
 from personalization.store.core import connect, quote_ident
 
 MAX_REJECTS_SHOWN = 20
-TEXT_TYPES = ("VARCHAR",)
-NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "UBIGINT",
-                 "UINTEGER", "USMALLINT", "UTINYINT")
+NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE",
+                 "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
 TIME_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS",
               "TIMESTAMP_S")
 FALLBACK_TIME_FORMATS = (
@@ -244,7 +243,8 @@ def _projection(plan: LoadPlan, source_types: dict[str, str]) -> tuple[str, list
             params.append(plan.constants[role])
         elif role in by_role:
             i, col = by_role[role]
-            parts.append(f"{_role_expr(role, f'c{i}', source_types[f'c{i}'])} AS {quote_ident(role)}")
+            expr = _role_expr(role, f"c{i}", source_types[f"c{i}"])
+            parts.append(f"{expr} AS {quote_ident(role)}")
         elif role not in plan.required:
             parts.append(f"CAST(NULL AS {ROLE_TYPES[role]}) AS {quote_ident(role)}")
     for i, col in enumerate(plan.columns):
@@ -266,7 +266,8 @@ def _read_into(con, plan: LoadPlan, stage: str) -> tuple[list[dict], list[str]]:
         names = [c.source for c in plan.columns]
         select = ", ".join(f"{quote_ident(n)} AS c{i}" for i, n in enumerate(names))
         source = f"(SELECT {select} FROM read_parquet(?))"
-        types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {source}", [plan.path]).fetchall()}
+        described = con.execute(f"DESCRIBE SELECT * FROM {source}", [plan.path]).fetchall()
+        types = {r[0]: r[1] for r in described}
         proj, params = _projection(plan, types)
         con.execute(f"CREATE TABLE {quote_ident(stage)} AS SELECT {proj} FROM {source}",
                     params + [plan.path])
@@ -403,7 +404,8 @@ def _timestamp_expr(con, plan: LoadPlan, stage: str, source_type: str) -> tuple[
         return iso, []
     best = max(FALLBACK_TIME_FORMATS,
                key=lambda f: _parses(con, sample, "TRY_STRPTIME(s, ?)", [f]))
-    if _parses(con, sample, "TRY_STRPTIME(s, ?)", [best]) > _parses(con, sample, iso.replace(ref, "s")):
+    iso_count = _parses(con, sample, iso.replace(ref, "s"))
+    if _parses(con, sample, "TRY_STRPTIME(s, ?)", [best]) > iso_count:
         return f"TRY_STRPTIME({ref}, ?)", [best]
     return iso, []
 
@@ -427,14 +429,15 @@ def _check_timestamps(con, plan: LoadPlan, table: str, ts_col: Column | None) ->
         return
     q = quote_ident(table)
     good, bad, sample = con.execute(
-        f"SELECT count(\"timestamp\"), count({quote_ident(BAD_TS)}), any_value({quote_ident(BAD_TS)}) "
-        f"FROM {q}"
+        f"SELECT count(\"timestamp\"), count({quote_ident(BAD_TS)}), "
+        f"any_value({quote_ident(BAD_TS)}) FROM {q}"
     ).fetchone()
     if bad and not good:
         raise BadInputError(
             f"{plan.label}: no value of the timestamp column {ts_col.source!r} could be read as a "
             f"date/time (e.g. {sample!r}); give its format with --timestamp-format, e.g. "
-            f"--timestamp-format '%d/%m/%Y %H:%M', or map another column with --map timestamp=COLUMN"
+            f"--timestamp-format '%d/%m/%Y %H:%M', or map another column with "
+            f"--map timestamp=COLUMN"
         )
 
 
@@ -584,7 +587,7 @@ def _wider_type(old: str, new: str) -> str:
 
 
 def column_stats(table: str, db=None) -> tuple[int, pd.DataFrame]:
-    """Rows of ``table`` and one row per column: column, type, nulls, distinct (approximate), min, max.
+    """Rows of ``table`` and a frame of column, type, nulls, distinct (approximate), min, max.
 
     One scan of the table whatever its width.
     """
