@@ -318,7 +318,7 @@ def recommend_for_user(
     table is served as a new user from their attributes. Raises ``NotFoundError`` for an unknown
     user (with a few real ids) and ``BadInputError`` for bad filters or ``k`` < 1.
     """
-    art, info = _load(model_id, db)
+    art, _ = _load(model_id, db)
     k = _check_k(k)
     uid = str(user_id)
     row = art.interactions.user_index(uid)
