@@ -13,6 +13,7 @@ result is reused across reruns), render. The API:
 - Cached loaders (all keyed by database path and data version): ``tables()``, ``overview()``,
   ``readiness()``, ``profile(table)``, ``preview(table, limit)``, ``table(name, columns)``,
   ``models(kind)``; ``load_model(model_id)`` caches a loaded artifact per model id.
+- ``model_label(model)``: a catalog row as a readable one-line label (for selectboxes).
 - Formats: ``fmt_int``, ``fmt_pct``, ``fmt_num``, ``fmt_date``.
 - ``PALETTE`` / ``PRIMARY`` (from ``personalization.charts``) for plotly; ``METRIC_HELP`` and
   ``metric_help(name)``: one-sentence explanations of metrics for non-specialists.
@@ -50,6 +51,7 @@ __all__ = [
     "link",
     "load_model",
     "metric_help",
+    "model_label",
     "models",
     "overview",
     "preview",
@@ -227,6 +229,17 @@ def load_model(model_id: str) -> tuple[Any, dict]:
 @st.cache_resource(show_spinner="Loading the model…", max_entries=8)
 def _load_model(model_id: str, db: str) -> tuple[Any, dict]:
     return registry.load_model(model_id, db=db)
+
+
+def model_label(model: dict) -> str:
+    """A catalog row as people read it: ``My model · SVD · trained 2026-11-29 15:29 · in use``."""
+    parts = [model["name"]] if model.get("name") else []
+    algo = str(model["algo"])
+    parts.append(algo.upper() if len(algo) <= 4 else algo.replace("_", " ").capitalize())
+    parts.append(f"trained {(model.get('created') or '')[:16].replace('T', ' ')}")
+    if model.get("status") == "promoted":
+        parts.append("in use")
+    return " · ".join(parts)
 
 
 def fmt_int(value: Any) -> str:

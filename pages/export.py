@@ -9,27 +9,21 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization import ingest, recommend
+from personalization import export, ingest, recommend
 from personalization.errors import BadInputError, PersonalizationError
 
 PREVIEW_USERS = 5
 MAX_SEGMENT_VALUES = 50
 FORMATS = {"CSV (opens in Excel)": ".csv", "Parquet (for data tools)": ".parquet"}
+BASE_COLUMNS = ("user_id", "rank", "item_id", "score", "reason")
 MIME = {".csv": "text/csv", ".parquet": "application/octet-stream"}
 
 
 @st.cache_data(ttl=ui.CACHE_TTL_SECONDS, show_spinner="Preparing a preview…")
-def preview(users: tuple[str, ...] | None, k: int, model_id: str, columns: tuple, db: str, version: str):
+def preview(users: tuple[str, ...], k: int, model_id: str, columns: tuple, db: str, version: str):
     return recommend.recommendations_for_users(
-        users=list(users) if users is not None else None, k=k, model_id=model_id,
-        item_columns=columns, db=db,
+        users=list(users), k=k, model_id=model_id, item_columns=columns, db=db
     )
-
-
-def model_label(model: dict) -> str:
-    name = model.get("name") or model["algo"]
-    used = " · in use" if model["status"] == "promoted" else ""
-    return f"{name} ({model['algo']}, {(model.get('created') or '')[:16].replace('T', ' ')}){used}"
 
 
 def ids_from_upload(upload) -> list[str]:
@@ -89,26 +83,30 @@ def choose_audience(users: pd.DataFrame | None) -> tuple[list[str] | None, str]:
     return None, "everyone"
 
 
+def keep_columns(frame: pd.DataFrame, columns: tuple) -> pd.DataFrame:
+    """The list columns plus only the product columns the user chose."""
+    return frame[[c for c in frame.columns if c in BASE_COLUMNS or c in columns]]
+
+
 def run_export(suffix: str, k: int, model_id: str, users: list[str] | None, columns: tuple) -> dict:
-    """Write the export to a temp file with a progress bar; return the result and the file bytes."""
-    folder = Path(tempfile.mkdtemp(prefix="personalization-export-"))
+    """Score, write to a temp file with a progress bar; return counts and the file bytes."""
     bar = st.progress(0.0, text="Scoring customers…")
     try:
-        result = recommend.export_recommendations(
-            folder / f"recommendations{suffix}",
+        frame = recommend.recommendations_for_users(
+            users=users,
             k=k,
             model_id=model_id,
-            users=users,
             item_columns=columns,
             db=ui.db_path(),
             progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg),
         )
     finally:
         bar.empty()
-    path = Path(result["path"])
-    result["data"] = path.read_bytes()
+    folder = Path(tempfile.mkdtemp(prefix="personalization-export-"))
+    path = export.write_table(keep_columns(frame, columns), folder / f"recommendations{suffix}")
+    data = path.read_bytes()
     path.unlink(missing_ok=True)
-    return result
+    return {"rows": len(frame), "users": frame["user_id"].nunique(), "data": data}
 
 
 ui.header(
@@ -129,7 +127,7 @@ if not recommenders:
 
 default = next((i for i, m in enumerate(recommenders) if m["status"] == "promoted"), 0)
 model = st.selectbox(
-    "Model", recommenders, index=default, format_func=model_label,
+    "Model", recommenders, index=default, format_func=ui.model_label,
     help="The model in use (promoted on the Train page) is chosen first.",
 )
 users_table = ui.table("users") if "users" in tables else None
@@ -150,18 +148,16 @@ suffix = FORMATS[fmt]
 if audience is not None and not audience:
     st.warning("No customers match this choice; pick another group or upload another list.")
     st.stop()
-count = ui.fmt_int(len(audience)) if audience is not None else "every"
-st.markdown(f"**Preview** — the first rows of the lists for {count} customer(s)")
-sample_ids = tuple(audience[:PREVIEW_USERS]) if audience is not None else None
+who = f"{ui.fmt_int(len(audience))} chosen customers" if audience is not None else "every customer"
+st.markdown(f"**Preview** — the lists of the first {PREVIEW_USERS} of {who}")
+pool = audience if audience is not None else ui.preview("events", 500)["user_id"].astype(str).unique().tolist()
 try:
-    first = preview(sample_ids, k, model["model_id"], tuple(columns), ui.db_path(), ui.data_version())
+    first = preview(tuple(pool[:PREVIEW_USERS]), k, model["model_id"], tuple(columns), ui.db_path(), ui.data_version())
 except PersonalizationError as exc:
     ui.show_error(exc)
     st.stop()
-if sample_ids is None:
-    first = first[first["user_id"].isin(first["user_id"].drop_duplicates().head(PREVIEW_USERS))]
 st.dataframe(
-    first,
+    keep_columns(first, tuple(columns)),
     hide_index=True,
     width="stretch",
     column_config={
@@ -170,6 +166,9 @@ st.dataframe(
         "item_id": "Product id",
         "score": st.column_config.NumberColumn("Score", format="%.3f", help=ui.METRIC_HELP["score"]),
         "reason": st.column_config.TextColumn("Why", width="large"),
+        "title": "Product",
+        "category": "Category",
+        "price": st.column_config.NumberColumn("Price", format="%.2f"),
     },
 )
 

@@ -41,12 +41,6 @@ def for_segment(column: str, value: str, k: int, model_id: str, db: str, version
     return recommend.segment_top_items(column, value, k=k, model_id=model_id, db=db)
 
 
-def model_label(model: dict) -> str:
-    name = model.get("name") or model["algo"]
-    used = " · in use" if model["status"] == "promoted" else ""
-    return f"{name} ({model['algo']}, {(model.get('created') or '')[:16].replace('T', ' ')}){used}"
-
-
 def item_label(row: pd.Series) -> str:
     for column in ITEM_LABELS:
         if column in row and isinstance(row[column], str) and row[column]:
@@ -277,7 +271,7 @@ if not recommenders:
 left, right = st.columns([3, 1])
 default = next((i for i, m in enumerate(recommenders) if m["status"] == "promoted"), 0)
 model = left.selectbox(
-    "Model", recommenders, index=default, format_func=model_label,
+    "Model", recommenders, index=default, format_func=ui.model_label,
     help="The model in use (promoted on the Train page) is chosen first.",
 )
 k = right.slider("How many suggestions", 3, 50, 10, help="The length of each list (K).")
