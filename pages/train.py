@@ -135,7 +135,7 @@ def earlier_runs(kind: str) -> None:
     by_id = {r["model_id"]: r for r in runs}
     left, right = st.columns([3, 2])
     chosen = left.multiselect(
-        "Compare runs", ids, default=ids[:2] if len(ids) >= 2 else ids, key=f"compare_{kind}",
+        "Compare runs", ids, default=ids[:2] if len(ids) >= 2 else ids, key=f"compare_{kind}_{len(ids)}",
         help="Pick two or more runs to see their metrics side by side.",
     )
     promoted = next((r["model_id"] for r in runs if r["status"] == "promoted"), ids[0])
@@ -180,7 +180,8 @@ def recommender_settings() -> dict:
     left, right = st.columns(2)
     table = left.selectbox("Events table", events, key="rec_table", help="The table of customer actions to learn from.")
     algo = right.selectbox(
-        "Model family", available_recommenders(), key="rec_algo", format_func=lambda a: a.upper() if len(a) <= 4 else a.title(),
+        "Model family", available_recommenders(), key="rec_algo",
+        format_func=lambda a: RECOMMENDERS[a].split(":")[0] if a in RECOMMENDERS else a,
         help="\n\n".join(f"**{k}**: {v}" for k, v in RECOMMENDERS.items()),
     )
     st.caption(RECOMMENDERS.get(algo, ""))
@@ -210,8 +211,9 @@ def search_inputs(prefix: str, options: tuple[str, ...]) -> tuple[str, int]:
         "Automatic tuning", options, format_func=lambda s: SEARCHES[s].split(":")[0], key=f"{prefix}_search",
         help="\n\n".join(f"**{SEARCHES[s].split(':')[0]}**:{SEARCHES[s].split(':', 1)[1]}" for s in options),
     )
-    trials = right.slider("Trials", 5, 50, 10, key=f"{prefix}_trials", disabled=search == "none",
-                          help="How many settings tuning tries. More trials take longer but may find a better model.")
+    trials = right.slider("Trials", 5, 50, 10, key=f"{prefix}_trials", disabled=search in ("none", "grid"),
+                          help="How many settings random or Bayesian tuning tries (a grid tries all of its own). "
+                               "More trials take longer but may find a better model.")
     return search, trials
 
 
@@ -242,7 +244,8 @@ def train_recommender_run(settings: dict) -> dict:
         trained = recommend.train_recommender(
             algo=settings["algo"], params=params, progress=progress_reporter(status), **common
         )
-        status.update(label=f"Saved as {trained['model_id']}", state="complete", expanded=False)
+        status.update(label=f"Saved as {trained['model_id']}", state="complete",
+                      expanded=settings["search"] != "none")
     metrics = dict(trained.get("metrics") or {})
     return {**trained, "baseline": metrics.pop("baseline", {}), "metrics": metrics}
 
@@ -322,7 +325,7 @@ def classifier_settings(tables: list[str]) -> dict:
                              help="Columns the model must not use, e.g. ids or anything known only after "
                                   "the conversion (that would be leakage).")
     d, e = st.columns(2)
-    algo = d.selectbox("Model family", list(CLASSIFIERS), key="clf_algo", format_func=lambda a: a.replace("_", " ").title(),
+    algo = d.selectbox("Model family", list(CLASSIFIERS), key="clf_algo", format_func=lambda a: CLASSIFIERS[a].split(":")[0],
                        help="\n\n".join(f"**{k}**: {v}" for k, v in CLASSIFIERS.items()))
     d.caption(CLASSIFIERS[algo])
     balance = e.selectbox("Rare converters", list(BALANCE), key="clf_balance", format_func=lambda b: BALANCE[b].split(":")[0],
@@ -349,7 +352,8 @@ def train_classifier_run(settings: dict) -> dict:
         result = propensity.train_classifier(
             **settings, db=ui.db_path(), progress=progress_reporter(status), on_trial=on_trial
         )
-        status.update(label=f"Saved as {result['model_id']}", state="complete", expanded=False)
+        status.update(label=f"Saved as {result['model_id']}", state="complete",
+                      expanded=settings["search"] != "none")
     return result
 
 

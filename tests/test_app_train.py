@@ -106,7 +106,7 @@ def test_promote_makes_another_run_the_default(sample_db, monkeypatch):
     at.button(key="promote_btn_classifier").click().run()
     assert not at.exception
     assert registry.resolve(kind="classifier", db=sample_db)["model_id"] == other
-    at.multiselect(key="compare_classifier").set_value([r["model_id"] for r in runs[:2]]).run()
+    at.multiselect(key=f"compare_classifier_{len(runs)}").set_value([r["model_id"] for r in runs[:2]]).run()
     assert any(c.proto.spec and "Runs side by side" in c.proto.spec for c in at.get("plotly_chart"))
 
 
