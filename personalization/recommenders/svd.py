@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
-from sklearn.utils.extmath import randomized_svd
 
 from personalization.errors import NotEnoughDataError
 from personalization.recommenders.base import (
@@ -83,11 +82,9 @@ class SVDRecommender(Recommender):
             self.rank_ = max(self.rank_scores_, key=lambda k: (self.rank_scores_[k], -k))
         else:
             self.rank_ = min(int(check_number("rank", self.rank, 1, integer=True)), max_rank)
-        _, values, vt = randomized_svd(
-            weighted, self.rank_, n_iter=int(self.n_iter), random_state=rng
-        )
-        self.item_factors_ = np.ascontiguousarray(vt.T, dtype=np.float32)
-        self.singular_values_ = values.astype(np.float32)
+        values, factors = truncated_svd(weighted, self.rank_, int(self.n_iter), rng)
+        self.item_factors_ = factors
+        self.singular_values_ = values
 
     def _fit_weighting(self, user_items: sp.csr_matrix) -> None:
         users_per_item = np.bincount(user_items.indices, minlength=user_items.shape[1])
@@ -131,8 +128,7 @@ class SVDRecommender(Recommender):
                 "found none. Give a fixed rank (e.g. rank=16) or load more events."
             )
         weighted = self._weigh(train)
-        _, _, vt = randomized_svd(weighted, grid[-1], n_iter=int(self.n_iter), random_state=rng)
-        factors = np.ascontiguousarray(vt.T, dtype=np.float32)
+        _, factors = truncated_svd(weighted, grid[-1], int(self.n_iter), rng)
         rows = train[users]
         projected = np.asarray(self._weigh(rows) @ factors)
         seen_rows, seen_cols = rows.nonzero()
@@ -147,6 +143,37 @@ class SVDRecommender(Recommender):
             ids, _ = top_n(ranked, min(VALIDATION_K, self.n_items_))
             results[k] = ndcg_at_k(ids, held)
         return results
+
+
+def truncated_svd(
+    matrix: sp.csr_matrix, rank: int, n_iter: int, rng, oversample: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``rank`` singular values and right singular vectors (n_cols, rank) of ``matrix``.
+
+    Randomized subspace iteration on ``X^T X`` (Halko et al.) in float32; each step is
+    re-orthonormalised through the eigendecomposition of its small Gram matrix, and a final
+    Rayleigh-Ritz step gives the vectors. Only sparse products and l x l dense work (l = rank +
+    oversample), which keeps it fast where dense LAPACK on tall matrices is slow.
+    """
+    width = min(rank + oversample, matrix.shape[1])
+    transposed = matrix.T.tocsr()
+    basis = orthonormalise(rng.standard_normal((matrix.shape[1], width)).astype(np.float32))
+    for _ in range(max(0, n_iter)):
+        basis = orthonormalise(np.asarray(transposed @ np.asarray(matrix @ basis)))
+    projected = np.asarray(matrix @ basis, dtype=np.float64)
+    values, vectors = np.linalg.eigh(projected.T @ projected)
+    order = np.argsort(values)[::-1][:rank]
+    singular = np.sqrt(np.clip(values[order], 0, None)).astype(np.float32)
+    factors = np.ascontiguousarray(basis @ vectors[:, order].astype(np.float32))
+    return singular, factors
+
+
+def orthonormalise(block: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (same shape) of the columns of ``block``, via its Gram matrix."""
+    gram = block.T.astype(np.float64) @ block.astype(np.float64)
+    values, vectors = np.linalg.eigh(gram)
+    scale = np.where(values > values.max() * 1e-10, 1.0 / np.sqrt(np.clip(values, 1e-300, None)), 0)
+    return block @ (vectors * scale).astype(np.float32)
 
 
 def holdout_split(
