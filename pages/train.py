@@ -123,6 +123,11 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def run_name(info: dict) -> str:
+    """A run as people read it, with the end of its id so that two runs of one minute differ."""
+    return f"{ui.model_label(info)} ({info['model_id'][-4:]})"
+
+
 def earlier_runs(kind: str) -> None:
     """The catalog of this kind: a table, a side-by-side comparison, and promotion with one click."""
     st.subheader("Earlier runs")
@@ -136,12 +141,13 @@ def earlier_runs(kind: str) -> None:
     left, right = st.columns([3, 2])
     chosen = left.multiselect(
         "Compare runs", ids, default=ids[:2] if len(ids) >= 2 else ids, key=f"compare_{kind}_{len(ids)}",
+        format_func=lambda m: run_name(by_id[m]),
         help="Pick two or more runs to see their metrics side by side.",
     )
     promoted = next((r["model_id"] for r in runs if r["status"] == "promoted"), ids[0])
     target = right.selectbox(
         "Model to use everywhere", ids, index=ids.index(promoted), key=f"promote_{kind}",
-        format_func=lambda m: f"{m} ({by_id[m]['status']})",
+        format_func=lambda m: ui.model_label(by_id[m]),
         help="The promoted model is the default on the other pages and in the command line.",
     )
     if right.button("Promote", key=f"promote_btn_{kind}", disabled=target == promoted, type="primary"):
@@ -150,9 +156,11 @@ def earlier_runs(kind: str) -> None:
         st.toast(f"{target} is now the promoted {kind}.")
         st.rerun()
     if len(chosen) >= 2:
-        runs_metrics = {m: flat_metrics(by_id[m]) for m in chosen}
-        shared = [k for k in runs_metrics[chosen[0]] if all(k in v for v in runs_metrics.values())]
-        shared = [k for k in shared if k.split("@")[0] in REC_CARDS + CLF_CARDS + ("map",)]
+        runs_metrics = {run_name(by_id[m]): {label(k): v for k, v in flat_metrics(by_id[m]).items()
+                                              if k.split("@")[0] in REC_CARDS + CLF_CARDS + ("map",)}
+                        for m in chosen}
+        first = next(iter(runs_metrics.values()))
+        shared = [k for k in first if all(k in v for v in runs_metrics.values())]
         st.plotly_chart(mc.metric_comparison(runs_metrics, shared, title="Runs side by side"), width="stretch")
     elif chosen:
         st.caption("Pick a second run to compare.")
