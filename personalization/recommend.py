@@ -76,7 +76,7 @@ DEFAULT_SPACES: dict[str, dict[str, Any]] = {
         "regularization": (0.001, 1.0, "log"),
         "alpha": (1.0, 100.0, "log"),
     },
-    "itemknn": {"k": (10, 400, "log"), "shrinkage": (0.0, 100.0)},
+    "itemknn": {"k": (10, 400, "log"), "shrink": (0.0, 100.0)},
     "ease": {"l2": (10.0, 5000.0, "log")},
     "trending": {"window_days": (1, 60, "log")},
 }
