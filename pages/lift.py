@@ -24,7 +24,7 @@ def pick_classifier() -> str:
     by_id = {r["model_id"]: r for r in runs}
     return st.selectbox(
         "Conversion model", list(by_id), key="lift_model",
-        format_func=lambda m: ui.model_label(by_id[m]),
+        format_func=lambda m: f"{ui.model_label(by_id[m])} ({m[-4:]})",
         help="Figures are computed on the model's test split: customers it never saw while learning.",
     )
 

@@ -39,7 +39,7 @@ DEFAULT_WEIGHTS = {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "remove_from_c
 REC_CARDS = ("ndcg", "precision", "recall", "hit_rate", "coverage")
 NEUTRAL_DELTAS = ("recall",)
 LABELS = {
-    "ndcg": "Ranking quality (NDCG)", "precision": "Precision", "recall": "Recall", "hit_rate": "Hit rate",
+    "ndcg": "Ranking quality", "precision": "Precision", "recall": "Recall", "hit_rate": "Hit rate",
     "coverage": "Catalogue coverage", "map": "MAP", "roc_auc": "ROC AUC", "pr_auc": "PR AUC", "f1": "F1",
 }
 CLF_CARDS = ("roc_auc", "pr_auc", "precision", "recall", "f1")
@@ -61,10 +61,11 @@ def progress_reporter(status) -> Callable[[float, str], None]:
     return report
 
 
-def trial_recorder(status, score: str) -> tuple[Callable[[dict], None], list[dict]]:
+def trial_recorder(status, score: str, name: str) -> tuple[Callable[[dict], None], list[dict]]:
     """An ``on_trial`` callback that appends each finished trial to a live table and chart.
 
-    ``score`` names the trial's score key (``value`` for recommenders, ``roc_auc`` for classifiers).
+    ``score`` names the trial's score key (``value`` for recommenders, ``roc_auc`` for classifiers);
+    ``name`` is how the score is shown.
     """
     rows: list[dict] = []
     chart = status.empty()
@@ -72,9 +73,10 @@ def trial_recorder(status, score: str) -> tuple[Callable[[dict], None], list[dic
 
     def record(trial: dict) -> None:
         params = ", ".join(f"{k}={_short(v)}" for k, v in (trial.get("params") or {}).items())
-        rows.append({"trial": len(rows) + 1, score: trial.get(score), "settings": params})
+        rows.append({"trial": len(rows) + 1, name: trial.get(score), "settings": params})
         frame = pd.DataFrame(rows)
-        chart.plotly_chart(mc.trials_figure(frame, value=score), width="stretch", key=f"trials_{len(rows)}")
+        figure = mc.trials_figure(frame, value=name, label=f"{name} on validation (higher is better)")
+        chart.plotly_chart(figure, width="stretch", key=f"trials_{len(rows)}")
         table.dataframe(frame, hide_index=True, width="stretch")
 
     return record, rows
@@ -147,7 +149,7 @@ def earlier_runs(kind: str) -> None:
     promoted = next((r["model_id"] for r in runs if r["status"] == "promoted"), ids[0])
     target = right.selectbox(
         "Model to use everywhere", ids, index=ids.index(promoted), key=f"promote_{kind}",
-        format_func=lambda m: ui.model_label(by_id[m]),
+        format_func=lambda m: run_name(by_id[m]),
         help="The promoted model is the default on the other pages and in the command line.",
     )
     if right.button("Promote", key=f"promote_btn_{kind}", disabled=target == promoted, type="primary"):
@@ -242,7 +244,7 @@ def train_recommender_run(settings: dict) -> dict:
     with st.status("Training the recommender…", expanded=True) as status:
         if settings["search"] != "none":
             status.write(f"Tuning: trying {settings['trials']} settings, best so far in blue")
-            record, _ = trial_recorder(status, "value")
+            record, _ = trial_recorder(status, "value", "Ranking quality (NDCG@10)")
             tuned = recommend.tune_recommender(
                 algo=settings["algo"], search=settings["search"], trials=settings["trials"], params=params,
                 on_trial=record, progress=progress_reporter(status), **common,
@@ -356,7 +358,7 @@ def train_classifier_run(settings: dict) -> dict:
     from personalization import propensity
 
     with st.status("Training the conversion model…", expanded=True) as status:
-        on_trial = trial_recorder(status, "roc_auc")[0] if settings["search"] != "none" else None
+        on_trial = trial_recorder(status, "roc_auc", "ROC AUC")[0] if settings["search"] != "none" else None
         result = propensity.train_classifier(
             **settings, db=ui.db_path(), progress=progress_reporter(status), on_trial=on_trial
         )

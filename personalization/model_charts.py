@@ -129,11 +129,13 @@ def calibration_figure(
 
 
 def trials_figure(
-    trials: pd.DataFrame, value: str = "value", maximize: bool = True, title: str | None = None
+    trials: pd.DataFrame, value: str = "value", maximize: bool = True, label: str | None = None,
+    title: str | None = None,
 ) -> go.Figure:
     """Each tuning trial's score as a dot and the best score so far as a step line.
 
-    ``trials`` has one row per finished trial, in order, with a numeric ``value`` column.
+    ``trials`` has one row per finished trial, in order, with a numeric ``value`` column;
+    ``label`` titles the score axis (default: "Validation score (<value>)").
     """
     values = pd.to_numeric(trials[value], errors="coerce") if len(trials) else pd.Series(dtype=float)
     x = np.arange(1, len(values) + 1)
@@ -144,7 +146,7 @@ def trials_figure(
         x=x, y=best, mode="lines", name="Best so far", line={"color": MODEL, "width": 3, "shape": "hv"}
     )
     fig.update_xaxes(dtick=max(1, len(x) // 10) if len(x) else 1)
-    return style(fig, "Trial number", f"Validation score ({value})", title)
+    return style(fig, "Trial number", label or f"Validation score ({value})", title)
 
 
 def shap_bar(importance: pd.DataFrame, top: int = 15, title: str | None = None) -> go.Figure:

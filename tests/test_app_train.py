@@ -78,7 +78,7 @@ def test_training_a_recommender_compares_it_with_popularity(sample_db, monkeypat
     at.button(key="train_rec").click().run()
     assert not at.exception
     assert not at.error
-    assert "Ranking quality (NDCG) @10" in labels(at)
+    assert "Ranking quality @10" in labels(at)
     assert any("vs popularity" in (m.proto.delta or "") for m in at.metric)
     assert registry.list_models("recommender", db=sample_db)
 
@@ -117,7 +117,7 @@ def test_a_tuning_run_lists_its_trials(sample_db, monkeypatch):
     at.selectbox(key="clf_search").set_value("grid")
     at.button(key="train_clf").click().run()
     assert not at.exception and not at.error
-    trials = next(d.value for d in at.dataframe if "roc_auc" in d.value.columns)
+    trials = next(d.value for d in at.dataframe if "ROC AUC" in d.value.columns)
     assert len(trials) >= 2 and trials["trial"].tolist() == list(range(1, len(trials) + 1))
 
 
