@@ -105,6 +105,8 @@ def show_report(report: dict) -> None:
                 "reason": st.column_config.TextColumn("Why it was left out", width="large"),
             },
         )
+    for note in report.get("notes") or []:
+        st.caption(note)
     flagged = {k: v for k, v in (report.get("flagged") or {}).items() if v}
     if flagged:
         lines = ", ".join(f"{ui.fmt_int(v)} {k.replace('_', ' ')}" for k, v in flagged.items())
@@ -150,6 +152,8 @@ def upload_section() -> None:
         return
     st.markdown(f"**Preview of {upload.name}** (first rows as read)")
     st.dataframe(info.preview, hide_index=True, width="stretch", height=220)
+    for note in info.notes:
+        st.caption(note)
     st.markdown("**Map the columns** — suggestions are filled in; change any that are wrong.")
     mapping, constants = mapping_widgets(info, kind, digest)
     if st.button("Load", type="primary", icon=":material/upload:", key="load_file"):
@@ -184,36 +188,37 @@ def upload_section() -> None:
 def profile_charts(name: str, prof: dict) -> None:
     columns = prof.get("columns")
     rows = int(prof.get("rows", 0))
+    st.dataframe(
+        columns,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "column": "Column",
+            "type": "Type",
+            "nulls": st.column_config.NumberColumn("Missing", format="localized"),
+            "distinct": st.column_config.NumberColumn(
+                "Distinct", format="localized", help="Approximate number of different values."
+            ),
+            "min": "Smallest",
+            "max": "Largest",
+        },
+    )
     left, right = st.columns(2)
     with left:
         st.markdown("**Missing values per column**")
         st.plotly_chart(charts.nulls_per_column(columns, rows), width="stretch")
-    with right:
-        st.markdown("**Columns**")
-        st.dataframe(
-            columns,
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "column": "Column",
-                "type": "Type",
-                "nulls": st.column_config.NumberColumn("Missing", format="localized"),
-                "distinct": st.column_config.NumberColumn("Distinct", format="localized"),
-                "min": "Smallest",
-                "max": "Largest",
-            },
-        )
     if "events_per_type" not in prof:
         return
-    left, right = st.columns(2)
-    with left:
+    with right:
         st.markdown("**Events per type**")
         st.plotly_chart(charts.events_per_type(events_per_type_frame(prof)), width="stretch")
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Events per customer**")
+        interactions_chart(prof.get("interactions_per_user") or {})
     with right:
-        st.markdown("**Interactions per customer**")
-        st.plotly_chart(interactions_figure(prof), width="stretch")
-    st.markdown("**Events per day**")
-    st.plotly_chart(charts.events_per_day(prof.get("events_per_day")), width="stretch")
+        st.markdown("**Events per day**")
+        st.plotly_chart(charts.events_per_day(prof.get("events_per_day")), width="stretch")
 
 
 def events_per_type_frame(prof: dict) -> pd.DataFrame:
@@ -223,11 +228,20 @@ def events_per_type_frame(prof: dict) -> pd.DataFrame:
     return pd.DataFrame({"event_type": list(value), "events": list(value.values())})
 
 
-def interactions_figure(prof: dict):
-    value = prof.get("interactions_per_user")
-    if isinstance(value, dict):
-        return charts.quantile_bars(value, "Share of customers (quantile)", "Interactions per customer")
-    return charts.interactions_histogram(value)
+def interactions_chart(quantiles: dict) -> None:
+    """How active customers are: the typical ones as bars, the extremes in a sentence."""
+    names = {"min": "Least active", "p25": "25%", "median": "Median", "p75": "75%", "p90": "90%"}
+    shown = {label: quantiles[key] for key, label in names.items() if key in quantiles}
+    st.plotly_chart(
+        charts.quantile_bars(shown, "Customers ranked by activity", "Events per customer"),
+        width="stretch",
+    )
+    if quantiles:
+        st.caption(
+            f"Half of the customers have at most {ui.fmt_int(quantiles.get('median'))} events and "
+            f"90% at most {ui.fmt_int(quantiles.get('p90'))}; the most active has "
+            f"{ui.fmt_int(quantiles.get('max'))} (average {ui.fmt_num(quantiles.get('mean'), 1)})."
+        )
 
 
 def explore_section() -> None:

@@ -92,9 +92,24 @@ with right:
 
 st.subheader("Ready to go?")
 st.caption("Each check says what is there and, when something is missing, what to do about it.")
-for check in ready.get("checks", []):
-    icon = ":material/check_circle:" if check["ok"] else ":material/radio_button_unchecked:"
-    st.markdown(f"{icon} **{check['check']}** — {check['message']}")
+goals = st.columns(2, gap="large")
+for column, (prefix, title, ok) in zip(
+    goals,
+    (
+        ("recommender", "To recommend products", ready.get("can_recommend")),
+        ("classifier", "To predict who converts", ready.get("can_classify")),
+    ),
+    strict=True,
+):
+    with column, st.container(border=True):
+        mark = ":green[:material/check_circle:]" if ok else ":orange[:material/pending:]"
+        st.markdown(f"{mark} **{title}**: {'ready' if ok else 'not yet'}")
+        for check in ready.get("checks", []):
+            kind, _, name = check["check"].partition(": ")
+            if kind != prefix:
+                continue
+            icon = ":green[:material/check:]" if check["ok"] else ":orange[:material/close:]"
+            st.markdown(f"{icon} {name.replace('_', ' ').capitalize()}: {check['message']}")
 
 st.subheader("Next steps")
 steps = st.columns(4)

@@ -41,6 +41,11 @@ def for_segment(column: str, value: str, k: int, model_id: str, db: str, version
     return recommend.segment_top_items(column, value, k=k, model_id=model_id, db=db)
 
 
+def pretty(value: str) -> str:
+    """An attribute value as people write it: ``bargain_hunter`` -> ``bargain hunter``."""
+    return str(value).replace("_", " ")
+
+
 def item_label(row: pd.Series) -> str:
     for column in ITEM_LABELS:
         if column in row and isinstance(row[column], str) and row[column]:
@@ -68,8 +73,8 @@ def item_table(frame: pd.DataFrame, extra: dict | None = None) -> None:
     config = {
         "rank": st.column_config.NumberColumn("#", format="%d", width="small"),
         "item_id": st.column_config.TextColumn("Product id"),
-        "title": st.column_config.TextColumn("Product", width="large"),
-        "category": st.column_config.TextColumn("Category"),
+        "title": st.column_config.TextColumn("Product", width="medium"),
+        "category": st.column_config.TextColumn("Category", width="small"),
         "price": st.column_config.NumberColumn("Price", format="%.2f"),
         "score": st.column_config.ProgressColumn(
             "Score", help=ui.METRIC_HELP["score"], format="%.3f", min_value=0.0, max_value=max(top, 1e-9)
@@ -98,7 +103,9 @@ def recommendation_rows(recs: pd.DataFrame, user_id: str, model_id: str) -> None
     for _, row in recs.iterrows():
         label = item_label(row)
         with st.container(border=True):
-            rank, what, score, why, thumbs = st.columns([0.4, 3.2, 1.6, 3.6, 1.2], vertical_alignment="center")
+            rank, what, score, why, thumbs = st.columns(
+                [0.6, 3.2, 1.6, 3.6, 1.2], vertical_alignment="center"
+            )
             rank.markdown(f"**#{int(row['rank'])}**")
             category = f" · {row['category']}" if "category" in row and pd.notna(row.get("category")) else ""
             what.markdown(f"**{label}**  \n:gray[{row['item_id']}{category}]")
@@ -136,7 +143,7 @@ def pick_user(users: pd.DataFrame | None, attributes: dict[str, list[str]]) -> s
     if users is not None and attributes:
         filters = st.columns(min(len(attributes), 4))
         for i, (column, values) in enumerate(list(attributes.items())[:4]):
-            chosen = filters[i].selectbox(column.replace("_", " ").capitalize(), ["Any", *values], key=f"filter_{column}")
+            chosen = filters[i].selectbox(column.replace("_", " ").capitalize(), ["Any", *values], key=f"filter_{column}", format_func=pretty)
             if chosen != "Any":
                 choices = choices[choices[column].astype(str) == chosen]
     options = choices["user_id"].astype(str).head(MAX_CHOICES).tolist() if choices is not None else []
@@ -220,7 +227,7 @@ def new_customer_tab(model_id: str, k: int, attributes: dict) -> None:
     chosen: dict[str, str] = {}
     cols = st.columns(max(min(len(attributes), 4), 1))
     for i, (column, values) in enumerate(list(attributes.items())[:4]):
-        value = cols[i].selectbox(column.replace("_", " ").capitalize(), ["Unknown", *values], key=f"new_{column}")
+        value = cols[i].selectbox(column.replace("_", " ").capitalize(), ["Unknown", *values], key=f"new_{column}", format_func=pretty)
         if value != "Unknown":
             chosen[column] = value
     try:
@@ -243,7 +250,7 @@ def segment_tab(model_id: str, k: int, attributes: dict) -> None:
     left, right = st.columns(2)
     default = list(attributes).index("segment") if "segment" in attributes else 0
     column = left.selectbox("Group customers by", list(attributes), index=default, key="segment_column")
-    value = right.selectbox("Group", attributes[column], key="segment_value")
+    value = right.selectbox("Group", attributes[column], key="segment_value", format_func=pretty)
     try:
         recs = for_segment(column, value, k, model_id, ui.db_path(), ui.data_version())
     except PersonalizationError as exc:
