@@ -37,6 +37,8 @@ AVERAGED = (RandomForestClassifier, ExtraTreesClassifier)
 KERNEL_BACKGROUND_ROWS = 25
 KERNEL_EXTRA_SAMPLES = 512
 SAMPLED_MAX_ROWS = 200
+FOREST_BUDGET = 4e9
+FOREST_MIN_ROWS = 50
 EPS = 1e-12
 TREE_EXPLAINERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -152,6 +154,16 @@ def tree_explainer(model) -> shap.TreeExplainer:
     return TREE_EXPLAINERS[model]
 
 
+def forest_row_cap(model) -> int:
+    """Rows of a forest that exact TreeSHAP explains in about ``FOREST_BUDGET`` operations.
+
+    TreeSHAP costs about leaves x depth^2 per tree and row, so deep forests (150 trees of 2,400
+    leaves and depth 26) get ``FOREST_MIN_ROWS``; shallow ones get thousands.
+    """
+    cost = sum(t.tree_.n_leaves * max(t.tree_.max_depth, 1) ** 2 for t in model.estimators_)
+    return max(FOREST_MIN_ROWS, int(FOREST_BUDGET / max(cost, 1)))
+
+
 def background_matrix(artifact, rows: int) -> np.ndarray:
     """Up to ``rows`` prepared rows of ``artifact.train_sample`` (a fixed draw)."""
     sample = artifact.train_sample
@@ -187,13 +199,17 @@ def explain_frame(artifact, frame: pd.DataFrame) -> Explanation:
 def sample_rows(artifact, sample: int) -> pd.DataFrame:
     """At most ``sample`` rows of the test split (else the training sample), a fixed draw.
 
-    The model-agnostic explainer takes at most ``SAMPLED_MAX_ROWS`` rows, to stay quick.
+    The model-agnostic explainer takes at most ``SAMPLED_MAX_ROWS`` rows and a forest at most
+    ``forest_row_cap`` rows, to stay within a few seconds.
     """
     if sample < 1:
         raise BadInputError(f"sample must be at least 1; got {sample}.")
     frame = artifact.test_frame if len(artifact.test_frame) else artifact.train_sample
-    if family(parts(artifact)[1]) == "sampled":
+    model = parts(artifact)[1]
+    if family(model) == "sampled":
         sample = min(sample, SAMPLED_MAX_ROWS)
+    if isinstance(model, AVERAGED):
+        sample = min(sample, forest_row_cap(model))
     if len(frame) > sample:
         frame = frame.sample(sample, random_state=0)
     return frame

@@ -186,3 +186,11 @@ def test_column_groups_of_a_plain_column_transformer_with_remainder():
     assert explain.column_groups(prep, list(frame.columns)) == [
         "device", "device", "age_group", "age_group", "age",
     ]
+
+
+def test_deep_forests_explain_fewer_rows(artifacts):
+    forest = explain.parts(artifacts["random_forest"])[1]
+    cap = explain.forest_row_cap(forest)
+    assert cap >= explain.FOREST_MIN_ROWS
+    cost = sum(t.tree_.n_leaves * t.tree_.max_depth ** 2 for t in forest.estimators_)
+    assert cap == max(explain.FOREST_MIN_ROWS, int(explain.FOREST_BUDGET / cost))
