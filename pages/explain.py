@@ -11,6 +11,7 @@ from personalization import model_charts as mc
 from personalization.errors import PersonalizationError
 
 SAMPLE_SIZES = [200, 500, 1000, 2000]
+MAX_CUSTOMERS = 2000
 
 
 def pick_classifier() -> str:
@@ -84,8 +85,16 @@ def dependence_section(model_id: str, features: list[str], sample: int) -> None:
 
 
 def customer_keys(artifact) -> list[str]:
-    """Test-split customers, highest score first: their key values, or row labels without a key."""
+    """Test-split customers, highest score first: their key values, or row labels without a key.
+
+    A large test split is cut to the ``MAX_CUSTOMERS // 2`` highest scores plus as many others
+    drawn at random (seeded), so the picker stays quick.
+    """
     order = np.argsort(-np.asarray(artifact.test_scores, dtype=float), kind="stable")
+    if len(order) > MAX_CUSTOMERS:
+        half = MAX_CUSTOMERS // 2
+        picked = np.sort(np.random.default_rng(0).choice(len(order) - half, MAX_CUSTOMERS - half, replace=False))
+        order = np.concatenate([order[:half], order[half:][picked]])
     frame = artifact.test_frame.iloc[order]
     values = frame[artifact.key] if artifact.key else pd.Series(frame.index, index=frame.index)
     return values.astype(str).tolist()
@@ -102,7 +111,8 @@ def pick_customer(artifact) -> str:
                  on_click=lambda: st.session_state.update(explain_customer=str(np.random.default_rng().choice(keys))))
     label = f"Customer ({artifact.key})" if artifact.key else "Customer (row of the test split)"
     return left.selectbox(label, keys, key="explain_customer",
-                          help="Customers of the test split, sorted from the highest score down.")
+                          help="Customers the model never saw while learning (its test split), from the highest "
+                               "score down; type to search.")
 
 
 def customer_section(model_id: str, artifact) -> None:

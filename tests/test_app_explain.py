@@ -72,3 +72,4 @@ def test_the_customer_helpers_change_the_customer(trained, monkeypatch):
     feature = at.selectbox(key="explain_feature").options[-1]
     at.selectbox(key="explain_feature").set_value(feature).run()
     assert not at.exception
+
