@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from personalization import ingest, recommend, sample, store
+from personalization import config, ingest, recommend, sample, store
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = "item_id,title,category\np1,Red Kite,toys\np2,Blue Boot,shoes\np3,Green Mug,kitchen\np4,Pan,kitchen\np5,Ball,toys\n"
@@ -40,12 +41,23 @@ def no_sample(monkeypatch):
     monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
 
 
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, str]:
+    """A small shop with a popularity model, built once per module and copied for each test."""
+    folder = tmp_path_factory.mktemp("shop")
+    db = folder / "shop.duckdb"
+    load(db, folder, "events", events_csv())
+    load(db, folder, "users", USERS)
+    load(db, folder, "items", ITEMS)
+    return folder, recommend.train_recommender(algo="popularity", db=db)["model_id"]
+
+
 @pytest.fixture
-def shop(db, tmp_path) -> str:
-    load(db, tmp_path, "events", events_csv())
-    load(db, tmp_path, "users", USERS)
-    load(db, tmp_path, "items", ITEMS)
-    return recommend.train_recommender(algo="popularity", db=db)["model_id"]
+def shop(trained, db) -> str:
+    folder, model_id = trained
+    shutil.copy(folder / "shop.duckdb", db)
+    shutil.copytree(config.models_dir(folder / "shop.duckdb"), config.models_dir(db))
+    return model_id
 
 
 def test_no_events_links_to_the_data_page(db, no_sample):
