@@ -29,25 +29,19 @@ def pick_classifier() -> str:
     )
 
 
-@st.cache_data(show_spinner="Computing feature importance (SHAP)…", max_entries=16)
-def importance(model_id: str, db: str, sample: int) -> pd.DataFrame:
-    from personalization import explain
-
-    return explain.global_importance(ui.load_model(model_id)[0], sample=sample)
-
-
-@st.cache_data(show_spinner="Computing SHAP values per customer…", max_entries=16)
+@st.cache_data(show_spinner="Computing SHAP values for a sample of customers…", max_entries=16)
 def swarm(model_id: str, db: str, sample: int) -> pd.DataFrame:
+    """SHAP per (customer, feature) of a sample; importance and dependence are read from it, so the
+    model is explained once per model and sample size."""
     from personalization import explain
 
     return explain.beeswarm_data(ui.load_model(model_id)[0], sample=sample)
 
 
-@st.cache_data(show_spinner="Computing the effect of the feature…", max_entries=32)
-def dependence(model_id: str, db: str, feature: str, sample: int) -> pd.DataFrame:
-    from personalization import explain
-
-    return explain.dependence_data(ui.load_model(model_id)[0], feature, sample=sample)
+def importance(points: pd.DataFrame) -> pd.DataFrame:
+    """Mean |SHAP| per feature of the sample (what ``explain.global_importance`` gives), biggest first."""
+    table = points.assign(size=points["shap"].abs()).groupby("feature", sort=False)["size"].mean()
+    return table.rename("mean_abs_shap").sort_values(ascending=False).reset_index()
 
 
 @st.cache_data(show_spinner="Explaining this customer…", max_entries=64)
@@ -61,25 +55,24 @@ def as_probability(value: float, space: str) -> float:
     return float(1 / (1 + np.exp(-value))) if space == "log_odds" else float(value)
 
 
-def global_section(model_id: str, sample: int) -> pd.DataFrame:
+def global_section(points: pd.DataFrame) -> pd.DataFrame:
     st.subheader("What drives conversion overall")
-    table = importance(model_id, ui.db_path(), sample)
+    table = importance(points)
     left, right = st.columns(2)
     left.plotly_chart(mc.shap_bar(table, title="Feature importance"), width="stretch")
     left.caption("How much each feature moves the score on average, in either direction.")
-    right.plotly_chart(mc.beeswarm(swarm(model_id, ui.db_path(), sample), title="Effect per customer"),
-                       width="stretch")
+    right.plotly_chart(mc.beeswarm(points, title="Effect per customer"), width="stretch")
     right.caption("One dot per customer. Right of the line raises the score, left lowers it; red dots have a high "
                   "value of the feature, blue a low one (grey: a category).")
     return table
 
 
-def dependence_section(model_id: str, features: list[str], sample: int) -> None:
+def dependence_section(points: pd.DataFrame, features: list[str]) -> None:
     st.subheader("How one feature changes the score")
     feature = st.selectbox("Feature", features, key="explain_feature",
                            help="Features are listed from the most to the least important.")
-    points = dependence(model_id, ui.db_path(), feature, sample)
-    st.plotly_chart(mc.dependence_figure(points, feature, title=f"Effect of {feature}"), width="stretch")
+    one = points[points["feature"] == feature][["value", "shap"]]
+    st.plotly_chart(mc.dependence_figure(one, feature, title=f"Effect of {feature}"), width="stretch")
     st.caption("Each dot is a customer: the feature's value (across) and how much it raised or lowered that "
                "customer's score (up or down).")
 
@@ -132,9 +125,10 @@ def customer_section(model_id: str, artifact) -> None:
                             output_space=result["output_space"], title="From the average customer to this one"),
         width="stretch",
     )
-    st.caption("Red bars raise the chance, blue bars lower it; the values after '=' are this customer's. "
-               "The numbers in the sentence and on the bars are in the model's own units (log-odds for most "
-               "models): compare their sizes, not their values.")
+    units = ("percentage points of the chance (0.10 = 10 points)" if result["output_space"] == "probability"
+             else "log-odds, the model's own units: compare their sizes rather than read them as percentages")
+    st.caption(f"Red bars raise the chance, blue bars lower it; the values after '=' are this customer's. "
+               f"The numbers in the sentence and on the bars are {units}.")
 
 
 ui.header("Explain", "Why the conversion model scores customers the way it does: the features that matter "
@@ -144,9 +138,9 @@ try:
     artifact, info = ui.load_model(model_id)
     sample = st.select_slider("Customers to explain", SAMPLE_SIZES, value=500, key="explain_sample",
                               help="More customers give steadier pictures but take longer the first time.")
-    table = global_section(model_id, sample)
-    ranked = table.sort_values("mean_abs_shap", ascending=False)["feature"].astype(str).tolist()
-    dependence_section(model_id, ranked, sample)
+    points = swarm(model_id, ui.db_path(), sample)
+    table = global_section(points)
+    dependence_section(points, table["feature"].astype(str).tolist())
     customer_section(model_id, artifact)
 except PersonalizationError as exc:
     ui.show_error(exc)

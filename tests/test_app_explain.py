@@ -60,6 +60,19 @@ def test_sample_model_shows_importance_beeswarm_dependence_and_a_customer(traine
     assert top == at.selectbox(key="explain_customer").options[0]
 
 
+def test_importance_bars_match_the_library_global_importance(trained, monkeypatch):
+    import json
+
+    from personalization import explain, registry
+
+    path, model_id = trained
+    at = run_page(monkeypatch, path)
+    bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
+    expected = explain.global_importance(registry.load_model(model_id, db=path)[0], sample=500)
+    assert bars["y"][::-1][:3] == expected["feature"].head(3).tolist()
+    assert at.selectbox(key="explain_feature").options[0] == expected["feature"].iloc[0]
+
+
 def test_the_customer_helpers_change_the_customer(trained, monkeypatch):
     path, _ = trained
     at = run_page(monkeypatch, path)
