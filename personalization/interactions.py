@@ -145,6 +145,28 @@ def build_interactions(
     )
 
 
+def with_items(interactions: Interactions, item_ids) -> Interactions:
+    """``interactions`` with an empty column appended for each of ``item_ids`` it lacks.
+
+    Catalogue items without events can then be scored by content (content and hybrid models);
+    existing columns keep their positions.
+    """
+    known = set(interactions.item_ids.tolist())
+    extra = np.array([i for i in pd.unique(np.asarray(item_ids)) if i not in known], dtype=object)
+    if not len(extra):
+        return interactions
+    n_users = interactions.matrix.shape[0]
+    pad = sp.csr_matrix((n_users, len(extra)), dtype=np.float32)
+    age = interactions.age_days
+    return Interactions(
+        matrix=sp.hstack([interactions.matrix, pad], format="csr", dtype=np.float32),
+        user_ids=interactions.user_ids,
+        item_ids=np.concatenate([interactions.item_ids.astype(object), extra]),
+        age_days=None if age is None else sp.hstack([age, pad], format="csr", dtype=np.float32),
+        now=interactions.now,
+    )
+
+
 def _check_columns(events: pd.DataFrame) -> None:
     missing = [c for c in ("user_id", "item_id") if c not in events.columns]
     if missing:

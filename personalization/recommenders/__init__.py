@@ -9,13 +9,25 @@ from __future__ import annotations
 import inspect
 
 from personalization.errors import BadInputError
+from personalization.recommenders.als import ALSRecommender
 from personalization.recommenders.base import Recommender
+from personalization.recommenders.content import ContentRecommender
+from personalization.recommenders.ease import EASERecommender
+from personalization.recommenders.hybrid import HybridRecommender
+from personalization.recommenders.itemknn import ItemKNNRecommender
 from personalization.recommenders.popularity import PopularityRecommender
 from personalization.recommenders.svd import SVDRecommender
+from personalization.recommenders.trending import TrendingRecommender
 
 ALGORITHMS: dict[str, type[Recommender]] = {
     "popularity": PopularityRecommender,
+    "trending": TrendingRecommender,
     "svd": SVDRecommender,
+    "als": ALSRecommender,
+    "itemknn": ItemKNNRecommender,
+    "ease": EASERecommender,
+    "content": ContentRecommender,
+    "hybrid": HybridRecommender,
 }
 
 

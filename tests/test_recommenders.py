@@ -1,0 +1,266 @@
+"""Every recommender passes one contract on two disjoint blocks of users and items; then the
+model-specific answers (SVD rank, EASE closed form, content and hybrid cold start)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from personalization.errors import BadInputError
+from personalization.recommenders import ALGORITHMS, make_recommender
+from personalization.recommenders.ease import EASERecommender
+from personalization.recommenders.hybrid import HybridRecommender
+from personalization.recommenders.svd import SVDRecommender
+
+N_USERS, N_ITEMS, HALF = 40, 20, 10
+PERSONALISED = ["svd", "als", "itemknn", "ease", "content", "hybrid"]
+PARAMS = {"svd": {"rank": 2}, "als": {"factors": 2, "regularization": 0.1, "iterations": 10}}
+
+
+def block_matrix(seed: int = 0) -> sp.csr_matrix:
+    """Users 0..19 touch only items 0..9, users 20..39 only items 10..19 (about 60% of them)."""
+    rng = np.random.default_rng(seed)
+    dense = np.zeros((N_USERS, N_ITEMS), dtype=np.float32)
+    for user in range(N_USERS):
+        block = np.arange(HALF) + (HALF if user >= N_USERS // 2 else 0)
+        dense[user, rng.choice(block, size=6, replace=False)] = 1.0
+    dense[:, 0] += 1.0 * (np.arange(N_USERS) < N_USERS // 2)
+    return sp.csr_matrix(dense)
+
+
+def item_frame() -> pd.DataFrame:
+    names = ["garden tools and seeds", "kitchen pans and pots"]
+    return pd.DataFrame(
+        {
+            "category": ["garden"] * HALF + ["kitchen"] * HALF,
+            "description": [f"{names[i >= HALF]} model {i}" for i in range(N_ITEMS)],
+        }
+    )
+
+
+def fitted(algo: str, matrix: sp.csr_matrix | None = None):
+    matrix = block_matrix() if matrix is None else matrix
+    model = make_recommender(algo, **PARAMS.get(algo, {}))
+    return model.fit(matrix, item_features=item_frame()), matrix
+
+
+def block_of(index: int) -> int:
+    return int(index >= HALF)
+
+
+@pytest.fixture(scope="module", params=list(ALGORITHMS))
+def model_and_matrix(request):
+    return request.param, *fitted(request.param)
+
+
+def test_registry_lists_every_family():
+    assert set(ALGORITHMS) == {
+        "popularity", "trending", "svd", "als", "itemknn", "ease", "content", "hybrid"
+    }
+
+
+def test_unknown_algorithm_and_parameter_are_named():
+    with pytest.raises(BadInputError, match="choose one of"):
+        make_recommender("magic")
+    with pytest.raises(BadInputError, match="takes no parameter colour"):
+        make_recommender("svd", colour=1)
+
+
+def test_recommends_within_the_users_block(model_and_matrix):
+    algo, model, matrix = model_and_matrix
+    if algo not in PERSONALISED:
+        pytest.skip("popularity models are the same for everyone")
+    ids, _ = model.recommend(np.arange(N_USERS), matrix, n=3)
+    user_blocks = (np.arange(N_USERS) >= N_USERS // 2).astype(int)
+    assert (np.vectorize(block_of)(ids) == user_blocks[:, None]).all()
+
+
+def test_popularity_models_rank_the_most_popular_first(model_and_matrix):
+    algo, model, matrix = model_and_matrix
+    ids, _ = model.recommend(N_USERS - 1, matrix, n=1, filter_seen=False)
+    if algo in PERSONALISED:
+        assert block_of(ids[0]) == 1
+    else:
+        assert ids[0] == 0
+
+
+def test_filter_seen_and_exclude(model_and_matrix):
+    _, model, matrix = model_and_matrix
+    for user in (0, 25):
+        seen = set(matrix[user].indices)
+        ids, _ = model.recommend(user, matrix, n=N_ITEMS)
+        assert not seen & set(ids)
+        assert len(ids) == N_ITEMS - len(seen)
+        all_ids, _ = model.recommend(user, matrix, n=N_ITEMS, filter_seen=False)
+        assert sorted(all_ids) == list(range(N_ITEMS))
+        excluded, _ = model.recommend(user, matrix, n=5, exclude=[all_ids[0]])
+        assert all_ids[0] not in excluded
+
+
+def test_shapes_and_ordering(model_and_matrix):
+    _, model, matrix = model_and_matrix
+    ids, scores = model.recommend(np.array([0, 5, 30]), matrix, n=4)
+    assert ids.shape == scores.shape == (3, 4)
+    assert (np.diff(scores, axis=1) <= 1e-6).all()
+    one_ids, one_scores = model.recommend(5, matrix, n=4)
+    assert one_ids.ndim == 1 and list(one_ids) == list(ids[1])
+    assert model.score(np.array([0, 1]), matrix).shape == (2, N_ITEMS)
+
+
+def test_n_larger_than_the_catalogue_is_capped_and_padded(model_and_matrix):
+    _, model, matrix = model_and_matrix
+    ids, scores = model.recommend(np.array([0, 1]), matrix, n=1000)
+    assert ids.shape == (2, N_ITEMS)
+    n_seen = np.diff(matrix.indptr)[:2]
+    assert ((ids >= 0).sum(axis=1) == N_ITEMS - n_seen).all()
+    assert np.isneginf(scores[ids < 0]).all()
+
+
+def test_similar_items_excludes_the_item(model_and_matrix):
+    algo, model, _ = model_and_matrix
+    for item in (1, 15):
+        ids, scores = model.similar_items(item, n=3)
+        assert item not in ids and len(ids) == 3
+        assert (np.diff(scores) <= 1e-6).all()
+        if algo in PERSONALISED:
+            assert {block_of(i) for i in ids} == {block_of(item)}
+
+
+def test_explain_names_history_items(model_and_matrix):
+    algo, model, matrix = model_and_matrix
+    user = 3
+    ids, _ = model.recommend(user, matrix, n=1)
+    reasons = model.explain(user, matrix, int(ids[0]), n=3)
+    assert len(reasons) <= 3
+    assert all(item in matrix[user].indices and weight > 0 for item, weight in reasons)
+    if algo in PERSONALISED:
+        assert reasons and all(block_of(item) == 0 for item, _ in reasons)
+        assert [w for _, w in reasons] == sorted((w for _, w in reasons), reverse=True)
+
+
+def test_pickle_roundtrip_gives_identical_scores(model_and_matrix):
+    _, model, matrix = model_and_matrix
+    copy = pickle.loads(pickle.dumps(model))
+    users = np.arange(N_USERS)
+    np.testing.assert_array_equal(copy.score(users, matrix), model.score(users, matrix))
+
+
+def test_bad_input_messages(model_and_matrix):
+    _, model, matrix = model_and_matrix
+    with pytest.raises(BadInputError, match="user_items needs to be a CSR sparse matrix"):
+        model.recommend(0, matrix.toarray())
+    with pytest.raises(BadInputError, match="columns but the model was fitted on 20 items"):
+        model.recommend(0, matrix[:, :5])
+    with pytest.raises(BadInputError, match="user_index 99 is out of range"):
+        model.recommend(99, matrix)
+    with pytest.raises(BadInputError, match="n must be"):
+        model.recommend(0, matrix, n=0)
+    with pytest.raises(BadInputError, match="item_index"):
+        model.similar_items(N_ITEMS)
+
+
+def test_a_user_with_no_history_gets_popular_items(model_and_matrix):
+    _, model, matrix = model_and_matrix
+    empty = sp.vstack([matrix, sp.csr_matrix((1, N_ITEMS), dtype=np.float32)], format="csr")
+    ids, _ = model.recommend(N_USERS, empty, n=1)
+    assert ids[0] == 0
+
+
+def test_unfitted_and_empty_input_are_refused():
+    with pytest.raises(BadInputError, match="not fitted"):
+        make_recommender("svd").recommend(0, block_matrix())
+    with pytest.raises(BadInputError, match="no interactions"):
+        make_recommender("svd").fit(sp.csr_matrix((3, 3), dtype=np.float32))
+    with pytest.raises(BadInputError, match="negative"):
+        make_recommender("svd").fit(sp.csr_matrix(np.array([[1.0, -1.0]])))
+    with pytest.raises(BadInputError, match="rank must be an integer"):
+        make_recommender("svd", rank="many").fit(block_matrix())
+
+
+def planted(n_users=300, n_items=120, groups=6, seed=1) -> sp.csr_matrix:
+    rng = np.random.default_rng(seed)
+    group_of_user = rng.integers(groups, size=n_users)
+    group_of_item = np.arange(n_items) % groups
+    probability = np.where(group_of_user[:, None] == group_of_item[None, :], 0.5, 0.01)
+    return sp.csr_matrix((rng.random((n_users, n_items)) < probability).astype(np.float32))
+
+
+def test_svd_auto_rank_finds_the_planted_rank():
+    model = SVDRecommender(rank="auto", weighting="none").fit(planted())
+    assert 4 <= model.rank_ <= 16
+    assert model.rank_scores_[model.rank_] > model.rank_scores_[max(model.rank_scores_)]
+
+
+def test_svd_scores_are_the_low_rank_reconstruction():
+    matrix = planted()
+    model = SVDRecommender(rank=6, weighting="none", n_iter=8).fit(matrix)
+    u, s, vt = np.linalg.svd(matrix.toarray())
+    expected = (u[:, :6] * s[:6]) @ vt[:6]
+    np.testing.assert_allclose(model.score(np.arange(10), matrix), expected[:10], atol=1e-3)
+
+
+def test_ease_matches_the_closed_form():
+    matrix = planted(40, 12, 3)
+    model = EASERecommender(l2=10.0).fit(matrix)
+    dense = matrix.toarray().astype(np.float64)
+    inverse = np.linalg.inv(dense.T @ dense + 10.0 * np.eye(12))
+    expected = np.eye(12) - inverse / np.diag(inverse)
+    np.testing.assert_allclose(model.weights_, expected, atol=1e-5)
+
+
+def test_ease_refuses_a_huge_catalogue():
+    with pytest.raises(BadInputError, match="use itemknn or svd"):
+        EASERecommender(max_items=10).fit(planted(40, 12, 3))
+
+
+def test_content_recommends_an_item_without_events():
+    matrix = block_matrix()
+    matrix = sp.hstack([matrix, sp.csr_matrix((N_USERS, 1), dtype=np.float32)], format="csr")
+    items = pd.concat(
+        [item_frame(), pd.DataFrame({"category": ["garden"], "description": ["garden seeds new"]})],
+        ignore_index=True,
+    )
+    model = make_recommender("content").fit(matrix, item_features=items)
+    ids, _ = model.recommend(np.arange(N_USERS // 2), matrix, n=N_ITEMS + 1)
+    assert N_ITEMS in ids
+    assert (np.vectorize(lambda i: i >= HALF and i != N_ITEMS)(ids[:, :4]) == 0).all()
+    hybrid = HybridRecommender().fit(matrix, item_features=items)
+    assert N_ITEMS in hybrid.recommend(0, matrix, n=6)[0]
+    assert block_of(hybrid.similar_items(N_ITEMS, n=1)[0][0]) == 0
+
+
+def test_content_needs_item_features():
+    with pytest.raises(BadInputError, match="item attributes"):
+        make_recommender("content").fit(block_matrix())
+
+
+def test_hybrid_cold_user_gets_what_similar_users_like():
+    matrix = block_matrix()
+    users = pd.DataFrame(
+        {
+            "device": ["mobile"] * (N_USERS // 2) + ["desktop"] * (N_USERS // 2),
+            "city": ["Berlin", "Paris"] * (N_USERS // 2),
+        }
+    )
+    model = HybridRecommender(collaborative_params={"rank": 2}).fit(matrix, user_features=users)
+    ids, scores = model.recommend_cold({"device": "desktop", "city": "Paris"}, n=5)
+    assert len(ids) == 5 and all(block_of(i) == 1 for i in ids)
+    assert (np.diff(scores) <= 0).all()
+    peers = model.similar_users({"device": "desktop", "city": "Paris"})
+    assert set(peers) <= set(range(N_USERS // 2, N_USERS))
+    unknown, _ = model.recommend_cold({"device": "tablet"}, n=1)
+    assert unknown[0] == 0
+
+
+def test_trending_favours_recent_interactions():
+    matrix = sp.csr_matrix(np.array([[1, 1], [1, 0], [1, 0]], dtype=np.float32))
+    age = sp.csr_matrix(np.array([[30, 1], [40, 0], [50, 0]], dtype=np.float32))
+    age.data = np.array([30, 1, 40, 50], dtype=np.float32)
+    model = make_recommender("trending", window_days=14).fit(matrix, age_days=age)
+    assert model.recommend(1, matrix, n=1, filter_seen=False)[0][0] == 1
+    plain = make_recommender("trending").fit(matrix)
+    assert plain.recommend(1, matrix, n=1, filter_seen=False)[0][0] == 0
