@@ -20,6 +20,7 @@ users with the same attributes. Unknown ids raise ``NotFoundError`` with a few r
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from personalization.interactions import (
     RATING,
     Interactions,
     build_interactions,
+    with_items,
 )
 from personalization.recommenders import ALGORITHMS, Recommender, make_recommender
 from personalization.recommenders.base import top_n
@@ -153,7 +155,7 @@ def train_recommender(
     _report(progress, 0.15, "choosing defaults and measuring on a holdout split")
     metrics, params = _quick_metrics(algo, params, events, weights, half_life_days, items)
     if algo in FEATURE_ALGOS:
-        inter = _with_new_items(inter, items)
+        inter = with_items(inter, items.index.astype(str))
     _report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
     model, seconds = _fit(algo, params, inter, items)
     _report(progress, 0.85, "saving the model")
@@ -540,21 +542,11 @@ def _fit(
     algo: str, params: dict, inter: Interactions, items: pd.DataFrame
 ) -> tuple[Recommender, float]:
     model = make_recommender(algo, **params)
+    takes_age = "age_days" in inspect.signature(model.fit).parameters
+    extra = {"age_days": inter.age_days} if takes_age else {}
     start = time.perf_counter()
-    model.fit(inter.matrix, item_features=_item_frame(items, inter.item_ids))
+    model.fit(inter.matrix, item_features=_item_frame(items, inter.item_ids), **extra)
     return model, time.perf_counter() - start
-
-
-def _with_new_items(inter: Interactions, items: pd.DataFrame) -> Interactions:
-    """``inter`` with an empty column for each item of ``items`` that has no events yet, so
-    that models using item attributes can recommend brand-new items."""
-    new = np.setdiff1d(items.index.astype(str), inter.item_ids.astype(str))
-    if not len(new):
-        return inter
-    empty = sp.csr_matrix((inter.matrix.shape[0], len(new)), dtype=np.float32)
-    matrix = sp.hstack([inter.matrix, empty], format="csr")
-    ids = np.concatenate([inter.item_ids.astype(object), new.astype(object)])
-    return Interactions(matrix, inter.user_ids, ids, now=inter.now)
 
 
 def _item_frame(items: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame | None:

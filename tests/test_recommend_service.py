@@ -318,14 +318,3 @@ def test_auto_weighting_only_fills_what_is_open():
     assert recommend._auto_params("svd", given, events, "random", weights, None, pd.DataFrame(), 0) == given
     assert recommend._auto_params("popularity", {}, events, "random", weights, None, pd.DataFrame(), 0) == {}
 
-
-def test_new_items_get_empty_columns_for_attribute_models():
-    import scipy.sparse as sp
-
-    from personalization.interactions import Interactions
-
-    inter = Interactions(sp.csr_matrix(np.eye(2, dtype=np.float32)), np.array(["u1", "u2"]),
-                         np.array(["a", "b"]))
-    out = recommend._with_new_items(inter, pd.DataFrame(index=pd.Index(["a", "c"])))
-    assert out.matrix.shape == (2, 3) and out.matrix.nnz == 2 and out.item_index("c") == 2
-    assert recommend._with_new_items(inter, pd.DataFrame(index=pd.Index(["a"]))) is inter
