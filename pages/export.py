@@ -64,7 +64,8 @@ def choose_audience(users: pd.DataFrame | None) -> tuple[list[str] | None, str]:
             "Group customers by", columns, index=columns.index("segment") if "segment" in columns else 0,
             key="export_column",
         )
-        value = right.selectbox("Group", sorted(users[column].dropna().astype(str).unique()), key="export_value")
+        values = sorted(users[column].dropna().astype(str).unique())
+        value = right.selectbox("Group", values, key="export_value")
         ids = users.loc[users[column].astype(str) == value, "user_id"].astype(str).tolist()
         return ids, f"{column}-{value}"
     if who == "An uploaded list of customers":
@@ -121,9 +122,15 @@ except PersonalizationError as exc:
     ui.show_error(exc)
     st.stop()
 if "events" not in tables:
-    ui.empty_state("There are no events yet, so there is nothing to recommend from.", "pages/data.py", "Load events on the Data page")
+    ui.empty_state(
+        "There are no events yet, so there is nothing to recommend from.",
+        "pages/data.py",
+        "Load events on the Data page",
+    )
 if not recommenders:
-    ui.empty_state("No recommender has been trained yet.", "pages/train.py", "Train one on the Train page")
+    ui.empty_state(
+        "No recommender has been trained yet.", "pages/train.py", "Train one on the Train page"
+    )
 
 default = next((i for i, m in enumerate(recommenders) if m["status"] == "promoted"), 0)
 model = st.selectbox(
@@ -150,9 +157,14 @@ if audience is not None and not audience:
     st.stop()
 who = f"{ui.fmt_int(len(audience))} chosen customers" if audience is not None else "every customer"
 st.markdown(f"**Preview** — the lists of the first {PREVIEW_USERS} of {who}")
-pool = audience if audience is not None else ui.preview("events", 500)["user_id"].astype(str).unique().tolist()
+if audience is None:
+    pool = ui.preview("events", 500)["user_id"].astype(str).unique().tolist()
+else:
+    pool = audience
 try:
-    first = preview(tuple(pool[:PREVIEW_USERS]), k, model["model_id"], tuple(columns), ui.db_path(), ui.data_version())
+    first = preview(
+        tuple(pool[:PREVIEW_USERS]), k, model["model_id"], tuple(columns), ui.db_path(), ui.data_version()
+    )
 except PersonalizationError as exc:
     ui.show_error(exc)
     st.stop()
@@ -175,7 +187,8 @@ st.dataframe(
 settings = (model["model_id"], audience_name, k, tuple(columns), suffix, ui.data_version())
 if st.button("Prepare the file", type="primary", icon=":material/build:", key="prepare_export"):
     try:
-        st.session_state["export"] = (settings, run_export(suffix, k, model["model_id"], audience, tuple(columns)))
+        result = run_export(suffix, k, model["model_id"], audience, tuple(columns))
+        st.session_state["export"] = (settings, result)
     except PersonalizationError as exc:
         ui.show_error(exc)
 ready = st.session_state.get("export")

@@ -50,7 +50,9 @@ cards[2].metric("Products", ui.fmt_int(facts.get("n_items")), help=ui.METRIC_HEL
 cards = st.columns(3)
 with cards[0]:
     first_day, last_day = date_range
-    days = (pd.Timestamp(last_day).normalize() - pd.Timestamp(first_day).normalize()).days + 1 if first_day else None
+    days = None
+    if first_day is not None:
+        days = (pd.Timestamp(last_day).normalize() - pd.Timestamp(first_day).normalize()).days + 1
     st.metric(
         "Period covered",
         f"{ui.fmt_int(days)} days" if days else "–",

@@ -93,7 +93,8 @@ def record_feedback(user_id: str, item_id: str, model_id: str, thumbs: int, labe
         return
     st.session_state.setdefault("rated", {})[(user_id, item_id, model_id)] = thumbs
     word = "up" if thumbs > 0 else "down"
-    st.toast(f"Thanks! Thumbs {word} for “{label}” saved.", icon=":material/thumb_up:" if thumbs > 0 else ":material/thumb_down:")
+    icon = ":material/thumb_up:" if thumbs > 0 else ":material/thumb_down:"
+    st.toast(f"Thanks! Thumbs {word} for “{label}” saved.", icon=icon)
 
 
 def recommendation_rows(recs: pd.DataFrame, user_id: str, model_id: str) -> None:
@@ -107,9 +108,11 @@ def recommendation_rows(recs: pd.DataFrame, user_id: str, model_id: str) -> None
                 [0.6, 3.2, 1.6, 3.6, 1.2], vertical_alignment="center"
             )
             rank.markdown(f"**#{int(row['rank'])}**")
-            category = f" · {row['category']}" if "category" in row and pd.notna(row.get("category")) else ""
+            category = row.get("category")
+            category = f" · {category}" if isinstance(category, str) and category else ""
             what.markdown(f"**{label}**  \n:gray[{row['item_id']}{category}]")
-            score.progress(max(min(float(row["score"]) / top, 1.0), 0.0), text=f"score {row['score']:.3f}")
+            share = max(min(float(row["score"]) / top, 1.0), 0.0)
+            score.progress(share, text=f"score {row['score']:.3f}")
             why.caption(str(row.get("reason") or ""))
             given = rated.get((user_id, str(row["item_id"]), model_id))
             up, down = thumbs.columns(2)
@@ -143,7 +146,9 @@ def pick_user(users: pd.DataFrame | None, attributes: dict[str, list[str]]) -> s
     if users is not None and attributes:
         filters = st.columns(min(len(attributes), 4))
         for i, (column, values) in enumerate(list(attributes.items())[:4]):
-            chosen = filters[i].selectbox(column.replace("_", " ").capitalize(), ["Any", *values], key=f"filter_{column}", format_func=pretty)
+            chosen = filters[i].selectbox(
+                pretty(column).capitalize(), ["Any", *values], key=f"filter_{column}", format_func=pretty
+            )
             if chosen != "Any":
                 choices = choices[choices[column].astype(str) == chosen]
     options = choices["user_id"].astype(str).head(MAX_CHOICES).tolist() if choices is not None else []
@@ -194,7 +199,9 @@ def customer_tab(model_id: str, k: int, users: pd.DataFrame | None, attributes: 
                     "value": st.column_config.NumberColumn("Value", format="%.2f"),
                 },
             )
-    st.markdown(f"**Top {k} for {user_id}** — rate each suggestion with the thumbs; it is saved with the model.")
+    st.markdown(
+        f"**Top {k} for {user_id}** — rate each suggestion with the thumbs; it is saved with the model."
+    )
     if recs.empty:
         st.info("The model has nothing new to suggest for this customer.", icon=":material/info:")
         return
@@ -222,12 +229,17 @@ def new_customer_tab(model_id: str, k: int, attributes: dict) -> None:
         "would show first."
     )
     if not attributes:
-        st.info("Load a users table with attributes (device, location, segment) on the Data page to "
-                "describe a new visitor; without one, new visitors get the best-sellers.", icon=":material/info:")
+        st.info(
+            "Load a users table with attributes (device, location, segment) on the Data page to "
+            "describe a new visitor; without one, new visitors get the best-sellers.",
+            icon=":material/info:",
+        )
     chosen: dict[str, str] = {}
     cols = st.columns(max(min(len(attributes), 4), 1))
     for i, (column, values) in enumerate(list(attributes.items())[:4]):
-        value = cols[i].selectbox(column.replace("_", " ").capitalize(), ["Unknown", *values], key=f"new_{column}", format_func=pretty)
+        value = cols[i].selectbox(
+            pretty(column).capitalize(), ["Unknown", *values], key=f"new_{column}", format_func=pretty
+        )
         if value != "Unknown":
             chosen[column] = value
     try:
@@ -271,9 +283,15 @@ except PersonalizationError as exc:
     ui.show_error(exc)
     st.stop()
 if "events" not in tables:
-    ui.empty_state("There are no events yet, so there is nothing to learn from.", "pages/data.py", "Load events on the Data page")
+    ui.empty_state(
+        "There are no events yet, so there is nothing to learn from.",
+        "pages/data.py",
+        "Load events on the Data page",
+    )
 if not recommenders:
-    ui.empty_state("No recommender has been trained yet.", "pages/train.py", "Train one on the Train page")
+    ui.empty_state(
+        "No recommender has been trained yet.", "pages/train.py", "Train one on the Train page"
+    )
 
 left, right = st.columns([3, 1])
 default = next((i for i, m in enumerate(recommenders) if m["status"] == "promoted"), 0)
