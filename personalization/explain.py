@@ -2,8 +2,11 @@
 
 The explainer follows the model family: ``TreeExplainer`` for random forests and gradient
 boosting, ``LinearExplainer`` for logistic regression (background: ``artifact.train_sample``), and a
-sampled, model-agnostic ``KernelExplainer`` for the MLP (background: 25 rows of the training
-sample, ``2 * columns + 512`` coalitions per row; its efficiency constraint keeps it additive). SHAP
+sampled, model-agnostic ``KernelExplainer`` for the MLP (background: 20 rows of the training
+sample, ``2 * columns + 200`` coalitions per row, at most 100 rows; its efficiency constraint
+keeps it additive). A random forest too deep for exact TreeSHAP on the requested rows within
+about ``FOREST_BUDGET`` operations (leaves x depth^2 per tree and row) is explained with Saabas
+attributions instead: additive too, fast, but an approximation; ``method`` says which was used. SHAP
 runs on the prepared matrix and the contributions of the columns made from one original column
 (its one-hot parts, its missing indicator) are summed back onto it, so ``device`` is one feature.
 
@@ -34,11 +37,10 @@ from personalization.store import features as feature_store
 TREES = (RandomForestClassifier, ExtraTreesClassifier, HistGradientBoostingClassifier,
          GradientBoostingClassifier)
 AVERAGED = (RandomForestClassifier, ExtraTreesClassifier)
-KERNEL_BACKGROUND_ROWS = 25
-KERNEL_EXTRA_SAMPLES = 512
-SAMPLED_MAX_ROWS = 200
+KERNEL_BACKGROUND_ROWS = 20
+KERNEL_EXTRA_SAMPLES = 200
+SAMPLED_MAX_ROWS = 100
 FOREST_BUDGET = 4e9
-FOREST_MIN_ROWS = 50
 EPS = 1e-12
 TREE_EXPLAINERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -52,6 +54,7 @@ class Explanation:
     base_value: float
     output: np.ndarray
     output_space: str
+    method: str
 
 
 def parts(artifact):
@@ -124,13 +127,19 @@ def owner(name: str, columns: list[str]) -> str:
     return columns[0] if len(columns) == 1 else name
 
 
-def raw_shap(artifact, matrix: np.ndarray) -> tuple[np.ndarray, float]:
-    """SHAP values (rows x transformed columns) and the base value, in ``output_space``."""
+def raw_shap(artifact, matrix: np.ndarray, approximate: bool = False) -> tuple[np.ndarray, float]:
+    """SHAP values (rows x transformed columns) and the base value, in ``output_space``.
+
+    ``approximate`` uses Saabas attributions for tree models (additive, much faster, not exact
+    Shapley values); other families ignore it.
+    """
     _, model = parts(artifact)
     kind = family(model)
     if kind == "tree":
         explainer = tree_explainer(model)
-        values = np.asarray(explainer.shap_values(matrix, check_additivity=False))
+        values = np.asarray(
+            explainer.shap_values(matrix, approximate=approximate, check_additivity=False)
+        )
         base = np.ravel(explainer.expected_value)
         if values.ndim == 3:
             return values[:, :, 1], float(base[1])
@@ -157,11 +166,20 @@ def tree_explainer(model) -> shap.TreeExplainer:
 def forest_row_cap(model) -> int:
     """Rows of a forest that exact TreeSHAP explains in about ``FOREST_BUDGET`` operations.
 
-    TreeSHAP costs about leaves x depth^2 per tree and row, so deep forests (150 trees of 2,400
-    leaves and depth 26) get ``FOREST_MIN_ROWS``; shallow ones get thousands.
+    TreeSHAP costs about leaves x depth^2 per tree and row: a deep forest (150 trees of 2,400
+    leaves, depth 26) fits about 16 rows, a shallow one thousands.
     """
     cost = sum(t.tree_.n_leaves * max(t.tree_.max_depth, 1) ** 2 for t in model.estimators_)
-    return max(FOREST_MIN_ROWS, int(FOREST_BUDGET / max(cost, 1)))
+    return int(FOREST_BUDGET / max(cost, 1))
+
+
+def method(artifact, rows: int) -> str:
+    """How ``rows`` rows are explained: ``tree``, ``saabas`` (a forest too deep for exact
+    TreeSHAP on that many rows), ``linear`` or ``kernel``."""
+    model = parts(artifact)[1]
+    if isinstance(model, AVERAGED) and rows > forest_row_cap(model):
+        return "saabas"
+    return {"tree": "tree", "linear": "linear", "sampled": "kernel"}[family(model)]
 
 
 def background_matrix(artifact, rows: int) -> np.ndarray:
@@ -182,7 +200,8 @@ def explain_frame(artifact, frame: pd.DataFrame) -> Explanation:
         )
     frame = frame[artifact.features].reset_index(drop=True)
     matrix = transform(artifact, frame)
-    values, base = raw_shap(artifact, matrix)
+    how = method(artifact, len(frame))
+    values, base = raw_shap(artifact, matrix, approximate=how == "saabas")
     grouped = (
         pd.DataFrame(values, columns=column_groups(parts(artifact)[0], artifact.features))
         .T.groupby(level=0, sort=False).sum().T
@@ -193,23 +212,20 @@ def explain_frame(artifact, frame: pd.DataFrame) -> Explanation:
         base_value=base,
         output=model_output(artifact, matrix),
         output_space=output_space(artifact),
+        method=how,
     )
 
 
 def sample_rows(artifact, sample: int) -> pd.DataFrame:
     """At most ``sample`` rows of the test split (else the training sample), a fixed draw.
 
-    The model-agnostic explainer takes at most ``SAMPLED_MAX_ROWS`` rows and a forest at most
-    ``forest_row_cap`` rows, to stay within a few seconds.
+    The model-agnostic explainer takes at most ``SAMPLED_MAX_ROWS`` rows, to stay quick.
     """
     if sample < 1:
         raise BadInputError(f"sample must be at least 1; got {sample}.")
     frame = artifact.test_frame if len(artifact.test_frame) else artifact.train_sample
-    model = parts(artifact)[1]
-    if family(model) == "sampled":
+    if family(parts(artifact)[1]) == "sampled":
         sample = min(sample, SAMPLED_MAX_ROWS)
-    if isinstance(model, AVERAGED):
-        sample = min(sample, forest_row_cap(model))
     if len(frame) > sample:
         frame = frame.sample(sample, random_state=0)
     return frame
@@ -218,11 +234,14 @@ def sample_rows(artifact, sample: int) -> pd.DataFrame:
 def global_importance(artifact, sample: int = 2000) -> pd.DataFrame:
     """Mean |SHAP| per original feature over a sample of ``sample`` test rows, biggest first.
 
-    Columns: ``feature``, ``mean_abs_shap`` (>= 0, in ``output_space`` units).
+    Columns: ``feature``, ``mean_abs_shap`` (>= 0, in ``output_space`` units); ``attrs`` holds
+    ``method`` and ``output_space``.
     """
     explanation = explain_frame(artifact, sample_rows(artifact, sample))
     means = explanation.shap.abs().mean().sort_values(ascending=False, kind="stable")
-    return pd.DataFrame({"feature": means.index, "mean_abs_shap": means.to_numpy()})
+    table = pd.DataFrame({"feature": means.index, "mean_abs_shap": means.to_numpy()})
+    table.attrs.update(method=explanation.method, output_space=explanation.output_space)
+    return table
 
 
 def beeswarm_data(artifact, sample: int = 1000) -> pd.DataFrame:
@@ -244,7 +263,9 @@ def beeswarm_data(artifact, sample: int = 1000) -> pd.DataFrame:
         })
         for feature in order
     ]
-    return pd.concat(pieces, ignore_index=True)
+    data = pd.concat(pieces, ignore_index=True)
+    data.attrs.update(method=explanation.method, output_space=explanation.output_space)
+    return data
 
 
 def normalise(values: pd.Series, categorical: bool) -> np.ndarray:
@@ -282,7 +303,7 @@ def explain_customer(artifact, row: pd.Series | str | int, db=None) -> dict:
     ``row`` is a key value (looked up in the test split, then in ``artifact.table`` of ``db``),
     a row number of the test split when the model has no key, or a Series with the feature
     columns. Returns ``base_value`` and ``prediction`` (in ``output_space``), ``probability``
-    (P(positive)), ``output_space``, ``contributions`` (DataFrame ``feature``, ``value``,
+    (P(positive)), ``output_space``, ``method``, ``contributions`` (DataFrame ``feature``, ``value``,
     ``shap``, biggest |shap| first; base_value + sum(shap) == prediction) and ``sentence``.
     Raises ``NotFoundError`` for an unknown customer.
     """
@@ -303,6 +324,7 @@ def explain_customer(artifact, row: pd.Series | str | int, db=None) -> dict:
         "prediction": prediction,
         "probability": prediction if explanation.output_space == "probability" else expit(prediction),
         "output_space": explanation.output_space,
+        "method": explanation.method,
         "contributions": contributions,
         "sentence": summary_sentence(contributions),
     }
@@ -364,6 +386,7 @@ def describe(feature: str, value) -> str:
         "sessions": lambda v: f"{v:.0f} sessions",
         "days_active": lambda v: f"active on {v:.0f} days",
         "monetary": lambda v: f"spent {v:,.2f}",
+        "dwell_mean": lambda v: f"views of {v:.0f} seconds on average",
         "cart_abandonment": lambda v: f"left {v:.0%} of carted items unbought",
         "distinct_items": lambda v: f"{v:.0f} different items",
         "distinct_categories": lambda v: f"{v:.0f} categories",

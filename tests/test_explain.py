@@ -188,9 +188,13 @@ def test_column_groups_of_a_plain_column_transformer_with_remainder():
     ]
 
 
-def test_deep_forests_explain_fewer_rows(artifacts):
-    forest = explain.parts(artifacts["random_forest"])[1]
-    cap = explain.forest_row_cap(forest)
-    assert cap >= explain.FOREST_MIN_ROWS
-    cost = sum(t.tree_.n_leaves * t.tree_.max_depth ** 2 for t in forest.estimators_)
-    assert cap == max(explain.FOREST_MIN_ROWS, int(explain.FOREST_BUDGET / cost))
+def test_forests_too_deep_for_the_budget_get_additive_saabas_values(artifacts, monkeypatch):
+    artifact = artifacts["random_forest"]
+    rows = artifact.test_frame.head(20)
+    assert explain.explain_frame(artifact, rows).method == "tree"
+    monkeypatch.setattr(explain, "FOREST_BUDGET", 0)
+    result = explain.explain_frame(artifact, rows)
+    assert result.method == "saabas"
+    proba = artifact.predict_proba(rows)
+    assert result.base_value + result.shap.sum(axis=1).to_numpy() == pytest.approx(proba, abs=1e-6)
+    assert explain.global_importance(artifact, sample=20).attrs["method"] == "saabas"

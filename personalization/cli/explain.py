@@ -47,7 +47,8 @@ def cmd_explain(args) -> dict[str, Any]:
         table = explain.global_importance(artifact, sample=args.sample).head(args.top)
         return {
             "model_id": info["model_id"],
-            "output_space": explain.output_space(artifact),
+            "output_space": table.attrs["output_space"],
+            "method": table.attrs["method"],
             "features": table.to_dict(orient="records"),
         }
     result = explain.explain_customer(artifact, args.row, db=args.db)
@@ -64,6 +65,7 @@ def cmd_explain(args) -> dict[str, Any]:
         "prediction": result["prediction"],
         "probability": result["probability"],
         "output_space": result["output_space"],
+        "method": result["method"],
     }
 
 
