@@ -318,3 +318,14 @@ def test_auto_weighting_only_fills_what_is_open():
     assert recommend._auto_params("svd", given, events, "random", weights, None, pd.DataFrame(), 0) == given
     assert recommend._auto_params("popularity", {}, events, "random", weights, None, pd.DataFrame(), 0) == {}
 
+
+
+def test_hybrid_model_knows_brand_new_items_by_their_attributes(shop):
+    db, _ = shop
+    out = recommend.train_recommender(algo="hybrid", params={"collaborative_params": {"rank": 2}}, db=db)
+    assert out["n_items"] == 13
+    fresh = recommend.similar_items("k_new", k=3, model_id=out["model_id"], db=db)
+    assert kitchen_ids(fresh) and (fresh["reason"] == "Similar to Copper Pan").all()
+    frame = recommend.recommend_for_user("k00", k=3, model_id=out["model_id"], db=db)
+    assert set(frame["item_id"]) == {"kit4", "kit5", "k_new"}
+    assert frame["reason"].str.len().gt(0).all()
