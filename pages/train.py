@@ -173,16 +173,27 @@ def table_names(kind: str | None = None) -> list[str]:
     return [t["name"] for t in ui.tables() if kind is None or kind in (t["kind"], t["name"])]
 
 
-def event_weight_inputs() -> dict[str, float]:
+def event_types(table: str) -> list[str]:
+    """The event types of ``table`` (from its cached profile), the default ones first; ratings left out."""
+    present = list((ui.profile(table).get("events_per_type") or {}).keys())
+    if not present:
+        return list(DEFAULT_WEIGHTS)
+    ordered = [e for e in DEFAULT_WEIGHTS if e in present] + sorted(e for e in present if e not in DEFAULT_WEIGHTS)
+    return [str(e) for e in ordered if e != "rating"]
+
+
+def event_weight_inputs(table: str) -> dict[str, float]:
     st.caption("How much each kind of action says about a customer's taste. 0 ignores it; ratings use their own value.")
-    cols = st.columns(len(DEFAULT_WEIGHTS))
-    return {
-        event: col.number_input(
-            event.replace("_", " "), min_value=0.0, max_value=100.0, value=default, step=1.0, key=f"w_{event}",
-            help=f"Weight of one '{event}' event in the customer x item matrix.",
-        )
-        for col, (event, default) in zip(cols, DEFAULT_WEIGHTS.items())
-    }
+    types = event_types(table)
+    weights: dict[str, float] = {}
+    for start in range(0, len(types), 5):
+        for col, event in zip(st.columns(5), types[start:start + 5]):
+            weights[event] = col.number_input(
+                event.replace("_", " "), min_value=0.0, max_value=100.0, value=DEFAULT_WEIGHTS.get(event, 1.0),
+                step=1.0, key=f"w_{table}_{event}",
+                help=f"Weight of one '{event}' event in the customer x item matrix.",
+            )
+    return weights
 
 
 def recommender_settings() -> dict:
@@ -197,16 +208,18 @@ def recommender_settings() -> dict:
     st.caption(RECOMMENDERS.get(algo, ""))
     params: dict = {}
     with st.expander("Settings", expanded=False):
-        weights = event_weight_inputs()
+        weights = event_weight_inputs(table)
         a, b = st.columns(2)
         rank = a.select_slider(
             "Rank (number of hidden tastes)", ["auto", 8, 16, 32, 64, 128], value="auto", key="rec_rank",
             disabled=algo not in RANK_PARAMS,
-            help="How many hidden taste dimensions a factorisation model learns. 'auto' picks the best on held-out data.",
+            help="How many hidden taste dimensions a factorisation model learns. "
+                 "'auto' picks the best on held-out data.",
         )
         half_life = b.number_input(
             "Half-life of interest (days)", min_value=0, max_value=3650, value=0, step=7, key="rec_half_life",
-            help="Older actions count less: an action this many days old counts half. 0 keeps every action at full weight.",
+            help="Older actions count less: an action this many days old counts half. "
+                 "0 keeps every action at full weight.",
         )
     if rank != "auto" and algo in RANK_PARAMS:
         params[RANK_PARAMS[algo]] = int(rank)
@@ -335,10 +348,12 @@ def classifier_settings(tables: list[str]) -> dict:
                              help="Columns the model must not use, e.g. ids or anything known only after "
                                   "the conversion (that would be leakage).")
     d, e = st.columns(2)
-    algo = d.selectbox("Model family", list(CLASSIFIERS), key="clf_algo", format_func=lambda a: CLASSIFIERS[a].split(":")[0],
+    algo = d.selectbox("Model family", list(CLASSIFIERS), key="clf_algo",
+                       format_func=lambda a: CLASSIFIERS[a].split(":")[0],
                        help="\n\n".join(f"**{k}**: {v}" for k, v in CLASSIFIERS.items()))
     d.caption(CLASSIFIERS[algo])
-    balance = e.selectbox("Rare converters", list(BALANCE), key="clf_balance", format_func=lambda b: BALANCE[b].split(":")[0],
+    balance = e.selectbox("Rare converters", list(BALANCE), key="clf_balance",
+                          format_func=lambda b: BALANCE[b].split(":")[0],
                           help="\n\n".join(f"**{k}**: {v}" for k, v in BALANCE.items()))
     e.caption(BALANCE[balance])
     with st.expander("Settings", expanded=False):

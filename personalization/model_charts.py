@@ -280,7 +280,8 @@ def waterfall_figure(
     if output_space == "log_odds":
         ticks = [0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85,
                  0.9, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999]
-        fig.update_xaxes(tickvals=[float(np.log(p / (1 - p))) for p in ticks], ticktext=[f"{p:.1%}".replace(".0%", "%") for p in ticks])
+        fig.update_xaxes(tickvals=[float(np.log(p / (1 - p))) for p in ticks],
+                         ticktext=[f"{p:.1%}".replace(".0%", "%") for p in ticks])
         x_title = "Chance to convert (log-odds scale; bars add up)"
     else:
         fig.update_xaxes(tickformat=".0%")

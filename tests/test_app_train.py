@@ -52,6 +52,8 @@ def test_sample_defaults_are_prefilled(sample_db, monkeypatch):
     assert at.selectbox(key="clf_pos_customers_converted").value == "yes"
     assert at.select_slider(key="rec_rank").value == "auto"
     assert at.selectbox(key="rec_algo").value == "svd"
+    assert at.number_input(key="w_events_purchase").value == 8.0
+    assert at.number_input(key="w_events_view").value == 1.0
     widgets = [*at.selectbox, *at.number_input, *at.select_slider, *at.slider, *at.radio, *at.multiselect]
     assert widgets and all(w.help for w in widgets)
 

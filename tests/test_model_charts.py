@@ -115,7 +115,8 @@ def test_decile_figure_draws_rates_with_the_overall_rate():
 
 def test_segment_lift_has_error_bars_and_counts():
     seg = pd.DataFrame(
-        {"segment": ["a", "b"], "lift": [1.5, 0.8], "customers": [120, 1300], "ci_low": [0.24, 0.1], "ci_high": [0.38, 0.2]}
+        {"segment": ["a", "b"], "lift": [1.5, 0.8], "customers": [120, 1300],
+         "ci_low": [0.24, 0.1], "ci_high": [0.38, 0.2]}
     )
     fig = mc.segment_lift_figure(seg, base_rate=0.2)
     assert titled(fig)
