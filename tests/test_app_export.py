@@ -75,6 +75,13 @@ def test_no_events_links_to_the_data_page(db, no_sample):
     assert any("no events" in i.value for i in at.info)
 
 
+def test_no_model_links_to_the_train_page(db, tmp_path):
+    load(db, tmp_path, "events", events_csv())
+    at = start()
+    assert not at.exception
+    assert any("No recommender has been trained yet" in i.value for i in at.info)
+
+
 def test_everyone_as_a_formula_safe_csv(shop, db):
     at = start()
     assert not at.exception
