@@ -119,7 +119,7 @@ def runs_table(runs: list[dict]) -> pd.DataFrame:
     rows = []
     for info in runs:
         row = {"model": info["model_id"], "algorithm": info["algo"], "status": info["status"],
-               "name": info.get("name") or "", "trained": info.get("created")}
+               "name": info.get("name") or "", "trained": (info.get("created") or "")[:16].replace("T", " ")}
         row.update({label(k): round(v, 4) for k, v in flat_metrics(info).items()})
         rows.append(row)
     return pd.DataFrame(rows)
