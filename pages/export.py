@@ -155,8 +155,13 @@ suffix = FORMATS[fmt]
 if audience is not None and not audience:
     st.warning("No customers match this choice; pick another group or upload another list.")
     st.stop()
-who = f"{ui.fmt_int(len(audience))} chosen customers" if audience is not None else "every customer"
-st.markdown(f"**Preview** — the lists of the first {PREVIEW_USERS} of {who}")
+if audience is None:
+    st.markdown(f"**Preview** — the lists of {PREVIEW_USERS} customers; the file holds every customer.")
+else:
+    st.markdown(
+        f"**Preview** — the lists of the first {PREVIEW_USERS} of the "
+        f"{ui.fmt_int(len(audience))} chosen customers."
+    )
 if audience is None:
     pool = ui.preview("events", 500)["user_id"].astype(str).unique().tolist()
 else:
@@ -168,10 +173,12 @@ try:
 except PersonalizationError as exc:
     ui.show_error(exc)
     st.stop()
+shown = keep_columns(first, tuple(columns))
 st.dataframe(
-    keep_columns(first, tuple(columns)),
+    shown,
     hide_index=True,
     width="stretch",
+    column_order=[c for c in shown.columns if c not in ("score", "reason")] + ["score", "reason"],
     column_config={
         "user_id": "Customer id",
         "rank": st.column_config.NumberColumn("#", format="%d"),
