@@ -149,7 +149,10 @@ def simulator(y: np.ndarray, scores: np.ndarray, list_size: int) -> None:
     cards(chosen, share, size)
     st.plotly_chart(mc.profit_figure(sim, chosen=share, title="Profit by how deep you go"), width="stretch")
     best = sim[sim["best"]].iloc[0] if sim["best"].any() else None
-    if best is not None:
+    if best is not None and budget is not None:
+        st.caption(f"Within your budget, the most profitable cut-off is the top **{best['share_contacted']:.0%}** "
+                   f"(profit {ui.fmt_int(best['profit'])}); grey crosses cost more than the budget.")
+    elif best is not None:
         st.caption(f"The most profitable cut-off is the top **{best['share_contacted']:.0%}** "
                    f"(profit {ui.fmt_int(best['profit'])}); beyond it each extra contact costs more than it brings.")
 
