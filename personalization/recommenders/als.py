@@ -119,10 +119,13 @@ def apply_system(
 
 def sampled_dot(pattern: sp.csr_matrix, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """``left[u] . right[i]`` for every stored (u, i) of ``pattern``, in chunks of non-zeros."""
-    rows = np.repeat(np.arange(pattern.shape[0]), np.diff(pattern.indptr))
-    cols = pattern.indices
+    counts = np.diff(pattern.indptr)
     out = np.empty(pattern.nnz, dtype=np.float32)
-    for start in range(0, pattern.nnz, CHUNK):
-        stop = start + CHUNK
-        out[start:stop] = np.einsum("ij,ij->i", left[rows[start:stop]], right[cols[start:stop]])
+    step = max(1, CHUNK // max(1, int(counts.mean()) if len(counts) else 1))
+    for first in range(0, pattern.shape[0], step):
+        last = min(first + step, pattern.shape[0])
+        start, stop = pattern.indptr[first], pattern.indptr[last]
+        repeated = np.repeat(left[first:last], counts[first:last], axis=0)
+        gathered = np.take(right, pattern.indices[start:stop], axis=0)
+        out[start:stop] = np.einsum("ij,ij->i", repeated, gathered)
     return out

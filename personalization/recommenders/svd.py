@@ -184,13 +184,14 @@ def holdout_split(
     counts = np.diff(user_items.indptr)
     candidates = np.flatnonzero(counts >= 2)
     users = np.sort(rng.choice(candidates, size=min(n_users, len(candidates)), replace=False))
-    starts, sizes = user_items.indptr[users], counts[users]
-    n_held = np.maximum(1, np.floor(sizes * fraction)).astype(np.int64)
-    keys = rng.random(user_items.nnz)
-    held_positions = []
-    for start, size, k in zip(starts, sizes, n_held, strict=True):
-        held_positions.append(start + np.argpartition(keys[start : start + size], k - 1)[:k])
-    positions = np.concatenate(held_positions) if held_positions else np.zeros(0, dtype=np.int64)
+    chosen = np.zeros(user_items.shape[0], dtype=bool)
+    chosen[users] = True
+    rows = np.repeat(np.arange(user_items.shape[0]), counts)
+    order = np.lexsort((rng.random(user_items.nnz), rows))
+    rank = np.empty(user_items.nnz, dtype=np.int64)
+    rank[order] = np.arange(user_items.nnz) - user_items.indptr[rows[order]]
+    n_held = np.where(chosen, np.maximum(1, np.floor(counts * fraction)), 0)
+    positions = np.flatnonzero(rank < n_held[rows])
     mask = np.zeros(user_items.nnz, dtype=bool)
     mask[positions] = True
     held_full = user_items.copy()
@@ -206,10 +207,8 @@ def ndcg_at_k(ids: np.ndarray, relevant: sp.csr_matrix) -> float:
     """Mean binary NDCG of ranked ``ids`` (users, k; -1 = empty) against rows of ``relevant``."""
     k = ids.shape[1]
     discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    hits = np.zeros(ids.shape, dtype=bool)
-    for r in range(ids.shape[0]):
-        truth = relevant.indices[relevant.indptr[r] : relevant.indptr[r + 1]]
-        hits[r] = np.isin(ids[r], truth)
+    lookup = relevant[np.repeat(np.arange(ids.shape[0]), k), np.clip(ids, 0, None).ravel()]
+    hits = (np.asarray(lookup).reshape(ids.shape) > 0) & (ids >= 0)
     dcg = hits @ discounts
     n_rel = np.minimum(np.diff(relevant.indptr), k)
     ideal = np.cumsum(discounts)[np.maximum(n_rel, 1) - 1]
