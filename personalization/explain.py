@@ -4,7 +4,8 @@ The explainer follows the model family: ``TreeExplainer`` for random forests and
 boosting, ``LinearExplainer`` for logistic regression (background: ``artifact.train_sample``), and a
 sampled, model-agnostic ``KernelExplainer`` for the MLP (background: 20 rows of the training
 sample, ``2 * columns + 200`` coalitions per row, at most 100 rows; its efficiency constraint
-keeps it additive). A random forest too deep for exact TreeSHAP on the requested rows within
+keeps it additive; chosen over ``PermutationExplainer``, whose numba compilation costs ~20 s on
+first use in every process). A random forest too deep for exact TreeSHAP on the requested rows within
 about ``FOREST_BUDGET`` operations (leaves x depth^2 per tree and row) is explained with Saabas
 attributions instead: additive too, fast, but an approximation; ``method`` says which was used. SHAP
 runs on the prepared matrix and the contributions of the columns made from one original column
