@@ -114,14 +114,27 @@ for column, (prefix, title, ok) in zip(
             st.markdown(f"{icon} {name.replace('_', ' ').capitalize()}: {check['message']}")
 
 st.subheader("Next steps")
-steps = st.columns(4)
-with steps[0]:
-    ui.link("pages/data.py", "Load or inspect data", ":material/database:")
-if ready.get("can_recommend") or ready.get("can_classify"):
-    with steps[1]:
-        ui.link("pages/train.py", "Train a model", ":material/model_training:")
-if ui.models("recommender"):
-    with steps[2]:
-        ui.link("pages/recommendations.py", "See recommendations", ":material/recommend:")
-    with steps[3]:
-        ui.link("pages/export.py", "Export lists", ":material/download:")
+STEPS = [
+    (
+        "pages/data.py", "Load or inspect data", ":material/database:",
+        "Upload your own files or check quality.", True,
+    ),
+    (
+        "pages/train.py", "Train a model", ":material/model_training:",
+        "Teach a recommender or a conversion model.",
+        bool(ready.get("can_recommend") or ready.get("can_classify")),
+    ),
+    (
+        "pages/recommendations.py", "See recommendations", ":material/recommend:",
+        "What each customer would be shown.", bool(ui.models("recommender")),
+    ),
+    (
+        "pages/export.py", "Export lists", ":material/download:",
+        "Download lists for your email or ad tool.", bool(ui.models("recommender")),
+    ),
+]
+available = [step for step in STEPS if step[4]]
+for column, (path, label, icon, hint, _) in zip(st.columns(len(STEPS)), available, strict=False):
+    with column, st.container(border=True):
+        ui.link(path, label, icon)
+        st.caption(hint)
