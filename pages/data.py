@@ -45,12 +45,12 @@ def save_upload(upload) -> tuple[Path, str]:
 def mapping_widgets(info: ingest.FileInfo, kind: str, digest: str) -> tuple[dict, dict]:
     """A selectbox per role prefilled from the suggestion, plus constants; returns both dicts."""
     roles = ingest.ROLES.get(kind, ())
-    options = [NONE, *info.columns]
     mapping: dict[str, str] = {}
     constants: dict[str, str] = {}
     cols = st.columns(3)
     for i, role in enumerate(roles):
         suggested = info.suggested.get(role)
+        options = list(info.columns) if suggested in info.columns else [NONE, *info.columns]
         chosen = cols[i % 3].selectbox(
             role,
             options,
@@ -154,7 +154,10 @@ def upload_section() -> None:
     st.dataframe(info.preview, hide_index=True, width="stretch", height=220)
     for note in info.notes:
         st.caption(note)
-    st.markdown("**Map the columns** — suggestions are filled in; change any that are wrong.")
+    st.markdown(
+        "**Map the columns** — the columns we recognised are filled in; pick another column "
+        "for any role that is wrong. Columns not mapped are kept as they are."
+    )
     mapping, constants = mapping_widgets(info, kind, digest)
     if st.button("Load", type="primary", icon=":material/upload:", key="load_file"):
         bar = st.progress(0.0, text="Loading…")
