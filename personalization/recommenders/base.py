@@ -291,35 +291,30 @@ def top_n(matrix: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values of the ``n`` largest entries of each row, best first.
 
     Entries equal to ``-inf`` (filtered items) come back as index ``-1``. The n-th largest value
-    of each row comes from ``np.partition`` (faster than ``argpartition``); the few entries at or
-    above it are then ordered (ties by column), falling back to a full stable sort when ties
-    make them many.
+    of each row comes from ``np.partition`` (faster than ``argpartition``); the entries above it
+    and, to fill up to ``n``, the first entries equal to it are then ordered (ties by column).
     """
     n_rows, n_cols = matrix.shape
-    if n < n_cols:
-        threshold = np.partition(matrix, n_cols - n, axis=1)[:, n_cols - n]
-        rows, cols = np.nonzero(matrix >= threshold[:, None])
-        if len(rows) <= 2 * n_rows * n + (1 << 16):
-            values = matrix[rows, cols]
-            order = np.lexsort((cols, -values, rows))
-            rows, cols, values = rows[order], cols[order], values[order]
-            rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
-            keep = rank < n
-            ids = np.full((n_rows, n), -1, dtype=np.int64)
-            out = np.full((n_rows, n), -np.inf, dtype=matrix.dtype)
-            ids[rows[keep], rank[keep]] = cols[keep]
-            out[rows[keep], rank[keep]] = values[keep]
-            ids[np.isneginf(out)] = -1
-            return ids, out
-        part = np.argsort(-matrix, axis=1, kind="stable")[:, :n]
-    else:
-        part = np.broadcast_to(np.arange(n_cols), matrix.shape).copy()
-    values = np.take_along_axis(matrix, part, axis=1)
-    order = np.argsort(-values, axis=1, kind="stable")
-    ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    values = np.take_along_axis(values, order, axis=1)
-    ids[np.isneginf(values)] = -1
-    return ids, values
+    n = min(n, n_cols)
+    threshold = np.partition(matrix, n_cols - n, axis=1)[:, n_cols - n][:, None]
+    above = matrix > threshold
+    need = n - above.sum(axis=1)
+    rows_above, cols_above = np.nonzero(above)
+    rows_equal, cols_equal = np.nonzero(matrix == threshold)
+    equal_rank = np.arange(len(rows_equal)) - np.searchsorted(rows_equal, rows_equal)
+    keep = equal_rank < need[rows_equal]
+    rows = np.concatenate([rows_above, rows_equal[keep]])
+    cols = np.concatenate([cols_above, cols_equal[keep]])
+    values = matrix[rows, cols]
+    order = np.lexsort((cols, -values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    ids = np.full((n_rows, n), -1, dtype=np.int64)
+    out = np.full((n_rows, n), -np.inf, dtype=matrix.dtype)
+    ids[rows, rank] = cols
+    out[rows, rank] = values
+    ids[np.isneginf(out)] = -1
+    return ids, out
 
 
 def cosine_similarity_to(vectors: np.ndarray | sp.spmatrix, item_index: int) -> np.ndarray:
