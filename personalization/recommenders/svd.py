@@ -28,7 +28,8 @@ from personalization.recommenders.base import (
     top_n,
 )
 
-RANK_GRID = (2, 4, 8, 16, 24, 32, 48, 64, 96, 128)
+RANK_GRID = (8, 16, 24, 32, 48, 64, 96, 128)
+SMALL_RANKS = (2, 4)
 WEIGHTINGS = ("none", "log", "binary", "bm25")
 VALIDATION_K = 10
 
@@ -38,7 +39,8 @@ class SVDRecommender(Recommender):
 
     Parameters
     - ``rank``: number of factors (int >= 1), or ``"auto"`` / None to choose it from ``rank_grid``
-      by NDCG@10 on a validation split (see the module docstring). Capped at min(shape) - 1.
+      by NDCG@10 on a validation split (see the module docstring). Capped at min(shape) - 1; on a
+      matrix too small for the grid, ranks 2 and 4 are tried as well.
     - ``weighting``: applied to the weights before the SVD and when scoring: ``"none"`` (as
       given), ``"log"`` (``log1p``), ``"binary"`` (1 for any interaction), ``"bm25"`` (BM25 with
       item idf and user length normalisation, ``bm25_k1``, ``bm25_b``).
@@ -55,7 +57,7 @@ class SVDRecommender(Recommender):
         weighting: str = "log",
         rank_grid: tuple[int, ...] = RANK_GRID,
         validation_fraction: float = 0.2,
-        validation_users: int = 3000,
+        validation_users: int = 2000,
         bm25_k1: float = 1.2,
         bm25_b: float = 0.75,
         n_iter: int = 4,
@@ -121,7 +123,8 @@ class SVDRecommender(Recommender):
         fraction = check_number("validation_fraction", self.validation_fraction, 0.01, 0.9)
         n_val = check_number("validation_users", self.validation_users, 1, integer=True)
         train, users, held = holdout_split(user_items, fraction, n_val, rng)
-        grid = sorted({min(int(k), max_rank) for k in self.rank_grid})
+        small = SMALL_RANKS if max_rank < 2 * min(self.rank_grid) else ()
+        grid = sorted({min(int(k), max_rank) for k in (*small, *self.rank_grid)})
         if not len(users):
             raise NotEnoughDataError(
                 "rank='auto' needs users with at least 2 interactions to hold some out; "
