@@ -8,6 +8,8 @@ into a plain scikit-learn ``Pipeline([("prep", ...), ("model", ...)])`` for scor
 
 from __future__ import annotations
 
+import os
+
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -30,11 +32,11 @@ BALANCES = ("none", "class_weight", "smote", "undersample")
 SCALINGS = ("standard", "minmax")
 MIN_CATEGORY_FREQUENCY = 10
 SMOTE_NEIGHBOURS = 5
-THREADS = 1
+THREADS = int(os.environ.get("PERSONALIZATION_THREADS", 0)) or os.cpu_count() or 1
 
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "logreg": {"C": 1.0},
-    "random_forest": {"n_estimators": 150, "max_depth": None, "min_samples_leaf": 3,
+    "random_forest": {"n_estimators": 150, "max_depth": 14, "min_samples_leaf": 5,
                       "max_features": "sqrt"},
     "gradient_boosting": {"learning_rate": 0.05, "max_iter": 400, "max_leaf_nodes": 31,
                           "min_samples_leaf": 20, "l2_regularization": 0.0},
@@ -50,8 +52,9 @@ GRIDS: dict[str, dict[str, list]] = {
 
 
 def limit_threads() -> AbstractContextManager:
-    """Run native code (OpenMP, BLAS) on ``THREADS`` threads: on a shared machine more threads than
-    free cores make gradient boosting many times slower, not faster."""
+    """Run native code (OpenMP, BLAS) on ``THREADS`` threads (all cores unless
+    ``PERSONALIZATION_THREADS`` says otherwise): on a shared machine more threads than free cores
+    make gradient boosting many times slower, not faster, so set it to 1 there."""
     return threadpool_limits(limits=THREADS)
 
 
@@ -105,7 +108,7 @@ def build_model(algo: str, params: dict | None = None, balance: str = "class_wei
     if algo == "logreg":
         return LogisticRegression(max_iter=2000, class_weight=weight, random_state=seed, **kwargs)
     if algo == "random_forest":
-        return RandomForestClassifier(class_weight=weight, n_jobs=1, random_state=seed, **kwargs)
+        return RandomForestClassifier(class_weight=weight, n_jobs=THREADS, random_state=seed, **kwargs)
     if algo == "gradient_boosting":
         return HistGradientBoostingClassifier(
             class_weight=weight, early_stopping=True, validation_fraction=0.1,
