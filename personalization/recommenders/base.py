@@ -292,20 +292,22 @@ def top_n(matrix: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 
     Entries equal to ``-inf`` (filtered items) come back as index ``-1``. The n-th largest value
     of each row comes from ``np.partition`` (faster than ``argpartition``); the entries above it
-    and, to fill up to ``n``, the first entries equal to it are then ordered (ties by column).
+    and, to fill up to ``n``, the first entries equal to it (one ``nonzero`` pass) are then
+    ordered, ties by column.
     """
     n_rows, n_cols = matrix.shape
     n = min(n, n_cols)
     threshold = np.partition(matrix, n_cols - n, axis=1)[:, n_cols - n][:, None]
-    above = matrix > threshold
-    need = n - above.sum(axis=1)
-    rows_above, cols_above = np.nonzero(above)
-    rows_equal, cols_equal = np.nonzero(matrix == threshold)
-    equal_rank = np.arange(len(rows_equal)) - np.searchsorted(rows_equal, rows_equal)
-    keep = equal_rank < need[rows_equal]
-    rows = np.concatenate([rows_above, rows_equal[keep]])
-    cols = np.concatenate([cols_above, cols_equal[keep]])
+    rows, cols = np.nonzero(matrix >= threshold)
     values = matrix[rows, cols]
+    if len(rows) > n_rows * n:
+        tied = values == threshold[rows, 0]
+        need = n - np.bincount(rows[~tied], minlength=n_rows)
+        tied_rows = rows[tied]
+        tied_rank = np.arange(len(tied_rows)) - np.searchsorted(tied_rows, tied_rows)
+        keep = ~tied
+        keep[np.flatnonzero(tied)[tied_rank < need[tied_rows]]] = True
+        rows, cols, values = rows[keep], cols[keep], values[keep]
     order = np.lexsort((cols, -values, rows))
     rows, cols, values = rows[order], cols[order], values[order]
     rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
