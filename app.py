@@ -43,7 +43,7 @@ def load_sample_once(db: str) -> bool:
     with lock:
         if db not in checked:
             slot = st.empty()
-            with st.spinner("First start: loading the bundled sample shop…"):
+            with st.spinner("First start: loading the bundled sample shop and training two example models…"):
                 checked[db] = sample.ensure_sample_data(
                     db=db, progress=lambda f, msg: slot.progress(min(max(f, 0.0), 1.0), text=msg)
                 )

@@ -18,8 +18,9 @@ ui.header(
 if st.session_state.get("sample_banner"):
     with st.container(border=True):
         st.success(
-            "The bundled **sample shop** (a fictional store with 90 days of activity) was loaded so "
-            "you can try everything right away. To use your own data, open the **Data** page, "
+            "The bundled **sample shop** (a fictional store with 90 days of activity) was loaded and "
+            "a recommender and a conversion model were trained on it, so you can try everything "
+            "right away. To use your own data, open the **Data** page, "
             "upload your file and choose **Replace** so the sample rows are swapped out.",
             icon=":material/storefront:",
         )

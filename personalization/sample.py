@@ -69,9 +69,28 @@ def load_sample_data(db=None, progress: Progress | None = None) -> list[IngestRe
     return reports
 
 
-def ensure_sample_data(db=None, progress: Progress | None = None) -> bool:
-    """Load the sample data only when the database holds no user tables; True when it loaded."""
+def train_default_models(db=None, progress: Progress | None = None) -> list[str]:
+    """Train the default recommender (SVD, rank chosen on validation) on ``events`` and the
+    default conversion model (gradient boosting) on ``customers.converted``; return their ids.
+
+    Both become the promoted models of their kind when they are the first of it.
+    """
+    from personalization import propensity, recommend
+
+    rec = recommend.train_recommender("svd", db=db, progress=_scaled(progress, 0.0, 0.5))
+    clf = propensity.train_classifier(
+        "customers", target="converted", positive="yes", db=db, progress=_scaled(progress, 0.5, 0.5)
+    )
+    return [rec["model_id"], clf["model_id"]]
+
+
+def ensure_sample_data(db=None, progress: Progress | None = None, train: bool = True) -> bool:
+    """On an empty database, load the sample shop and (``train``) train the default models on it,
+    so that every page opens on a working example. Returns whether it did anything; a database
+    that holds any user table is left as it is."""
     if store.table_names(db):
         return False
-    load_sample_data(db=db, progress=progress)
+    load_sample_data(db=db, progress=_scaled(progress, 0.0, 0.3 if train else 1.0))
+    if train:
+        train_default_models(db=db, progress=_scaled(progress, 0.3, 0.7))
     return True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import sys
 
 import numpy as np
@@ -185,10 +184,8 @@ def _csv_rows(name: str) -> int:
         return sum(1 for _ in handle) - 1
 
 
-def test_ensure_sample_data_loads_once(db):
-    if importlib.util.find_spec("personalization.ingest") is None:
-        pytest.skip("personalization.ingest is not written yet; sample loading needs it")
-    from personalization import sample, store
+def test_ensure_sample_data_loads_once_and_trains_the_example_models(db):
+    from personalization import registry, sample, store
 
     fractions: list[float] = []
     assert sample.ensure_sample_data(db=db, progress=lambda f, m: fractions.append(f)) is True
@@ -196,13 +193,14 @@ def test_ensure_sample_data_loads_once(db):
     assert store.count_rows("events", db) == _csv_rows("events")
     assert store.count_rows("customers", db) == 3000
     assert fractions[-1] == 1.0 and fractions == sorted(fractions)
+    promoted = {m["kind"]: m["algo"] for m in registry.list_models(db=db) if m["status"] == "promoted"}
+    assert promoted == {"recommender": "svd", "classifier": "gradient_boosting"}
     assert sample.ensure_sample_data(db=db) is False
     assert store.count_rows("events", db) == _csv_rows("events")
+    assert len(registry.list_models(db=db)) == 2
 
 
 def test_load_sample_data_reports_every_table(db):
-    if importlib.util.find_spec("personalization.ingest") is None:
-        pytest.skip("personalization.ingest is not written yet; sample loading needs it")
     from personalization import sample
 
     reports = sample.load_sample_data(db=db)
