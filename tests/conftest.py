@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,34 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (the shared data folder is not part of the project)")
     return path
+
+
+@pytest.fixture(scope="session")
+def _sample_template(tmp_path_factory) -> Path:
+    """The bundled sample shop loaded once per test session (no models)."""
+    from personalization import sample
+
+    path = tmp_path_factory.mktemp("sample_template") / "sample.duckdb"
+    sample.load_sample_data(db=path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def sample_db(_sample_template, tmp_path_factory) -> Path:
+    """A private copy of the loaded sample shop for one test module."""
+    path = tmp_path_factory.mktemp("sample") / "sample.duckdb"
+    shutil.copyfile(_sample_template, path)
+    return path
+
+
+def open_page(monkeypatch, db: Path, page: str | None = None, timeout: float = 120):
+    """Run ``app.py`` on ``db`` through AppTest, without the first-start sample load, and switch
+    to ``page`` (e.g. ``"pages/train.py"``) when given."""
+    from streamlit.testing.v1 import AppTest
+
+    from personalization import sample
+
+    monkeypatch.setenv("PERSONALIZATION_DB", str(db))
+    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
+    return at.switch_page(page).run() if page else at

@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from personalization import propensity, sample, store
+from personalization import propensity, store
+from tests.conftest import open_page
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/explain.py"
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(sample_db):
     """The bundled sample with one small conversion model, shared by the tests of this file."""
-    path = tmp_path_factory.mktemp("explain") / "sample.duckdb"
-    sample.load_sample_data(db=path)
+    path = sample_db
     result = propensity.train_classifier(
         table="customers", target="converted", positive="yes", algo="logreg", folds=0, db=path
     )
     return path, result["model_id"]
 
 
-def run_page(monkeypatch, db) -> AppTest:
-    """Open the page through the app's navigation, without the first-start sample load."""
-    monkeypatch.setenv("PERSONALIZATION_DB", str(db))
-    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90).run()
-    return at.switch_page(PAGE).run()
-
-
 def test_without_a_model_the_page_links_to_train(db, monkeypatch):
-    at = run_page(monkeypatch, db)
+    at = open_page(monkeypatch, db, PAGE)
     assert not at.exception
     assert "No conversion model" in at.info[0].value
     assert at.get("page_link")[0].proto.page == "train"
@@ -42,14 +30,14 @@ def test_without_a_model_the_page_links_to_train(db, monkeypatch):
 
 def test_a_model_whose_files_are_gone_shows_one_error(db, monkeypatch):
     store.insert_model("clf-gone", "classifier", "logreg", None, {}, {}, "x", status="promoted", db=db)
-    at = run_page(monkeypatch, db)
+    at = open_page(monkeypatch, db, PAGE)
     assert not at.exception
     assert len(at.error) == 1 and "missing" in at.error[0].value
 
 
 def test_sample_model_shows_importance_beeswarm_dependence_and_a_customer(trained, monkeypatch):
     path, model_id = trained
-    at = run_page(monkeypatch, path)
+    at = open_page(monkeypatch, path, PAGE)
     assert not at.exception
     assert at.selectbox(key="explain_model").value == model_id
     assert len(at.get("plotly_chart")) == 4
@@ -66,7 +54,7 @@ def test_importance_bars_match_the_library_global_importance(trained, monkeypatc
     from personalization import explain, registry
 
     path, model_id = trained
-    at = run_page(monkeypatch, path)
+    at = open_page(monkeypatch, path, PAGE)
     bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     expected = explain.global_importance(registry.load_model(model_id, db=path)[0], sample=500)
     assert bars["y"][::-1][:3] == expected["feature"].head(3).tolist()
@@ -75,7 +63,7 @@ def test_importance_bars_match_the_library_global_importance(trained, monkeypatc
 
 def test_the_customer_helpers_change_the_customer(trained, monkeypatch):
     path, _ = trained
-    at = run_page(monkeypatch, path)
+    at = open_page(monkeypatch, path, PAGE)
     first = at.selectbox(key="explain_customer").value
     options = at.selectbox(key="explain_customer").options
     at.selectbox(key="explain_customer").set_value(options[5]).run()

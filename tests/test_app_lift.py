@@ -2,38 +2,26 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from personalization import propensity, sample, store
+from personalization import propensity, store
+from tests.conftest import open_page
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/lift.py"
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(sample_db):
     """The bundled sample with one small conversion model, shared by the tests of this file."""
-    path = tmp_path_factory.mktemp("lift") / "sample.duckdb"
-    sample.load_sample_data(db=path)
+    path = sample_db
     result = propensity.train_classifier(
         table="customers", target="converted", positive="yes", algo="logreg", folds=0, db=path
     )
     return path, result["model_id"]
 
 
-def run_page(monkeypatch, db) -> AppTest:
-    """Open the page through the app's navigation, without the first-start sample load."""
-    monkeypatch.setenv("PERSONALIZATION_DB", str(db))
-    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    return at.switch_page(PAGE).run()
-
-
 def test_without_a_model_the_page_links_to_train(db, monkeypatch):
-    at = run_page(monkeypatch, db)
+    at = open_page(monkeypatch, db, PAGE)
     assert not at.exception
     assert "No conversion model" in at.info[0].value
     assert at.get("page_link")[0].proto.page == "train"
@@ -42,14 +30,14 @@ def test_without_a_model_the_page_links_to_train(db, monkeypatch):
 
 def test_a_model_whose_files_are_gone_shows_one_error(db, monkeypatch):
     store.insert_model("clf-gone", "classifier", "logreg", None, {}, {}, "x", status="promoted", db=db)
-    at = run_page(monkeypatch, db)
+    at = open_page(monkeypatch, db, PAGE)
     assert not at.exception
     assert len(at.error) == 1 and "missing" in at.error[0].value
 
 
 def test_sample_model_shows_curves_deciles_segments_and_simulator(trained, monkeypatch):
     path, model_id = trained
-    at = run_page(monkeypatch, path)
+    at = open_page(monkeypatch, path, PAGE)
     assert not at.exception
     assert at.selectbox(key="lift_model").value == model_id
     labels = [m.label for m in at.metric]
@@ -62,7 +50,7 @@ def test_sample_model_shows_curves_deciles_segments_and_simulator(trained, monke
 
 def test_simulator_follows_the_slider_and_the_budget(trained, monkeypatch):
     path, _ = trained
-    at = run_page(monkeypatch, path)
+    at = open_page(monkeypatch, path, PAGE)
     at.number_input(key="sim_size").set_value(10000)
     at.slider(key="sim_share").set_value(10).run()
     contacts = next(m for m in at.metric if m.label == "Contacts")
@@ -75,6 +63,6 @@ def test_simulator_follows_the_slider_and_the_budget(trained, monkeypatch):
 
 def test_fewer_bins_shorten_the_decile_table(trained, monkeypatch):
     path, _ = trained
-    at = run_page(monkeypatch, path)
+    at = open_page(monkeypatch, path, PAGE)
     at.radio(key="lift_bins").set_value(5).run()
     assert at.dataframe[0].value["bin"].tolist() == [1, 2, 3, 4, 5]

@@ -2,31 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from streamlit.testing.v1 import AppTest
 
-from personalization import registry, sample, store
+from personalization import registry, store
+from tests.conftest import open_page
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/train.py"
-
-
-@pytest.fixture(scope="module")
-def sample_db(tmp_path_factory):
-    """The bundled sample loaded once for the tests of this file (each test adds its own models)."""
-    path = tmp_path_factory.mktemp("train") / "sample.duckdb"
-    sample.load_sample_data(db=path)
-    return path
-
-
-def run_page(monkeypatch, db) -> AppTest:
-    """Open the page through the app's navigation, without the first-start sample load."""
-    monkeypatch.setenv("PERSONALIZATION_DB", str(db))
-    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    return at.switch_page(PAGE).run()
 
 
 def labels(at: AppTest) -> list[str]:
@@ -34,7 +15,7 @@ def labels(at: AppTest) -> list[str]:
 
 
 def test_without_data_both_tabs_link_to_the_data_page(db, monkeypatch):
-    at = run_page(monkeypatch, db)
+    at = open_page(monkeypatch, db, PAGE)
     assert not at.exception
     assert len(at.tabs) == 2
     assert any("no customer actions" in i.value for i in at.info)
@@ -44,7 +25,7 @@ def test_without_data_both_tabs_link_to_the_data_page(db, monkeypatch):
 
 
 def test_sample_defaults_are_prefilled(sample_db, monkeypatch):
-    at = run_page(monkeypatch, sample_db)
+    at = open_page(monkeypatch, sample_db, PAGE)
     assert not at.exception
     assert at.selectbox(key="rec_table").value == "events"
     assert at.selectbox(key="clf_table").value == "customers"
@@ -59,7 +40,7 @@ def test_sample_defaults_are_prefilled(sample_db, monkeypatch):
 
 
 def test_training_a_classifier_shows_cards_curves_and_the_run(sample_db, monkeypatch):
-    at = run_page(monkeypatch, sample_db)
+    at = open_page(monkeypatch, sample_db, PAGE)
     at.selectbox(key="clf_algo").set_value("logreg")
     at.select_slider(key="clf_folds").set_value(0)
     at.button(key="train_clf").click().run()
@@ -75,7 +56,7 @@ def test_training_a_classifier_shows_cards_curves_and_the_run(sample_db, monkeyp
 
 
 def test_training_a_recommender_compares_it_with_popularity(sample_db, monkeypatch):
-    at = run_page(monkeypatch, sample_db)
+    at = open_page(monkeypatch, sample_db, PAGE)
     at.selectbox(key="rec_algo").set_value("popularity")
     at.button(key="train_rec").click().run()
     assert not at.exception
@@ -88,7 +69,7 @@ def test_training_a_recommender_compares_it_with_popularity(sample_db, monkeypat
 def test_a_target_with_one_value_shows_the_library_message(db, monkeypatch):
     store.execute("CREATE TABLE customers AS SELECT range::VARCHAR AS customer_id, range AS x, 'no' AS converted "
                   "FROM range(40)", db=db)
-    at = run_page(monkeypatch, db)
+    at = open_page(monkeypatch, db, PAGE)
     at.select_slider(key="clf_folds").set_value(0)
     at.button(key="train_clf").click().run()
     assert not at.exception
@@ -101,7 +82,7 @@ def test_promote_makes_another_run_the_default(sample_db, monkeypatch):
     for algo in ("logreg", "logreg"):
         propensity.train_classifier(table="customers", target="converted", positive="yes", algo=algo, folds=0,
                                     db=sample_db)
-    at = run_page(monkeypatch, sample_db)
+    at = open_page(monkeypatch, sample_db, PAGE)
     runs = registry.list_models("classifier", db=sample_db)
     other = next(r["model_id"] for r in runs if r["status"] != "promoted")
     at.selectbox(key="promote_classifier").set_value(other).run()
@@ -113,7 +94,7 @@ def test_promote_makes_another_run_the_default(sample_db, monkeypatch):
 
 
 def test_a_tuning_run_lists_its_trials(sample_db, monkeypatch):
-    at = run_page(monkeypatch, sample_db)
+    at = open_page(monkeypatch, sample_db, PAGE)
     at.selectbox(key="clf_algo").set_value("logreg")
     at.select_slider(key="clf_folds").set_value(0)
     at.selectbox(key="clf_search").set_value("grid")
@@ -124,7 +105,7 @@ def test_a_tuning_run_lists_its_trials(sample_db, monkeypatch):
 
 
 def test_building_a_customer_table_from_events_selects_it(sample_db, monkeypatch):
-    at = run_page(monkeypatch, sample_db)
+    at = open_page(monkeypatch, sample_db, PAGE)
     at.button(key="build_features").click().run()
     assert not at.exception and not at.error
     assert at.selectbox(key="clf_table").value == "customer_features"
