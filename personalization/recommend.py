@@ -4,14 +4,27 @@ Train, evaluate and tune recommenders on the events in DuckDB; recommend for a k
 user (by attributes such as device and location), a segment, or everyone at once; find similar
 items; export lists. Every row carries a ``reason`` a marketer can read:
 
-- "Because you bought Linen Tea Towel and viewed Oak Tray": the user's history items that are
-  most often bought together with the item (cosine of the items' user columns), with the verb
-  of the strongest event the user had with each;
-- "Matches your interest in kitchen": no co-bought history item, but the item's category is one
-  the user touched;
+- "Because you bought Linen Tea Towel and viewed Oak Tray": the user's history items most
+  similar to the recommended item, with the verb of the strongest event the user had with each.
+  For one user (``recommend_for_user``) the candidates are what the model's own ``explain()``
+  says drove the score (svd, als, itemknn, ease, content, hybrid); for many users at once
+  (``recommendations_for_users``, exports) the history items with the highest item-item
+  similarity, vectorised. Similarity is the cosine of the model's item factors (svd, als,
+  hybrid's collaborative part), of item features (content), the model's item-item weights
+  (itemknn) or co-occurrence (others). A history item is named only when that similarity is at
+  least ``REASON_SIMILARITY`` of its kind (set so that, on the sample shop, nine in ten named
+  pairs share a category), twice that when the two items are of different categories;
+  otherwise, in this order:
+- "Popular in kitchen, a category you browse": the item's category is one the user touched;
 - "Trending this week": among the items most users touched in the last 7 days of the data;
+- "Popular with customers who shop like you": the model's collaborative signal, nothing nameable;
 - "Popular with mobile users in Berlin": for new users, what similar users touched;
 - "Similar to X": for ``similar_items``.
+
+Scoring a known user reads no events: the model artifact holds the training matrix and the id
+maps, so "already seen" means seen in the training data, and events loaded after training are
+ignored until the model is trained again. Loaded artifacts are kept in memory (a few per
+process, keyed by their file), so only the first call for a model pays for reading it.
 
 ``k`` larger than what can be recommended is capped; the frame's ``attrs["note"]`` then says so.
 A user who is in the ``users`` table but has no events is a new user: recommendations come from
@@ -21,8 +34,10 @@ users with the same attributes. Unknown ids raise ``NotFoundError`` with a few r
 from __future__ import annotations
 
 import inspect
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,9 +46,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from personalization import ranking, registry, store
+from personalization import config, ranking, registry, store
 from personalization.errors import BadInputError, NotEnoughDataError, NotFoundError
-from personalization.export import FORMATS, write_table
+from personalization.export import FORMATS, write_blocks
 from personalization.interactions import (
     DEFAULT_EVENT_WEIGHTS,
     RATING,
@@ -57,6 +72,11 @@ NEIGHBOURS = 30
 TRENDING_DAYS = 7
 TRENDING_TOP = 20
 BLOCK_CELLS = 1 << 22
+EXPORT_BLOCK_USERS = 2000
+LOADED_MODELS = 4
+REASON_SIMILARITY = {"factors": 0.4, "features": 0.3, "itemknn": 0.1, "cooccurrence": 0.2}
+EXPLAINED_ALGOS = ("svd", "als", "itemknn", "ease", "content", "hybrid")
+LIKE_YOU = "Popular with customers who shop like you"
 TITLE_COLUMNS = ("title", "name", "product_name", "description", "Description")
 CATEGORY_COLUMNS = ("category", "department", "product_type", "categories")
 PRICE_COLUMNS = ("price", "unit_price", "UnitPrice")
@@ -314,7 +334,8 @@ def recommend_for_user(
 ) -> pd.DataFrame:
     """Top ``k`` items for one user: ``rank``, ``item_id``, ``score``, ``reason`` + item columns.
 
-    ``filter_seen`` drops what the user already touched, except the ``rebuyable`` item ids;
+    ``filter_seen`` drops what the user touched in the training data (events loaded after
+    training count once the model is retrained), except the ``rebuyable`` item ids;
     ``exclude_items`` / ``exclude_categories`` remove items for everyone; ``only_if`` keeps only
     items whose column(s) hold a true value (``in_stock``). A user known only from the ``users``
     table is served as a new user from their attributes. Raises ``NotFoundError`` for an unknown
@@ -331,7 +352,8 @@ def recommend_for_user(
     rebuy = _item_mask(art, rebuyable)
     ids, scores = _top_items(art, np.array([row]), k, banned, filter_seen, rebuy)
     frame = _frame(art, np.zeros(ids.shape, dtype=np.int64), ids, scores, item_columns)
-    frame["reason"] = _reasons(art, np.full(len(frame), row), frame.pop("_item").to_numpy())
+    items = frame.pop("_item").to_numpy()
+    frame["reason"] = _reasons(art, np.full(len(frame), row), items, explain=True)
     frame = frame.drop(columns="_row")
     return _with_note(_order(frame, item_columns), k, art, banned)
 
@@ -389,20 +411,19 @@ def similar_items(
 def user_history(user_id: Any, limit: int = 20, table: str = "events", db=None) -> pd.DataFrame:
     """The user's ``limit`` most recent events, newest first, with item title and category.
 
-    A user in the users table without events gets an empty frame; an unknown user raises
+    Reads only that user's rows (one parameterised query) and the items they touched. A user in
+    the users table without events gets an empty frame; an unknown user raises
     ``NotFoundError`` with a few real ids.
     """
-    events = store_events.read_events(table, db=db)
     uid = str(user_id)
-    mine = events[events["user_id"].astype(str) == uid]
+    mine = store_events.read_user_events(uid, table, int(limit), db=db)
     if mine.empty:
-        users = store_events.read_attributes("users", "user_id", db=db)
+        users = store_events.read_attribute_rows("users", "user_id", [uid], db=db)
         if uid not in users.index:
-            raise NotFoundError(_unknown("user", uid, events["user_id"].astype(str).unique()))
-    if "timestamp" in mine:
-        mine = mine.sort_values("timestamp", ascending=False, kind="stable")
-    mine = mine.head(int(limit)).reset_index(drop=True)
-    items = store_events.read_attributes("items", "item_id", db=db)
+            known = store_events.sample_values(table, "user_id", db=db)
+            raise NotFoundError(_unknown("user", uid, known))
+    mine["item_id"] = mine["item_id"].astype(str)
+    items = store_events.read_attribute_rows("items", "item_id", mine["item_id"].unique(), db=db)
     for role, names in (("title", TITLE_COLUMNS), ("category", CATEGORY_COLUMNS)):
         column = _first_present(items, names)
         if column is not None:
@@ -419,32 +440,53 @@ def recommendations_for_users(
     exclude_items: Iterable[str] = (),
     exclude_categories: Iterable[str] = (),
     only_if: str | Sequence[str] | None = None,
+    rebuyable: Iterable[str] = (),
     db=None,
     progress: Progress = None,
 ) -> pd.DataFrame:
     """Top ``k`` for many users at once: ``user_id``, ``rank``, ``item_id``, ``score``, ``reason``
     and the chosen item columns. Users are scored in blocks (no Python loop per user); the
-    filters work as in ``recommend_for_user``.
+    filters work as in ``recommend_for_user``. For large sets prefer ``export_recommendations``,
+    which writes block by block instead of holding every row.
 
     ``users=None`` means every user of the model. Users without events but in the users table
     get their segment's favourites. Raises ``NotFoundError`` naming ids that are neither.
+    """
+    blocks = recommendation_blocks(
+        users, k, model_id, item_columns, filter_seen, exclude_items, exclude_categories,
+        only_if, rebuyable, db=db, progress=progress,
+    )
+    return pd.concat(list(blocks), ignore_index=True)
+
+
+def recommendation_blocks(
+    users: Iterable[Any] | None = None,
+    k: int = 10,
+    model_id: str | None = None,
+    item_columns: Sequence[str] = (),
+    filter_seen: bool = True,
+    exclude_items: Iterable[str] = (),
+    exclude_categories: Iterable[str] = (),
+    only_if: str | Sequence[str] | None = None,
+    rebuyable: Iterable[str] = (),
+    db=None,
+    progress: Progress = None,
+) -> Iterator[pd.DataFrame]:
+    """``recommendations_for_users`` as a stream of frames of at most ``EXPORT_BLOCK_USERS``
+    users each, in the order of ``users``; at least one frame (empty when there are no users).
+
+    Everything that can fail on bad input (model, ``k``, filters, unknown users) is checked
+    before the first frame is produced.
     """
     art, _ = _load(model_id, db)
     k = _check_k(k)
     ids = art.interactions.user_ids.astype(str) if users is None else _unique_text(users)
     rows = art.interactions.user_indices(ids) if users is not None else np.arange(len(ids))
-    known = rows >= 0
     banned = _banned(art, exclude_items, exclude_categories, only_if)
-    parts = [_known_users_frame(art, rows[known], k, banned, filter_seen, item_columns, progress)]
-    cold = ids[~known]
-    if len(cold):
-        parts.append(_cold_users_frame(art, cold, k, banned, item_columns, db))
-    frame = pd.concat(parts, ignore_index=True)
-    position = pd.Series(np.arange(len(ids)), index=ids)
-    order = np.lexsort((frame["rank"].to_numpy(), position[frame["user_id"]].to_numpy()))
-    frame = frame.iloc[order]
-    _report(progress, 1.0, f"{len(ids)} users done")
-    return _order(frame, item_columns, with_user=True)
+    _join_items(art, pd.DataFrame({"item_id": []}), item_columns)
+    cold = _cold_attributes(art, ids[rows < 0], db)
+    rebuy = _item_mask(art, rebuyable)
+    return _blocks(art, ids, rows, k, banned, filter_seen, rebuy, cold, item_columns, progress)
 
 
 def export_recommendations(
@@ -453,21 +495,45 @@ def export_recommendations(
     model_id: str | None = None,
     users: Iterable[Any] | None = None,
     item_columns: Sequence[str] = (),
+    filter_seen: bool = True,
+    exclude_items: Iterable[str] = (),
+    exclude_categories: Iterable[str] = (),
+    only_if: str | Sequence[str] | None = None,
+    rebuyable: Iterable[str] = (),
+    only_chosen_columns: bool = False,
     db=None,
     progress: Progress = None,
 ) -> dict:
-    """Write ``recommendations_for_users`` to ``out`` (.csv, formula-safe, or .parquet).
+    """Write the top ``k`` of ``users`` (None: everyone) to ``out`` (.csv, formula-safe, or
+    .parquet), scored and written block by block so memory stays flat for any number of users.
 
-    Returns ``path``, ``rows`` and ``users`` (number of users in the file).
+    Filters as in ``recommend_for_user``. The file has ``user_id``, ``rank``, ``item_id``,
+    ``score``, ``reason``, then title, category and price when the items have them, and
+    ``item_columns``; with ``only_chosen_columns`` only ``item_columns`` follow the reason.
+    Returns ``path``, ``rows`` and ``users`` (number of users in the file). Raises
+    ``BadInputError`` for another extension, before any scoring.
     """
     path = Path(out)
     if path.suffix.lower() not in FORMATS:
         raise BadInputError(
             f"Cannot export to {path.name!r}: use a file name ending in .csv or .parquet."
         )
-    frame = recommendations_for_users(users, k, model_id, item_columns, db=db, progress=progress)
-    written = write_table(frame, path)
-    return {"path": str(written), "rows": int(len(frame)), "users": int(frame["user_id"].nunique())}
+    blocks = recommendation_blocks(
+        users, k, model_id, item_columns, filter_seen, exclude_items, exclude_categories,
+        only_if, rebuyable, db=db, progress=progress,
+    )
+    counted = {"users": 0}
+    head = ["user_id", "rank", "item_id", "score", "reason"]
+
+    def shaped() -> Iterator[pd.DataFrame]:
+        for block in blocks:
+            counted["users"] += int(block["user_id"].nunique())
+            if only_chosen_columns:
+                block = block[head + [c for c in item_columns if c not in head]]
+            yield block
+
+    written, rows = write_blocks(shaped(), path)
+    return {"path": str(written), "rows": int(rows), "users": counted["users"]}
 
 
 # ---------------------------------------------------------------- fitting and evaluation helpers
@@ -805,13 +871,34 @@ def _trending(events: pd.DataFrame, inter: Interactions) -> np.ndarray:
 # ---------------------------------------------------------------- scoring helpers
 
 
+_LOADED: OrderedDict[tuple, tuple[RecommenderArtifact, dict]] = OrderedDict()
+_LOADED_LOCK = threading.Lock()
+
+
 def _load(model_id: str | None, db) -> tuple[RecommenderArtifact, dict]:
-    artifact, info = registry.load_model(model_id, kind="recommender", db=db)
+    """The artifact of ``model_id`` (None: the promoted recommender), read from disk once and
+    then kept for the ``LOADED_MODELS`` most recently used model files."""
+    info = registry.resolve(model_id, kind="recommender", db=db)
+    folder = config.models_dir(db) / info["model_id"]
+    key = (str(folder.resolve()), *(_mtime(folder / name) for name in ("model.joblib", "meta.json")))
+    with _LOADED_LOCK:
+        if key in _LOADED:
+            _LOADED.move_to_end(key)
+            return _LOADED[key][0], info
+    artifact, info = registry.load_model(info["model_id"], kind="recommender", db=db)
     if not isinstance(artifact, RecommenderArtifact):
         raise NotFoundError(
             f"Model {info['model_id']} is not a recommender artifact; train one with train-recommender."
         )
+    with _LOADED_LOCK:
+        _LOADED[key] = (artifact, info)
+        while len(_LOADED) > LOADED_MODELS:
+            _LOADED.popitem(last=False)
     return artifact, info
+
+
+def _mtime(path: Path) -> int | None:
+    return path.stat().st_mtime_ns if path.exists() else None
 
 
 def _top_items(art, rows, k, banned, filter_seen, rebuy) -> tuple[np.ndarray, np.ndarray]:
@@ -893,37 +980,120 @@ def _with_note(frame: pd.DataFrame, k: int, art, banned: np.ndarray) -> pd.DataF
     return frame
 
 
-def _reasons(art, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """One readable reason per (matrix row, item column) pair; vectorised over pairs."""
-    reasons = np.full(len(rows), "Popular with customers like you", dtype=object)
+def _reasons(art, rows: np.ndarray, items: np.ndarray, explain: bool = False) -> np.ndarray:
+    """One readable reason per (matrix row, item column) pair; vectorised over pairs, except
+    with ``explain`` (one user's short list), which asks the model's ``explain()`` per row."""
+    reasons = np.full(len(rows), LIKE_YOU, dtype=object)
     if art.algo in ("popularity", "trending") or len(rows) == 0:
         label = "Trending this week" if art.algo == "trending" else "Popular with all customers"
         reasons[:] = label
         return reasons
     reasons[art.trending[items]] = "Trending this week"
     _category_reasons(art, rows, items, reasons)
-    _history_reasons(art, rows, items, reasons)
+    if explain and art.algo in EXPLAINED_ALGOS:
+        _explained_reasons(art, rows, items, reasons)
+    else:
+        _history_reasons(art, rows, items, reasons)
     return reasons
 
 
+def _explained_reasons(art, rows, items, reasons) -> None:
+    """Name the history items the model's ``explain()`` gives for each pair, keeping those
+    whose similarity to the recommended item reaches ``REASON_SIMILARITY``."""
+    matrix = art.interactions.matrix
+    for p, (row, item) in enumerate(zip(rows.tolist(), items.tolist(), strict=True)):
+        drivers = np.array([j for j, _ in art.model.explain(row, matrix, item, n=5)], dtype=np.int64)
+        if len(drivers) == 0:
+            continue
+        sims, floor = _pair_similarity(art, np.full(len(drivers), item), drivers)
+        strong = drivers[sims >= floor][:2]
+        if len(strong):
+            verbs = _verbs(art, np.full(len(strong), row), strong)
+            reasons[p] = _because(list(zip(verbs, art.titles(strong), strict=True)))
+
+
 def _history_reasons(art, rows, items, reasons) -> None:
-    history = art.interactions.matrix[rows]
-    links = art.neighbours[items].multiply(history).tocoo()
-    if links.nnz == 0:
+    """Name, per pair, the two history items most similar to the recommended item (blocks of
+    pairs x history entries; no Python loop over the history)."""
+    links = art.interactions.matrix[rows].tocoo()
+    pair, hist = links.row.astype(np.int64), links.col.astype(np.int64)
+    other = hist != items[pair]
+    pair, hist = pair[other], hist[other]
+    sims, floor = _pair_similarity(art, items[pair], hist)
+    strong = sims >= floor
+    pair, hist, sims = pair[strong], hist[strong], sims[strong]
+    if len(pair) == 0:
         return
-    order = np.lexsort((-links.data, links.row))
-    pair, hist = links.row[order], links.col[order]
+    order = np.lexsort((-sims, pair))
+    pair, hist = pair[order], hist[order]
     first = np.r_[True, pair[1:] != pair[:-1]]
     start = np.maximum.accumulate(np.where(first, np.arange(len(pair)), 0))
     top = (np.arange(len(pair)) - start) < 2
     pair, hist = pair[top], hist[top]
-    verbs = _verbs(art, rows[pair], hist)
-    titles = art.titles(hist)
-    grouped: dict[int, list[tuple[str, str]]] = {}
-    for p, verb, title in zip(pair.tolist(), verbs, titles, strict=True):
-        grouped.setdefault(p, []).append((verb, title))
-    for p, parts in grouped.items():
-        reasons[p] = _because(parts)
+    verbs = np.asarray(_verbs(art, rows[pair], hist), dtype=object)
+    titles = art.titles(hist).astype(object)
+    lead = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    texts = "Because you " + verbs[lead] + " " + titles[lead]
+    second = lead + 1
+    has = second < len(pair)
+    has[has] = pair[second[has]] == pair[lead[has]]
+    same_verb = np.zeros(len(lead), dtype=bool)
+    same_verb[has] = verbs[second[has]] == verbs[lead[has]]
+    joined = np.where(same_verb, " and ", " and " + verbs[np.minimum(second, len(pair) - 1)] + " ")
+    texts[has] = texts[has] + joined[has] + titles[second[has]]
+    reasons[pair[lead]] = texts
+
+
+def _pair_similarity(art, items: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, float]:
+    """Similarity (float32) of each ``items[i]`` to ``others[i]`` by the model's own item
+    representation (see the module notes), computed in blocks; and the least similarity that
+    makes a truthful "because you bought" for each pair (doubled across categories)."""
+    sims, base = _raw_similarity(art, items, others)
+    codes = _category_codes(art)
+    cross = (codes[items] != codes[others]) & (codes[items] >= 0) & (codes[others] >= 0)
+    return sims, np.where(cross, 2 * base, base)
+
+
+def _category_codes(art) -> np.ndarray:
+    """Category code per item column (-1 where unknown or without a category column)."""
+    column = _first_present(art.items, CATEGORY_COLUMNS)
+    if column is None:
+        return np.full(art.n_items, -1, dtype=np.int64)
+    cats = art.items[column].reindex(art.interactions.item_ids.astype(str))
+    return pd.factorize(cats)[0].astype(np.int64)
+
+
+def _raw_similarity(art, items: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, float]:
+    model = getattr(art.model, "collaborative_", art.model)
+    vectors = _item_vectors(model)
+    out = np.zeros(len(items), dtype=np.float32)
+    if vectors is None and hasattr(model, "similarity_"):
+        if len(items):
+            out[:] = np.asarray(model.similarity_[others, items]).ravel()
+        return out, REASON_SIMILARITY["itemknn"]
+    if vectors is None:
+        if len(items):
+            out[:] = np.asarray(art.neighbours[items, others]).ravel()
+        return out, REASON_SIMILARITY["cooccurrence"]
+    step = max(1, BLOCK_CELLS // max(1, vectors.shape[1]))
+    for start in range(0, len(items), step):
+        a, b = vectors[items[start : start + step]], vectors[others[start : start + step]]
+        if sp.issparse(vectors):
+            out[start : start + step] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
+        else:
+            out[start : start + step] = np.einsum("ij,ij->i", a, b)
+    return out, REASON_SIMILARITY["features" if sp.issparse(vectors) else "factors"]
+
+
+def _item_vectors(model) -> np.ndarray | sp.csr_matrix | None:
+    """Unit-length item vectors of a factor model (or the content model's item features)."""
+    factors = getattr(model, "item_factors_", None)
+    if factors is not None:
+        scale = getattr(model, "singular_values_", None)
+        vectors = np.asarray(factors * scale if scale is not None else factors, dtype=np.float32)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+    return getattr(model, "item_features_", None)
 
 
 def _because(parts: list[tuple[str, str]]) -> str:
@@ -936,8 +1106,12 @@ def _because(parts: list[tuple[str, str]]) -> str:
 
 
 def _verbs(art, rows: np.ndarray, cols: np.ndarray) -> list[str]:
-    codes = np.asarray(art.pair_types[rows, cols]).ravel().astype(int) if len(rows) else []
-    return [VERBS.get(art.event_types[c - 1], "chose") if c > 0 else "chose" for c in codes]
+    """The verb of the strongest event type of each (row, column) pair ("bought", "viewed")."""
+    if len(rows) == 0:
+        return []
+    codes = np.asarray(art.pair_types[rows, cols]).ravel().astype(np.int64)
+    words = np.array(["chose"] + [VERBS.get(t, "chose") for t in art.event_types], dtype=object)
+    return words[np.clip(codes, 0, len(words) - 1)].tolist()
 
 
 def _category_reasons(art, rows, items, reasons) -> None:
@@ -961,8 +1135,8 @@ def _category_reasons(art, rows, items, reasons) -> None:
     ok = item_codes >= 0
     liked = np.zeros(len(rows), dtype=bool)
     liked[ok] = np.asarray(touched[np.flatnonzero(ok), item_codes[ok]]).ravel() > 0
-    for i in np.flatnonzero(liked):
-        reasons[i] = f"Matches your interest in {names[item_codes[i]]}"
+    labels = np.array([f"Popular in {name}, a category you browse" for name in names], dtype=object)
+    reasons[liked] = labels[item_codes[liked]]
 
 
 def _banned(art, exclude_items, exclude_categories, only_if) -> np.ndarray:
@@ -1012,11 +1186,12 @@ def _item_mask(art, item_ids: Iterable[str]) -> np.ndarray:
 
 
 def _known_user_attributes(art, uid: str, db) -> dict:
-    """Attributes of a user without events (live users table first, then the model's copy)."""
-    live = store_events.read_attributes("users", "user_id", db=db)
+    """Attributes of a user without events (live users row first, then the model's copy)."""
+    live = store_events.read_attribute_rows("users", "user_id", [uid], db=db)
+    stats = art.users if not art.users.empty else live
     for frame in (live, art.users):
         if uid in frame.index:
-            return _segment_attributes(frame.loc[uid], frame)
+            return _segment_attributes(frame.loc[uid], stats)
     raise NotFoundError(_unknown("user", uid, art.interactions.user_ids))
 
 
@@ -1043,7 +1218,7 @@ def _segment_scores(art, attributes: dict) -> tuple[np.ndarray, dict]:
             f"Unknown user attribute {', '.join(map(str, unknown))}; the users table has: "
             f"{', '.join(map(str, users.columns))}."
         )
-    binary = (art.interactions.matrix > 0).astype(np.float32)
+    matrix = art.interactions.matrix
     used = {} if users.empty else dict(attributes)
     while used:
         match = np.ones(len(users), dtype=bool)
@@ -1052,11 +1227,16 @@ def _segment_scores(art, attributes: dict) -> tuple[np.ndarray, dict]:
         rows = art.interactions.user_indices(users.index[match])
         rows = rows[rows >= 0]
         if len(rows) >= min(MIN_SEGMENT_USERS, len(users)) and len(rows):
-            counts = np.asarray(binary[rows].sum(axis=0)).ravel()
             stored = users[match].iloc[0]
-            return counts / len(rows), {column: stored[column] for column in used}
+            return _touch_share(matrix[rows]), {column: stored[column] for column in used}
         used = dict(list(used.items())[:-1])
-    return np.asarray(binary.sum(axis=0)).ravel() / binary.shape[0], {}
+    return _touch_share(matrix), {}
+
+
+def _touch_share(rows: sp.csr_matrix) -> np.ndarray:
+    """Share of the users (rows) who touched each item (positive weight)."""
+    counts = np.bincount(rows.indices, weights=rows.data > 0, minlength=rows.shape[1])
+    return counts / max(1, rows.shape[0])
 
 
 def _audience(used: dict) -> str:
@@ -1081,48 +1261,91 @@ def _segment_frame(art, attributes: dict, k: int, banned: np.ndarray, item_colum
     return _with_note(_order(frame, item_columns), k, art, banned)
 
 
-def _known_users_frame(art, rows, k, banned, filter_seen, item_columns, progress) -> pd.DataFrame:
-    parts = [pd.DataFrame(columns=["user_id", "rank", "item_id", "score", "reason"])]
-    rebuy = np.zeros(art.n_items, dtype=bool)
-    step = max(1, min(2000, BLOCK_CELLS // art.n_items))
-    for start in range(0, len(rows), step):
-        block = rows[start : start + step]
-        ids, scores = _top_items(art, block, k, banned, filter_seen, rebuy)
-        frame = _frame(art, block[:, None].repeat(ids.shape[1], axis=1), ids, scores, item_columns)
-        frame["reason"] = _reasons(art, frame["_row"].to_numpy(), frame["_item"].to_numpy())
-        owners = art.interactions.user_ids[frame.pop("_row").to_numpy()].astype(str)
-        frame.insert(0, "user_id", owners)
-        parts.append(frame.drop(columns="_item"))
-        done = start + len(block)
-        _report(progress, min(0.95, done / max(1, len(rows))), f"{done} users scored")
-    return pd.concat(parts, ignore_index=True)
+def _blocks(art, ids, rows, k, banned, filter_seen, rebuy, cold, item_columns, progress):
+    """Frames of ``EXPORT_BLOCK_USERS`` users, in the order of ``ids``; one empty frame when
+    there are none."""
+    step = EXPORT_BLOCK_USERS
+    segments: dict[tuple, pd.DataFrame] = {}
+    for start in range(0, len(ids), step):
+        block_ids, block_rows = ids[start : start + step], rows[start : start + step]
+        known = block_rows >= 0
+        parts = [
+            _known_users_frame(art, block_rows[known], k, banned, filter_seen, rebuy, item_columns),
+            _cold_users_frame(art, block_ids[~known], cold, k, banned, item_columns, segments),
+        ]
+        frame = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
+        position = pd.Series(np.arange(len(block_ids)), index=block_ids)
+        order = np.lexsort((frame["rank"].to_numpy(), position[frame["user_id"]].to_numpy()))
+        done = start + len(block_ids)
+        _report(progress, done / len(ids), f"{done:,} of {len(ids):,} customers scored")
+        yield _order(frame.iloc[order], item_columns, with_user=True)
+    if len(ids) == 0:
+        yield _order(_empty_frame(art, item_columns), item_columns, with_user=True)
 
 
-def _cold_users_frame(art, ids: np.ndarray, k, banned, item_columns, db) -> pd.DataFrame:
-    live = store_events.read_attributes("users", "user_id", db=db)
-    known = live if not live.empty else art.users
-    unknown = [u for u in ids if u not in known.index]
+def _empty_frame(art, item_columns) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "user_id": pd.Series([], dtype=object),
+            "rank": pd.Series([], dtype=np.int64),
+            "item_id": pd.Series([], dtype=object),
+            "score": pd.Series([], dtype=float),
+            "reason": pd.Series([], dtype=object),
+        }
+    )
+    return _join_items(art, frame, item_columns)
+
+
+def _known_users_frame(art, rows, k, banned, filter_seen, rebuy, item_columns) -> pd.DataFrame:
+    if len(rows) == 0:
+        return _empty_frame(art, item_columns)
+    ids, scores = _top_items(art, rows, k, banned, filter_seen, rebuy)
+    frame = _frame(art, rows[:, None].repeat(ids.shape[1], axis=1), ids, scores, item_columns)
+    frame["reason"] = _reasons(art, frame["_row"].to_numpy(), frame["_item"].to_numpy())
+    owners = art.interactions.user_ids[frame.pop("_row").to_numpy()].astype(str)
+    frame.insert(0, "user_id", owners)
+    return frame.drop(columns="_item")
+
+
+def _cold_attributes(art, ids: np.ndarray, db) -> dict[str, tuple]:
+    """Segment attributes of each user id without events (narrow read of the users table).
+    Raises ``NotFoundError`` naming ids that are not in the users table either."""
+    if len(ids) == 0:
+        return {}
+    live = store_events.read_attribute_rows("users", "user_id", list(ids), db=db)
+    unknown = [u for u in ids if u not in live.index and u not in art.users.index]
     if unknown:
         raise NotFoundError(
             f"{len(unknown)} of the users asked for are unknown (e.g. {', '.join(unknown[:3])}); "
             f"known users look like: {', '.join(map(str, art.interactions.user_ids[:5]))}."
         )
+    stats = art.users if not art.users.empty else live
+    return {
+        uid: tuple(_segment_attributes((live if uid in live.index else art.users).loc[uid], stats).items())
+        for uid in ids
+    }
+
+
+def _cold_users_frame(art, ids, cold, k, banned, item_columns, segments) -> pd.DataFrame:
+    """Segment favourites for users without events; one ranking per distinct segment."""
+    if len(ids) == 0:
+        return _empty_frame(art, item_columns)
     groups: dict[tuple, list[str]] = {}
     for uid in ids:
-        attributes = _segment_attributes(known.loc[uid], known)
-        groups.setdefault(tuple(attributes.items()), []).append(uid)
+        groups.setdefault(cold[uid], []).append(uid)
     parts = []
     for attributes, members in groups.items():
-        frame = _segment_frame(art, dict(attributes), k, banned, item_columns)
+        if attributes not in segments:
+            segments[attributes] = _segment_frame(art, dict(attributes), k, banned, item_columns)
+        frame = segments[attributes]
         repeated = frame.loc[frame.index.repeat(len(members))].reset_index(drop=True)
         repeated.insert(0, "user_id", np.tile(members, len(frame)))
         parts.append(repeated)
-    frame = pd.concat(parts, ignore_index=True)
-    return frame.sort_values(["user_id", "rank"], kind="stable", ignore_index=True)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _similar_by_attributes(art, iid: str, k: int, db) -> tuple[np.ndarray, np.ndarray, str]:
-    live = store_events.read_attributes("items", "item_id", db=db)
+    live = store_events.read_attribute_rows("items", "item_id", [iid], db=db)
     source = live if iid in live.index else art.items
     if iid not in source.index:
         raise NotFoundError(_unknown("item", iid, art.interactions.item_ids))

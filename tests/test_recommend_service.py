@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personalization import config, recommend
+from personalization import config, export, recommend
 from personalization.errors import (
     BadInputError,
     IncompatibleModelError,
@@ -21,6 +21,7 @@ from personalization.errors import (
     NotFoundError,
 )
 from personalization.ingest import ingest_file
+from personalization.store import events as store_events
 
 KITCHEN = [f"kit{i}" for i in range(6)]
 TOYS = [f"toy{i}" for i in range(6)]
@@ -329,3 +330,98 @@ def test_hybrid_model_knows_brand_new_items_by_their_attributes(shop):
     frame = recommend.recommend_for_user("k00", k=3, model_id=out["model_id"], db=db)
     assert set(frame["item_id"]) == {"kit4", "kit5", "k_new"}
     assert frame["reason"].str.len().gt(0).all()
+
+
+# ---------------------------------------------------------------- narrow reads, streaming, reasons
+
+
+def test_per_user_history_query_reads_only_that_user_newest_first(shop):
+    db, _ = shop
+    rows = store_events.read_user_events("k03", limit=3, db=db)
+    assert set(rows["user_id"]) == {"k03"} and len(rows) == 3
+    assert rows["timestamp"].is_monotonic_decreasing
+    assert store_events.read_user_events("nobody", db=db).empty
+    with pytest.raises(BadInputError, match="limit"):
+        store_events.read_user_events("k03", limit=0, db=db)
+    picked = store_events.read_attribute_rows("items", "item_id", ["kit1", "toy2", "nope"], db=db)
+    assert sorted(picked.index) == ["kit1", "toy2"] and picked.loc["kit1", "title"] == "Oak Tray"
+
+
+def test_serving_a_known_user_reads_no_events(shop, monkeypatch):
+    db, _ = shop
+    recommend._load(None, db)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the whole events table was read")
+
+    monkeypatch.setattr(store_events, "read_events", forbidden)
+    monkeypatch.setattr(store_events, "read_attributes", forbidden)
+    assert len(recommend.recommend_for_user("k00", k=2, db=db)) == 2
+    assert len(recommend.user_history("k00", db=db)) == 4
+    assert len(recommend.recommend_for_user("newbie", k=2, db=db)) == 2
+    assert len(recommend.segment_top_items("device", "mobile", k=2, db=db)) == 2
+    assert len(recommend.similar_items("k_new", k=2, db=db)) == 2
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_streamed_export_equals_the_in_memory_frame(shop, tmp_path, monkeypatch, suffix):
+    db, _ = shop
+    users = ["t02", "newbie", "k01", "k07", "t09"]
+    whole = recommend.recommendations_for_users(users, k=3, only_if="in_stock", db=db)
+    monkeypatch.setattr(recommend, "EXPORT_BLOCK_USERS", 2)
+    seen = []
+    out = recommend.export_recommendations(
+        tmp_path / f"recs{suffix}", k=3, users=users, only_if="in_stock", db=db,
+        progress=lambda f, m: seen.append(f),
+    )
+    assert out["rows"] == len(whole) == 15 and out["users"] == 5 and len(seen) == 3
+    written = pd.read_csv(out["path"]) if suffix == ".csv" else pd.read_parquet(out["path"])
+    expected = export.neutralise_formulas(whole) if suffix == ".csv" else whole
+    assert written["user_id"].astype(str).tolist() == expected["user_id"].tolist()
+    assert written["item_id"].astype(str).tolist() == expected["item_id"].tolist()
+    assert written["reason"].tolist() == expected["reason"].tolist()
+    assert "kit5" not in set(written["item_id"])
+
+
+def test_export_takes_filters_and_only_the_chosen_columns(shop, tmp_path):
+    db, _ = shop
+    out = recommend.export_recommendations(
+        tmp_path / "r.csv", k=2, exclude_items=["toy0"], exclude_categories=["kitchen"],
+        item_columns=["in_stock"], only_chosen_columns=True, db=db,
+    )
+    frame = pd.read_csv(out["path"])
+    assert list(frame.columns) == ["user_id", "rank", "item_id", "score", "reason", "in_stock"]
+    assert frame["item_id"].isin(TOYS).all() and "toy0" not in set(frame["item_id"])
+    empty = recommend.export_recommendations(tmp_path / "none.csv", users=[], db=db)
+    assert empty["rows"] == 0 and list(pd.read_csv(empty["path"]).columns)[:2] == ["user_id", "rank"]
+
+
+@pytest.mark.parametrize("bulk", [False, True])
+def test_reasons_name_items_from_the_users_own_history(shop, bulk):
+    db, _ = shop
+    titles = shop_items().set_index("item_id")["title"]
+    for user in ("k02", "t05"):
+        if bulk:
+            recs = recommend.recommendations_for_users([user], k=3, filter_seen=False, db=db)
+        else:
+            recs = recommend.recommend_for_user(user, k=3, filter_seen=False, db=db)
+        mine = set(titles.reindex(recommend.user_history(user, db=db)["item_id"]).fillna(""))
+        others = set(titles) - mine
+        named = recs["reason"][recs["reason"].str.startswith("Because you")]
+        assert len(named) > 0
+        for reason in named:
+            assert any(t in reason for t in mine)
+            assert not any(t in reason for t in others), reason
+
+
+def test_weak_similarity_gives_a_truer_reason(shop, monkeypatch):
+    db, _ = shop
+    monkeypatch.setattr(recommend, "REASON_SIMILARITY", dict.fromkeys(recommend.REASON_SIMILARITY, 9.0))
+    recs = recommend.recommend_for_user("k00", k=3, db=db)
+    bulk = recommend.recommendations_for_users(["k00"], k=3, db=db)
+    assert not recs["reason"].str.startswith("Because").any()
+    assert recs["reason"].tolist() == bulk["reason"].tolist()
+    assert recs["reason"].isin(
+        ["Popular in kitchen, a category you browse", "Trending this week", recommend.LIKE_YOU]
+    ).all()
+    assert (recs["reason"] == "Popular in kitchen, a category you browse").any()

@@ -1,7 +1,9 @@
-"""Read interactions and item/user attributes for the recommenders.
+"""Read interactions and item/user attributes for the recommenders and the service.
 
 Results come back through DuckDB's DataFrame export (columnar, no row-by-row Python), so a
-million events read in well under a second. A missing attributes table gives an empty frame; a
+million events read in well under a second. The narrow queries (``read_user_events``,
+``read_attribute_rows``, ``sample_values``) are what a page calls for one user or item: they never
+bring the whole events table into Python. A missing attributes table gives an empty frame; a
 missing events table raises ``NotFoundError`` naming the tables there are.
 """
 
@@ -39,6 +41,67 @@ def read_events(
         return con.execute(f"SELECT {select} FROM {quote_ident(table)}").df()
 
 
+def read_user_events(
+    user_id: object, table: str = "events", limit: int = 20, db=None
+) -> pd.DataFrame:
+    """The ``limit`` most recent events of one user (``EVENT_COLUMNS`` the table has), newest
+    first; events without a timestamp come last. Empty when the user has none.
+
+    One parameterised query (``WHERE user_id = ? ORDER BY timestamp DESC LIMIT ?``). Raises
+    ``NotFoundError`` when the table is absent, ``BadInputError`` when it has no ``user_id``
+    column or ``limit`` < 1.
+    """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise BadInputError(f"limit must be a whole number of events >= 1; got {limit!r}.")
+    require_table(table, db)
+    with connect(db, read_only=True) as con:
+        types = dict(con.execute(_TYPES_SQL, [table]).fetchall())
+        _require_column(table, "user_id", list(types))
+        wanted = [c for c in EVENT_COLUMNS if c in types]
+        select = ", ".join(quote_ident(c) for c in wanted)
+        order = f" ORDER BY {quote_ident('timestamp')} DESC NULLS LAST" if "timestamp" in types else ""
+        sql = (
+            f"SELECT {select} FROM {quote_ident(table)} WHERE {_as_text('user_id', types)} = ?"
+            f"{order} LIMIT ?"
+        )
+        return con.execute(sql, [str(user_id), int(limit)]).df()
+
+
+def read_attribute_rows(table: str, key: str, values: Sequence[object], db=None) -> pd.DataFrame:
+    """The rows of ``table`` whose ``key`` is one of ``values``, indexed by ``key`` as text
+    (first row per key). An absent table gives an empty frame; ``BadInputError`` when the table
+    has no ``key`` column."""
+    if not table_exists(table, db):
+        return pd.DataFrame(index=pd.Index([], name=key, dtype=object))
+    wanted = sorted({str(v) for v in values})
+    with connect(db, read_only=True) as con:
+        types = dict(con.execute(_TYPES_SQL, [table]).fetchall())
+        _require_column(table, key, list(types))
+        sql = (
+            f"SELECT * FROM {quote_ident(table)} "
+            f"WHERE {_as_text(key, types)} IN (SELECT UNNEST(CAST(? AS VARCHAR[])))"
+        )
+        frame = con.execute(sql, [wanted]).df()
+    frame[key] = frame[key].astype(str)
+    return frame.drop_duplicates(subset=key).set_index(key)
+
+
+def sample_values(table: str, column: str, n: int = 5, db=None) -> list[str]:
+    """Up to ``n`` distinct values of ``column`` from the first rows of ``table`` (for messages
+    such as "users look like: ..."); empty when the table or column is absent."""
+    if not table_exists(table, db):
+        return []
+    with connect(db, read_only=True) as con:
+        if column not in {r[0] for r in con.execute(_COLUMNS_SQL, [table]).fetchall()}:
+            return []
+        sql = (
+            f"SELECT {quote_ident(column)} FROM {quote_ident(table)} "
+            f"WHERE {quote_ident(column)} IS NOT NULL LIMIT ?"
+        )
+        rows = con.execute(sql, [50 * int(n)]).fetchall()
+    return list(dict.fromkeys(str(r[0]) for r in rows))[:n]
+
+
 def read_attributes(table: str, key: str, db=None) -> pd.DataFrame:
     """One row per ``key`` of ``table`` (``users`` or ``items``), indexed by ``key`` as text.
 
@@ -50,17 +113,31 @@ def read_attributes(table: str, key: str, db=None) -> pd.DataFrame:
         return pd.DataFrame(index=pd.Index([], name=key, dtype=object))
     with connect(db, read_only=True) as con:
         present = [r[0] for r in con.execute(_COLUMNS_SQL, [table]).fetchall()]
-        if key not in present:
-            raise BadInputError(
-                f"Table {table!r} has no column {key!r}; found: {', '.join(present)}. "
-                f"Load it again with --map {key}=COLUMN."
-            )
+        _require_column(table, key, present)
         frame = con.execute(f"SELECT * FROM {quote_ident(table)}").df()
     frame = frame[frame[key].notna()]
     frame[key] = frame[key].astype(str)
     return frame.drop_duplicates(subset=key).set_index(key)
 
 
+def _require_column(table: str, key: str, present: list[str]) -> None:
+    if key not in present:
+        raise BadInputError(
+            f"Table {table!r} has no column {key!r}; found: {', '.join(present)}. "
+            f"Load it again with --map {key}=COLUMN."
+        )
+
+
+def _as_text(column: str, types: dict) -> str:
+    """The column as text in SQL; a VARCHAR column is compared as is (keeps zone maps useful)."""
+    name = quote_ident(column)
+    return name if types.get(column) == "VARCHAR" else f"CAST({name} AS VARCHAR)"
+
+
+_TYPES_SQL = (
+    "SELECT column_name, data_type FROM information_schema.columns "
+    "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position"
+)
 _COLUMNS_SQL = (
     "SELECT column_name FROM information_schema.columns "
     "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position"
