@@ -43,14 +43,16 @@ def save_upload(upload) -> tuple[Path, str]:
 
 
 def mapping_widgets(info: ingest.FileInfo, kind: str, digest: str) -> tuple[dict, dict]:
-    """A selectbox per role prefilled from the suggestion, plus constants; returns both dicts."""
+    """A selectbox per role prefilled from the suggestion, plus constants; returns both dicts.
+
+    A role set to "not in this file" maps to "" so that the library drops its suggestion."""
     roles = ingest.ROLES.get(kind, ())
     mapping: dict[str, str] = {}
     constants: dict[str, str] = {}
     cols = st.columns(3)
     for i, role in enumerate(roles):
         suggested = info.suggested.get(role)
-        options = list(info.columns) if suggested in info.columns else [NONE, *info.columns]
+        options = [NONE, *info.columns]
         chosen = cols[i % 3].selectbox(
             role,
             options,
@@ -58,9 +60,8 @@ def mapping_widgets(info: ingest.FileInfo, kind: str, digest: str) -> tuple[dict
             key=f"map_{digest}_{kind}_{role}",
             help=ROLE_HELP.get(role),
         )
-        if chosen != NONE:
-            mapping[role] = chosen
-    if kind == "events" and "event_type" not in mapping:
+        mapping[role] = "" if chosen == NONE else chosen
+    if kind == "events" and not mapping.get("event_type"):
         constant = st.text_input(
             "Event type for every row",
             value="purchase",

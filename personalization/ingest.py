@@ -296,13 +296,15 @@ def _resolve_mapping(info: FileInfo, kind: str, mapping: dict[str, str] | None,
         if role not in roles:
             allowed = ", ".join(roles) or "none (customers tables keep their columns as they are)"
             raise BadInputError(f"{role!r} is not a role of a {kind} table; roles: {allowed}")
-    for role, col in (mapping or {}).items():
+    unmapped = {role for role, col in (mapping or {}).items() if not col}
+    mapping = {role: col for role, col in (mapping or {}).items() if col}
+    for role, col in mapping.items():
         if col not in info.columns:
             raise BadInputError(
                 f"{info.name} has no column {col!r} for --map {role}={col}; "
                 f"found: {', '.join(info.columns)}"
             )
-    resolved = {**info.suggested, **(mapping or {})}
+    resolved = {r: c for r, c in {**info.suggested, **mapping}.items() if r not in unmapped}
     constants = dict(constants or {})
     for role in constants:
         resolved.pop(role, None)
@@ -363,7 +365,8 @@ def ingest_file(path, kind: str = "events", mapping: dict[str, str] | None = Non
                 progress: Callable[[float, str], None] | None = None) -> IngestReport:
     """Load a CSV (.gz too) or Parquet file into ``table`` (default: the kind's table).
 
-    ``mapping`` is role -> column (overrides the suggestions), ``constants`` role -> value for
+    ``mapping`` is role -> column (overrides the suggestions; an empty column leaves a suggested
+    role unmapped), ``constants`` role -> value for
     every row. ``mode`` "append" adds to an existing table (new columns are added, missing ones
     are NULL), "replace" swaps it. Exact duplicate rows are dropped and counted; rows missing a
     required id or with an unreadable timestamp are rejected (first 20 listed with line and

@@ -252,3 +252,13 @@ def test_common_non_iso_dates_are_read_without_a_flag(db, tmp_path):
     ingest_file(path, constants={"event_type": "purchase"}, db=db)
     got = store.query_rows("SELECT CAST(timestamp AS VARCHAR) FROM events", db=db)
     assert got == [("2010-12-01 08:26:00",), ("2010-12-13 18:05:00",)]
+
+
+def test_an_empty_mapping_leaves_a_suggested_role_unmapped(db, tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id,event_type,Quantity\nu1,i1,view,3\nu2,i2,view,oops\n")
+    report = ingest_file(path, kind="events", mapping={"value": ""}, db=db)
+    assert report.rows_loaded == 2 and report.rows_rejected == 0
+    frame = store.read_table("events", db=db).sort_values("user_id")
+    assert frame["value"].isna().all()
+    assert list(frame["Quantity"]) == ["3", "oops"]
