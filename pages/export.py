@@ -1,4 +1,11 @@
-"""Export: recommendation lists for everyone, a segment or a list of customers, as CSV or Parquet."""
+"""Export: recommendation lists for everyone, a segment or a list of customers, as CSV or Parquet.
+
+The file is always scored and written block by block to a temporary file with a progress bar.
+A small file (up to ``LARGE_EXPORT_ROWS`` rows) is then kept in the session for an instant
+download; a large one stays on disk and the download button reads it only when clicked, so the
+page never holds hundreds of megabytes across reruns. ``st.session_state["large_export_rows"]``
+overrides the limit (the tests use it to take the large-file path on a small shop).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization import export, ingest, recommend
+from personalization import ingest, recommend
 from personalization.errors import BadInputError, PersonalizationError
 
 PREVIEW_USERS = 5
@@ -17,12 +24,16 @@ MAX_SEGMENT_VALUES = 50
 FORMATS = {"CSV (opens in Excel)": ".csv", "Parquet (for data tools)": ".parquet"}
 BASE_COLUMNS = ("user_id", "rank", "item_id", "score", "reason")
 MIME = {".csv": "text/csv", ".parquet": "application/octet-stream"}
+LARGE_EXPORT_ROWS = 50_000
+TRUE_VALUES = {"true", "false", "yes", "no", "1", "0", "y", "n", "t", "f"}
 
 
 @st.cache_data(ttl=ui.CACHE_TTL_SECONDS, show_spinner="Preparing a preview…")
-def preview(users: tuple[str, ...], k: int, model_id: str, columns: tuple, db: str, version: str):
+def preview(
+    users: tuple[str, ...], k: int, model_id: str, columns: tuple, filters: tuple, db: str, version: str
+):
     return recommend.recommendations_for_users(
-        users=list(users), k=k, model_id=model_id, item_columns=columns, db=db
+        users=list(users), k=k, model_id=model_id, item_columns=columns, db=db, **dict(filters)
     )
 
 
@@ -89,25 +100,81 @@ def keep_columns(frame: pd.DataFrame, columns: tuple) -> pd.DataFrame:
     return frame[[c for c in frame.columns if c in BASE_COLUMNS or c in columns]]
 
 
-def run_export(suffix: str, k: int, model_id: str, users: list[str] | None, columns: tuple) -> dict:
-    """Score, write to a temp file with a progress bar; return counts and the file bytes."""
+def choose_filters(items: pd.DataFrame | None) -> dict:
+    """Business rules for every list: hide what was bought, leave out categories, stock only."""
+    with st.expander("Rules for the lists", icon=":material/filter_alt:"):
+        left, right = st.columns(2)
+        filters: dict = {
+            "filter_seen": left.toggle(
+                "Leave out products they already interacted with", value=True,
+                help="Usually on: suggest something new rather than what they already know.",
+            )
+        }
+        if items is None:
+            return filters
+        if "category" in items:
+            categories = sorted(items["category"].dropna().astype(str).unique())
+            filters["exclude_categories"] = tuple(right.multiselect(
+                "Leave out categories", categories, help="No product of these categories is suggested.",
+            ))
+        flags = [c for c in items.columns if c != "item_id" and is_flag(items[c])]
+        if flags:
+            only = left.selectbox(
+                "Only products where this is true", ["(no rule)", *flags],
+                index=1 + flags.index("in_stock") if "in_stock" in flags else 0,
+                help="For example in_stock: never suggest what cannot be bought.",
+            )
+            if only != "(no rule)":
+                filters["only_if"] = only
+    return filters
+
+
+def is_flag(series: pd.Series) -> bool:
+    """A yes/no column (booleans, or text such as true/false)."""
+    if pd.api.types.is_bool_dtype(series):
+        return True
+    values = set(series.dropna().astype(str).str.strip().str.lower().unique())
+    return bool(values) and values <= TRUE_VALUES and not pd.api.types.is_float_dtype(series)
+
+
+def run_export(
+    suffix: str, k: int, model_id: str, users: list[str] | None, columns: tuple, filters: dict
+) -> dict:
+    """Score and write block by block to a temp file under a progress bar; a small file's bytes
+    are kept (and the file removed), a large file's path is kept for reading at download time."""
+    folder = Path(tempfile.mkdtemp(prefix="personalization-export-"))
     bar = st.progress(0.0, text="Scoring customers…")
     try:
-        frame = recommend.recommendations_for_users(
-            users=users,
+        result = recommend.export_recommendations(
+            folder / f"recommendations{suffix}",
             k=k,
             model_id=model_id,
+            users=users,
             item_columns=columns,
+            only_chosen_columns=True,
             db=ui.db_path(),
             progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg),
+            **filters,
         )
     finally:
         bar.empty()
-    folder = Path(tempfile.mkdtemp(prefix="personalization-export-"))
-    path = export.write_table(keep_columns(frame, columns), folder / f"recommendations{suffix}")
-    data = path.read_bytes()
-    path.unlink(missing_ok=True)
-    return {"rows": len(frame), "users": frame["user_id"].nunique(), "data": data}
+    path = Path(result["path"])
+    if result["rows"] <= st.session_state.get("large_export_rows", LARGE_EXPORT_ROWS):
+        result["data"] = path.read_bytes()
+        path.unlink(missing_ok=True)
+    result["megabytes"] = len(result["data"]) / 1e6 if "data" in result else path.stat().st_size / 1e6
+    return result
+
+
+def file_reader(path: str):
+    """A function the download button calls when clicked: the file's bytes, read then."""
+    return lambda: Path(path).read_bytes()
+
+
+def forget_old_file() -> None:
+    old = st.session_state.pop("export", None)
+    if old and "data" not in old[1]:
+        Path(old[1]["path"]).unlink(missing_ok=True)
 
 
 ui.header(
@@ -139,7 +206,8 @@ model = st.selectbox(
 )
 users_table = ui.table("users") if "users" in tables else None
 audience, audience_name = choose_audience(users_table)
-item_options = [c for c in ui.table("items").columns if c != "item_id"] if "items" in tables else []
+items_table = ui.table("items") if "items" in tables else None
+item_options = [c for c in items_table.columns if c != "item_id"] if items_table is not None else []
 left, mid, right = st.columns(3)
 k = left.slider("Suggestions per customer", 1, 50, 10, help="K: how many products each customer gets.")
 columns = mid.multiselect(
@@ -151,6 +219,7 @@ fmt = right.radio(
     "Format", list(FORMATS), key="export_format", help="CSV cells that look like formulas are made safe."
 )
 suffix = FORMATS[fmt]
+filters = choose_filters(items_table)
 
 if audience is not None and not audience:
     st.warning("No customers match this choice; pick another group or upload another list.")
@@ -168,7 +237,8 @@ else:
     pool = audience
 try:
     first = preview(
-        tuple(pool[:PREVIEW_USERS]), k, model["model_id"], tuple(columns), ui.db_path(), ui.data_version()
+        tuple(pool[:PREVIEW_USERS]), k, model["model_id"], tuple(columns),
+        tuple(sorted(filters.items())), ui.db_path(), ui.data_version(),
     )
 except PersonalizationError as exc:
     ui.show_error(exc)
@@ -191,10 +261,14 @@ st.dataframe(
     },
 )
 
-settings = (model["model_id"], audience_name, k, tuple(columns), suffix, ui.data_version())
+settings = (
+    model["model_id"], audience_name, k, tuple(columns), suffix, tuple(sorted(filters.items())),
+    ui.data_version(),
+)
 if st.button("Prepare the file", type="primary", icon=":material/build:", key="prepare_export"):
+    forget_old_file()
     try:
-        result = run_export(suffix, k, model["model_id"], audience, tuple(columns))
+        result = run_export(suffix, k, model["model_id"], audience, tuple(columns), filters)
         st.session_state["export"] = (settings, result)
     except PersonalizationError as exc:
         ui.show_error(exc)
@@ -202,12 +276,13 @@ ready = st.session_state.get("export")
 if ready and ready[0] == settings:
     result = ready[1]
     st.success(
-        f"{ui.fmt_int(result['rows'])} rows for {ui.fmt_int(result['users'])} customers are ready.",
+        f"{ui.fmt_int(result['rows'])} rows for {ui.fmt_int(result['users'])} customers are ready "
+        f"({result['megabytes']:,.1f} MB).",
         icon=":material/task_alt:",
     )
     st.download_button(
         "Download",
-        data=result["data"],
+        data=result["data"] if "data" in result else file_reader(result["path"]),
         file_name=f"recommendations-{audience_name}-top{k}{suffix}",
         mime=MIME[suffix],
         icon=":material/download:",

@@ -95,7 +95,8 @@ def test_everyone_as_a_formula_safe_csv(shop, db):
     assert len(frame) == len(expected)
     assert set(frame["user_id"]) == set(expected["user_id"])
     users = expected["user_id"].nunique()
-    assert [s.value for s in at.success] == [f"{len(expected)} rows for {users} customers are ready."]
+    assert len(at.success) == 1
+    assert at.success[0].value.startswith(f"{len(expected)} rows for {users} customers are ready (")
     titles = set(frame.loc[frame["item_id"] == "p1", "title"])
     assert titles <= {"'=HYPERLINK(\"http://x\")"}
 
@@ -123,3 +124,28 @@ def test_an_uploaded_list_and_a_bad_one(shop):
     assert not at.exception
     assert len(at.error) == 1
     assert "nobody" in at.error[0].value
+
+
+def test_a_large_export_stays_on_disk_and_is_read_at_download(shop, db):
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.session_state["large_export_rows"] = 5
+    at = at.run().switch_page("pages/export.py").run()
+    next(b for b in at.button if b.label == "Prepare the file").click().run()
+    assert not at.exception and at.get("download_button")
+    result = at.session_state["export"][1]
+    assert "data" not in result
+    frame = pd.read_csv(result["path"], dtype=str)
+    expected = recommend.recommendations_for_users(k=10, model_id=shop, db=db)
+    assert len(frame) == result["rows"] == len(expected) > 5
+    assert list(frame.columns) == ["user_id", "rank", "item_id", "score", "reason", "title", "category"]
+    Path(result["path"]).unlink()
+
+
+def test_rules_leave_out_a_category(shop, db):
+    at = start()
+    at.multiselect[1].set_value(["toys"]).run()
+    assert not at.exception
+    assert not set(at.dataframe[0].value["category"]) & {"toys"}
+    next(b for b in at.button if b.label == "Prepare the file").click().run()
+    frame = pd.read_csv(io.BytesIO(exported(at)), dtype=str)
+    assert len(frame) > 0 and "toys" not in set(frame["category"])
