@@ -30,9 +30,11 @@ CLASSIFIERS = {
     "mlp": "Neural network (MLP): can find complex patterns; needs more data.",
 }
 BALANCE = {
-    "class_weight": "Weight the classes: converters count more, so the rare class is not ignored (default).",
+    "none": "None: train on the data as it is; the yes/no cut-off is still tuned for the rare "
+    "converters (default, usually the best ranking).",
+    "class_weight": "Weight the classes: converters count more, so the rare class is not ignored.",
     "smote": "SMOTE: add synthetic converters that resemble real ones before training.",
-    "none": "None: train on the data as it is.",
+    "undersample": "Undersample: drop non-converters at random until both classes are as large.",
 }
 SPLITS = {"70 / 15 / 15": (0.7, 0.15, 0.15), "80 / 10 / 10": (0.8, 0.1, 0.1)}
 DEFAULT_WEIGHTS = {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "remove_from_cart": 0.0, "purchase": 8.0}

@@ -116,7 +116,7 @@ def train_classifier(
     positive: str | None = None,
     exclude: Sequence[str] = (),
     algo: str = "gradient_boosting",
-    balance: str = "class_weight",
+    balance: str = "none",
     split: Sequence[float] = (0.7, 0.15, 0.15),
     folds: int = 5,
     search: str = "none",

@@ -15,8 +15,8 @@ def register(sub) -> None:
     p.add_argument("--exclude", action="append", default=[], metavar="COL",
                    help="a column not to use as a feature (repeatable)")
     p.add_argument("--algo", choices=CLASSIFIERS, default="gradient_boosting")
-    p.add_argument("--balance", choices=BALANCES, default="class_weight",
-                   help="imbalance handling inside the training folds (default: class_weight)")
+    p.add_argument("--balance", choices=BALANCES, default="none",
+                   help="imbalance handling inside the training folds (default: none; the threshold is still tuned on validation)")
     p.add_argument("--split", default="0.7,0.15,0.15",
                    help="train,validation,test fractions, stratified (default 0.7,0.15,0.15)")
     p.add_argument("--folds", type=int, default=5,
