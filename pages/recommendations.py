@@ -12,6 +12,14 @@ from personalization.errors import PersonalizationError
 MAX_CHOICES = 2000
 MAX_ATTRIBUTE_VALUES = 50
 ITEM_LABELS = ("title", "name", "description")
+EVENT_WORDS = {
+    "view": "viewed",
+    "click": "clicked",
+    "add_to_cart": "added to cart",
+    "remove_from_cart": "removed from cart",
+    "purchase": "bought",
+    "rating": "rated",
+}
 
 
 @st.cache_data(ttl=ui.CACHE_TTL_SECONDS, show_spinner="Finding recommendations…")
@@ -137,6 +145,30 @@ def recommendation_rows(recs: pd.DataFrame, user_id: str, model_id: str) -> None
             )
 
 
+def show_history(past: pd.DataFrame) -> None:
+    """The latest events as people read them: when, what they did, which product."""
+    shown = past.assign(event_type=past["event_type"].map(lambda t: EVENT_WORDS.get(t, pretty(t))))
+    order = [c for c in ("timestamp", "event_type", "title", "category", "value", "item_id") if c in shown]
+    st.dataframe(
+        shown,
+        hide_index=True,
+        width="stretch",
+        column_order=order,
+        column_config={
+            "timestamp": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm"),
+            "event_type": "What they did",
+            "title": st.column_config.TextColumn("Product", width="large"),
+            "category": "Category",
+            "value": st.column_config.NumberColumn("Value", format="%.2f", help="Rating or amount, if any."),
+            "item_id": "Product id",
+        },
+    )
+    st.caption(
+        "Suggestions come from the activity the model was trained on; activity loaded since then "
+        "counts after the next training on the Train page."
+    )
+
+
 def pick_user(users: pd.DataFrame | None, attributes: dict[str, list[str]]) -> str | None:
     """Choose a customer: filter by attributes (if a users table exists), then pick or type an id.
 
@@ -184,21 +216,9 @@ def customer_tab(model_id: str, k: int, users: pd.DataFrame | None, attributes: 
         return
     with st.expander(f"Recent activity of {user_id} ({len(past)} latest events)", expanded=False):
         if past.empty:
-            st.caption("No recorded activity: the suggestions are the best-sellers.")
+            st.caption("No recorded activity: the suggestions are the favourites of similar customers.")
         else:
-            st.dataframe(
-                past,
-                hide_index=True,
-                width="stretch",
-                column_config={
-                    "timestamp": st.column_config.DatetimeColumn("When", format="YYYY-MM-DD HH:mm"),
-                    "event_type": "What they did",
-                    "item_id": "Product id",
-                    "title": st.column_config.TextColumn("Product", width="large"),
-                    "category": "Category",
-                    "value": st.column_config.NumberColumn("Value", format="%.2f"),
-                },
-            )
+            show_history(past)
     st.markdown(
         f"**Top {k} for {user_id}** — rate each suggestion with the thumbs; it is saved with the model."
     )

@@ -89,6 +89,16 @@ def test_a_customers_list_with_thumbs_up_stored(shop, db):
     assert any("Thumbs up" in t.value for t in at.toast)
 
 
+
+def test_history_shows_only_this_customer_newest_first_in_plain_words(shop, db):
+    at = start()
+    history = at.dataframe[0].value
+    assert set(history["user_id"]) == {"u1"} and len(history) == 3
+    assert history["timestamp"].is_monotonic_decreasing
+    assert set(history["event_type"]) <= {"viewed", "bought"}
+    assert any("next training" in c.value for c in at.caption)
+
+
 def test_similar_items_new_visitor_and_segment(shop, db):
     at = start()
     frames = [d.value for d in at.dataframe]
