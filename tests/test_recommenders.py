@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from personalization.errors import BadInputError
 from personalization.recommenders import ALGORITHMS, make_recommender
+from personalization.recommenders.base import top_n
 from personalization.recommenders.ease import EASERecommender
 from personalization.recommenders.hybrid import HybridRecommender
 from personalization.recommenders.svd import SVDRecommender
@@ -264,3 +265,41 @@ def test_trending_favours_recent_interactions():
     assert model.recommend(1, matrix, n=1, filter_seen=False)[0][0] == 1
     plain = make_recommender("trending").fit(matrix)
     assert plain.recommend(1, matrix, n=1, filter_seen=False)[0][0] == 0
+
+
+def reference_top(scores: np.ndarray, seen: np.ndarray, banned: list[int], n: int):
+    """One user's top ``n`` by a plain stable sort: best score first, ties by item index."""
+    allowed = [i for i in np.argsort(-scores, kind="stable") if i not in seen and i not in banned]
+    return allowed[:n]
+
+
+@pytest.mark.parametrize("algo", ["popularity", "svd", "als", "itemknn", "ease"])
+def test_recommend_for_many_users_equals_a_per_user_sort(algo, monkeypatch):
+    import personalization.recommenders.base as base
+
+    monkeypatch.setattr(base, "BLOCK_CELLS", 7 * 300)
+    rng = np.random.default_rng(3)
+    dense = (rng.random((60, 300)) < 0.05) * rng.integers(1, 4, size=(60, 300))
+    dense[5] = 0
+    dense[7] = np.arange(300) < 290
+    matrix = sp.csr_matrix(dense.astype(np.float32))
+    model = make_recommender(algo, **PARAMS.get(algo, {})).fit(matrix)
+    users = np.arange(60)
+    scores = np.array(model.score(users, matrix))
+    scores[5] = model.item_popularity_
+    banned = [3, 150]
+    ids, values = model.recommend(users, matrix, n=12, exclude=banned)
+    for user in users:
+        expected = reference_top(scores[user], matrix[user].indices, banned, 12)
+        assert list(ids[user][ids[user] >= 0]) == expected
+        np.testing.assert_allclose(values[user][: len(expected)], scores[user][expected], rtol=1e-6)
+    assert (ids[7] >= 0).sum() == 10 and np.isneginf(values[7][10:]).all()
+
+
+def test_top_n_handles_ties_and_filtered_entries():
+    matrix = np.array(
+        [[1, 3, 3, 0, 3, 2], [-np.inf, 5, -np.inf, -np.inf, -np.inf, -np.inf]], dtype=np.float32
+    )
+    ids, values = top_n(matrix, 3)
+    assert ids.tolist() == [[1, 2, 4], [1, -1, -1]]
+    assert values[1, 0] == 5 and np.isneginf(values[1, 1:]).all()

@@ -7,8 +7,11 @@ A subclass implements ``_fit`` (learn from the checked matrix), ``_score`` (dens
 rows of a user x item matrix, so that a new or updated history is folded in without refitting) and
 ``_item_similarity`` (one item against every item). ``recommend``, ``similar_items`` and
 ``explain`` are built on them here: ``recommend`` scores users in blocks of about
-``BLOCK_CELLS`` cells and selects the top ``n`` with ``np.argpartition``, with no Python loop per
-user.
+``BLOCK_CELLS`` cells (small enough to stay in cache) as float32, sets the seen items to ``-inf``
+through the CSR indices and selects the top ``n`` with one pass over the block (``top_n``), with
+no Python loop per user. Users with no history, and models whose scores are the same for everyone
+(popularity, trending), skip the dense block: the catalogue is ordered once and each user takes
+the first ``n`` items of that order that they have not seen (``top_global``).
 
 ``n`` larger than the catalogue is capped: ``recommend`` returns at most ``n_items`` items (fewer
 when ``filter_seen`` or ``exclude`` remove some). For one user the arrays hold only the items that
@@ -32,6 +35,7 @@ from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.lib.stride_tricks import as_strided
 from threadpoolctl import threadpool_limits
 
 from personalization.errors import BadInputError
@@ -118,11 +122,16 @@ class Recommender(ABC):
         scores = np.full((len(users), n), -np.inf, dtype=np.float32)
         step = max(1, BLOCK_CELLS // self.n_items_)
         starts = range(0, len(users), step)
+        shared = self._global_scores()
+        orders = {
+            "cold": rank_order(self.item_popularity_),
+            "shared": None if shared is None else rank_order(shared),
+        }
 
         def run(start: int) -> None:
             block = users[start : start + step]
             ids[start : start + step], scores[start : start + step] = self._top_block(
-                block, user_items[block], n, filter_seen, banned
+                block, user_items[block], n, filter_seen, banned, orders
             )
 
         with threadpool_limits(limits=BLAS_THREADS):
@@ -176,17 +185,41 @@ class Recommender(ABC):
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({params})"
 
-    def _top_block(self, block, rows, n, filter_seen, banned) -> tuple[np.ndarray, np.ndarray]:
-        matrix = np.array(self._score(block, rows), dtype=np.float32)
+    def _global_scores(self) -> np.ndarray | None:
+        """The scores (n_items,) when they are the same for every user, else None."""
+        return None
+
+    def _top_block(
+        self, block, rows, n, filter_seen, banned, orders
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` for one block of users: cold users (no history) and models whose scores are
+        the same for everyone walk down one ordered catalogue; the others get one dense float32
+        score block with seen items set to ``-inf`` through the CSR indices, then ``top_n``."""
+        removed = rows if filter_seen else sp.csr_matrix(rows.shape, dtype=np.float32)
         cold = np.diff(rows.indptr) == 0
+        ids = np.full((len(block), n), -1, dtype=np.int64)
+        scores = np.full((len(block), n), -np.inf, dtype=np.float32)
         if cold.any():
-            matrix[cold] = self.item_popularity_
-        if filter_seen:
-            seen_rows, seen_cols = rows.nonzero()
-            matrix[seen_rows, seen_cols] = -np.inf
+            ids[cold], scores[cold] = top_global(
+                self.item_popularity_, orders["cold"], removed[cold], n, banned
+            )
+        if cold.all():
+            return ids, scores
+        block, rows, removed = block[~cold], rows[~cold], removed[~cold]
+        if orders["shared"] is not None:
+            shared = self._global_scores()
+            ids[~cold], scores[~cold] = top_global(shared, orders["shared"], removed, n, banned)
+            return ids, scores
+        matrix = np.asarray(self._score(block, rows), dtype=np.float32)
+        if not matrix.flags.writeable or not matrix.flags.c_contiguous:
+            matrix = np.array(matrix, dtype=np.float32)
+        counts = np.diff(removed.indptr)
+        owner = np.repeat(np.arange(len(block)) * self.n_items_, counts)
+        matrix.ravel()[owner + removed.indices] = -np.inf
         if banned is not None:
             matrix[:, banned] = -np.inf
-        return top_n(matrix, n)
+        ids[~cold], scores[~cold] = top_n(matrix, n)
+        return ids, scores
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_items_"):
@@ -288,34 +321,93 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 
 def top_n(matrix: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and values of the ``n`` largest entries of each row, best first.
+    """Column indices and values of the ``n`` largest entries of each row, best first, ties by
+    column; entries equal to ``-inf`` (filtered items) come back as index ``-1``.
 
-    Entries equal to ``-inf`` (filtered items) come back as index ``-1``. The n-th largest value
-    of each row comes from ``np.partition`` (faster than ``argpartition``); the entries above it
-    and, to fill up to ``n``, the first entries equal to it (one ``nonzero`` pass) are then
-    ordered, ties by column.
+    One pass over the matrix: the columns are cut into strided groups (column ``j`` belongs to
+    group ``j mod width``) and the row-wise maximum of each group is taken; the ``n``-th largest
+    of those maxima is a lower bound of the ``n``-th largest entry, so only the entries of the
+    groups that reach it are gathered and sorted (about ``n`` groups per row).
     """
     n_rows, n_cols = matrix.shape
     n = min(n, n_cols)
-    threshold = np.partition(matrix, n_cols - n, axis=1)[:, n_cols - n][:, None]
-    rows, cols = np.nonzero(matrix >= threshold)
-    values = matrix[rows, cols]
-    if len(rows) > n_rows * n:
-        tied = values == threshold[rows, 0]
-        need = n - np.bincount(rows[~tied], minlength=n_rows)
-        tied_rows = rows[tied]
-        tied_rank = np.arange(len(tied_rows)) - np.searchsorted(tied_rows, tied_rows)
-        keep = ~tied
-        keep[np.flatnonzero(tied)[tied_rank < need[tied_rows]]] = True
-        rows, cols, values = rows[keep], cols[keep], values[keep]
+    matrix = np.ascontiguousarray(matrix)
+    groups = max(1, n_cols // max(n, int(np.sqrt(5 * n * n_cols))))
+    width = n_cols // groups
+    main = groups * width
+    size = matrix.itemsize
+    view = as_strided(matrix, (n_rows, groups, width), (matrix.strides[0], width * size, size))
+    maxima = view.max(axis=1)
+    if main < n_cols:
+        maxima = np.concatenate([maxima, matrix[:, main:]], axis=1)
+    floor = np.partition(maxima, maxima.shape[1] - n, axis=1)[:, maxima.shape[1] - n]
+    floor = np.maximum(floor, np.finfo(matrix.dtype).min)
+    rows, slots = np.nonzero(maxima >= floor[:, None])
+    grouped = slots < width
+    group_rows = rows[grouped]
+    cells = (group_rows * n_cols + slots[grouped])[:, None] + np.arange(groups) * width
+    values = np.take(matrix.ravel(), cells)
+    keep = values >= floor[group_rows][:, None]
+    kept_rows = np.broadcast_to(group_rows[:, None], cells.shape)[keep]
+    tail_rows, tail_cols = rows[~grouped], main + slots[~grouped] - width
+    rows = np.concatenate([kept_rows, tail_rows])
+    cols = np.concatenate([cells[keep] - kept_rows * n_cols, tail_cols])
+    values = np.concatenate([values[keep], matrix[tail_rows, tail_cols]])
+    return place_top(rows, cols, values, n_rows, n, matrix.dtype)
+
+
+def place_top(rows, cols, values, n_rows: int, n: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Padded (n_rows, n) ids and values of the best ``n`` candidates (row, col, value) of each
+    row: by value, then column."""
     order = np.lexsort((cols, -values, rows))
     rows, cols, values = rows[order], cols[order], values[order]
     rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    take = rank < n
     ids = np.full((n_rows, n), -1, dtype=np.int64)
-    out = np.full((n_rows, n), -np.inf, dtype=matrix.dtype)
-    ids[rows, rank] = cols
-    out[rows, rank] = values
-    ids[np.isneginf(out)] = -1
+    out = np.full((n_rows, n), -np.inf, dtype=dtype)
+    ids[rows[take], rank[take]] = cols[take]
+    out[rows[take], rank[take]] = values[take]
+    return ids, out
+
+
+def rank_order(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The item order of ``vector`` (best first, ties by index) and each item's position in it."""
+    order = np.lexsort((np.arange(len(vector)), -vector))
+    position = np.empty(len(vector), dtype=np.int64)
+    position[order] = np.arange(len(vector))
+    return order, position
+
+
+def top_global(
+    vector: np.ndarray,
+    ranked: tuple[np.ndarray, np.ndarray],
+    removed: sp.csr_matrix,
+    n: int,
+    banned: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top ``n`` of the same scores ``vector`` (n_items,) for every row of ``removed`` (CSR,
+    rows x items), leaving out the row's stored items and ``banned``. ``ranked`` is
+    ``rank_order(vector)``, computed once: each row walks down that order past its removed items,
+    so the cost is rows x (n + removed)."""
+    n_rows = removed.shape[0]
+    order, position = ranked
+    counts = np.diff(removed.indptr)
+    n_banned = 0 if banned is None else len(banned)
+    length = int(min(len(vector), n + n_banned + (counts.max() if n_rows else 0)))
+    allowed = np.ones((n_rows, length), dtype=bool)
+    seen = position[removed.indices]
+    owner = np.repeat(np.arange(n_rows), counts)
+    near = seen < length
+    allowed[owner[near], seen[near]] = False
+    if banned is not None:
+        ban = position[banned]
+        allowed[:, ban[ban < length]] = False
+    rank = np.cumsum(allowed, axis=1) - 1
+    hit_rows, hit_pos = np.nonzero(allowed & (rank < n))
+    ids = np.full((n_rows, n), -1, dtype=np.int64)
+    out = np.full((n_rows, n), -np.inf, dtype=np.float32)
+    ids[hit_rows, rank[hit_rows, hit_pos]] = order[hit_pos]
+    out[hit_rows, rank[hit_rows, hit_pos]] = vector[order[hit_pos]]
     return ids, out
 
 

@@ -60,5 +60,8 @@ class TrendingRecommender(Recommender):
     def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
         return np.broadcast_to(self.item_scores_, (len(user_indices), self.n_items_))
 
+    def _global_scores(self) -> np.ndarray:
+        return self.item_scores_
+
     def _item_similarity(self, item_index: int) -> np.ndarray:
         return cosine_similarity_to(self.item_users_, item_index)
