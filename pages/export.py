@@ -9,6 +9,7 @@ overrides the limit (the tests use it to take the large-file path on a small sho
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -161,7 +162,7 @@ def run_export(
     path = Path(result["path"])
     if result["rows"] <= st.session_state.get("large_export_rows", LARGE_EXPORT_ROWS):
         result["data"] = path.read_bytes()
-        path.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
     result["megabytes"] = len(result["data"]) / 1e6 if "data" in result else path.stat().st_size / 1e6
     return result
 
@@ -174,7 +175,7 @@ def file_reader(path: str):
 def forget_old_file() -> None:
     old = st.session_state.pop("export", None)
     if old and "data" not in old[1]:
-        Path(old[1]["path"]).unlink(missing_ok=True)
+        shutil.rmtree(Path(old[1]["path"]).parent, ignore_errors=True)
 
 
 ui.header(
