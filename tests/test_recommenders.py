@@ -192,13 +192,26 @@ def planted(n_users=300, n_items=120, groups=6, seed=1) -> sp.csr_matrix:
 
 def test_svd_auto_rank_finds_the_planted_rank():
     model = SVDRecommender(rank="auto", weighting="none").fit(planted())
-    assert 4 <= model.rank_ <= 16
-    assert model.rank_scores_[model.rank_] > model.rank_scores_[max(model.rank_scores_)]
+    assert 4 <= model.rank_ <= 16 and model.beta_ in (0.0, 0.25, 0.4)
+    largest = max(rank for rank, _ in model.rank_scores_)
+    assert model.rank_scores_[(model.rank_, model.beta_)] > model.rank_scores_[(largest, 0.0)]
+
+
+def test_svd_beta_scales_popular_items_down_before_the_factorisation():
+    matrix = planted()
+    plain = SVDRecommender(rank=6, weighting="none", beta=0.0).fit(matrix)
+    scaled = SVDRecommender(rank=6, weighting="none", beta=0.5).fit(matrix)
+    degree = np.diff(matrix.tocsc().indptr)
+    expected = (matrix @ sp.diags((1.0 + degree) ** -0.5)).toarray()
+    u, s, vt = np.linalg.svd(expected)
+    np.testing.assert_allclose(np.abs(scaled.item_factors_.T @ vt[:6].T), np.eye(6), atol=1e-2)
+    assert not np.allclose(plain.score(np.arange(5), matrix), scaled.score(np.arange(5), matrix))
+    assert not hasattr(plain, "rank_scores_")
 
 
 def test_svd_scores_are_the_low_rank_reconstruction():
     matrix = planted()
-    model = SVDRecommender(rank=6, weighting="none", n_iter=8).fit(matrix)
+    model = SVDRecommender(rank=6, weighting="none", beta=0.0, n_iter=8).fit(matrix)
     u, s, vt = np.linalg.svd(matrix.toarray())
     expected = (u[:, :6] * s[:6]) @ vt[:6]
     np.testing.assert_allclose(model.score(np.arange(10), matrix), expected[:10], atol=1e-3)

@@ -4,11 +4,16 @@
 the top-k item space), which equals the row of the low-rank reconstruction for a training user
 and folds in a new or updated history without refitting.
 
-With ``rank="auto"`` (or None) the rank is chosen on a validation split of the training matrix:
-a random share of the interactions of up to ``validation_users`` users is held out, one SVD at
-the largest rank of ``rank_grid`` is computed on the rest, and each rank of the grid is scored by
-NDCG@10 of the held-out items using the truncation of that one SVD, so auto costs about one extra
-SVD. The final SVD is then computed on the whole matrix at the chosen rank.
+Popularity normalisation (EigenRec-style): the columns of the weighted matrix are scaled by
+``(1 + users per item) ** -beta`` before the factorisation, so that the few very popular items do
+not take up the leading factors; scores stay ``x_u V_k V_k^T`` with the weighted history.
+
+With ``rank="auto"`` (or None) and/or ``beta="auto"`` they are chosen on a validation split of the
+training matrix: a random share of the interactions of up to ``validation_users`` users is held
+out; for each beta of ``beta_grid`` one SVD at the largest rank of the grid is computed on the
+rest, and each rank is scored by NDCG@10 of the held-out items using the truncation of that SVD,
+so auto costs one extra SVD per beta (three by default). The grid stops at about n_items / 7 and
+at ``RANK_BUDGET`` / nnz. The final SVD is then computed on the whole matrix.
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ from personalization.recommenders.base import (
     top_n,
 )
 
-RANK_GRID = (8, 16, 24, 32, 48, 64, 96, 128)
+RANK_GRID = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+BETA_GRID = (0.0, 0.25, 0.4)
+ITEMS_PER_RANK = 7
+RANK_BUDGET = 1.5e8
 SMALL_RANKS = (2, 4)
 WEIGHTINGS = ("none", "log", "binary", "bm25")
 VALIDATION_K = 10
@@ -44,18 +52,23 @@ class SVDRecommender(Recommender):
     - ``weighting``: applied to the weights before the SVD and when scoring: ``"none"`` (as
       given), ``"log"`` (``log1p``), ``"binary"`` (1 for any interaction), ``"bm25"`` (BM25 with
       item idf and user length normalisation, ``bm25_k1``, ``bm25_b``).
-    - ``validation_fraction`` (0..1), ``validation_users`` (>= 1): the auto-rank split.
+    - ``beta``: popularity normalisation exponent in 0..2 (0 = plain PureSVD), or ``"auto"`` /
+      None to choose it from ``beta_grid`` together with the rank.
+    - ``validation_fraction`` (0..1), ``validation_users`` (>= 1): the auto split.
     - ``n_iter``: power iterations of the randomized SVD; ``random_state`` as in scikit-learn.
 
-    Learned: ``rank_``, ``item_factors_`` (n_items, rank_) orthonormal columns,
-    ``singular_values_`` (rank_,), ``rank_scores_`` (rank -> validation NDCG@10, auto only).
+    Learned: ``rank_``, ``beta_``, ``item_factors_`` (n_items, rank_) orthonormal columns,
+    ``singular_values_`` (rank_,), ``rank_scores_`` ((rank, beta) -> validation NDCG@10, when
+    something was chosen).
     """
 
     def __init__(
         self,
         rank: int | str | None = "auto",
         weighting: str = "log",
+        beta: float | str | None = "auto",
         rank_grid: tuple[int, ...] = RANK_GRID,
+        beta_grid: tuple[float, ...] = BETA_GRID,
         validation_fraction: float = 0.2,
         validation_users: int = 2000,
         bm25_k1: float = 1.2,
@@ -65,7 +78,9 @@ class SVDRecommender(Recommender):
     ) -> None:
         self.rank = rank
         self.weighting = weighting
+        self.beta = beta
         self.rank_grid = rank_grid
+        self.beta_grid = beta_grid
         self.validation_fraction = validation_fraction
         self.validation_users = validation_users
         self.bm25_k1 = bm25_k1
@@ -78,15 +93,24 @@ class SVDRecommender(Recommender):
         rng = check_random_state(self.random_state)
         max_rank = max(1, min(user_items.shape) - 1)
         self._fit_weighting(user_items)
-        weighted = self._weigh(user_items)
-        if self.rank in (None, "auto"):
-            self.rank_scores_ = self._validate_ranks(user_items, max_rank, rng)
-            self.rank_ = max(self.rank_scores_, key=lambda k: (self.rank_scores_[k], -k))
+        self.nnz_ = user_items.nnz
+        auto_rank, auto_beta = self.rank in (None, "auto"), self.beta in (None, "auto")
+        fixed_rank = None if auto_rank else check_number("rank", self.rank, 1, integer=True)
+        betas = [float(b) for b in self.beta_grid] if auto_beta else [self._fixed_beta()]
+        if auto_rank or len(betas) > 1:
+            ranks = None if auto_rank else (min(int(fixed_rank), max_rank),)
+            self.rank_scores_ = self._validate(user_items, max_rank, ranks, betas, rng)
+            best = max(self.rank_scores_, key=lambda kb: (self.rank_scores_[kb], -kb[0], -kb[1]))
+            self.rank_, self.beta_ = best
         else:
-            self.rank_ = min(int(check_number("rank", self.rank, 1, integer=True)), max_rank)
-        values, factors = truncated_svd(weighted, self.rank_, int(self.n_iter), rng)
+            self.rank_, self.beta_ = min(int(fixed_rank), max_rank), betas[0]
+        weighted = self._weigh(user_items) @ sp.diags(item_scale(user_items, self.beta_))
+        values, factors = truncated_svd(weighted.tocsr(), self.rank_, int(self.n_iter), rng)
         self.item_factors_ = factors
         self.singular_values_ = values
+
+    def _fixed_beta(self) -> float:
+        return float(check_number("beta", self.beta, 0.0, 2.0))
 
     def _fit_weighting(self, user_items: sp.csr_matrix) -> None:
         users_per_item = np.bincount(user_items.indices, minlength=user_items.shape[1])
@@ -118,20 +142,39 @@ class SVDRecommender(Recommender):
         weighted = self._weigh(row).data
         return weighted * (self.item_factors_[history] @ self.item_factors_[item_index])
 
-    def _validate_ranks(self, user_items: sp.csr_matrix, max_rank: int, rng) -> dict[int, float]:
-        """NDCG@10 on a held-out split for every rank of the grid (one SVD, truncated)."""
+    def _validate(
+        self, user_items: sp.csr_matrix, max_rank: int, ranks, betas: list[float], rng
+    ) -> dict[tuple[int, float], float]:
+        """NDCG@10 on a held-out split for every (rank, beta): one SVD per beta at the largest
+        rank, truncated to each rank of the grid."""
         fraction = check_number("validation_fraction", self.validation_fraction, 0.01, 0.9)
         n_val = check_number("validation_users", self.validation_users, 1, integer=True)
         train, users, held = holdout_split(user_items, fraction, n_val, rng)
-        small = SMALL_RANKS if max_rank < 2 * min(self.rank_grid) else ()
-        grid = sorted({min(int(k), max_rank) for k in (*small, *self.rank_grid)})
         if not len(users):
             raise NotEnoughDataError(
                 "rank='auto' needs users with at least 2 interactions to hold some out; "
                 "found none. Give a fixed rank (e.g. rank=16) or load more events."
             )
-        weighted = self._weigh(train)
-        _, factors = truncated_svd(weighted, grid[-1], int(self.n_iter), rng)
+        grid = ranks or self._rank_grid(max_rank)
+        results: dict[tuple[int, float], float] = {}
+        for beta in betas:
+            for rank, score in self._validate_ranks(train, users, held, grid, beta, rng).items():
+                results[(rank, beta)] = score
+        return results
+
+    def _rank_grid(self, max_rank: int) -> list[int]:
+        """The ranks to try: ``rank_grid`` up to about n_items / ``ITEMS_PER_RANK`` and
+        ``RANK_BUDGET`` / nnz (which bounds the cost of the validation SVDs), at least the
+        smallest, and ranks 2 and 4 on a matrix too small for the grid."""
+        small = SMALL_RANKS if max_rank < 2 * min(self.rank_grid) else ()
+        limit = min(self.n_items_ // ITEMS_PER_RANK, RANK_BUDGET / max(1, self.nnz_))
+        limit = max(min(self.rank_grid), limit)
+        grid = {min(int(k), max_rank) for k in (*small, *self.rank_grid) if k <= limit}
+        return sorted(grid)
+
+    def _validate_ranks(self, train, users, held, grid, beta: float, rng) -> dict[int, float]:
+        weighted = self._weigh(train) @ sp.diags(item_scale(train, beta))
+        _, factors = truncated_svd(weighted.tocsr(), grid[-1], int(self.n_iter), rng)
         rows = train[users]
         projected = np.asarray(self._weigh(rows) @ factors)
         seen_rows, seen_cols = rows.nonzero()
@@ -146,6 +189,13 @@ class SVDRecommender(Recommender):
             ids, _ = top_n(ranked, min(VALIDATION_K, self.n_items_))
             results[k] = ndcg_at_k(ids, held)
         return results
+
+
+def item_scale(user_items: sp.csr_matrix, beta: float) -> np.ndarray:
+    """Column weights (n_items,) ``(1 + users per item) ** -beta``: with beta > 0 popular items
+    count less in the factorisation (EigenRec-style popularity normalisation)."""
+    users_per_item = np.bincount(user_items.indices, minlength=user_items.shape[1])
+    return ((1.0 + users_per_item) ** -float(beta)).astype(np.float32)
 
 
 def truncated_svd(
