@@ -7,6 +7,7 @@ groups the pages in the sidebar. A page whose file is not there is left out, so 
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import streamlit as st
@@ -31,24 +32,43 @@ SECTIONS = {
 }
 
 
-@st.cache_resource
-def sample_checks() -> tuple[threading.Lock, dict[str, bool]]:
-    """Per process: a lock and, per database file, whether the sample shop was loaded into it."""
-    return threading.Lock(), {}
+@st.cache_resource(show_spinner=False)
+def first_start(db: str) -> dict:
+    """Once per process and database file: load the sample shop into an empty database and train
+    the example models, in a background thread so that a closed tab cannot cut it short.
+
+    Returns the shared state ``done``, ``loaded``, ``fraction``, ``message``, ``error``.
+    """
+    state = {"done": False, "loaded": False, "fraction": 0.0, "message": "Starting…", "error": None}
+
+    def report(fraction: float, message: str) -> None:
+        state.update(fraction=min(max(fraction, 0.0), 1.0), message=message)
+
+    def work() -> None:
+        try:
+            state["loaded"] = sample.ensure_sample_data(db=db, progress=report)
+        except PersonalizationError as exc:
+            state["error"] = exc
+        finally:
+            state["done"] = True
+
+    threading.Thread(target=work, name="first-start", daemon=True).start()
+    return state
 
 
-def load_sample_once(db: str) -> bool:
-    """Load the sample data into an empty database, once per process and database file."""
-    lock, checked = sample_checks()
-    with lock:
-        if db not in checked:
-            slot = st.empty()
-            with st.spinner("First start: loading the bundled sample shop and training two example models…"):
-                checked[db] = sample.ensure_sample_data(
-                    db=db, progress=lambda f, msg: slot.progress(min(max(f, 0.0), 1.0), text=msg)
-                )
-            slot.empty()
-    return checked[db]
+def wait_for_first_start(db: str) -> bool:
+    """Show the first start's progress until it is done; True when it loaded the sample."""
+    state = first_start(db)
+    if not state["done"]:
+        time.sleep(0.3)
+    if not state["done"]:
+        st.progress(state["fraction"], text=f"First start: {state['message']}")
+        st.caption("Loading the bundled sample shop and training two example models (a few seconds).")
+        time.sleep(1.0)
+        st.rerun()
+    if state["error"] is not None:
+        ui.show_error(state["error"])
+    return state["loaded"]
 
 
 def build_navigation() -> dict[str, list[st.Page]]:
@@ -70,11 +90,8 @@ st.set_page_config(
     layout="wide",
 )
 
-try:
-    if load_sample_once(ui.db_path()) and "sample_banner" not in st.session_state:
-        st.session_state["sample_banner"] = True
-        ui.refresh()
-except PersonalizationError as exc:
-    ui.show_error(exc)
-
-st.navigation(build_navigation()).run()
+page = st.navigation(build_navigation())  # the sidebar shows the real pages during the first load
+if wait_for_first_start(ui.db_path()) and "sample_banner" not in st.session_state:
+    st.session_state["sample_banner"] = True
+    ui.refresh()
+page.run()
