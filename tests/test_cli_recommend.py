@@ -106,3 +106,15 @@ def test_bad_input_exits_2_with_a_message(shop, capsys, argv, message):
     code, out, err = run(capsys, "--db", shop, *argv)
     assert code == 2 and out is None
     assert message in err and "Traceback" not in err
+
+
+def test_export_applies_business_filters(shop, capsys, tmp_path):
+    run(capsys, "--db", shop, "train-recommender", "--algo", "popularity")
+    target = tmp_path / "filtered.csv"
+    code, out, _ = run(capsys, "--db", shop, "export-recommendations", "--out", target, "-k", "3",
+                       "--exclude-categories", "kitchen", "--only-if", "in_stock",
+                       "--columns", "category,in_stock")
+    assert code == 0 and out["rows"] > 0
+    frame = pd.read_csv(target)
+    assert "kitchen" not in set(frame["category"])
+    assert frame["in_stock"].astype(str).str.lower().isin(["true", "yes", "1"]).all()

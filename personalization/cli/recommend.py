@@ -51,6 +51,12 @@ def register(sub) -> None:
         "--users", help="only these users: a comma list of ids or a file with one id per line"
     )
     p.add_argument("--columns", help="comma list of item columns to add (e.g. brand,in_stock)")
+    p.add_argument(
+        "--include-seen", action="store_true", help="keep items the user already interacted with"
+    )
+    p.add_argument("--exclude-items", help="comma list of item ids never to recommend")
+    p.add_argument("--exclude-categories", help="comma list of categories never to recommend")
+    p.add_argument("--only-if", help="only items whose yes/no column is true (e.g. in_stock)")
     p.set_defaults(func=cmd_export)
 
 
@@ -151,14 +157,21 @@ def cmd_recommend(args) -> dict:
     return out
 
 
+def _comma_list(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
 def cmd_export(args) -> dict:
-    columns = [c.strip() for c in (args.columns or "").split(",") if c.strip()]
     return service.export_recommendations(
         args.out,
         k=args.k,
         model_id=args.model,
         users=_users(args.users),
-        item_columns=columns,
+        item_columns=_comma_list(args.columns),
+        filter_seen=not args.include_seen,
+        exclude_items=_comma_list(args.exclude_items),
+        exclude_categories=_comma_list(args.exclude_categories),
+        only_if=args.only_if,
         db=args.db,
     )
 
