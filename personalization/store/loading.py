@@ -153,9 +153,10 @@ Progress = Callable[[float, str], None] | None
 def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
     """Read and clean ``plan.path`` in a staging table, then store it into ``plan.table``.
 
-    The staging table is a table of its own (named ``__staging_<table>``), so reading and
-    cleaning never touch stored data; the swap or append and the catalog row happen in one
-    short transaction at the end. The staging table is dropped whatever happens. Raises
+    The staging table is a temporary table (named ``__staging_<table>``, in memory, spilling to
+    disk when large), so reading and cleaning never touch stored data and cost no compression;
+    it is written once into the database, with ids written as float text normalised, in one
+    short transaction at the end together with the catalog row. The staging table is dropped whatever happens. Raises
     ``BadInputError`` (and stores nothing) when no row survives or every timestamp fails.
     """
     step = progress or (lambda f, m: None)
@@ -172,10 +173,12 @@ def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
             step(0.65, "dropping duplicate rows")
             parsed = _count(con, stage)
             base = con.execute(f"SELECT min(rowid) FROM {quote_ident(stage)}").fetchone()[0] or 0
-            duplicates = _drop_duplicates(con, stage)
-            _clean_ids(con, plan, stage)
+            reason, suspect = _reject_reason(plan, stage, con)
+            repeated, bad = _scan(con, stage, suspect)
+            duplicates = _drop_duplicates(con, stage) if repeated else 0
             step(0.75, "checking required values")
-            row_rejects, n_row_rejects = _reject_rows(con, plan, stage, base)
+            row_rejects, n_row_rejects = (_reject_rows(con, stage, reason, base) if bad
+                                          else ([], 0))
             flagged = _flags(con, stage)
             for col in (BAD_TS, BAD_VALUE):
                 if col in _columns(con, stage):
@@ -269,7 +272,7 @@ def _read_into(con, plan: LoadPlan, stage: str) -> tuple[list[dict], list[str]]:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}", [plan.path]).fetchall()
         types = {r[0]: r[1] for r in described}
         proj, params = _projection(plan, types)
-        con.execute(f"CREATE TABLE {quote_ident(stage)} AS SELECT {proj} FROM {source}",
+        con.execute(f"CREATE TEMP TABLE {quote_ident(stage)} AS SELECT {proj} FROM {source}",
                     params + [plan.path])
         return [], []
     notes: list[str] = []
@@ -301,7 +304,7 @@ def _read_csv(con, plan: LoadPlan, stage: str, read_types: list[str], attempt: i
     proj, params = _projection(plan, types)
     errors, scans = f"__rejects_{attempt}", f"__reject_scans_{attempt}"
     con.execute(
-        f"CREATE TABLE {quote_ident(stage)} AS SELECT {proj} FROM read_csv(?, header = true, "
+        f"CREATE TEMP TABLE {quote_ident(stage)} AS SELECT {proj} FROM read_csv(?, header = true, "
         f"delim = ?, quote = '\"', escape = '\"', encoding = ?, names = ?, types = ?, "
         f"store_rejects = true, "
         f"rejects_table = {_literal(errors)}, rejects_scan = {_literal(scans)}, "
@@ -372,7 +375,7 @@ def _convert(con, plan: LoadPlan, stage: str) -> None:
         return
     typed = stage + "_typed"
     con.execute(
-        f"CREATE TABLE {quote_ident(typed)} AS SELECT * REPLACE ({', '.join(replace)}), "
+        f"CREATE TEMP TABLE {quote_ident(typed)} AS SELECT * REPLACE ({', '.join(replace)}), "
         f"{', '.join(extra)} FROM {quote_ident(stage)}",
         params + params,
     )
@@ -441,6 +444,20 @@ def _check_timestamps(con, plan: LoadPlan, table: str, ts_col: Column | None) ->
         )
 
 
+def _scan(con, stage: str, suspect: str | None) -> tuple[bool, bool]:
+    """One pass over the staging table: are there repeated row hashes, and suspect rows?
+
+    ``suspect`` is a cheap SQL test that is true for every row that may be rejected.
+    """
+    cols = ", ".join(quote_ident(c) for c in _columns(con, stage))
+    bad = f"count(*) FILTER (WHERE {suspect})" if suspect else "0"
+    repeated, n_bad = con.execute(
+        f"SELECT count(*) FILTER (WHERE n > 1), sum(bad) FROM (SELECT count(*) AS n, {bad} AS bad "
+        f"FROM {quote_ident(stage)} GROUP BY hash({cols}))"
+    ).fetchone()
+    return bool(repeated), bool(n_bad)
+
+
 def _drop_duplicates(con, stage: str) -> int:
     """Delete all but the first of each group of rows identical in every column; return how many.
 
@@ -449,8 +466,6 @@ def _drop_duplicates(con, stage: str) -> int:
     cols = ", ".join(quote_ident(c) for c in _columns(con, stage))
     q = quote_ident(stage)
     repeated = f"SELECT h FROM (SELECT hash({cols}) AS h FROM {q}) GROUP BY h HAVING count(*) > 1"
-    if not con.execute(f"{repeated} LIMIT 1").fetchall():
-        return 0
     deleted = con.execute(
         f"DELETE FROM {q} WHERE rowid IN (SELECT rowid FROM {q} WHERE hash({cols}) IN "
         f"({repeated}) QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY rowid) > 1)"
@@ -458,34 +473,25 @@ def _drop_duplicates(con, stage: str) -> int:
     return int(deleted[0])
 
 
-def _clean_ids(con, plan: LoadPlan, stage: str) -> None:
-    """``17850.0`` -> ``17850`` in id roles (ids exported through a float column)."""
-    q = quote_ident(stage)
-    cols = _columns(con, stage)
-    roles = [r for r in ("user_id", "item_id", "session_id")
-             if r in cols and r not in plan.constants]
-    if not roles:
-        return
-    floaty = {r: f"{quote_ident(r)} LIKE '%.0' AND regexp_full_match({quote_ident(r)}, "
-                 f"'-?[0-9]+\\.0+')" for r in roles}
-    counts = con.execute(
-        f"SELECT {', '.join(f'count(*) FILTER (WHERE {w})' for w in floaty.values())} FROM {q}"
-    ).fetchone()
-    for role, n in zip(roles, counts, strict=True):
-        if n:
-            col = quote_ident(role)
-            con.execute(f"UPDATE {q} SET {col} = regexp_replace({col}, '^(-?[0-9]+)\\.0+$', "
-                        f"'\\1') WHERE {floaty[role]}")
+def _id_roles(plan: LoadPlan, cols: dict[str, str]) -> list[str]:
+    return [r for r in ("user_id", "item_id", "session_id")
+            if r in cols and r not in plan.constants and cols[r] == "VARCHAR"]
 
 
-def _reject_rows(con, plan: LoadPlan, stage: str, base: int) -> tuple[list[dict], int]:
-    """Delete rows missing a required id or with an unreadable timestamp; first ones + count.
+def _clean_id(col: str) -> str:
+    """SQL for ``17850.0`` -> ``17850`` (ids exported through a float column), others as they are."""
+    return (f"CASE WHEN {col} LIKE '%.0' AND regexp_full_match({col}, '-?[0-9]+\\.0+') "
+            f"THEN regexp_replace({col}, '^(-?[0-9]+)\\.0+$', '\\1') ELSE {col} END")
 
-    ``base`` is the rowid of the first parsed row (rowids inside a transaction start high).
+
+def _reject_reason(plan: LoadPlan, stage: str, con) -> tuple[str | None, str | None]:
+    """SQL giving why a row is rejected (NULL when it is kept), and a cheap test covering it.
+
+    A row is rejected when a required id is missing or blank, or its timestamp did not parse.
     """
-    q = quote_ident(stage)
     cols = _columns(con, stage)
     reasons: list[str] = []
+    tests: list[str] = []
     for role in plan.required:
         if role in plan.constants:
             continue
@@ -493,14 +499,24 @@ def _reject_rows(con, plan: LoadPlan, stage: str, base: int) -> tuple[list[dict]
         col = quote_ident(role)
         reasons.append(f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN "
                        f"{_literal(f'missing {role} (column {src!r})')} END")
+        tests.append(f"{col} IS NULL OR ({col} < '!' AND trim({col}) = '')")
     if BAD_TS in cols:
         src = next(c.source for c in plan.columns if c.role == "timestamp")
         reasons.append(f"CASE WHEN {quote_ident(BAD_TS)} IS NOT NULL THEN "
                        f"{_literal(f'timestamp (column {src!r}) is not a date/time: ')} || "
                        f"{quote_ident(BAD_TS)} END")
+        tests.append(f"{quote_ident(BAD_TS)} IS NOT NULL")
     if not reasons:
-        return [], 0
-    reason = f"coalesce({', '.join(reasons)})"
+        return None, None
+    return f"coalesce({', '.join(reasons)})", " OR ".join(f"({t})" for t in tests)
+
+
+def _reject_rows(con, stage: str, reason: str, base: int) -> tuple[list[dict], int]:
+    """Delete the rows ``reason`` rejects; the first ones (position, reason) and the count.
+
+    ``base`` is the rowid of the first parsed row (rowids inside a transaction start high).
+    """
+    q = quote_ident(stage)
     first = con.execute(
         f"SELECT rowid, {reason} FROM {q} WHERE {reason} IS NOT NULL ORDER BY rowid LIMIT ?",
         [MAX_REJECTS_SHOWN],
@@ -556,13 +572,14 @@ def _store(con, plan: LoadPlan, stage: str) -> None:
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
         "AND table_name = ?", [plan.table]
     ).fetchone()[0]
+    new = _columns(con, stage)
+    source = _cleaned(plan, stage, new)
     if plan.mode == "replace" or not exists:
         if exists:
             con.execute(f"DROP TABLE {target}")
-        con.execute(f"ALTER TABLE {quote_ident(stage)} RENAME TO {target}")
+        con.execute(f"CREATE TABLE {target} AS {source}")
         return
     old = _columns(con, plan.table)
-    new = _columns(con, stage)
     for name, typ in new.items():
         if name not in old:
             con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(name)} {typ}")
@@ -570,8 +587,14 @@ def _store(con, plan: LoadPlan, stage: str) -> None:
             wider = _wider_type(old[name], typ)
             if wider != old[name]:
                 con.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(name)} TYPE {wider}")
-    con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {quote_ident(stage)}")
-    con.execute(f"DROP TABLE {quote_ident(stage)}")
+    con.execute(f"INSERT INTO {target} BY NAME {source}")
+
+
+def _cleaned(plan: LoadPlan, stage: str, cols: dict[str, str]) -> str:
+    """SELECT of the staging table in file order with the id roles cleaned (``_clean_id``)."""
+    roles = _id_roles(plan, cols)
+    replace = ", ".join(f"{_clean_id(quote_ident(r))} AS {quote_ident(r)}" for r in roles)
+    return f"SELECT * {f'REPLACE ({replace}) ' if replace else ''}FROM {quote_ident(stage)}"
 
 
 def _wider_type(old: str, new: str) -> str:
