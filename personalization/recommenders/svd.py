@@ -33,7 +33,9 @@ from personalization.recommenders.base import (
     top_n,
 )
 
-RANK_GRID = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+# Ranks above 256 won 3% more on a random holdout of the retail data but lost 4% on a temporal
+# one, and halve the top-10 throughput: the grid stops there.
+RANK_GRID = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 BETA_GRID = (0.0, 0.25, 0.4)
 ITEMS_PER_RANK = 7
 RANK_BUDGET = 1.5e8
