@@ -89,7 +89,7 @@ def metric_cards(metrics: dict, baseline: dict, names: tuple[str, ...], baseline
     keys = [k for n in names for k in metrics if k.split("@")[0] == n]
     if not keys:
         return
-    for col, key in zip(st.columns(len(keys)), keys):
+    for col, key in zip(st.columns(len(keys)), keys, strict=False):
         value, base = metrics.get(key), baseline.get(key)
         delta = f"{value - base:+.3f} vs {baseline_label}" if _is_num(value) and _is_num(base) else None
         colour = "off" if key in NEUTRAL_DELTAS else "normal"
@@ -189,7 +189,7 @@ def event_weight_inputs(table: str) -> dict[str, float]:
     types = event_types(table)
     weights: dict[str, float] = {}
     for start in range(0, len(types), 5):
-        for col, event in zip(st.columns(5), types[start:start + 5]):
+        for col, event in zip(st.columns(5), types[start:start + 5], strict=False):
             weights[event] = col.number_input(
                 event.replace("_", " "), min_value=0.0, max_value=100.0, value=DEFAULT_WEIGHTS.get(event, 1.0),
                 step=1.0, key=f"w_{table}_{event}",

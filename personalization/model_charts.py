@@ -254,7 +254,7 @@ def waterfall_figure(
     """
     data = contributions.assign(size=contributions["shap"].abs()).sort_values("size", ascending=False)
     head, rest = data.head(top), data.iloc[top:]
-    labels = ["Average customer"] + [f"{f} = {_short(v)}" for f, v in zip(head["feature"], head["value"])]
+    labels = ["Average customer"] + [f"{f} = {_short(v)}" for f, v in zip(head["feature"], head["value"], strict=False)]
     steps = [0.0] + [float(v) for v in head["shap"]]
     if len(rest):
         labels.append(f"{len(rest)} other features")

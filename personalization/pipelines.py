@@ -9,7 +9,6 @@ into a plain scikit-learn ``Pipeline([("prep", ...), ("model", ...)])`` for scor
 from __future__ import annotations
 
 import os
-
 from contextlib import AbstractContextManager
 from typing import Any
 

@@ -49,7 +49,6 @@ from personalization.pipelines import (
 )
 
 
-
 @dataclass
 class ClassifierArtifact:
     """A fitted propensity model and what is needed to score, explain and chart it.

@@ -12,7 +12,6 @@ import json
 import secrets
 import shutil
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import joblib

@@ -53,7 +53,7 @@ def make_subset(source: Path = SOURCE, target: Path = TARGET) -> int:
     column = next(csv.reader([header])).index("CustomerID")
     customers = customer_of(lines, column)
     chosen = choose_customers(customers)
-    kept = [line for line, customer in zip(lines, customers) if customer in chosen]
+    kept = [line for line, customer in zip(lines, customers, strict=False) if customer in chosen]
     with target.open("w", encoding="utf-8", newline="") as handle:
         handle.write(header)
         handle.writelines(kept)

@@ -164,8 +164,8 @@ def test_leave_last_takes_each_users_newest_items():
     train, test = ranking.split_leave_last(ev, n=1)
     assert test.groupby("user_id").size().eq(1).all() and test["user_id"].nunique() == 6
     newest = ev.sort_values("timestamp").groupby("user_id").tail(1)
-    assert set(zip(test.user_id, test.item_id)) == set(zip(newest.user_id, newest.item_id))
-    assert not set(zip(train.user_id, train.item_id)) & set(zip(test.user_id, test.item_id))
+    assert set(zip(test.user_id, test.item_id, strict=False)) == set(zip(newest.user_id, newest.item_id, strict=False))
+    assert not set(zip(train.user_id, train.item_id, strict=False)) & set(zip(test.user_id, test.item_id, strict=False))
 
 
 def test_split_events_rejects_unknown_method_and_bad_size():

@@ -157,7 +157,7 @@ def test_low_rank_taste_beats_popularity(shop):
     shape = (users.max() + 1, items.max() + 1)
     train = sp.csr_matrix((np.ones((~held).sum()), (users[~held], items[~held])), shape=shape)
     truth: dict[int, set[int]] = {}
-    for u, i in zip(users[held], items[held]):
+    for u, i in zip(users[held], items[held], strict=False):
         truth.setdefault(int(u), set()).add(int(i))
     popularity = np.tile(np.asarray(train.sum(axis=0)).ravel(), (shape[0], 1))
     left, sigma, right = svds(train, k=12, random_state=0)

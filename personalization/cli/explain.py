@@ -58,7 +58,7 @@ def cmd_explain(args) -> dict[str, Any]:
         "row": args.row,
         "features": [
             {"feature": f, "shap": s, "value": plain(v)}
-            for f, s, v in zip(contributions["feature"], contributions["shap"], contributions["value"])
+            for f, s, v in zip(contributions["feature"], contributions["shap"], contributions["value"], strict=False)
         ],
         "sentence": result["sentence"],
         "base_value": result["base_value"],
