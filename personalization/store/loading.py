@@ -39,6 +39,8 @@ ROLE_TYPES = {
 }
 BAD_TS = "__bad_timestamp"
 BAD_VALUE = "__bad_value"
+ROW_HASH = "__row_hash"       # hash of every column of the file, for finding duplicates
+HIDDEN = (ROW_HASH, BAD_TS, BAD_VALUE)   # staging columns that never reach the table
 
 
 @dataclass
@@ -173,16 +175,12 @@ def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
             step(0.65, "dropping duplicate rows")
             parsed = _count(con, stage)
             base = con.execute(f"SELECT min(rowid) FROM {quote_ident(stage)}").fetchone()[0] or 0
-            reason, suspect = _reject_reason(plan, stage, con)
-            repeated, bad = _scan(con, stage, suspect)
-            duplicates = _drop_duplicates(con, stage) if repeated else 0
+            reason = _reject_reason(plan, stage, con)
+            duplicates = _drop_duplicates(con, stage)
             step(0.75, "checking required values")
-            row_rejects, n_row_rejects = (_reject_rows(con, stage, reason, base) if bad
-                                          else ([], 0))
+            row_rejects, n_row_rejects = (_reject_rows(con, stage, reason, base)
+                                          if _may_reject(con, plan, stage) else ([], 0))
             flagged = _flags(con, stage)
-            for col in (BAD_TS, BAD_VALUE):
-                if col in _columns(con, stage):
-                    con.execute(f"ALTER TABLE {quote_ident(stage)} DROP COLUMN {quote_ident(col)}")
             loaded = parsed - duplicates - n_row_rejects
             if loaded == 0:
                 raise BadInputError(_nothing_left(plan, parsed, reader_rejects, row_rejects))
@@ -236,7 +234,10 @@ def _columns(con, table: str) -> dict[str, str]:
 
 
 def _projection(plan: LoadPlan, source_types: dict[str, str]) -> tuple[str, list[Any]]:
-    """SELECT list from the safe names to the table's names, with constants and missing roles."""
+    """SELECT list from the safe names to the table's names, with constants and missing roles.
+
+    Ends with ``ROW_HASH``, the hash of every column of the file as read.
+    """
     parts: list[str] = []
     params: list[Any] = []
     by_role = {c.role: (i, c) for i, c in enumerate(plan.columns) if c.role}
@@ -253,6 +254,8 @@ def _projection(plan: LoadPlan, source_types: dict[str, str]) -> tuple[str, list
     for i, col in enumerate(plan.columns):
         if not col.role:
             parts.append(f"c{i} AS {quote_ident(col.name)}")
+    every = ", ".join(f"c{i}" for i in range(len(plan.columns)))
+    parts.append(f"hash({every}) AS {quote_ident(ROW_HASH)}")
     return ", ".join(parts), params
 
 
@@ -444,31 +447,20 @@ def _check_timestamps(con, plan: LoadPlan, table: str, ts_col: Column | None) ->
         )
 
 
-def _scan(con, stage: str, suspect: str | None) -> tuple[bool, bool]:
-    """One pass over the staging table: are there repeated row hashes, and suspect rows?
-
-    ``suspect`` is a cheap SQL test that is true for every row that may be rejected.
-    """
-    cols = ", ".join(quote_ident(c) for c in _columns(con, stage))
-    bad = f"count(*) FILTER (WHERE {suspect})" if suspect else "0"
-    repeated, n_bad = con.execute(
-        f"SELECT count(*) FILTER (WHERE n > 1), sum(bad) FROM (SELECT count(*) AS n, {bad} AS bad "
-        f"FROM {quote_ident(stage)} GROUP BY hash({cols}))"
-    ).fetchone()
-    return bool(repeated), bool(n_bad)
-
-
 def _drop_duplicates(con, stage: str) -> int:
     """Delete all but the first of each group of rows identical in every column; return how many.
 
-    Hashing every row first keeps the exact comparison to the few rows whose hashes repeat.
+    Grouping by the row hash finds candidates in one cheap pass; only rows whose hash repeats
+    are compared column by column.
     """
-    cols = ", ".join(quote_ident(c) for c in _columns(con, stage))
-    q = quote_ident(stage)
-    repeated = f"SELECT h FROM (SELECT hash({cols}) AS h FROM {q}) GROUP BY h HAVING count(*) > 1"
+    q, h = quote_ident(stage), quote_ident(ROW_HASH)
+    repeated = f"SELECT {h} FROM {q} GROUP BY {h} HAVING count(*) > 1"
+    if not con.execute(f"{repeated} LIMIT 1").fetchall():
+        return 0
+    cols = ", ".join(quote_ident(c) for c in _columns(con, stage) if c not in HIDDEN)
     deleted = con.execute(
-        f"DELETE FROM {q} WHERE rowid IN (SELECT rowid FROM {q} WHERE hash({cols}) IN "
-        f"({repeated}) QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY rowid) > 1)"
+        f"DELETE FROM {q} WHERE rowid IN (SELECT rowid FROM {q} WHERE {h} IN ({repeated}) "
+        f"QUALIFY row_number() OVER (PARTITION BY {h}, {cols} ORDER BY rowid) > 1)"
     ).fetchone()
     return int(deleted[0])
 
@@ -484,38 +476,56 @@ def _clean_id(col: str) -> str:
             f"THEN regexp_replace({col}, '^(-?[0-9]+)\\.0+$', '\\1') ELSE {col} END")
 
 
-def _reject_reason(plan: LoadPlan, stage: str, con) -> tuple[str | None, str | None]:
-    """SQL giving why a row is rejected (NULL when it is kept), and a cheap test covering it.
+def _reject_reason(plan: LoadPlan, stage: str, con) -> str | None:
+    """SQL giving why a row is rejected (NULL when it is kept), or None when nothing can be.
 
     A row is rejected when a required id is missing or blank, or its timestamp did not parse.
     """
     cols = _columns(con, stage)
     reasons: list[str] = []
-    tests: list[str] = []
-    for role in plan.required:
-        if role in plan.constants:
-            continue
+    for role in _checked_roles(plan):
         src = next(c.source for c in plan.columns if c.role == role)
         col = quote_ident(role)
         reasons.append(f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN "
                        f"{_literal(f'missing {role} (column {src!r})')} END")
-        tests.append(f"{col} IS NULL OR ({col} < '!' AND trim({col}) = '')")
     if BAD_TS in cols:
         src = next(c.source for c in plan.columns if c.role == "timestamp")
         reasons.append(f"CASE WHEN {quote_ident(BAD_TS)} IS NOT NULL THEN "
                        f"{_literal(f'timestamp (column {src!r}) is not a date/time: ')} || "
                        f"{quote_ident(BAD_TS)} END")
-        tests.append(f"{quote_ident(BAD_TS)} IS NOT NULL")
-    if not reasons:
-        return None, None
-    return f"coalesce({', '.join(reasons)})", " OR ".join(f"({t})" for t in tests)
+    return f"coalesce({', '.join(reasons)})" if reasons else None
 
 
-def _reject_rows(con, stage: str, reason: str, base: int) -> tuple[list[dict], int]:
+def _checked_roles(plan: LoadPlan) -> list[str]:
+    return [r for r in plan.required if r not in plan.constants]
+
+
+def _may_reject(con, plan: LoadPlan, stage: str) -> bool:
+    """Whether any row may be rejected, from aggregates that need no per-row expression.
+
+    True when a required id has a NULL or a value sorting before ``'!'`` (blank or starting
+    with a space), or a timestamp failed; the exact test is ``_reject_reason``.
+    """
+    tests = []
+    for role in _checked_roles(plan):
+        col = quote_ident(role)
+        tests.append(f"count(*) > count({col}) OR min({col}) < '!'")
+    if BAD_TS in _columns(con, stage):
+        tests.append(f"count({quote_ident(BAD_TS)}) > 0")
+    if not tests:
+        return False
+    return bool(con.execute(
+        f"SELECT coalesce({' OR '.join(f'({t})' for t in tests)}, false) FROM {quote_ident(stage)}"
+    ).fetchone()[0])
+
+
+def _reject_rows(con, stage: str, reason: str | None, base: int) -> tuple[list[dict], int]:
     """Delete the rows ``reason`` rejects; the first ones (position, reason) and the count.
 
     ``base`` is the rowid of the first parsed row (rowids inside a transaction start high).
     """
+    if reason is None:
+        return [], 0
     q = quote_ident(stage)
     first = con.execute(
         f"SELECT rowid, {reason} FROM {q} WHERE {reason} IS NOT NULL ORDER BY rowid LIMIT ?",
@@ -572,7 +582,7 @@ def _store(con, plan: LoadPlan, stage: str) -> None:
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
         "AND table_name = ?", [plan.table]
     ).fetchone()[0]
-    new = _columns(con, stage)
+    new = {n: t for n, t in _columns(con, stage).items() if n not in HIDDEN}
     source = _cleaned(plan, stage, new)
     if plan.mode == "replace" or not exists:
         if exists:
@@ -591,10 +601,12 @@ def _store(con, plan: LoadPlan, stage: str) -> None:
 
 
 def _cleaned(plan: LoadPlan, stage: str, cols: dict[str, str]) -> str:
-    """SELECT of the staging table in file order with the id roles cleaned (``_clean_id``)."""
+    """SELECT of the table's columns ``cols`` from the staging table, in file order, with the
+    id roles cleaned (``_clean_id``)."""
     roles = _id_roles(plan, cols)
-    replace = ", ".join(f"{_clean_id(quote_ident(r))} AS {quote_ident(r)}" for r in roles)
-    return f"SELECT * {f'REPLACE ({replace}) ' if replace else ''}FROM {quote_ident(stage)}"
+    clean = {r: f"{_clean_id(quote_ident(r))} AS {quote_ident(r)}" for r in roles}
+    select = ", ".join(clean.get(c, quote_ident(c)) for c in cols)
+    return f"SELECT {select} FROM {quote_ident(stage)}"
 
 
 def _wider_type(old: str, new: str) -> str:
