@@ -370,8 +370,10 @@ def ingest_file(path, kind: str = "events", mapping: dict[str, str] | None = Non
     every row. ``mode`` "append" adds to an existing table (new columns are added, missing ones
     are NULL), "replace" swaps it. Exact duplicate rows are dropped and counted; rows missing a
     required id or with an unreadable timestamp are rejected (first 20 listed with line and
-    reason); negative values are kept and counted in ``flagged``. Raises ``BadInputError`` for a
-    file that cannot be loaded, leaving stored data untouched.
+    reason); negative values are kept and counted in ``flagged``. Loads of a million rows or
+    more are written in parallel blocks whose order may differ from the file's (sort by
+    timestamp when order matters). Raises ``BadInputError`` for a file that cannot be loaded,
+    leaving stored data untouched.
     """
     _check_kind(kind)
     if mode not in ("append", "replace"):
