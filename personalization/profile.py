@@ -51,9 +51,9 @@ def _recommender_checks(tables: list[str], db) -> list[dict[str, Any]]:
     if events is None:
         return [_check("events", False, "There is no events table; load one with: python -m "
                        "personalization ingest FILE --kind events (or load the sample data)")]
-    s = loading.event_stats(events, db=db)
+    s = loading.events_counts(events, db=db)
     return [
-        _check("events", True, f"{events}: {sum(s['events_per_type'].values()):,} events"),
+        _check("events", True, f"{events}: {s['n_events']:,} events"),
         _check("users", s["n_users"] >= MIN_USERS,
                f"{s['n_users']:,} users (need at least {MIN_USERS})"),
         _check("items", s["n_items"] >= MIN_ITEMS,

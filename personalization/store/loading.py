@@ -738,3 +738,17 @@ def events_summary(table: str, db=None) -> dict[str, Any]:
         ).fetchone()
     return {"n_events": int(n), "n_users": int(users), "n_items": int(items),
             "date_range": [first, last] if first is not None else None}
+
+
+def events_counts(table: str, db=None) -> dict[str, int]:
+    """Events, users, items and users with two or more events of an events table, one query."""
+    q = quote_ident(table)
+    with connect(db, read_only=True) as con:
+        con.execute("SET enable_progress_bar = false")
+        n, users, repeat, items = con.execute(
+            f"SELECT coalesce(sum(n), 0), count(*), count(*) FILTER (WHERE n >= 2), "
+            f"(SELECT count(DISTINCT item_id) FROM {q}) "
+            f"FROM (SELECT count(*) AS n FROM {q} GROUP BY user_id)"
+        ).fetchone()
+    return {"n_events": int(n), "n_users": int(users), "n_items": int(items),
+            "users_with_2_or_more": int(repeat)}
