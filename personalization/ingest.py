@@ -251,7 +251,7 @@ def _guess_delimiter(text: str) -> str:
     best, best_score = ",", (0.0, 1)
     for cand in DELIMITERS:
         try:
-            rows = [r for _, r in zip(range(200), csv.reader(io.StringIO(text), delimiter=cand))]
+            rows = [r for _, r in zip(range(200), csv.reader(io.StringIO(text), delimiter=cand), strict=False)]
         except csv.Error:
             continue
         rows = [r for r in rows[:-1] or rows if r]
