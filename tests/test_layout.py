@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LIB = ROOT / "personalization"
@@ -39,3 +43,11 @@ def test_pages_hold_no_sql():
     files = _py_files(ROOT / "pages") + [ROOT / "app.py"]
     offenders = [str(p.relative_to(ROOT)) for p in files if p.exists() and sql.search(p.read_text())]
     assert offenders == []
+
+
+def test_ruff_finds_nothing():
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install -r requirements-dev.txt)")
+    done = subprocess.run([ruff, "check", "--quiet", str(ROOT)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
