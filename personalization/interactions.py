@@ -25,6 +25,15 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "remove_from_cart": 0.0,
     "purchase": 8.0,
 }
+# Event-type names seen in real logs, folded (lower case, letters and digits only) onto the types
+# of DEFAULT_EVENT_WEIGHTS, so that e.g. "transaction" and "addtocart" weigh as purchase and cart.
+SYNONYMS: dict[str, str] = {
+    **dict.fromkeys(("view", "views", "pageview", "detail", "detailview", "productview"), "view"),
+    **dict.fromkeys(("click", "clicks", "productclick"), "click"),
+    **dict.fromkeys(("addtocart", "cart", "cartadd", "addtobasket", "basket", "add"), "add_to_cart"),
+    **dict.fromkeys(("removefromcart", "cartremove", "removefrombasket", "remove"), "remove_from_cart"),
+    **dict.fromkeys(("purchase", "transaction", "order", "buy", "sale", "checkout"), "purchase"),
+}
 RATING = "rating"
 PURCHASE = "purchase"
 RETURNS = ("ignore", "subtract")
@@ -205,16 +214,28 @@ def _event_weight_array(events, types, event_weights, returns) -> np.ndarray:
             f"{', '.join(sorted(known))}. Use one of those names."
         )
     table = {**DEFAULT_EVENT_WEIGHTS, **given}
-    per_type = np.array([table.get(u, 1.0) for u in uniques] or [1.0], dtype=np.float64)
+    canonical = [canonical_event_type(u) for u in uniques]
+    per_type = np.array(
+        [table.get(u, table.get(c, 1.0)) for u, c in zip(uniques, canonical, strict=True)] or [1.0],
+        dtype=np.float64,
+    )
     weights = per_type[codes]
     values = _values(events)
     if RATING in uniques:
         is_rating = codes == uniques.index(RATING)
         weights[is_rating] = np.nan_to_num(values[is_rating]) * table.get(RATING, 1.0)
-    if PURCHASE in uniques:
-        is_return = (codes == uniques.index(PURCHASE)) & (values < 0)
+    purchase_codes = [i for i, c in enumerate(canonical) if c == PURCHASE]
+    if purchase_codes:
+        is_return = np.isin(codes, purchase_codes) & (values < 0)
         weights[is_return] = -weights[is_return] if returns == "subtract" else 0.0
     return weights
+
+
+def canonical_event_type(name: str) -> str:
+    """The type of ``DEFAULT_EVENT_WEIGHTS`` that ``name`` means ("addtocart" -> "add_to_cart"),
+    or ``name`` itself when it is not a known synonym."""
+    folded = "".join(ch for ch in str(name).lower() if ch.isalnum())
+    return SYNONYMS.get(folded, name)
 
 
 def _values(events: pd.DataFrame) -> np.ndarray:

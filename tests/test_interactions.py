@@ -147,3 +147,18 @@ def test_read_events_and_attributes(db):
     store.execute("INSERT INTO items VALUES ('a', 'Mug'), ('a', 'Dup'), (NULL, 'x')", db=db)
     items = read_attributes("items", "item_id", db=db)
     assert list(items.index) == ["a"] and items.loc["a", "title"] == "Mug"
+
+
+def test_event_type_synonyms_weigh_like_their_canonical_types():
+    events = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u1", "u2"],
+            "item_id": ["a", "b", "c", "a"],
+            "event_type": ["transaction", "addtocart", "Page View", "something_else"],
+        }
+    )
+    inter = build_interactions(events)
+    row = inter.matrix[inter.user_index("u1")].toarray().ravel()
+    weights = dict(zip(inter.item_ids, row, strict=True))
+    assert weights == {"a": 8.0, "b": 4.0, "c": 1.0}
+    assert inter.matrix[inter.user_index("u2"), inter.item_index("a")] == 1.0
