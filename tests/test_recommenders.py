@@ -219,11 +219,35 @@ def test_svd_scores_are_the_low_rank_reconstruction():
 
 def test_ease_matches_the_closed_form():
     matrix = planted(40, 12, 3)
-    model = EASERecommender(l2=10.0).fit(matrix)
+    model = EASERecommender(l2=10.0, weighting="none").fit(matrix)
     dense = matrix.toarray().astype(np.float64)
     inverse = np.linalg.inv(dense.T @ dense + 10.0 * np.eye(12))
     expected = np.eye(12) - inverse / np.diag(inverse)
     np.testing.assert_allclose(model.weights_, expected, atol=1e-5)
+
+
+def test_ease_log_weighting_equals_ease_on_log1p_weights():
+    matrix = planted(40, 12, 3)
+    matrix.data *= np.arange(1, matrix.nnz + 1, dtype=np.float32) % 5 + 1
+    logged = matrix.copy()
+    logged.data = np.log1p(logged.data)
+    model = EASERecommender(l2=10.0).fit(matrix)
+    plain = EASERecommender(l2=10.0, weighting="none").fit(logged)
+    np.testing.assert_allclose(model.weights_, plain.weights_, atol=1e-6)
+    np.testing.assert_allclose(model.score(np.arange(5), matrix), plain.score(np.arange(5), logged), atol=1e-5)
+    binary = EASERecommender(l2=10.0, weighting="binary").fit(matrix)
+    np.testing.assert_allclose(binary.weights_, EASERecommender(l2=10.0, weighting="none").fit(
+        (matrix > 0).astype(np.float32)).weights_, atol=1e-6)
+    assert not np.allclose(model.weights_, binary.weights_, atol=1e-3)
+
+
+def test_ease_auto_l2_picks_from_the_grid_on_validation():
+    model = EASERecommender(l2="auto", l2_grid=(0.1, 10.0, 1e5)).fit(planted())
+    assert set(model.l2_scores_) == {0.1, 10.0, 1e5}
+    assert model.l2_ == max(model.l2_scores_, key=model.l2_scores_.get)
+    assert model.l2_scores_[model.l2_] > model.l2_scores_[1e5]
+    fixed = EASERecommender(l2=model.l2_).fit(planted())
+    np.testing.assert_allclose(model.weights_, fixed.weights_, atol=1e-6)
 
 
 def test_ease_refuses_a_huge_catalogue():

@@ -1,5 +1,13 @@
 """EASE (Steck 2019): a closed-form item-item model, ``B = I - P / diag(P)``, ``P = (X^T X + l2 I)^-1``.
 
+``X`` is the interaction matrix after ``weighting``: ``"log"`` (default, ``log1p`` of the weights,
+so that a large quantity does not drown the rest of a history), ``"none"`` (raw weights) or
+``"binary"``. The same weighting is applied to a history when scoring.
+
+With ``l2="auto"`` the penalty is chosen from ``l2_grid`` by NDCG@10 on a validation split (a share
+of the interactions of up to ``VALIDATION_USERS`` users held out): the Gram matrix of the rest is
+built once and only the inverse changes per penalty. The final model is fitted on the whole matrix.
+
 It needs a dense items x items matrix (4 bytes x items^2, and an inverse that grows with items^3),
 so it refuses catalogues larger than ``max_items`` with a message that names the alternatives.
 """
@@ -11,23 +19,60 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from sklearn.utils import check_random_state
 
-from personalization.errors import BadInputError
-from personalization.recommenders.base import Recommender, check_number, cosine_similarity_to
+from personalization.errors import BadInputError, NotEnoughDataError
+from personalization.recommenders.base import (
+    Recommender,
+    check_choice,
+    check_number,
+    cosine_similarity_to,
+    top_n,
+)
+from personalization.recommenders.svd import VALIDATION_K, holdout_split, ndcg_at_k
+
+WEIGHTINGS = ("log", "none", "binary")
+L2_GRID = (100.0, 300.0, 1000.0, 3000.0)
+VALIDATION_FRACTION = 0.2
+VALIDATION_USERS = 2000
 
 
 class EASERecommender(Recommender):
-    """Parameters: ``l2`` (> 0, the ridge penalty), ``max_items`` (largest catalogue accepted).
+    """Parameters: ``l2`` (> 0, the ridge penalty, or ``"auto"`` to pick it from ``l2_grid`` on a
+    validation split), ``weighting`` (``"log"``, ``"none"`` or ``"binary"``), ``max_items``
+    (largest catalogue accepted), ``random_state`` (the validation split).
 
-    Learned: ``weights_`` (n_items, n_items) float32 with a zero diagonal; scores are ``x_u B``.
+    Learned: ``weights_`` (n_items, n_items) float32 with a zero diagonal; scores are
+    ``w(x_u) B``; ``l2_`` the penalty used; with ``l2="auto"`` also ``l2_scores_`` (penalty ->
+    validation NDCG@10).
     """
 
-    def __init__(self, l2: float = 500.0, max_items: int = 12000) -> None:
+    def __init__(
+        self,
+        l2: float | str = 300.0,
+        weighting: str = "log",
+        l2_grid: tuple[float, ...] = L2_GRID,
+        max_items: int = 12000,
+        random_state: int | None = 0,
+    ) -> None:
         self.l2 = l2
+        self.weighting = weighting
+        self.l2_grid = l2_grid
         self.max_items = max_items
+        self.random_state = random_state
 
     def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
-        l2 = check_number("l2", self.l2, 1e-9)
+        check_choice("weighting", self.weighting, WEIGHTINGS)
+        self._check_size()
+        if self.l2 in (None, "auto"):
+            grid = [check_number("l2_grid", value, 1e-9) for value in self.l2_grid]
+            self.l2_scores_ = self._validate(user_items, grid)
+            self.l2_ = max(self.l2_scores_, key=self.l2_scores_.get)
+        else:
+            self.l2_ = check_number("l2", self.l2, 1e-9)
+        self.weights_ = ease_weights(gram_of(self._weigh(user_items)), self.l2_)
+
+    def _check_size(self) -> None:
         limit = check_number("max_items", self.max_items, 1, integer=True)
         n = self.n_items_
         if n > limit:
@@ -37,18 +82,66 @@ class EASERecommender(Recommender):
                 f"max_items is {limit}; use itemknn or svd for this catalogue, filter rare items "
                 f"(min_item_interactions), or raise max_items."
             )
-        gram = (user_items.T @ user_items).toarray().astype(np.float64)
-        gram[np.diag_indices(n)] += l2
-        inverse = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
-        weights = -inverse / np.diag(inverse)
-        weights[np.diag_indices(n)] = 0.0
-        self.weights_ = weights.astype(np.float32)
+
+    def _validate(self, user_items: sp.csr_matrix, grid: list[float]) -> dict[float, float]:
+        """NDCG@10 of the held-out interactions for every penalty of ``grid``."""
+        rng = check_random_state(self.random_state)
+        train, users, held = holdout_split(user_items, VALIDATION_FRACTION, VALIDATION_USERS, rng)
+        if not len(users):
+            raise NotEnoughDataError(
+                "l2='auto' needs users with at least 2 interactions to hold some out; found "
+                "none. Give a fixed l2 (e.g. l2=300) or load more events."
+            )
+        gram = gram_of(self._weigh(train))
+        rows = train[users]
+        history = self._weigh(rows)
+        seen_rows, seen_cols = rows.nonzero()
+        results: dict[float, float] = {}
+        for l2 in grid:
+            scores = np.asarray(history @ ease_weights(gram, l2))
+            scores[seen_rows, seen_cols] = -np.inf
+            ids, _ = top_n(scores, min(VALIDATION_K, self.n_items_))
+            results[l2] = ndcg_at_k(ids, held)
+        return results
+
+    def _weigh(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+        out = rows.copy()
+        if self.weighting == "log":
+            out.data = np.log1p(out.data)
+        elif self.weighting == "binary":
+            out.data = np.ones_like(out.data)
+        return out
 
     def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(rows @ self.weights_)
+        return np.asarray(self._weigh(rows) @ self.weights_)
 
     def _item_similarity(self, item_index: int) -> np.ndarray:
         return cosine_similarity_to(self.weights_.T, item_index)
 
     def _contributions(self, history: np.ndarray, weights: np.ndarray, item_index: int) -> np.ndarray:
-        return weights * self.weights_[history, item_index]
+        row = sp.csr_matrix((weights, history, [0, len(history)]), shape=(1, self.n_items_))
+        return self._weigh(row).data * self.weights_[history, item_index]
+
+
+def gram_of(matrix: sp.csr_matrix) -> np.ndarray:
+    """``X^T X`` (n_items, n_items) as a dense float64 array."""
+    return (matrix.T @ matrix).toarray().astype(np.float64)
+
+
+def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
+    """``B = I - P / diag(P)`` with a zero diagonal, ``P = (gram + l2 I)^-1`` by Cholesky
+    (``gram`` is left unchanged); float32 (n_items, n_items)."""
+    system = gram.copy()
+    system[np.diag_indices_from(system)] += l2
+    factor, info = scipy.linalg.lapack.dpotrf(system, lower=False, overwrite_a=True)
+    if info == 0:
+        inverse, info = scipy.linalg.lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise NotEnoughDataError(
+            f"EASE could not invert X^T X + {l2:g} I (LAPACK info {info}); raise l2."
+        )
+    upper = np.triu(inverse)
+    inverse = upper + np.triu(upper, 1).T
+    weights = -inverse / np.diag(inverse)
+    weights[np.diag_indices_from(weights)] = 0.0
+    return weights.astype(np.float32)
