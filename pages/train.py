@@ -251,7 +251,7 @@ def available_recommenders() -> list[str]:
 
 def train_recommender_run(settings: dict) -> dict:
     """Tune (when asked), then fit on all events and save; the result carries holdout metrics and baseline."""
-    from personalization import recommend
+    from personalization import rec_training
 
     common = {"event_weights": settings["event_weights"], "half_life_days": settings["half_life_days"],
               "table": settings["table"], "db": ui.db_path()}
@@ -260,13 +260,13 @@ def train_recommender_run(settings: dict) -> dict:
         if settings["search"] != "none":
             status.write(f"Tuning: trying {settings['trials']} settings, best so far in blue")
             record, _ = trial_recorder(status, "value", "Ranking quality (NDCG@10)")
-            tuned = recommend.tune_recommender(
+            tuned = rec_training.tune_recommender(
                 algo=settings["algo"], search=settings["search"], trials=settings["trials"], params=params,
                 on_trial=record, progress=progress_reporter(status), **common,
             )
             params = dict(tuned.get("best_params") or params)
         status.write("Measuring on held-out actions against the popularity baseline, then fitting on all data")
-        trained = recommend.train_recommender(
+        trained = rec_training.train_recommender(
             algo=settings["algo"], params=params, progress=progress_reporter(status), **common
         )
         status.update(label=f"Saved as {trained['model_id']}", state="complete",

@@ -75,9 +75,9 @@ def train_default_models(db=None, progress: Progress | None = None) -> list[str]
 
     Both become the promoted models of their kind when they are the first of it.
     """
-    from personalization import propensity, recommend
+    from personalization import propensity, rec_training
 
-    rec = recommend.train_recommender("svd", db=db, progress=_scaled(progress, 0.0, 0.5))
+    rec = rec_training.train_recommender("svd", db=db, progress=_scaled(progress, 0.0, 0.5))
     clf = propensity.train_classifier(
         "customers", target="converted", positive="yes", db=db, progress=_scaled(progress, 0.5, 0.5)
     )

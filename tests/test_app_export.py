@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from personalization import config, ingest, recommend, sample
+from personalization import config, ingest, rec_export, rec_training, sample
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = (
@@ -52,7 +52,7 @@ def trained(tmp_path_factory) -> tuple[Path, str]:
     load(db, folder, "events", events_csv())
     load(db, folder, "users", USERS)
     load(db, folder, "items", ITEMS)
-    return folder, recommend.train_recommender(algo="popularity", db=db)["model_id"]
+    return folder, rec_training.train_recommender(algo="popularity", db=db)["model_id"]
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_everyone_as_a_formula_safe_csv(shop, db):
     next(b for b in at.button if b.label == "Prepare the file").click().run()
     assert not at.exception
     frame = pd.read_csv(io.BytesIO(exported(at)), dtype=str)
-    expected = recommend.recommendations_for_users(k=10, model_id=shop, item_columns=("title", "category"), db=db)
+    expected = rec_export.recommendations_for_users(k=10, model_id=shop, item_columns=("title", "category"), db=db)
     assert len(frame) == len(expected)
     assert set(frame["user_id"]) == set(expected["user_id"])
     users = expected["user_id"].nunique()
@@ -110,7 +110,7 @@ def test_a_segment_as_parquet(shop, db):
     next(b for b in at.button if b.label == "Prepare the file").click().run()
     assert not at.exception
     frame = pd.read_parquet(io.BytesIO(exported(at)))
-    expected = recommend.recommendations_for_users(["u5", "u6", "u7", "u8"], k=10, model_id=shop, db=db)
+    expected = rec_export.recommendations_for_users(["u5", "u6", "u7", "u8"], k=10, model_id=shop, db=db)
     assert frame[["user_id", "item_id"]].values.tolist() == expected[["user_id", "item_id"]].values.tolist()
 
 
@@ -135,7 +135,7 @@ def test_a_large_export_stays_on_disk_and_is_read_at_download(shop, db):
     result = at.session_state["export"][1]
     assert "data" not in result
     frame = pd.read_csv(result["path"], dtype=str)
-    expected = recommend.recommendations_for_users(k=10, model_id=shop, db=db)
+    expected = rec_export.recommendations_for_users(k=10, model_id=shop, db=db)
     assert len(frame) == result["rows"] == len(expected) > 5
     assert list(frame.columns) == ["user_id", "rank", "item_id", "score", "reason", "title", "category"]
     shutil.rmtree(Path(result["path"]).parent)

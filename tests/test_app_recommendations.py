@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from personalization import config, ingest, recommend, sample, store
+from personalization import config, ingest, rec_training, recommend, sample, store
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = "item_id,title,category\np1,Red Kite,toys\np2,Blue Boot,shoes\np3,Green Mug,kitchen\np4,Pan,kitchen\np5,Ball,toys\n"
@@ -49,7 +49,7 @@ def trained(tmp_path_factory) -> tuple[Path, str]:
     load(db, folder, "events", events_csv())
     load(db, folder, "users", USERS)
     load(db, folder, "items", ITEMS)
-    return folder, recommend.train_recommender(algo="popularity", db=db)["model_id"]
+    return folder, rec_training.train_recommender(algo="popularity", db=db)["model_id"]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personalization import config, export, recommend
+from personalization import config, export, reasons, rec_export, rec_training, recommend
 from personalization.errors import (
     BadInputError,
     IncompatibleModelError,
@@ -70,7 +70,7 @@ def shop(tmp_path_factory):
     folder = tmp_path_factory.mktemp("shop")
     db = folder / "shop.duckdb"
     load_shop(folder, db)
-    trained = recommend.train_recommender(params={"rank": 2}, db=db)
+    trained = rec_training.train_recommender(params={"rank": 2}, db=db)
     return db, trained
 
 
@@ -93,15 +93,15 @@ def test_train_with_defaults_saves_a_model_with_metrics(shop):
 def test_default_svd_chooses_its_rank_and_reports_progress(shop):
     db, _ = shop
     seen = []
-    out = recommend.train_recommender(db=db, progress=lambda f, m: seen.append(f))
+    out = rec_training.train_recommender(db=db, progress=lambda f, m: seen.append(f))
     assert out["params"]["rank"] == "auto" and 1 <= out["params"]["rank_"] <= 11
-    assert out["params"]["weighting"] in recommend.AUTO_WEIGHTINGS
+    assert out["params"]["weighting"] in rec_training.AUTO_WEIGHTINGS
     assert seen[-1] == 1.0 and seen == sorted(seen)
 
 
 def test_evaluate_beats_popularity_on_clear_tastes(shop):
     db, _ = shop
-    out = recommend.evaluate_recommender(params={"rank": 2}, split="leave-last", k=3, db=db)
+    out = rec_training.evaluate_recommender(params={"rank": 2}, split="leave-last", k=3, db=db)
     keys = {"precision@3", "recall@3", "ndcg@3", "map@3", "hit_rate@3", "mrr", "coverage", "novelty"}
     assert keys <= set(out["metrics"]) and keys <= set(out["baseline"])
     assert out["n_test_users"] == 20
@@ -110,7 +110,7 @@ def test_evaluate_beats_popularity_on_clear_tastes(shop):
 
 def test_cross_validation_gives_mean_and_std(shop):
     db, _ = shop
-    out = recommend.evaluate_recommender(algo="svd", params={"rank": 2}, folds=3, k=3, db=db)
+    out = rec_training.evaluate_recommender(algo="svd", params={"rank": 2}, folds=3, k=3, db=db)
     assert out["folds"] == 3 and set(out["metrics_std"]) == set(out["metrics"])
     assert all(v >= 0 for v in out["metrics_std"].values())
 
@@ -118,7 +118,7 @@ def test_cross_validation_gives_mean_and_std(shop):
 def test_tune_reports_every_trial_and_tests_once(shop):
     db, _ = shop
     seen = []
-    out = recommend.tune_recommender(
+    out = rec_training.tune_recommender(
         search="grid", space={"rank": [1, 4]}, params={"weighting": "binary"}, split="random",
         test_size=0.3, k=3, on_trial=seen.append, db=db,
     )
@@ -130,7 +130,7 @@ def test_tune_reports_every_trial_and_tests_once(shop):
 def test_k_larger_than_catalogue_in_evaluation_is_bad_input(shop):
     db, _ = shop
     with pytest.raises(BadInputError, match="catalogue of 12 items"):
-        recommend.evaluate_recommender(k=50, db=db)
+        rec_training.evaluate_recommender(k=50, db=db)
 
 
 def test_too_few_interactions_says_how_many(tmp_path):
@@ -139,17 +139,17 @@ def test_too_few_interactions_says_how_many(tmp_path):
     shop_events().head(6).to_csv(path, index=False)
     ingest_file(path, kind="events", db=db)
     with pytest.raises(NotEnoughDataError, match=r"6 events give 6 user-item interactions.*at least 20"):
-        recommend.train_recommender(db=db)
+        rec_training.train_recommender(db=db)
 
 
 def test_unknown_event_weight_and_param_are_bad_input(shop):
     db, _ = shop
     with pytest.raises(BadInputError, match="unknown event types: wishlist"):
-        recommend.train_recommender(event_weights={"wishlist": 2}, db=db)
+        rec_training.train_recommender(event_weights={"wishlist": 2}, db=db)
     with pytest.raises(BadInputError, match="no parameter depth"):
-        recommend.evaluate_recommender(params={"depth": 3}, db=db)
+        rec_training.evaluate_recommender(params={"depth": 3}, db=db)
     with pytest.raises(BadInputError, match="Unknown recommender"):
-        recommend.train_recommender(algo="magic", db=db)
+        rec_training.train_recommender(algo="magic", db=db)
 
 
 # ---------------------------------------------------------------- recommend
@@ -257,7 +257,7 @@ def test_user_history_is_newest_first_with_titles(shop):
 def test_recommendations_for_every_user_have_reasons(shop):
     db, _ = shop
     seen = []
-    frame = recommend.recommendations_for_users(k=2, item_columns=["in_stock"], db=db,
+    frame = rec_export.recommendations_for_users(k=2, item_columns=["in_stock"], db=db,
                                                 progress=lambda f, m: seen.append(f))
     assert list(frame.columns[:5]) == ["user_id", "rank", "item_id", "score", "reason"]
     assert "in_stock" in frame and len(frame) == 40 and frame["user_id"].nunique() == 20
@@ -268,23 +268,23 @@ def test_recommendations_for_every_user_have_reasons(shop):
 
 def test_recommendations_for_chosen_users_include_new_ones(shop):
     db, _ = shop
-    frame = recommend.recommendations_for_users(["t01", "newbie"], k=2, db=db)
+    frame = rec_export.recommendations_for_users(["t01", "newbie"], k=2, db=db)
     assert frame["user_id"].tolist() == ["t01", "t01", "newbie", "newbie"]
     with pytest.raises(NotFoundError, match="ghost"):
-        recommend.recommendations_for_users(["t01", "ghost"], db=db)
+        rec_export.recommendations_for_users(["t01", "ghost"], db=db)
 
 
 def test_export_csv_is_formula_safe_and_parquet_exact(shop, tmp_path):
     db, _ = shop
-    out = recommend.export_recommendations(tmp_path / "recs.csv", k=2, users=["k05"], db=db)
+    out = rec_export.export_recommendations(tmp_path / "recs.csv", k=2, users=["k05"], db=db)
     assert out == {"path": str(tmp_path / "recs.csv"), "rows": 2, "users": 1}
     exported = pd.read_csv(tmp_path / "recs.csv")
     assert set(exported["item_id"]) == {"kit3", "kit4"}
     assert "'=HYPERLINK(evil)" in set(exported["title"])
-    out = recommend.export_recommendations(tmp_path / "recs.parquet", k=3, db=db)
+    out = rec_export.export_recommendations(tmp_path / "recs.parquet", k=3, db=db)
     assert out["rows"] == 60 and len(pd.read_parquet(tmp_path / "recs.parquet")) == 60
     with pytest.raises(BadInputError, match=r"\.csv or \.parquet"):
-        recommend.export_recommendations(tmp_path / "recs.json", db=db)
+        rec_export.export_recommendations(tmp_path / "recs.json", db=db)
 
 
 def test_model_from_an_incompatible_version_is_refused(shop):
@@ -304,7 +304,7 @@ def test_reasons_name_history_items_with_their_verbs(shop):
     art, _ = recommend._load(None, db)
     row = art.interactions.user_index("k00")
     col = art.interactions.item_index("kit4")
-    reason = recommend._reasons(art, np.array([row]), np.array([col]))[0]
+    reason = reasons._reasons(art, np.array([row]), np.array([col]))[0]
     assert reason.startswith("Because you ")
     assert any(t in reason for t in ("Copper Pot", "Oak Tray", "Linen Tea Towel", "Chef Knife"))
     assert "bought" in reason or "viewed" in reason
@@ -312,18 +312,18 @@ def test_reasons_name_history_items_with_their_verbs(shop):
 
 def test_auto_weighting_only_fills_what_is_open():
     events = shop_events()
-    weights = recommend._weights(None)
-    chosen = recommend._auto_params("svd", {"rank": 2}, events, "random", weights, None, pd.DataFrame(), 0)
-    assert chosen["rank"] == 2 and chosen["weighting"] in recommend.AUTO_WEIGHTINGS
+    weights = rec_training._weights(None)
+    chosen = rec_training._auto_params("svd", {"rank": 2}, events, "random", weights, None, pd.DataFrame(), 0)
+    assert chosen["rank"] == 2 and chosen["weighting"] in rec_training.AUTO_WEIGHTINGS
     given = {"weighting": "none"}
-    assert recommend._auto_params("svd", given, events, "random", weights, None, pd.DataFrame(), 0) == given
-    assert recommend._auto_params("popularity", {}, events, "random", weights, None, pd.DataFrame(), 0) == {}
+    assert rec_training._auto_params("svd", given, events, "random", weights, None, pd.DataFrame(), 0) == given
+    assert rec_training._auto_params("popularity", {}, events, "random", weights, None, pd.DataFrame(), 0) == {}
 
 
 
 def test_hybrid_model_knows_brand_new_items_by_their_attributes(shop):
     db, _ = shop
-    out = recommend.train_recommender(algo="hybrid", params={"collaborative_params": {"rank": 2}}, db=db)
+    out = rec_training.train_recommender(algo="hybrid", params={"collaborative_params": {"rank": 2}}, db=db)
     assert out["n_items"] == 13
     fresh = recommend.similar_items("k_new", k=3, model_id=out["model_id"], db=db)
     assert kitchen_ids(fresh) and (fresh["reason"] == "Similar to Copper Pan").all()
@@ -367,10 +367,10 @@ def test_serving_a_known_user_reads_no_events(shop, monkeypatch):
 def test_streamed_export_equals_the_in_memory_frame(shop, tmp_path, monkeypatch, suffix):
     db, _ = shop
     users = ["t02", "newbie", "k01", "k07", "t09"]
-    whole = recommend.recommendations_for_users(users, k=3, only_if="in_stock", db=db)
-    monkeypatch.setattr(recommend, "EXPORT_BLOCK_USERS", 2)
+    whole = rec_export.recommendations_for_users(users, k=3, only_if="in_stock", db=db)
+    monkeypatch.setattr(rec_export, "EXPORT_BLOCK_USERS", 2)
     seen = []
-    out = recommend.export_recommendations(
+    out = rec_export.export_recommendations(
         tmp_path / f"recs{suffix}", k=3, users=users, only_if="in_stock", db=db,
         progress=lambda f, m: seen.append(f),
     )
@@ -385,14 +385,14 @@ def test_streamed_export_equals_the_in_memory_frame(shop, tmp_path, monkeypatch,
 
 def test_export_takes_filters_and_only_the_chosen_columns(shop, tmp_path):
     db, _ = shop
-    out = recommend.export_recommendations(
+    out = rec_export.export_recommendations(
         tmp_path / "r.csv", k=2, exclude_items=["toy0"], exclude_categories=["kitchen"],
         item_columns=["in_stock"], only_chosen_columns=True, db=db,
     )
     frame = pd.read_csv(out["path"])
     assert list(frame.columns) == ["user_id", "rank", "item_id", "score", "reason", "in_stock"]
     assert frame["item_id"].isin(TOYS).all() and "toy0" not in set(frame["item_id"])
-    empty = recommend.export_recommendations(tmp_path / "none.csv", users=[], db=db)
+    empty = rec_export.export_recommendations(tmp_path / "none.csv", users=[], db=db)
     assert empty["rows"] == 0 and list(pd.read_csv(empty["path"]).columns)[:2] == ["user_id", "rank"]
 
 
@@ -402,7 +402,7 @@ def test_reasons_name_items_from_the_users_own_history(shop, bulk):
     titles = shop_items().set_index("item_id")["title"]
     for user in ("k02", "t05"):
         if bulk:
-            recs = recommend.recommendations_for_users([user], k=3, filter_seen=False, db=db)
+            recs = rec_export.recommendations_for_users([user], k=3, filter_seen=False, db=db)
         else:
             recs = recommend.recommend_for_user(user, k=3, filter_seen=False, db=db)
         mine = set(titles.reindex(recommend.user_history(user, db=db)["item_id"]).fillna(""))
@@ -416,12 +416,12 @@ def test_reasons_name_items_from_the_users_own_history(shop, bulk):
 
 def test_weak_similarity_gives_a_truer_reason(shop, monkeypatch):
     db, _ = shop
-    monkeypatch.setattr(recommend, "REASON_SIMILARITY", dict.fromkeys(recommend.REASON_SIMILARITY, 9.0))
+    monkeypatch.setattr(reasons, "REASON_SIMILARITY", dict.fromkeys(reasons.REASON_SIMILARITY, 9.0))
     recs = recommend.recommend_for_user("k00", k=3, db=db)
-    bulk = recommend.recommendations_for_users(["k00"], k=3, db=db)
+    bulk = rec_export.recommendations_for_users(["k00"], k=3, db=db)
     assert not recs["reason"].str.startswith("Because").any()
     assert recs["reason"].tolist() == bulk["reason"].tolist()
     assert recs["reason"].isin(
-        ["Popular in kitchen, a category you browse", "Trending this week", recommend.LIKE_YOU]
+        ["Popular in kitchen, a category you browse", "Trending this week", reasons.LIKE_YOU]
     ).all()
     assert (recs["reason"] == "Popular in kitchen, a category you browse").any()

@@ -1,5 +1,6 @@
 """``train-recommender``, ``evaluate-recommender``, ``tune-recommender``, ``recommend`` and
-``export-recommendations``: each one call of ``personalization.recommend``."""
+``export-recommendations``: each one call of ``personalization.rec_training``,
+``personalization.recommend`` or ``personalization.rec_export``."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from personalization import ranking
-from personalization import recommend as service
+from personalization import ranking, rec_export, rec_training, recommend
 from personalization.cli import parse_pairs
 from personalization.errors import BadInputError
 
@@ -120,11 +120,11 @@ def _common(args) -> dict:
 
 
 def cmd_train(args) -> dict:
-    return service.train_recommender(**_common(args), name=args.name)
+    return rec_training.train_recommender(**_common(args), name=args.name)
 
 
 def cmd_evaluate(args) -> dict:
-    return service.evaluate_recommender(
+    return rec_training.evaluate_recommender(
         **_common(args),
         split=args.split,
         test_size=args.test_size,
@@ -137,7 +137,7 @@ def cmd_evaluate(args) -> dict:
 def cmd_tune(args) -> dict:
     common = _common(args)
     fixed = common.pop("params")
-    return service.tune_recommender(
+    return rec_training.tune_recommender(
         **common,
         params=fixed,
         search=args.search,
@@ -150,7 +150,7 @@ def cmd_tune(args) -> dict:
 
 
 def cmd_recommend(args) -> dict:
-    frame = service.recommend_for_user(args.user, k=args.k, model_id=args.model, db=args.db)
+    frame = recommend.recommend_for_user(args.user, k=args.k, model_id=args.model, db=args.db)
     out = {"user": args.user, "items": frame.to_dict(orient="records")}
     if "note" in frame.attrs:
         out["note"] = frame.attrs["note"]
@@ -162,7 +162,7 @@ def _comma_list(text: str | None) -> list[str]:
 
 
 def cmd_export(args) -> dict:
-    return service.export_recommendations(
+    return rec_export.export_recommendations(
         args.out,
         k=args.k,
         model_id=args.model,

@@ -1,0 +1,80 @@
+"""The saved recommender and what the recommendation modules share.
+
+``RecommenderArtifact`` is what ``rec_training`` saves and ``recommend``, ``reasons`` and
+``rec_export`` read: the model, the training matrix with its id maps, item and user attributes
+and the precomputed pairs behind the reasons. Beside it: which item columns hold a title, a
+category or a price, the size of the scoring blocks, the check of ``k`` and progress reporting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from personalization.errors import BadInputError
+from personalization.interactions import Interactions
+from personalization.recommenders import Recommender
+
+Progress = Callable[[float, str], None] | None
+BLOCK_CELLS = 1 << 22
+TITLE_COLUMNS = ("title", "name", "product_name", "description", "Description")
+CATEGORY_COLUMNS = ("category", "department", "product_type", "categories")
+PRICE_COLUMNS = ("price", "unit_price", "UnitPrice")
+
+
+@dataclass
+class RecommenderArtifact:
+    """What a saved recommender holds: the model and everything needed to score and explain.
+
+    ``interactions`` is the training matrix with its id maps; ``items`` and ``users`` hold the
+    attributes (indexed by id as text); ``pair_types`` (same shape as the matrix) the code + 1 of
+    the strongest event type of each pair in ``event_types``; ``neighbours`` (items x items) the
+    top co-occurrence cosines of each item; ``trending`` a boolean per item column.
+    """
+
+    model: Recommender
+    algo: str
+    params: dict
+    interactions: Interactions
+    event_weights: dict
+    half_life_days: float | None
+    table: str
+    items: pd.DataFrame
+    users: pd.DataFrame
+    pair_types: sp.csr_matrix
+    event_types: list[str]
+    neighbours: sp.csr_matrix
+    trending: np.ndarray
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def n_items(self) -> int:
+        return self.interactions.matrix.shape[1]
+
+    def titles(self, item_indices: np.ndarray) -> np.ndarray:
+        ids = self.interactions.item_ids[item_indices]
+        column = _first_present(self.items, TITLE_COLUMNS)
+        if column is None:
+            return ids.astype(str)
+        found = self.items[column].reindex(ids.astype(str)).to_numpy(dtype=object)
+        return np.char.strip(np.where(pd.isna(found), ids.astype(str), found).astype(str))
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise BadInputError(f"k must be a whole number of items >= 1; got {k!r}.")
+    return int(k)
+
+
+def _first_present(frame: pd.DataFrame, names: Sequence[str]) -> str | None:
+    return next((n for n in names if n in frame.columns), None)
+
+
+def _report(progress: Progress, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(min(max(fraction, 0.0), 1.0), message)

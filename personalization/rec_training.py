@@ -1,0 +1,559 @@
+"""Training, offline evaluation and tuning of recommenders on the events in DuckDB.
+
+``train_recommender`` fits on all events, measures a quick holdout beside the popularity
+baseline and saves a ``RecommenderArtifact`` (model, matrix, attributes, the pairs behind the
+reasons) in the registry; ``evaluate_recommender`` and ``tune_recommender`` only measure.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from personalization import ranking, registry, store
+from personalization.errors import BadInputError, NotEnoughDataError
+from personalization.interactions import (
+    DEFAULT_EVENT_WEIGHTS,
+    RATING,
+    Interactions,
+    build_interactions,
+    with_items,
+)
+from personalization.rec_artifact import (
+    BLOCK_CELLS,
+    CATEGORY_COLUMNS,
+    PRICE_COLUMNS,
+    TITLE_COLUMNS,
+    Progress,
+    RecommenderArtifact,
+    _check_k,
+    _report,
+)
+from personalization.recommenders import ALGORITHMS, Recommender, make_recommender
+from personalization.recommenders.base import top_n
+from personalization.store import events as store_events
+
+MIN_INTERACTIONS = 20
+AUTO_WEIGHTINGS = ("log", "binary", "bm25")
+FEATURE_ALGOS = ("content", "hybrid")
+EVAL_MAX_USERS = 5000
+NEIGHBOURS = 30
+TRENDING_DAYS = 7
+TRENDING_TOP = 20
+DEFAULT_SPACES: dict[str, dict[str, Any]] = {
+    "svd": {"rank": (4, 128, "log"), "weighting": ["none", "log", "binary", "bm25"]},
+    "als": {
+        "factors": (8, 128, "log"),
+        "regularization": (0.001, 1.0, "log"),
+        "alpha": (1.0, 100.0, "log"),
+    },
+    "itemknn": {"k": (10, 400, "log"), "shrink": (0.0, 100.0)},
+    "ease": {"l2": (10.0, 5000.0, "log")},
+    "trending": {"window_days": (1, 60, "log")},
+}
+
+
+def train_recommender(
+    algo: str = "svd",
+    params: Mapping[str, Any] | None = None,
+    event_weights: Mapping[str, float] | None = None,
+    half_life_days: float | None = None,
+    table: str = "events",
+    name: str | None = None,
+    db=None,
+    progress: Progress = None,
+) -> dict:
+    """Fit ``algo`` on all events of ``table``, save it, and return what was done.
+
+    Before the final fit a quick holdout (temporal 80/20 when there are timestamps, else random)
+    measures the model beside the popularity baseline; those metrics are saved with the model.
+    Good defaults: SVD chooses its rank itself; without a ``weighting`` param the service picks
+    log, binary or bm25 by NDCG@10 on a validation split carved from the holdout's train part.
+    Returns ``model_id``, ``algo``, ``params`` (including learned choices such as ``rank_``),
+    ``n_users``, ``n_items``, ``nnz``, ``fit_seconds``, ``metrics`` (``ndcg@10``, ... and
+    ``baseline`` with the same keys). Raises ``NotEnoughDataError`` for too few interactions.
+    """
+    params = dict(params or {})
+    _check_algo(algo, params)
+    _report(progress, 0.05, f"reading {table}")
+    events = store_events.read_events(table, db=db)
+    weights = _weights(event_weights)
+    inter = _interactions(events, weights, half_life_days)
+    items, users = _attributes(table, db)
+    _report(progress, 0.15, "choosing defaults and measuring on a holdout split")
+    metrics, params = _quick_metrics(algo, params, events, weights, half_life_days, items)
+    if algo in FEATURE_ALGOS:
+        inter = with_items(inter, items.index.astype(str))
+    _report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
+    model, seconds = _fit(algo, params, inter, items)
+    _report(progress, 0.85, "saving the model")
+    artifact = _artifact(
+        model, algo, params, inter, events, weights, half_life_days, table, items, users
+    )
+    artifact.metrics = metrics
+    saved_params = {
+        **_public_params(model), "event_weights": weights, "half_life_days": half_life_days
+    }
+    model_id = registry.save_model(
+        artifact,
+        "recommender",
+        algo,
+        saved_params,
+        metrics,
+        _fingerprint(table, inter),
+        name=name,
+        db=db,
+    )
+    _report(progress, 1.0, "done")
+    return {
+        "model_id": model_id,
+        "algo": algo,
+        "params": saved_params,
+        "n_users": int(inter.matrix.shape[0]),
+        "n_items": int(inter.matrix.shape[1]),
+        "nnz": int(inter.matrix.nnz),
+        "fit_seconds": round(seconds, 3),
+        "metrics": metrics,
+    }
+
+
+def evaluate_recommender(
+    algo: str = "svd",
+    params: Mapping[str, Any] | None = None,
+    event_weights: Mapping[str, float] | None = None,
+    split: str = "temporal",
+    test_size: float = 0.2,
+    k: int = 10,
+    folds: int | None = None,
+    seed: int = 0,
+    half_life_days: float | None = None,
+    table: str = "events",
+    db=None,
+    progress: Progress = None,
+) -> dict:
+    """Offline evaluation of ``algo`` beside the popularity baseline.
+
+    Without ``folds``: one split of the events (``random`` by user-item pair, ``temporal`` global
+    cut-off, ``leave-last`` per user); metrics on the test users' items that are new to them.
+    SVD without a ``weighting`` gets it chosen on a validation part of the train split.
+    With ``folds`` (>= 2): k-fold cross-validation over the interactions (random split), the
+    metrics being fold means, with ``metrics_std`` / ``baseline_std`` beside.
+    Returns ``metrics`` and ``baseline`` (``precision@K``, ``recall@K``, ``ndcg@K``, ``map@K``,
+    ``hit_rate@K``, ``mrr``, ``coverage``, ``novelty``, ``diversity``), ``fit_seconds``,
+    ``split``, ``k``, ``n_test_users``. Raises ``BadInputError`` when ``k`` exceeds the catalogue.
+    """
+    params = dict(params or {})
+    _check_algo(algo, params)
+    k = _check_k(k)
+    weights = _weights(event_weights)
+    _report(progress, 0.05, f"reading {table}")
+    events = store_events.read_events(table, db=db)
+    inter = _interactions(events, weights, half_life_days)
+    _check_k_fits(k, inter.matrix.shape[1])
+    if folds:
+        items, _ = _attributes(table, db)
+        return _cross_validate(algo, params, inter, k, int(folds), seed, items, progress)
+    _report(progress, 0.1, f"{split} split")
+    train_ev, test_ev = ranking.split_events(events, split, test_size, seed)
+    items, _ = _attributes(table, db)
+    params = _auto_params(algo, params, train_ev, split, weights, half_life_days, items, seed)
+    result = _holdout(algo, params, train_ev, test_ev, weights, half_life_days, k, seed, items)
+    _report(progress, 1.0, "done")
+    return {**result, "split": split, "test_size": test_size, "k": k}
+
+
+def tune_recommender(
+    algo: str = "svd",
+    search: str = "bayes",
+    trials: int = 20,
+    space: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    event_weights: Mapping[str, float] | None = None,
+    split: str = "temporal",
+    test_size: float = 0.2,
+    k: int = 10,
+    metric: str | None = None,
+    seed: int = 0,
+    half_life_days: float | None = None,
+    table: str = "events",
+    on_trial: Callable[[dict], None] | None = None,
+    db=None,
+    progress: Progress = None,
+) -> dict:
+    """Search ``space`` (default ``DEFAULT_SPACES[algo]``) on a validation split, then test once.
+
+    The events are split into train and test by ``split``; the train part is split again the
+    same way into fit and validation parts. Every trial fits on the fit part and is scored on
+    validation (``metric``, default ``ndcg@K``); the test part is used only once, for the best
+    setting refitted on the whole train part. ``params`` are fixed and not searched.
+    Returns ``best_params``, ``best_metrics`` (validation), ``test_metrics``, ``baseline`` (test),
+    ``trials`` (each ``trial``, ``params``, ``metrics``, ``value``, ``seconds``), ``metric``.
+    """
+    fixed = dict(params or {})
+    _check_algo(algo, fixed)
+    k = _check_k(k)
+    metric = metric or f"ndcg@{k}"
+    space = _space(algo, space, fixed)
+    weights = _weights(event_weights)
+    events = store_events.read_events(table, db=db)
+    _check_k_fits(k, _interactions(events, weights, half_life_days).matrix.shape[1])
+    train_ev, test_ev = ranking.split_events(events, split, test_size, seed)
+    fit_ev, val_ev = ranking.split_events(train_ev, split, test_size, seed + 1)
+    data = _eval_data(fit_ev, val_ev, weights, half_life_days, seed)
+    items, _ = _attributes(table, db)
+
+    def objective(trial_params: dict) -> dict:
+        model, _ = _fit(algo, {**fixed, **trial_params}, data["inter"], items)
+        return _score_model(model, data, k)
+
+    def stage(fraction: float, message: str) -> None:
+        _report(progress, 0.9 * fraction, message)
+
+    found = ranking.search_params(objective, space, search, trials, metric, seed, on_trial, stage)
+    best_params = {**fixed, **found["best_params"]}
+    _report(progress, 0.92, "refitting the best setting and testing it once")
+    final = _holdout(algo, best_params, train_ev, test_ev, weights, half_life_days, k, seed, items)
+    _report(progress, 1.0, "done")
+    return {
+        "best_params": best_params,
+        "best_metrics": found["best_metrics"],
+        "test_metrics": final["metrics"],
+        "baseline": final["baseline"],
+        "metric": metric,
+        "search": search,
+        "trials": found["trials"],
+    }
+
+
+
+# ---------------------------------------------------------------- fitting and evaluation helpers
+
+
+def _check_algo(algo: str, params: dict) -> None:
+    if algo not in ALGORITHMS:
+        raise BadInputError(
+            f"Unknown recommender {algo!r}; choose one of: {', '.join(ALGORITHMS)}."
+        )
+    make_recommender(algo, **params)
+
+
+def _check_k_fits(k: int, n_items: int) -> None:
+    if k > n_items:
+        raise BadInputError(
+            f"k={k} is larger than the catalogue of {n_items} items; metrics at k would be "
+            f"meaningless. Use -k {n_items} or less."
+        )
+
+
+def _weights(event_weights: Mapping[str, float] | None) -> dict[str, float]:
+    out = dict(DEFAULT_EVENT_WEIGHTS)
+    for key, value in (event_weights or {}).items():
+        try:
+            out[str(key)] = float(value)
+        except (TypeError, ValueError):
+            raise BadInputError(
+                f"The weight of event type {key!r} must be a number; got {value!r}."
+            ) from None
+    return out
+
+
+def _interactions(
+    events: pd.DataFrame, weights: dict, half_life_days: float | None, now=None
+) -> Interactions:
+    _check_weights_known(events, weights)
+    inter = build_interactions(events, weights, half_life_days, now=now)
+    _check_enough(inter, len(events))
+    return inter
+
+
+def _check_weights_known(events: pd.DataFrame, weights: dict) -> None:
+    present = set(events["event_type"].dropna().astype(str)) if "event_type" in events else set()
+    known = set(DEFAULT_EVENT_WEIGHTS) | {RATING} | present
+    unknown = sorted(set(weights) - known)
+    if unknown:
+        raise BadInputError(
+            f"Weights were given for unknown event types: {', '.join(unknown)}; the events have "
+            f"{', '.join(sorted(present)) or 'no event_type column'}. Use one of those names."
+        )
+
+
+def _check_enough(inter: Interactions, n_events: int) -> None:
+    n_users, n_items = inter.matrix.shape
+    if inter.matrix.nnz < MIN_INTERACTIONS or n_users < 2 or n_items < 2:
+        raise NotEnoughDataError(
+            f"Too few interactions to train a recommender: {n_events} events give "
+            f"{inter.matrix.nnz} user-item interactions ({n_users} users, {n_items} items); at "
+            f"least {MIN_INTERACTIONS} interactions between 2 or more users and items are needed. "
+            f"Load more events, e.g. the sample data."
+        )
+
+
+def _fit(
+    algo: str, params: dict, inter: Interactions, items: pd.DataFrame
+) -> tuple[Recommender, float]:
+    model = make_recommender(algo, **params)
+    takes_age = "age_days" in inspect.signature(model.fit).parameters
+    extra = {"age_days": inter.age_days} if takes_age else {}
+    start = time.perf_counter()
+    model.fit(inter.matrix, item_features=_item_frame(items, inter.item_ids), **extra)
+    return model, time.perf_counter() - start
+
+
+def _item_frame(items: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame | None:
+    """Item attributes aligned with the matrix columns, for the models that use them."""
+    if items.empty:
+        return None
+    return items.reindex(pd.Index(item_ids).astype(str))
+
+
+def _public_params(model: Recommender) -> dict:
+    params = {k: v for k, v in model.get_params().items() if _plain(v)}
+    for learned in ("rank_",):
+        if hasattr(model, learned):
+            params[learned] = int(getattr(model, learned))
+    return params
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | tuple | list)
+
+
+def _eval_data(train_ev, test_ev, weights, half_life_days, seed) -> dict:
+    """Train interactions and the aligned binary test matrix of items new to each user."""
+    inter = _interactions(train_ev, weights, half_life_days)
+    present = set(test_ev["event_type"].dropna().astype(str)) if "event_type" in test_ev else set()
+    test_weights = {t: w for t, w in weights.items() if t in present or t in DEFAULT_EVENT_WEIGHTS}
+    try:
+        tested = build_interactions(test_ev, test_weights)
+    except NotEnoughDataError:
+        tested = None
+    if tested is None:
+        test = sp.csr_matrix(inter.matrix.shape, dtype=np.float32)
+    else:
+        test = ranking.align(
+            tested.matrix, tested.user_ids, tested.item_ids, inter.user_ids, inter.item_ids
+        )
+    test = ranking.unseen_relevant(test, inter.matrix)
+    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    if len(users) == 0:
+        raise NotEnoughDataError(
+            f"The test part ({len(test_ev)} events) has no user who is in the training part and "
+            f"touched an item new to them there; use a larger --test-size or --split random."
+        )
+    if len(users) > EVAL_MAX_USERS:
+        users = np.sort(np.random.default_rng(seed).choice(users, EVAL_MAX_USERS, replace=False))
+    return {"inter": inter, "test": test, "users": users}
+
+
+def _score_model(model: Recommender, data: dict, k: int) -> dict:
+    inter, users = data["inter"], data["users"]
+    recs, _ = model.recommend(users, inter.matrix, n=min(k, inter.matrix.shape[1]), filter_seen=True)
+    return ranking.evaluate_recs(recs, data["test"], inter.matrix, k, users)
+
+
+def _holdout(algo, params, train_ev, test_ev, weights, half_life_days, k, seed, items) -> dict:
+    data = _eval_data(train_ev, test_ev, weights, half_life_days, seed)
+    model, seconds = _fit(algo, params, data["inter"], items)
+    baseline, _ = _fit("popularity", {}, data["inter"], items)
+    return {
+        "metrics": _score_model(model, data, k),
+        "baseline": _score_model(baseline, data, k),
+        "fit_seconds": round(seconds, 3),
+        "n_test_users": int(len(data["users"])),
+        "params": _public_params(model),
+    }
+
+
+def _quick_metrics(algo, params, events, weights, half_life_days, items) -> tuple[dict, dict]:
+    """Holdout metrics (80/20, temporal when there are timestamps) and the params to fit with,
+    after ``_auto_params`` chose what was left open on the training part."""
+    method = "temporal" if _has_times(events) else "random"
+    try:
+        train_ev, test_ev = ranking.split_events(events, method, 0.2, 0)
+        params = _auto_params(algo, params, train_ev, method, weights, half_life_days, items, 0)
+        result = _holdout(algo, params, train_ev, test_ev, weights, half_life_days, 10, 0, items)
+    except NotEnoughDataError as exc:
+        return {"note": f"no holdout metrics: {exc}"}, params
+    return {**result["metrics"], "baseline": result["baseline"], "split": method}, params
+
+
+def _auto_params(algo, params, train_ev, method, weights, half_life_days, items, seed) -> dict:
+    """For SVD without a ``weighting``, the one of ``AUTO_WEIGHTINGS`` with the best NDCG@10 on
+    a validation split carved from ``train_ev`` (never the test part); else ``params`` as given."""
+    if algo != "svd" or "weighting" in params:
+        return params
+    try:
+        fit_ev, val_ev = ranking.split_events(train_ev, method, 0.2, seed + 1)
+        data = _eval_data(fit_ev, val_ev, weights, half_life_days, seed)
+    except NotEnoughDataError:
+        return params
+    scores = {}
+    for weighting in AUTO_WEIGHTINGS:
+        model, _ = _fit(algo, {**params, "weighting": weighting}, data["inter"], items)
+        scores[weighting] = _score_model(model, data, 10)["ndcg@10"]
+    return {**params, "weighting": max(scores, key=scores.get)}
+
+
+def _cross_validate(algo, params, inter, k, folds, seed, items, progress) -> dict:
+    seconds: list[float] = []
+
+    def run(name: str, chosen: dict) -> Callable:
+        def evaluate(train, test):
+            fold = Interactions(train, inter.user_ids, inter.item_ids)
+            model, took = _fit(name, chosen, fold, items)
+            if name == algo:
+                seconds.append(took)
+            relevant = ranking.unseen_relevant(test, train)
+            users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+            return _score_model(model, {"inter": fold, "test": relevant, "users": users}, k)
+
+        return evaluate
+
+    model_cv = ranking.cross_validate(run(algo, params), inter.matrix, folds, seed, progress)
+    base_cv = ranking.cross_validate(run("popularity", {}), inter.matrix, folds, seed)
+    return {
+        "metrics": model_cv["mean"],
+        "metrics_std": model_cv["std"],
+        "baseline": base_cv["mean"],
+        "baseline_std": base_cv["std"],
+        "fit_seconds": round(float(np.mean(seconds)), 3),
+        "split": "random",
+        "folds": folds,
+        "k": k,
+    }
+
+
+def _space(algo: str, space: Mapping[str, Any] | None, fixed: dict) -> dict:
+    accepted = set(make_recommender(algo).get_params())
+    chosen = dict(space) if space else {
+        name: spec for name, spec in DEFAULT_SPACES.get(algo, {}).items() if name in accepted
+    }
+    chosen = {name: spec for name, spec in chosen.items() if name not in fixed}
+    unknown = sorted(set(chosen) - accepted)
+    if unknown:
+        raise BadInputError(
+            f"{algo} has no parameter {', '.join(unknown)} to search; "
+            f"it takes: {', '.join(sorted(accepted))}."
+        )
+    if not chosen:
+        raise BadInputError(
+            f"{algo} has nothing to tune; choose another algorithm or give a space."
+        )
+    return chosen
+
+
+def _has_times(events: pd.DataFrame) -> bool:
+    return "timestamp" in events and events["timestamp"].notna().sum() >= 2
+
+
+def _fingerprint(table: str, inter: Interactions) -> str:
+    return registry.fingerprint(
+        table, inter.matrix.shape, int(inter.matrix.nnz), round(float(inter.matrix.sum()), 3), inter.now
+    )
+
+
+
+# ---------------------------------------------------------------- artifact
+
+
+def _artifact(model, algo, params, inter, events, weights, half_life_days, table, items, users):
+    codes, types = _pair_types(events, inter, weights)
+    return RecommenderArtifact(
+        model=model,
+        algo=algo,
+        params=dict(params),
+        interactions=inter,
+        event_weights=weights,
+        half_life_days=half_life_days,
+        table=table,
+        items=items,
+        users=users,
+        pair_types=codes,
+        event_types=types,
+        neighbours=_neighbours(inter.matrix),
+        trending=_trending(events, inter),
+    )
+
+
+def _attributes(table: str, db) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Item and user attributes; without an items table, item columns kept in the events."""
+    items = store_events.read_attributes("items", "item_id", db=db)
+    if items.empty:
+        items = _items_from_events(table, db)
+    users = store_events.read_attributes("users", "user_id", db=db)
+    return items, users
+
+
+def _items_from_events(table: str, db) -> pd.DataFrame:
+    present = [name for name, _ in store.table_columns(table, db=db)]
+    wanted = [c for c in TITLE_COLUMNS + CATEGORY_COLUMNS + PRICE_COLUMNS if c in present]
+    if not wanted:
+        return pd.DataFrame(index=pd.Index([], name="item_id", dtype=object))
+    frame = store_events.read_events(table, columns=["item_id", *wanted], db=db)
+    frame = frame[frame["item_id"].notna()]
+    frame["item_id"] = frame["item_id"].astype(str)
+    return frame.groupby("item_id", sort=False).first()
+
+
+def _pair_types(
+    events: pd.DataFrame, inter: Interactions, weights: dict
+) -> tuple[sp.csr_matrix, list[str]]:
+    """Code + 1 of the strongest event type of each (user, item) pair of the matrix."""
+    if "event_type" not in events:
+        return sp.csr_matrix(inter.matrix.shape, dtype=np.int16), []
+    frame = events[["user_id", "item_id", "event_type"]].dropna().astype(str)
+    frame = frame.assign(w=frame["event_type"].map(weights).fillna(1.0).to_numpy())
+    frame = frame.sort_values("w", kind="stable")
+    frame = frame.drop_duplicates(["user_id", "item_id"], keep="last")
+    codes, types = pd.factorize(frame["event_type"])
+    rows = inter.user_indices(frame["user_id"])
+    cols = inter.item_indices(frame["item_id"])
+    keep = (rows >= 0) & (cols >= 0)
+    matrix = sp.csr_matrix(
+        ((codes[keep] + 1).astype(np.int16), (rows[keep], cols[keep])), shape=inter.matrix.shape
+    )
+    return matrix, [str(t) for t in types]
+
+
+def _neighbours(matrix: sp.csr_matrix, n: int = NEIGHBOURS) -> sp.csr_matrix:
+    """Each item's ``n`` most co-occurring items by cosine of their binary user columns."""
+    item_users = (matrix.T.tocsr() > 0).astype(np.float32)
+    norms = np.sqrt(np.asarray(item_users.sum(axis=1)).ravel())
+    inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    unit = (sp.diags(inverse) @ item_users).tocsr()
+    n_items = matrix.shape[1]
+    n = min(n, max(1, n_items - 1))
+    step = max(1, BLOCK_CELLS // max(1, n_items))
+    rows, cols, vals = [], [], []
+    for start in range(0, n_items, step):
+        block = np.arange(start, min(n_items, start + step))
+        sims = (unit[block] @ unit.T).toarray()
+        sims[np.arange(len(block)), block] = -np.inf
+        ids, values = top_n(sims, n)
+        ok = (ids >= 0) & (values > 0)
+        rows.append(np.repeat(block, n)[ok.ravel()])
+        cols.append(ids[ok])
+        vals.append(values[ok])
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_items, n_items)
+    )
+
+
+def _trending(events: pd.DataFrame, inter: Interactions) -> np.ndarray:
+    """Items among the ``TRENDING_TOP`` most users touched in the last week of the data."""
+    out = np.zeros(inter.matrix.shape[1], dtype=bool)
+    if not _has_times(events):
+        return out
+    ts = pd.to_datetime(events["timestamp"], errors="coerce")
+    recent = events[ts >= ts.max() - pd.Timedelta(days=TRENDING_DAYS)]
+    counts = recent.groupby(recent["item_id"].astype(str))["user_id"].nunique()
+    top = counts.nlargest(TRENDING_TOP)
+    cols = inter.item_indices(top[top >= 2].index)
+    out[cols[cols >= 0]] = True
+    return out
