@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from personalization import store
-from personalization.store import loading
+from personalization.store import profiling
 
 EVENT_COLUMNS = ("user_id", "item_id", "event_type", "timestamp")
 MIN_USERS = 20
@@ -34,10 +34,10 @@ def profile_table(table: str, db=None) -> dict[str, Any]:
     Raises ``NotFoundError`` when the table does not exist.
     """
     store.require_table(table, db=db)
-    rows, columns = loading.column_stats(table, db=db)
+    rows, columns = profiling.column_stats(table, db=db)
     out: dict[str, Any] = {"table": table, "rows": rows, "columns": columns}
     if _is_events(list(columns["column"])):
-        out.update(loading.event_stats(table, db=db))
+        out.update(profiling.event_stats(table, db=db))
     return out
 
 
@@ -51,7 +51,7 @@ def _recommender_checks(tables: list[str], db) -> list[dict[str, Any]]:
     if events is None:
         return [_check("events", False, "There is no events table; load one with: python -m "
                        "personalization ingest FILE --kind events (or load the sample data)")]
-    s = loading.events_counts(events, db=db)
+    s = profiling.events_counts(events, db=db)
     return [
         _check("events", True, f"{events}: {s['n_events']:,} events"),
         _check("users", s["n_users"] >= MIN_USERS,
@@ -70,7 +70,7 @@ def _find_target(tables: list[str], db) -> tuple[str, str, dict] | None:
     for table in tables:
         if table in ("events", "items"):
             continue
-        for cand in loading.two_valued_columns(table, db=db):
+        for cand in profiling.two_valued_columns(table, db=db):
             enough = min(cand["counts"].values()) >= MIN_PER_CLASS
             score = (enough, cand["column"].lower() in TARGET_HINTS, table == "customers")
             if best is None or score > best[0]:
@@ -127,5 +127,5 @@ def overview(db=None) -> dict[str, Any]:
     names = [t["name"] for t in tables]
     figures: dict[str, Any] = {"n_events": 0, "n_users": 0, "n_items": 0, "date_range": None}
     if "events" in names and _is_events([c for c, _ in store.table_columns("events", db=db)]):
-        figures = loading.events_summary("events", db=db)
+        figures = profiling.events_summary("events", db=db)
     return {"tables": tables, **figures, "n_models": len(store.list_models(db=db))}

@@ -1,4 +1,4 @@
-"""Turning files into tables, and profiling tables: all the SQL of ingest and profile.
+"""Turning files into tables: all the SQL of ingest (profiling is in ``profiling.py``).
 
 A load reads the file with DuckDB (``read_csv`` or ``read_parquet``, streamed, never through
 pandas) into a temporary staging table, cleans it there (timestamps, duplicates, rejects) and
@@ -226,7 +226,8 @@ def _count(con, table: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0])
 
 
-def _columns(con, table: str) -> dict[str, str]:
+def column_types(con, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type of ``table`` on the open connection ``con``, in order."""
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_name = ? ORDER BY ordinal_position", [table]
@@ -359,7 +360,7 @@ def _convert(con, plan: LoadPlan, stage: str) -> None:
     Rebuilds the staging table in file order (so rowids stay row positions); a value that does
     not convert becomes NULL and its text goes to a ``__bad_*`` column for the reject report.
     """
-    types = _columns(con, stage)
+    types = column_types(con, stage)
     replace: list[str] = []
     extra: list[str] = []
     params: list[Any] = []
@@ -432,7 +433,7 @@ def _epoch_expr(con, stage: str, ref: str) -> str:
 
 def _check_timestamps(con, plan: LoadPlan, table: str, ts_col: Column | None) -> None:
     """Every timestamp failing means the format is wrong, not the rows: say so once."""
-    if ts_col is None or BAD_TS not in _columns(con, table):
+    if ts_col is None or BAD_TS not in column_types(con, table):
         return
     q = quote_ident(table)
     good, bad, sample = con.execute(
@@ -458,7 +459,7 @@ def _drop_duplicates(con, stage: str) -> int:
     repeated = f"SELECT {h} FROM {q} GROUP BY {h} HAVING count(*) > 1"
     if not con.execute(f"{repeated} LIMIT 1").fetchall():
         return 0
-    cols = ", ".join(quote_ident(c) for c in _columns(con, stage) if c not in HIDDEN)
+    cols = ", ".join(quote_ident(c) for c in column_types(con, stage) if c not in HIDDEN)
     deleted = con.execute(
         f"DELETE FROM {q} WHERE rowid IN (SELECT rowid FROM {q} WHERE {h} IN ({repeated}) "
         f"QUALIFY row_number() OVER (PARTITION BY {h}, {cols} ORDER BY rowid) > 1)"
@@ -482,7 +483,7 @@ def _reject_reason(plan: LoadPlan, stage: str, con) -> str | None:
 
     A row is rejected when a required id is missing or blank, or its timestamp did not parse.
     """
-    cols = _columns(con, stage)
+    cols = column_types(con, stage)
     reasons: list[str] = []
     for role in _checked_roles(plan):
         src = next(c.source for c in plan.columns if c.role == role)
@@ -511,7 +512,7 @@ def _may_reject(con, plan: LoadPlan, stage: str) -> bool:
     for role in _checked_roles(plan):
         col = quote_ident(role)
         tests.append(f"count(*) > count({col}) OR min({col}) < '!'")
-    if BAD_TS in _columns(con, stage):
+    if BAD_TS in column_types(con, stage):
         tests.append(f"count({quote_ident(BAD_TS)}) > 0")
     if not tests:
         return False
@@ -540,7 +541,7 @@ def _reject_rows(con, stage: str, reason: str | None, base: int) -> tuple[list[d
 
 def _flags(con, stage: str) -> dict[str, int]:
     """Counts of kept-but-suspicious values: negative values, values that are not numbers."""
-    cols = _columns(con, stage)
+    cols = column_types(con, stage)
     q = quote_ident(stage)
     out: dict[str, int] = {}
     if cols.get("value") == "DOUBLE":
@@ -583,14 +584,14 @@ def _store(con, plan: LoadPlan, stage: str, parallel: bool) -> None:
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
         "AND table_name = ?", [plan.table]
     ).fetchone()[0]
-    new = {n: t for n, t in _columns(con, stage).items() if n not in HIDDEN}
+    new = {n: t for n, t in column_types(con, stage).items() if n not in HIDDEN}
     source = _cleaned(plan, stage, new)
     if plan.mode == "replace" or not exists:
         if exists:
             con.execute(f"DROP TABLE {target}")
         _write(con, f"CREATE TABLE {target} AS {source}", parallel)
         return
-    old = _columns(con, plan.table)
+    old = column_types(con, plan.table)
     for name, typ in new.items():
         if name not in old:
             con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(name)} {typ}")
@@ -636,119 +637,3 @@ def _wider_type(old: str, new: str) -> str:
     if old in TIME_TYPES and new in TIME_TYPES:
         return "TIMESTAMP"
     return "VARCHAR"
-
-
-# --------------------------------------------------------------------------- profiling
-
-
-def column_stats(table: str, db=None) -> tuple[int, pd.DataFrame]:
-    """Rows of ``table`` and a frame of column, type, nulls, distinct (approximate), min, max.
-
-    One scan of the table whatever its width.
-    """
-    with connect(db, read_only=True) as con:
-        con.execute("SET enable_progress_bar = false")
-        cols = _columns(con, table)
-        q = quote_ident(table)
-        parts = ["count(*)"]
-        for name, typ in cols.items():
-            c = quote_ident(name)
-            parts += [f"count({c})", f"approx_count_distinct({c})"]
-            if typ.startswith(("STRUCT", "MAP", "LIST")) or typ.endswith("[]"):
-                parts += ["NULL", "NULL"]
-            else:
-                parts += [f"CAST(min({c}) AS VARCHAR)", f"CAST(max({c}) AS VARCHAR)"]
-        row = con.execute(f"SELECT {', '.join(parts)} FROM {q}").fetchone()
-    rows = int(row[0])
-    records = []
-    for i, (name, typ) in enumerate(cols.items()):
-        nonnull, distinct, low, high = row[1 + 4 * i: 5 + 4 * i]
-        records.append({"column": name, "type": typ, "nulls": rows - int(nonnull),
-                        "distinct": int(distinct), "min": low, "max": high})
-    frame = pd.DataFrame(records, columns=["column", "type", "nulls", "distinct", "min", "max"])
-    return rows, frame
-
-
-def event_stats(table: str, db=None) -> dict[str, Any]:
-    """Events per type, users, items, interactions per user (quantiles), date range, per day."""
-    q = quote_ident(table)
-    with connect(db, read_only=True) as con:
-        con.execute("SET enable_progress_bar = false")
-        per_type = con.execute(
-            f"SELECT event_type, count(*) AS n FROM {q} GROUP BY ALL ORDER BY n DESC, event_type"
-        ).fetchall()
-        n_items, first, last = con.execute(
-            f"SELECT count(DISTINCT item_id), min(\"timestamp\"), max(\"timestamp\") FROM {q}"
-        ).fetchone()
-        quantiles = con.execute(
-            f"SELECT min(n), quantile_cont(n, 0.25), median(n), quantile_cont(n, 0.75), "
-            f"quantile_cont(n, 0.9), max(n), avg(n), count(*) FILTER (WHERE n >= 2), count(*) "
-            f"FROM (SELECT count(*) AS n FROM {q} GROUP BY user_id)"
-        ).fetchone()
-        per_day = con.execute(
-            f"SELECT CAST(\"timestamp\" AS DATE) AS day, count(*) AS events FROM {q} "
-            f"WHERE \"timestamp\" IS NOT NULL GROUP BY day ORDER BY day"
-        ).df()
-    keys = ("min", "p25", "median", "p75", "p90", "max", "mean")
-    return {
-        "events_per_type": {str(t): int(n) for t, n in per_type},
-        "n_users": int(quantiles[8]),
-        "n_items": int(n_items),
-        "users_with_2_or_more": int(quantiles[7] or 0),
-        "interactions_per_user": {k: (float(v) if v is not None else None)
-                                  for k, v in zip(keys, quantiles[:7], strict=True)},
-        "date_range": [first, last] if first is not None else None,
-        "events_per_day": per_day,
-    }
-
-
-def two_valued_columns(table: str, db=None) -> list[dict[str, Any]]:
-    """Columns with exactly two distinct non-null values: ``{column, counts: {value: n}}``."""
-    q = quote_ident(table)
-    with connect(db, read_only=True) as con:
-        con.execute("SET enable_progress_bar = false")
-        cols = [n for n, t in _columns(con, table).items()
-                if t in ("VARCHAR", "BOOLEAN") or t in NUMERIC_TYPES]
-        if not cols:
-            return []
-        row = con.execute(
-            f"SELECT {', '.join(f'approx_count_distinct({quote_ident(c)})' for c in cols)} FROM {q}"
-        ).fetchone()
-        out = []
-        for col, approx in zip(cols, row, strict=True):
-            if approx is None or approx > 4:
-                continue
-            counts = con.execute(
-                f"SELECT CAST({quote_ident(col)} AS VARCHAR), count(*) FROM {q} "
-                f"WHERE {quote_ident(col)} IS NOT NULL GROUP BY 1 LIMIT 3"
-            ).fetchall()
-            if len(counts) == 2:
-                out.append({"column": col, "counts": {str(v): int(n) for v, n in counts}})
-    return out
-
-
-def events_summary(table: str, db=None) -> dict[str, Any]:
-    """Rows, users, items and date range of an events table in one scan."""
-    q = quote_ident(table)
-    with connect(db, read_only=True) as con:
-        con.execute("SET enable_progress_bar = false")
-        n, users, items, first, last = con.execute(
-            f"SELECT count(*), count(DISTINCT user_id), count(DISTINCT item_id), "
-            f"min(\"timestamp\"), max(\"timestamp\") FROM {q}"
-        ).fetchone()
-    return {"n_events": int(n), "n_users": int(users), "n_items": int(items),
-            "date_range": [first, last] if first is not None else None}
-
-
-def events_counts(table: str, db=None) -> dict[str, int]:
-    """Events, users, items and users with two or more events of an events table, one query."""
-    q = quote_ident(table)
-    with connect(db, read_only=True) as con:
-        con.execute("SET enable_progress_bar = false")
-        n, users, repeat, items = con.execute(
-            f"SELECT coalesce(sum(n), 0), count(*), count(*) FILTER (WHERE n >= 2), "
-            f"(SELECT count(DISTINCT item_id) FROM {q}) "
-            f"FROM (SELECT count(*) AS n FROM {q} GROUP BY user_id)"
-        ).fetchone()
-    return {"n_events": int(n), "n_users": int(users), "n_items": int(items),
-            "users_with_2_or_more": int(repeat)}
