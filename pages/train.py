@@ -11,6 +11,7 @@ import ui
 from personalization import model_charts as mc
 from personalization import registry
 from personalization.errors import PersonalizationError
+from personalization.interactions import DEFAULT_EVENT_WEIGHTS, canonical_event_type
 
 RECOMMENDERS = {
     "svd": "Matrix factorisation (SVD): finds hidden tastes shared by similar customers. A strong default.",
@@ -37,7 +38,6 @@ BALANCE = {
     "undersample": "Undersample: drop non-converters at random until both classes are as large.",
 }
 SPLITS = {"70 / 15 / 15": (0.7, 0.15, 0.15), "80 / 10 / 10": (0.8, 0.1, 0.1)}
-DEFAULT_WEIGHTS = {"view": 1.0, "click": 2.0, "add_to_cart": 4.0, "remove_from_cart": 0.0, "purchase": 8.0}
 REC_CARDS = ("ndcg", "precision", "recall", "hit_rate", "coverage")
 NEUTRAL_DELTAS = ("recall",)
 LABELS = {
@@ -179,9 +179,16 @@ def event_types(table: str) -> list[str]:
     """The event types of ``table`` (from its cached profile), the default ones first; ratings left out."""
     present = list((ui.profile(table).get("events_per_type") or {}).keys())
     if not present:
-        return list(DEFAULT_WEIGHTS)
-    ordered = [e for e in DEFAULT_WEIGHTS if e in present] + sorted(e for e in present if e not in DEFAULT_WEIGHTS)
+        return list(DEFAULT_EVENT_WEIGHTS)
+    ordered = [e for e in DEFAULT_EVENT_WEIGHTS if e in present] + sorted(
+        e for e in present if e not in DEFAULT_EVENT_WEIGHTS
+    )
     return [str(e) for e in ordered if e != "rating"]
+
+
+def default_weight(event: str) -> float:
+    """The library's default weight of ``event`` or of the type it is a synonym of."""
+    return float(DEFAULT_EVENT_WEIGHTS.get(canonical_event_type(event), 1.0))
 
 
 def event_weight_inputs(table: str) -> dict[str, float]:
@@ -191,7 +198,7 @@ def event_weight_inputs(table: str) -> dict[str, float]:
     for start in range(0, len(types), 5):
         for col, event in zip(st.columns(5), types[start:start + 5], strict=False):
             weights[event] = col.number_input(
-                event.replace("_", " "), min_value=0.0, max_value=100.0, value=DEFAULT_WEIGHTS.get(event, 1.0),
+                event.replace("_", " "), min_value=0.0, max_value=100.0, value=default_weight(event),
                 step=1.0, key=f"w_{table}_{event}",
                 help=f"Weight of one '{event}' event in the customer x item matrix.",
             )
