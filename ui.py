@@ -242,6 +242,22 @@ def model_label(model: dict) -> str:
     return " · ".join(parts)
 
 
+def pick_model(kind: str, empty_message: str, key: str, help: str, container: Any = st) -> dict:
+    """A select box of the trained models of ``kind``, the promoted one first; when there is
+    none, an empty state linking to the Train page (which stops the page)."""
+    runs = models(kind)
+    if not runs:
+        what = "recommender" if kind == "recommender" else "conversion model"
+        empty_state(empty_message, "pages/train.py", f"Train a {what}")
+    by_id = {r["model_id"]: r for r in sorted(runs, key=lambda r: r["status"] != "promoted")}
+    label = "Model" if kind == "recommender" else "Conversion model"
+    chosen = container.selectbox(
+        label, list(by_id), key=key, help=help,
+        format_func=lambda m: f"{model_label(by_id[m])} ({m[-4:]})",
+    )
+    return by_id[chosen]
+
+
 def fmt_int(value: Any) -> str:
     """``1234567`` -> ``1,234,567``; missing -> ``–``."""
     if _missing(value):

@@ -14,21 +14,6 @@ SAMPLE_SIZES = [200, 500, 1000, 2000]
 MAX_CUSTOMERS = 2000
 
 
-def pick_classifier() -> str:
-    """A select box of trained conversion models, the promoted one first; stops with a link when none."""
-    runs = ui.models("classifier")
-    if not runs:
-        ui.empty_state("No conversion model has been trained yet. Train one to see what drives conversion.",
-                       "pages/train.py", "Train a conversion model")
-    runs = sorted(runs, key=lambda r: r["status"] != "promoted")
-    by_id = {r["model_id"]: r for r in runs}
-    return st.selectbox(
-        "Conversion model", list(by_id), key="explain_model",
-        format_func=lambda m: f"{ui.model_label(by_id[m])} ({m[-4:]})",
-        help="The promoted model is chosen by default.",
-    )
-
-
 @st.cache_data(show_spinner="Computing SHAP values for a sample of customers…", max_entries=16)
 def swarm(model_id: str, db: str, sample: int) -> pd.DataFrame:
     """SHAP per (customer, feature) of a sample; importance and dependence are read from it, so the
@@ -134,7 +119,12 @@ def customer_section(model_id: str, artifact) -> None:
 ui.header("Explain", "Why the conversion model scores customers the way it does: the features that matter "
                      "most overall, how each one moves the score, and the reasons behind one customer's score.")
 try:
-    model_id = pick_classifier()
+    model_id = ui.pick_model(
+        "classifier",
+        "No conversion model has been trained yet. Train one to see what drives conversion.",
+        key="explain_model",
+        help="The promoted model is chosen by default.",
+    )["model_id"]
     artifact, info = ui.load_model(model_id)
     sample = st.select_slider("Customers to explain", SAMPLE_SIZES, value=500, key="explain_sample",
                               help="More customers give steadier pictures but take longer the first time.")

@@ -185,7 +185,6 @@ ui.header(
 )
 try:
     tables = {t["name"] for t in ui.tables()}
-    recommenders = ui.models("recommender")
 except PersonalizationError as exc:
     ui.show_error(exc)
     st.stop()
@@ -195,14 +194,11 @@ if "events" not in tables:
         "pages/data.py",
         "Load events on the Data page",
     )
-if not recommenders:
-    ui.empty_state(
-        "No recommender has been trained yet.", "pages/train.py", "Train one on the Train page"
-    )
 
-default = next((i for i, m in enumerate(recommenders) if m["status"] == "promoted"), 0)
-model = st.selectbox(
-    "Model", recommenders, index=default, format_func=ui.model_label,
+model = ui.pick_model(
+    "recommender",
+    "No recommender has been trained yet.",
+    key="export_model",
     help="The model in use (promoted on the Train page) is chosen first.",
 )
 users_table = ui.table("users") if "users" in tables else None

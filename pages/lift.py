@@ -14,21 +14,6 @@ from personalization.errors import PersonalizationError
 MAX_SEGMENTS = 30
 
 
-def pick_classifier() -> str:
-    """A select box of trained conversion models, the promoted one first; stops with a link when none."""
-    runs = ui.models("classifier")
-    if not runs:
-        ui.empty_state("No conversion model has been trained yet. Train one to see how well it targets.",
-                       "pages/train.py", "Train a conversion model")
-    runs = sorted(runs, key=lambda r: r["status"] != "promoted")
-    by_id = {r["model_id"]: r for r in runs}
-    return st.selectbox(
-        "Conversion model", list(by_id), key="lift_model",
-        format_func=lambda m: f"{ui.model_label(by_id[m])} ({m[-4:]})",
-        help="Figures are computed on the model's test split: customers it never saw while learning.",
-    )
-
-
 def outcome_cards(y: np.ndarray, scores: np.ndarray) -> None:
     deciles = lift.decile_table(y, scores, bins=10)
     top = deciles.iloc[0] if len(deciles) else None
@@ -192,7 +177,12 @@ def cards(row: pd.Series, share: float, size: int) -> None:
 ui.header("Lift", "How much better than random the conversion model picks customers to contact, in which "
                   "segments it works best, and what a campaign to the top of the list would earn.")
 try:
-    model_id = pick_classifier()
+    model_id = ui.pick_model(
+        "classifier",
+        "No conversion model has been trained yet. Train one to see how well it targets.",
+        key="lift_model",
+        help="Figures are computed on the model's test split: customers it never saw while learning.",
+    )["model_id"]
     artifact, info = ui.load_model(model_id)
     y_test, test_scores = np.asarray(artifact.y_test, dtype=float), np.asarray(artifact.test_scores, dtype=float)
     if not len(y_test) or y_test.sum() == 0:

@@ -298,7 +298,6 @@ ui.header(
 )
 try:
     tables = {t["name"] for t in ui.tables()}
-    recommenders = ui.models("recommender")
 except PersonalizationError as exc:
     ui.show_error(exc)
     st.stop()
@@ -308,16 +307,14 @@ if "events" not in tables:
         "pages/data.py",
         "Load events on the Data page",
     )
-if not recommenders:
-    ui.empty_state(
-        "No recommender has been trained yet.", "pages/train.py", "Train one on the Train page"
-    )
 
 left, right = st.columns([3, 1])
-default = next((i for i, m in enumerate(recommenders) if m["status"] == "promoted"), 0)
-model = left.selectbox(
-    "Model", recommenders, index=default, format_func=ui.model_label,
+model = ui.pick_model(
+    "recommender",
+    "No recommender has been trained yet.",
+    key="recs_model",
     help="The model in use (promoted on the Train page) is chosen first.",
+    container=left,
 )
 k = right.slider("How many suggestions", 3, 50, 10, help="The length of each list (K).")
 users = ui.table("users") if "users" in tables else None
