@@ -2,9 +2,11 @@
 
 Confidence ``c_ui = 1 + alpha * r_ui``, preference 1 where ``r_ui > 0``. Each half-step solves
 ``(Y^T Y + Y^T (C_u - I) Y + reg I) x_u = Y^T C_u p_u`` for all users at once with ``cg_steps``
-conjugate-gradient steps warm-started from the previous factors (as ``implicit`` does): each step
-is one dense product with ``Y^T Y``, one sampled dense-dense product over the non-zeros and one
-sparse-dense product, all in numpy/scipy with no loop per user.
+conjugate-gradient steps warm-started from the previous factors (as ``implicit`` does): ``Y^T Y`` is
+computed once per half-step; users are grouped by history length into blocks whose item factors
+are gathered once into a padded (users, length, k) array, and each step is one dense product with
+``Y^T Y`` and two batched products with that array (``Y_u v_u`` and ``Y_u^T (c_u * .)``), all in
+numpy with no loop per user; blocks run in threads.
 
 Scores of a row the model was fitted on use its learned user factors; rows beyond the fitted
 users (new users) are folded in by solving their equation against the item factors.
@@ -12,15 +14,22 @@ users (new users) are folded in by solving their equation against the item facto
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
-from personalization.recommenders.base import Recommender, check_number, cosine_similarity_to
+from personalization.recommenders.base import (
+    WORKERS,
+    Recommender,
+    check_number,
+    cosine_similarity_to,
+)
 
-CHUNK = 1 << 18
+CHUNK = 1 << 14
+LENGTHS = np.unique(np.ceil(2.0 ** (np.arange(64) / 2)).astype(np.int64))
 
 
 class ALSRecommender(Recommender):
@@ -86,17 +95,72 @@ def solve_cg(
     confidence: sp.csr_matrix, fixed: np.ndarray, start: np.ndarray, reg: float, steps: int
 ) -> np.ndarray:
     """Rows ``x_u`` of ``(F^T F + F^T diag(c_u) F + reg I) x_u = F^T (1 + c_u)`` for every row of
-    ``confidence`` (holding ``c_u = alpha r_u``), by ``steps`` CG steps from ``start``."""
-    gram = fixed.T @ fixed + reg * np.eye(fixed.shape[1], dtype=np.float32)
-    pattern = confidence.copy()
-    pattern.data = np.ones_like(pattern.data) + confidence.data
-    rhs = np.asarray(pattern @ fixed)
+    ``confidence`` (holding ``c_u = alpha r_u``), by ``steps`` CG steps from ``start``.
+
+    ``F^T F + reg I`` is computed once. Rows are grouped by their number of non-zeros (rounded up
+    to a length of ``LENGTHS``) and cut into blocks of about ``CHUNK`` cells; a block gathers its
+    rows of ``F`` once into a padded (rows, length, k) array (padding points at a zero row) used
+    by every step, and blocks are solved in ``WORKERS`` threads."""
+    k = fixed.shape[1]
+    padded = np.vstack([fixed, np.zeros((1, k), dtype=fixed.dtype)]).astype(np.float32)
+    gram = padded.T @ padded + np.float32(reg) * np.eye(k, dtype=np.float32)
+    out = np.empty_like(start)
+
+    def run(block: tuple[np.ndarray, int]) -> None:
+        rows, length = block
+        items, weights = padded_rows(confidence, rows, length, len(fixed))
+        out[rows] = solve_block(np.take(padded, items, axis=0), weights, gram, start[rows], steps)
+
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        list(pool.map(run, blocks_by_length(np.diff(confidence.indptr))))
+    return out
+
+
+def blocks_by_length(counts: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """``(rows, padded length)`` blocks of about ``CHUNK`` cells covering every row once; the
+    rows of a block have between the previous length of ``LENGTHS`` and its length non-zeros."""
+    bucket = np.searchsorted(LENGTHS, counts)
+    order = np.argsort(bucket, kind="stable")
+    edges = np.searchsorted(bucket[order], np.arange(len(LENGTHS) + 1))
+    blocks = []
+    for b in range(len(LENGTHS)):
+        rows = order[edges[b] : edges[b + 1]]
+        step = max(1, CHUNK // int(LENGTHS[b]))
+        blocks += [(rows[i : i + step], int(LENGTHS[b])) for i in range(0, len(rows), step)]
+    return blocks
+
+
+def padded_rows(
+    matrix: sp.csr_matrix, rows: np.ndarray, length: int, pad: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values (len(rows), length) of ``rows``, padded with index ``pad``
+    and value 0."""
+    counts = np.diff(matrix.indptr)[rows]
+    offsets = np.arange(length)
+    mask = offsets[None, :] < counts[:, None]
+    positions = np.minimum(matrix.indptr[rows][:, None] + offsets[None, :], max(matrix.nnz - 1, 0))
+    items = np.where(mask, matrix.indices[positions], pad) if matrix.nnz else np.full(mask.shape, pad)
+    weights = np.where(mask, matrix.data[positions], 0) if matrix.nnz else np.zeros(mask.shape)
+    return items, weights.astype(np.float32)
+
+
+def solve_block(
+    gathered: np.ndarray, weights: np.ndarray, gram: np.ndarray, start: np.ndarray, steps: int
+) -> np.ndarray:
+    """``solve_cg`` for one block: ``gathered`` (rows, length, k) the rows of ``F`` each row
+    touches, ``weights`` (rows, length) their confidences, ``gram = F^T F + reg I``."""
+
+    def apply(vectors: np.ndarray) -> np.ndarray:
+        dots = weights * np.matmul(gathered, vectors[:, :, None])[:, :, 0]
+        return vectors @ gram + np.matmul(dots[:, None, :], gathered)[:, 0, :]
+
+    rhs = np.matmul((weights + 1.0)[:, None, :], gathered)[:, 0, :]
     x = start.copy()
-    residual = rhs - apply_system(confidence, fixed, gram, x)
+    residual = rhs - apply(x)
     direction = residual.copy()
     rs_old = np.einsum("ij,ij->i", residual, residual)
     for _ in range(steps):
-        product = apply_system(confidence, fixed, gram, direction)
+        product = apply(direction)
         denom = np.einsum("ij,ij->i", direction, product)
         step = np.divide(rs_old, denom, out=np.zeros_like(rs_old), where=denom > 1e-20)
         x += step[:, None] * direction
@@ -106,26 +170,3 @@ def solve_cg(
         direction = residual + ratio[:, None] * direction
         rs_old = rs_new
     return x
-
-
-def apply_system(
-    confidence: sp.csr_matrix, fixed: np.ndarray, gram: np.ndarray, vectors: np.ndarray
-) -> np.ndarray:
-    """``(F^T F + reg I) v_u + F^T diag(c_u) F v_u`` for every row ``v_u`` of ``vectors``."""
-    weighted = confidence.copy()
-    weighted.data = confidence.data * sampled_dot(confidence, vectors, fixed)
-    return vectors @ gram + np.asarray(weighted @ fixed)
-
-
-def sampled_dot(pattern: sp.csr_matrix, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """``left[u] . right[i]`` for every stored (u, i) of ``pattern``, in chunks of non-zeros."""
-    counts = np.diff(pattern.indptr)
-    out = np.empty(pattern.nnz, dtype=np.float32)
-    step = max(1, CHUNK // max(1, int(counts.mean()) if len(counts) else 1))
-    for first in range(0, pattern.shape[0], step):
-        last = min(first + step, pattern.shape[0])
-        start, stop = pattern.indptr[first], pattern.indptr[last]
-        repeated = np.repeat(left[first:last], counts[first:last], axis=0)
-        gathered = np.take(right, pattern.indices[start:stop], axis=0)
-        out[start:stop] = np.einsum("ij,ij->i", repeated, gathered)
-    return out
