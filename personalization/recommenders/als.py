@@ -29,6 +29,7 @@ from personalization.recommenders.base import (
 )
 
 CHUNK = 1 << 14
+Block = tuple[np.ndarray, np.ndarray, np.ndarray]
 LENGTHS = np.unique(np.ceil(2.0 ** (np.arange(64) / 2)).astype(np.int64))
 
 
@@ -64,12 +65,13 @@ class ALSRecommender(Recommender):
         rng = check_random_state(self.random_state)
         confidence = user_items.copy()
         confidence.data = (alpha * confidence.data).astype(np.float32)
-        transposed = confidence.T.tocsr()
+        user_blocks = plan_blocks(confidence)
+        item_blocks = plan_blocks(confidence.T.tocsr())
         users = (rng.random_sample((self.n_users_, k)).astype(np.float32) - 0.5) * 0.01
         items = (rng.random_sample((self.n_items_, k)).astype(np.float32) - 0.5) * 0.01
         for _ in range(iterations):
-            users = solve_cg(confidence, items, users, reg, steps)
-            items = solve_cg(transposed, users, items, reg, steps)
+            users = solve_cg(user_blocks, items, users, reg, steps)
+            items = solve_cg(item_blocks, users, items, reg, steps)
         self.user_factors_ = users
         self.item_factors_ = items
         self.regularization_ = reg
@@ -83,7 +85,7 @@ class ALSRecommender(Recommender):
             confidence = rows[~known].copy()
             confidence.data = (self.alpha_ * confidence.data).astype(np.float32)
             factors[~known] = solve_cg(
-                confidence, self.item_factors_, factors[~known], self.regularization_, 20
+                plan_blocks(confidence), self.item_factors_, factors[~known], self.regularization_, 20
             )
         return factors @ self.item_factors_.T
 
@@ -92,56 +94,57 @@ class ALSRecommender(Recommender):
 
 
 def solve_cg(
-    confidence: sp.csr_matrix, fixed: np.ndarray, start: np.ndarray, reg: float, steps: int
+    blocks: list[Block], fixed: np.ndarray, start: np.ndarray, reg: float, steps: int
 ) -> np.ndarray:
     """Rows ``x_u`` of ``(F^T F + F^T diag(c_u) F + reg I) x_u = F^T (1 + c_u)`` for every row of
-    ``confidence`` (holding ``c_u = alpha r_u``), by ``steps`` CG steps from ``start``.
-
-    ``F^T F + reg I`` is computed once. Rows are grouped by their number of non-zeros (rounded up
-    to a length of ``LENGTHS``) and cut into blocks of about ``CHUNK`` cells; a block gathers its
-    rows of ``F`` once into a padded (rows, length, k) array (padding points at a zero row) used
-    by every step, and blocks are solved in ``WORKERS`` threads."""
+    a confidence matrix (holding ``c_u = alpha r_u``) cut into ``blocks`` by ``plan_blocks``, by
+    ``steps`` CG steps from ``start``. ``F^T F + reg I`` is computed once; each block gathers its
+    rows of ``F`` once for every step, and blocks are solved in ``WORKERS`` threads."""
     k = fixed.shape[1]
     padded = np.vstack([fixed, np.zeros((1, k), dtype=fixed.dtype)]).astype(np.float32)
     gram = padded.T @ padded + np.float32(reg) * np.eye(k, dtype=np.float32)
     out = np.empty_like(start)
 
-    def run(block: tuple[np.ndarray, int]) -> None:
-        rows, length = block
-        items, weights = padded_rows(confidence, rows, length, len(fixed))
+    def run(block: Block) -> None:
+        rows, items, weights = block
         out[rows] = solve_block(np.take(padded, items, axis=0), weights, gram, start[rows], steps)
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        list(pool.map(run, blocks_by_length(np.diff(confidence.indptr))))
+        list(pool.map(run, blocks))
     return out
 
 
-def blocks_by_length(counts: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    """``(rows, padded length)`` blocks of about ``CHUNK`` cells covering every row once; the
-    rows of a block have between the previous length of ``LENGTHS`` and its length non-zeros."""
+def plan_blocks(confidence: sp.csr_matrix) -> list[Block]:
+    """The rows of ``confidence`` grouped by number of non-zeros (rounded up to a length of
+    ``LENGTHS``) in blocks of about ``CHUNK`` cells: ``(rows, items, weights)`` with ``items``
+    and ``weights`` (len(rows), length) the column indices and values, padded with index
+    n_cols (a zero row of the factors) and weight 0."""
+    counts = np.diff(confidence.indptr)
     bucket = np.searchsorted(LENGTHS, counts)
     order = np.argsort(bucket, kind="stable")
     edges = np.searchsorted(bucket[order], np.arange(len(LENGTHS) + 1))
     blocks = []
-    for b in range(len(LENGTHS)):
+    for b, length in enumerate(LENGTHS):
         rows = order[edges[b] : edges[b + 1]]
-        step = max(1, CHUNK // int(LENGTHS[b]))
-        blocks += [(rows[i : i + step], int(LENGTHS[b])) for i in range(0, len(rows), step)]
+        step = max(1, CHUNK // int(length))
+        for first in range(0, len(rows), step):
+            chunk = rows[first : first + step]
+            blocks.append((chunk, *padded_rows(confidence, chunk, int(length))))
     return blocks
 
 
-def padded_rows(
-    matrix: sp.csr_matrix, rows: np.ndarray, length: int, pad: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Column indices and values (len(rows), length) of ``rows``, padded with index ``pad``
-    and value 0."""
+def padded_rows(matrix: sp.csr_matrix, rows: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values (len(rows), length) of ``rows``, padded with index n_cols and
+    value 0."""
     counts = np.diff(matrix.indptr)[rows]
     offsets = np.arange(length)
     mask = offsets[None, :] < counts[:, None]
-    positions = np.minimum(matrix.indptr[rows][:, None] + offsets[None, :], max(matrix.nnz - 1, 0))
-    items = np.where(mask, matrix.indices[positions], pad) if matrix.nnz else np.full(mask.shape, pad)
-    weights = np.where(mask, matrix.data[positions], 0) if matrix.nnz else np.zeros(mask.shape)
-    return items, weights.astype(np.float32)
+    if not matrix.nnz:
+        return np.full(mask.shape, matrix.shape[1], dtype=np.intp), np.zeros(mask.shape, np.float32)
+    positions = np.minimum(matrix.indptr[rows][:, None] + offsets[None, :], matrix.nnz - 1)
+    items = np.where(mask, matrix.indices[positions], matrix.shape[1]).astype(np.intp)
+    weights = np.where(mask, matrix.data[positions], 0).astype(np.float32)
+    return items, weights
 
 
 def solve_block(
