@@ -217,6 +217,24 @@ def test_svd_scores_are_the_low_rank_reconstruction():
     np.testing.assert_allclose(model.score(np.arange(10), matrix), expected[:10], atol=1e-3)
 
 
+def test_als_cg_solves_the_normal_equations_for_rows_of_any_length(monkeypatch):
+    import personalization.recommenders.als as als
+
+    monkeypatch.setattr(als, "CHUNK", 8)
+    rng = np.random.default_rng(4)
+    dense = (rng.random((30, 15)) < np.linspace(0, 1, 30)[:, None]) * rng.integers(1, 5, (30, 15))
+    confidence = sp.csr_matrix(dense.astype(np.float32))
+    fixed = rng.standard_normal((15, 4)).astype(np.float32)
+    blocks = als.plan_blocks(confidence)
+    assert sorted(np.concatenate([rows for rows, _, _ in blocks])) == list(range(30))
+    solved = als.solve_cg(blocks, fixed, np.zeros((30, 4), np.float32), 0.5, 12)
+    for user in range(30):
+        c = dense[user].astype(np.float64)
+        system = fixed.T @ fixed + fixed.T @ (c[:, None] * fixed) + 0.5 * np.eye(4)
+        expected = np.linalg.solve(system, fixed.T @ ((1 + c) * (c > 0)))
+        np.testing.assert_allclose(solved[user], expected, rtol=1e-3, atol=1e-4)
+
+
 def test_ease_matches_the_closed_form():
     matrix = planted(40, 12, 3)
     model = EASERecommender(l2=10.0, weighting="none").fit(matrix)
