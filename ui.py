@@ -242,6 +242,19 @@ def model_label(model: dict) -> str:
     return " · ".join(parts)
 
 
+def table_names_or_stop(require: str | None = None, missing: str = "") -> set[str]:
+    """Names of the stored tables; shows the library's error and stops when the database cannot
+    be read, and an empty state linking to the Data page when table ``require`` is missing."""
+    try:
+        names = {t["name"] for t in tables()}
+    except PersonalizationError as exc:
+        show_error(exc)
+        st.stop()
+    if require and require not in names:
+        empty_state(missing, "pages/data.py", f"Load {require} on the Data page")
+    return names
+
+
 def pick_model(kind: str, empty_message: str, key: str, help: str, container: Any = st) -> dict:
     """A select box of the trained models of ``kind``, the promoted one first; when there is
     none, an empty state linking to the Train page (which stops the page)."""

@@ -183,17 +183,7 @@ ui.header(
     "Download recommendation lists to load into your email tool, ad platform or spreadsheet: one row "
     "per customer and suggestion, with its rank, score and reason.",
 )
-try:
-    tables = {t["name"] for t in ui.tables()}
-except PersonalizationError as exc:
-    ui.show_error(exc)
-    st.stop()
-if "events" not in tables:
-    ui.empty_state(
-        "There are no events yet, so there is nothing to recommend from.",
-        "pages/data.py",
-        "Load events on the Data page",
-    )
+tables = ui.table_names_or_stop("events", "There are no events yet, so there is nothing to recommend from.")
 
 model = ui.pick_model(
     "recommender",

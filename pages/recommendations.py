@@ -296,17 +296,7 @@ ui.header(
     "See what a model suggests to one customer, to a brand-new visitor, or to a whole segment, "
     "and tell it which suggestions are good with a thumbs up or down.",
 )
-try:
-    tables = {t["name"] for t in ui.tables()}
-except PersonalizationError as exc:
-    ui.show_error(exc)
-    st.stop()
-if "events" not in tables:
-    ui.empty_state(
-        "There are no events yet, so there is nothing to learn from.",
-        "pages/data.py",
-        "Load events on the Data page",
-    )
+tables = ui.table_names_or_stop("events", "There are no events yet, so there is nothing to learn from.")
 
 left, right = st.columns([3, 1])
 model = ui.pick_model(

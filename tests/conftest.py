@@ -46,6 +46,17 @@ def sample_db(_sample_template, tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def classifier_db(sample_db) -> tuple[Path, str]:
+    """The sample shop with one small conversion model (logistic regression): path and model id."""
+    from personalization import propensity
+
+    result = propensity.train_classifier(
+        table="customers", target="converted", positive="yes", algo="logreg", folds=0, db=sample_db
+    )
+    return sample_db, result["model_id"]
+
+
 def open_page(monkeypatch, db: Path, page: str | None = None, timeout: float = 120):
     """Run ``app.py`` on ``db`` through AppTest, without the first-start sample load, and switch
     to ``page`` (e.g. ``"pages/train.py"``) when given."""

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
-from personalization import propensity, store
+from personalization import store
 from tests.conftest import open_page
 
 PAGE = "pages/explain.py"
-
-
-@pytest.fixture(scope="module")
-def trained(sample_db):
-    """The bundled sample with one small conversion model, shared by the tests of this file."""
-    path = sample_db
-    result = propensity.train_classifier(
-        table="customers", target="converted", positive="yes", algo="logreg", folds=0, db=path
-    )
-    return path, result["model_id"]
 
 
 def test_without_a_model_the_page_links_to_train(db, monkeypatch):
@@ -35,8 +23,8 @@ def test_a_model_whose_files_are_gone_shows_one_error(db, monkeypatch):
     assert len(at.error) == 1 and "missing" in at.error[0].value
 
 
-def test_sample_model_shows_importance_beeswarm_dependence_and_a_customer(trained, monkeypatch):
-    path, model_id = trained
+def test_sample_model_shows_importance_beeswarm_dependence_and_a_customer(classifier_db, monkeypatch):
+    path, model_id = classifier_db
     at = open_page(monkeypatch, path, PAGE)
     assert not at.exception
     assert at.selectbox(key="explain_model").value == model_id
@@ -48,12 +36,12 @@ def test_sample_model_shows_importance_beeswarm_dependence_and_a_customer(traine
     assert top == at.selectbox(key="explain_customer").options[0]
 
 
-def test_importance_bars_match_the_library_global_importance(trained, monkeypatch):
+def test_importance_bars_match_the_library_global_importance(classifier_db, monkeypatch):
     import json
 
     from personalization import explain, registry
 
-    path, model_id = trained
+    path, model_id = classifier_db
     at = open_page(monkeypatch, path, PAGE)
     bars = json.loads(at.get("plotly_chart")[0].proto.spec)["data"][0]
     expected = explain.global_importance(registry.load_model(model_id, db=path)[0], sample=500)
@@ -61,8 +49,8 @@ def test_importance_bars_match_the_library_global_importance(trained, monkeypatc
     assert at.selectbox(key="explain_feature").options[0] == expected["feature"].iloc[0]
 
 
-def test_the_customer_helpers_change_the_customer(trained, monkeypatch):
-    path, _ = trained
+def test_the_customer_helpers_change_the_customer(classifier_db, monkeypatch):
+    path, _ = classifier_db
     at = open_page(monkeypatch, path, PAGE)
     first = at.selectbox(key="explain_customer").value
     options = at.selectbox(key="explain_customer").options

@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
-from personalization import propensity, store
+from personalization import store
 from tests.conftest import open_page
 
 PAGE = "pages/lift.py"
-
-
-@pytest.fixture(scope="module")
-def trained(sample_db):
-    """The bundled sample with one small conversion model, shared by the tests of this file."""
-    path = sample_db
-    result = propensity.train_classifier(
-        table="customers", target="converted", positive="yes", algo="logreg", folds=0, db=path
-    )
-    return path, result["model_id"]
 
 
 def test_without_a_model_the_page_links_to_train(db, monkeypatch):
@@ -35,8 +23,8 @@ def test_a_model_whose_files_are_gone_shows_one_error(db, monkeypatch):
     assert len(at.error) == 1 and "missing" in at.error[0].value
 
 
-def test_sample_model_shows_curves_deciles_segments_and_simulator(trained, monkeypatch):
-    path, model_id = trained
+def test_sample_model_shows_curves_deciles_segments_and_simulator(classifier_db, monkeypatch):
+    path, model_id = classifier_db
     at = open_page(monkeypatch, path, PAGE)
     assert not at.exception
     assert at.selectbox(key="lift_model").value == model_id
@@ -48,8 +36,8 @@ def test_sample_model_shows_curves_deciles_segments_and_simulator(trained, monke
     assert at.selectbox(key="lift_segment").value == "segment"
 
 
-def test_simulator_follows_the_slider_and_the_budget(trained, monkeypatch):
-    path, _ = trained
+def test_simulator_follows_the_slider_and_the_budget(classifier_db, monkeypatch):
+    path, _ = classifier_db
     at = open_page(monkeypatch, path, PAGE)
     at.number_input(key="sim_size").set_value(10000)
     at.slider(key="sim_share").set_value(10).run()
@@ -61,8 +49,8 @@ def test_simulator_follows_the_slider_and_the_budget(trained, monkeypatch):
     assert contacts.value == "500"
 
 
-def test_fewer_bins_shorten_the_decile_table(trained, monkeypatch):
-    path, _ = trained
+def test_fewer_bins_shorten_the_decile_table(classifier_db, monkeypatch):
+    path, _ = classifier_db
     at = open_page(monkeypatch, path, PAGE)
     at.radio(key="lift_bins").set_value(5).run()
     assert at.dataframe[0].value["bin"].tolist() == [1, 2, 3, 4, 5]
