@@ -341,8 +341,19 @@ def _plan_columns(info: FileInfo, kind: str, resolved: dict[str, str],
     for col in info.columns:
         role = role_of.get(col)
         name = role or (f"{col}_original" if col in ROLES[kind] else col)
-        out.append(loading.Column(col, name, role, _read_type(role, sniffed.get(col, "VARCHAR"))))
+        read_type = _read_type(role, sniffed.get(col, "VARCHAR"))
+        if read_type == "BIGINT" and role is None and _has_leading_zeros(info.preview, col):
+            read_type = "VARCHAR"  # codes such as zip codes keep their leading zeros (seen in the preview)
+        out.append(loading.Column(col, name, role, read_type))
     return out
+
+
+def _has_leading_zeros(preview: pd.DataFrame, col: str) -> bool:
+    """Whether a previewed value of ``col`` is a whole number written with a leading zero."""
+    if col not in preview.columns:
+        return False
+    text = preview[col].dropna().astype(str).str.strip()
+    return bool(text.str.fullmatch(r"0\d+").any())
 
 
 def _read_type(role: str | None, sniffed: str) -> str:

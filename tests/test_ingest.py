@@ -262,3 +262,12 @@ def test_an_empty_mapping_leaves_a_suggested_role_unmapped(db, tmp_path):
     frame = store.read_table("events", db=db).sort_values("user_id")
     assert frame["value"].isna().all()
     assert list(frame["Quantity"]) == ["3", "oops"]
+
+
+def test_codes_with_leading_zeros_stay_text(db, tmp_path):
+    path = tmp_path / "users.csv"
+    path.write_text("user_id,zip,age\nu1,01234,30\nu2,98765,41\n")
+    ingest_file(path, kind="users", db=db)
+    frame = store.read_table("users", db=db).sort_values("user_id")
+    assert list(frame["zip"]) == ["01234", "98765"]
+    assert frame["age"].dtype.kind in "iu"
