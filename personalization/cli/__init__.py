@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -64,8 +65,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PersonalizationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    json.dump(_clean(result), sys.stdout, default=str)
-    sys.stdout.write("\n")
+    try:
+        json.dump(_clean(result), sys.stdout, default=str)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader (e.g. `| head`) stopped early: not our failure
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
     return 0
 
 
