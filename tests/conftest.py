@@ -68,3 +68,33 @@ def open_page(monkeypatch, db: Path, page: str | None = None, timeout: float = 1
     monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
     return at.switch_page(page).run() if page else at
+
+
+@pytest.fixture
+def no_sample(monkeypatch):
+    """Keep the first-start sample load out of a test that needs an empty database."""
+    from personalization import sample
+
+    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
+
+
+def load_csv(db: Path, folder: Path, kind: str, text: str) -> None:
+    """Write ``text`` to ``folder/<kind>.csv`` and ingest it as a table of that kind."""
+    from personalization import ingest
+
+    path = folder / f"{kind}.csv"
+    path.write_text(text)
+    ingest.ingest_file(path, kind=kind, db=db)
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Copy a database file and its saved models, so a test can change the copy freely."""
+    from personalization import config
+
+    shutil.copy(source, target)
+    shutil.copytree(config.models_dir(source), config.models_dir(target))
+
+
+def metric(at, label: str) -> str:
+    """The shown value of the AppTest metric card labelled ``label``."""
+    return next(m.value for m in at.metric if m.label == label)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from personalization import ingest, sample, store
+from personalization import store
+from tests.conftest import load_csv, metric
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS = (
@@ -31,24 +32,13 @@ def start() -> AppTest:
     return at.switch_page("pages/data.py").run()
 
 
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
 def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
 
 @pytest.fixture
-def no_sample(monkeypatch):
-    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
-
-
-@pytest.fixture
 def stored(db, tmp_path):
-    path = tmp_path / "events.csv"
-    path.write_text(EVENTS)
-    ingest.ingest_file(path, kind="events", db=db)
+    load_csv(db, tmp_path, "events", EVENTS)
     return db
 
 

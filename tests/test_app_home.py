@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from personalization import ingest, profile, sample
+from personalization import profile
 from personalization.errors import DatabaseBusyError
+from tests.conftest import load_csv, metric
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = (
@@ -27,21 +28,9 @@ def start(page: str | None = None) -> AppTest:
     return at
 
 
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-@pytest.fixture
-def no_sample(monkeypatch):
-    """Keep the first-start sample load out of a test that needs an empty database."""
-    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
-
-
 @pytest.fixture
 def small_db(db, tmp_path):
-    path = tmp_path / "events.csv"
-    path.write_text(EVENTS)
-    ingest.ingest_file(path, kind="events", db=db)
+    load_csv(db, tmp_path, "events", EVENTS)
     return db
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from personalization import config, ingest, rec_training, recommend, sample, store
+from personalization import rec_training, recommend, store
+from tests.conftest import copy_database, load_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = "item_id,title,category\np1,Red Kite,toys\np2,Blue Boot,shoes\np3,Green Mug,kitchen\np4,Pan,kitchen\np5,Ball,toys\n"
@@ -30,33 +30,21 @@ def start() -> AppTest:
     return at.switch_page("pages/recommendations.py").run()
 
 
-def load(db, tmp_path, kind: str, text: str) -> None:
-    path = tmp_path / f"{kind}.csv"
-    path.write_text(text)
-    ingest.ingest_file(path, kind=kind, db=db)
-
-
-@pytest.fixture
-def no_sample(monkeypatch):
-    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, str]:
     """A small shop with a popularity model, built once per module and copied for each test."""
     folder = tmp_path_factory.mktemp("shop")
     db = folder / "shop.duckdb"
-    load(db, folder, "events", events_csv())
-    load(db, folder, "users", USERS)
-    load(db, folder, "items", ITEMS)
+    load_csv(db, folder, "events", events_csv())
+    load_csv(db, folder, "users", USERS)
+    load_csv(db, folder, "items", ITEMS)
     return folder, rec_training.train_recommender(algo="popularity", db=db)["model_id"]
 
 
 @pytest.fixture
 def shop(trained, db) -> str:
     folder, model_id = trained
-    shutil.copy(folder / "shop.duckdb", db)
-    shutil.copytree(config.models_dir(folder / "shop.duckdb"), config.models_dir(db))
+    copy_database(folder / "shop.duckdb", db)
     return model_id
 
 
@@ -67,7 +55,7 @@ def test_no_events_links_to_the_data_page(db, no_sample):
 
 
 def test_no_model_links_to_the_train_page(db, tmp_path):
-    load(db, tmp_path, "events", events_csv())
+    load_csv(db, tmp_path, "events", events_csv())
     at = start()
     assert not at.exception
     assert any("No recommender has been trained yet" in i.value for i in at.info)
