@@ -297,20 +297,26 @@ def show_recommender_result(result: dict) -> None:
     explain_metrics(shown)
 
 
+def train_and_show(label: str, kind: str, run: Callable[[dict], dict], show: Callable[[dict], None],
+                   settings: dict, disabled: bool = False) -> None:
+    """The train button of one tab: run it, keep the result for later reruns, show the latest."""
+    if st.button(label, type="primary", key=f"train_{kind}", disabled=disabled):
+        try:
+            st.session_state[f"{kind}_result"] = run(settings)
+        except PersonalizationError as exc:
+            ui.show_error(exc)
+        ui.refresh()
+    if f"{kind}_result" in st.session_state:
+        show(st.session_state[f"{kind}_result"])
+
+
 def recommender_tab() -> None:
     if not table_names("events"):
         st.info("There are no customer actions (events) to learn from yet.", icon=":material/info:")
         st.page_link("pages/data.py", label="Load events on the Data page", icon=":material/arrow_forward:")
         return
     settings = recommender_settings()
-    if st.button("Train recommender", type="primary", key="train_rec"):
-        try:
-            st.session_state["rec_result"] = train_recommender_run(settings)
-        except PersonalizationError as exc:
-            ui.show_error(exc)
-        ui.refresh()
-    if "rec_result" in st.session_state:
-        show_recommender_result(st.session_state["rec_result"])
+    train_and_show("Train recommender", "rec", train_recommender_run, show_recommender_result, settings)
     earlier_runs("recommender")
 
 
@@ -432,14 +438,8 @@ def classifier_tab() -> None:
         st.page_link("pages/data.py", label="Load a customer table on the Data page", icon=":material/arrow_forward:")
         return
     settings = classifier_settings(tables)
-    if st.button("Train conversion model", type="primary", key="train_clf", disabled=settings["positive"] is None):
-        try:
-            st.session_state["clf_result"] = train_classifier_run(settings)
-        except PersonalizationError as exc:
-            ui.show_error(exc)
-        ui.refresh()
-    if "clf_result" in st.session_state:
-        show_classifier_result(st.session_state["clf_result"])
+    train_and_show("Train conversion model", "clf", train_classifier_run, show_classifier_result, settings,
+                   disabled=settings["positive"] is None)
     earlier_runs("classifier")
 
 
