@@ -112,8 +112,9 @@ def ours(algo, params):
         ids, _ = model.recommend(users, train, n=K)
         rec = time.perf_counter() - start
         extra = {"rank": int(model.rank_)} if hasattr(model, "rank_") else {}
-        if hasattr(model, "beta_"):
-            extra["beta"] = model.beta_
+        for learned in ("reg_", "popularity_reg_"):
+            if hasattr(model, learned):
+                extra[learned.rstrip("_")] = getattr(model, learned)
         return ids, fit, rec, extra
     return run
 

@@ -15,7 +15,7 @@ from personalization.recommenders import ALGORITHMS, make_recommender
 from personalization.recommenders.base import top_n
 from personalization.recommenders.ease import EASERecommender
 from personalization.recommenders.hybrid import HybridRecommender
-from personalization.recommenders.svd import SVDRecommender
+from personalization.recommenders.svd import SVDRecommender, holdout_split
 
 N_USERS, N_ITEMS, HALF = 40, 20, 10
 PERSONALISED = ["svd", "als", "itemknn", "ease", "content", "hybrid"]
@@ -190,31 +190,55 @@ def planted(n_users=300, n_items=120, groups=6, seed=1) -> sp.csr_matrix:
     return sp.csr_matrix((rng.random((n_users, n_items)) < probability).astype(np.float32))
 
 
-def test_svd_auto_rank_finds_the_planted_rank():
-    model = SVDRecommender(rank="auto", weighting="none").fit(planted())
-    assert 4 <= model.rank_ <= 16 and model.beta_ in (0.0, 0.25, 0.4)
-    largest = max(rank for rank, _ in model.rank_scores_)
-    assert model.rank_scores_[(model.rank_, model.beta_)] > model.rank_scores_[(largest, 0.0)]
+def test_svd_auto_chooses_the_best_validation_setting_near_the_planted_rank():
+    model = SVDRecommender(weighting="none").fit(planted())
+    scores = model.validation_scores_
+    assert model.validation_split_ == "random"
+    assert {reg for _, reg, _ in scores} == {1.0, 3.0, 10.0}
+    assert {pop for _, _, pop in scores} == {0.1, 0.3}
+    assert scores[(model.rank_, model.reg_, model.popularity_reg_)] == max(scores.values())
+    assert 4 <= model.rank_ <= 16
 
 
-def test_svd_beta_scales_popular_items_down_before_the_factorisation():
+def test_svd_without_regularisation_is_the_low_rank_reconstruction():
     matrix = planted()
-    plain = SVDRecommender(rank=6, weighting="none", beta=0.0).fit(matrix)
-    scaled = SVDRecommender(rank=6, weighting="none", beta=0.5).fit(matrix)
-    degree = np.diff(matrix.tocsc().indptr)
-    expected = (matrix @ sp.diags((1.0 + degree) ** -0.5)).toarray()
-    u, s, vt = np.linalg.svd(expected)
-    np.testing.assert_allclose(np.abs(scaled.item_factors_.T @ vt[:6].T), np.eye(6), atol=1e-2)
-    assert not np.allclose(plain.score(np.arange(5), matrix), scaled.score(np.arange(5), matrix))
-    assert not hasattr(plain, "rank_scores_")
-
-
-def test_svd_scores_are_the_low_rank_reconstruction():
-    matrix = planted()
-    model = SVDRecommender(rank=6, weighting="none", beta=0.0, n_iter=8).fit(matrix)
+    model = SVDRecommender(rank=6, weighting="none", reg=0, popularity_reg=0, n_iter=8).fit(matrix)
     u, s, vt = np.linalg.svd(matrix.toarray())
     expected = (u[:, :6] * s[:6]) @ vt[:6]
     np.testing.assert_allclose(model.score(np.arange(10), matrix), expected[:10], atol=1e-3)
+    assert not hasattr(model, "validation_scores_")
+
+
+def test_svd_at_full_rank_is_the_closed_form_denoising_autoencoder():
+    """Scores x B with B = (G + L)^-1 G, G = X^T X, L = reg m (I + alpha diag(G) / m)."""
+    dense = planted(n_users=200, n_items=40).toarray()
+    dense[:, 39] = dense[:, 38]  # a repeated column: rank 39 is the full rank
+    matrix = sp.csr_matrix(dense)
+    model = SVDRecommender(rank=39, weighting="none", reg=2.0, popularity_reg=0.5, n_iter=10)
+    model.fit(matrix)
+    gram = (matrix.T @ matrix).toarray().astype(np.float64)
+    mean = np.diag(gram).mean()
+    penalty = 2.0 * mean * (np.eye(40) + 0.5 * np.diag(np.diag(gram)) / mean)
+    expected = matrix[:10].toarray() @ np.linalg.solve(gram + penalty, gram)
+    np.testing.assert_allclose(model.score(np.arange(10), matrix), expected, atol=2e-3)
+
+
+def test_svd_validation_holds_out_the_latest_interactions_when_it_knows_their_age():
+    matrix = planted()
+    age = matrix.copy()
+    age.data = np.random.default_rng(0).permutation(age.nnz).astype(np.float32)
+    train, parts = holdout_split(matrix, 0.25, 100, np.random.default_rng(1), age)
+    (random_users, _), (latest_users, held) = parts
+    assert len(random_users) == len(latest_users) == 50
+    for row, user in enumerate(latest_users):
+        ages = age[user].toarray().ravel()
+        held_ages = ages[held[row].indices]
+        kept_ages = ages[train[user].indices]
+        assert len(held_ages) == max(1, int(matrix[user].nnz * 0.25))
+        assert held_ages.max() < kept_ages.min()
+    model = SVDRecommender(weighting="none").fit(matrix, age_days=age)
+    assert model.validation_split_ == "random and latest"
+    assert 0.5 < max(model.validation_scores_.values()) <= 1.0
 
 
 def test_als_cg_solves_the_normal_equations_for_rows_of_any_length(monkeypatch):

@@ -1,24 +1,35 @@
-"""Truncated SVD of the weighted matrix (PureSVD), with the rank chosen on a validation split.
+"""Truncated SVD of the weighted user-item matrix, with shrinkage (a low-rank DLAE), and its rank
+and regularisation chosen on a validation split.
 
-``X ~ U_k S_k V_k^T``; a user's scores are ``x_u V_k V_k^T`` (the projection of the history onto
-the top-k item space), which equals the row of the low-rank reconstruction for a training user
-and folds in a new or updated history without refitting.
+Plain PureSVD scores a user's history ``x`` as ``x V_k V_k^T`` (the projection onto the top-k item
+space: the row of the rank-k reconstruction for a training user, and a fold-in for a new or
+updated history). Two regularisers make it the rank-k version of the denoising linear autoencoder
+``B = (X^T X + L)^{-1} X^T X`` with ``L = lambda * (I + alpha * diag(X^T X) / m)`` (Steck 2020,
+"Autoencoders that don't overfit towards the identity"; m = mean of diag(X^T X)):
 
-Popularity normalisation (EigenRec-style): the columns of the weighted matrix are scaled by
-``(1 + users per item) ** -beta`` before the factorisation, so that the few very popular items do
-not take up the leading factors; scores stay ``x_u V_k V_k^T`` with the weighted history.
+- the columns are scaled by ``D^-1``, ``D = sqrt(1 + alpha * d / m)`` with ``d`` the squared norm
+  of each item column, so that the few very popular items do not take up the leading factors;
+- ``X D^-1 ~ U S V^T`` (rank k), and with ``s^2`` in units of m each factor is shrunk by
+  ``f = s^2 / (s^2 + lambda)``, so a large rank no longer overfits;
+- scores ``(x D^-1) V diag(f) V^T D``, which is ``x B`` for the full rank.
 
-With ``rank="auto"`` (or None) and/or ``beta="auto"`` they are chosen on a validation split of the
-training matrix: a random share of the interactions of up to ``validation_users`` users is held
-out; for each beta of ``beta_grid`` one SVD at the largest rank of the grid is computed on the
-rest, and each rank is scored by NDCG@10 of the held-out items using the truncation of that SVD,
-so auto costs one extra SVD per beta (three by default). The grid stops at about n_items / 7 and
-at ``RANK_BUDGET`` / nnz. The final SVD is then computed on the whole matrix.
+With ``reg=0`` and ``popularity_reg=0`` this is plain PureSVD. With ``"auto"`` (the default) for
+``rank``, ``reg`` and/or ``popularity_reg``, they are chosen by NDCG@10 on held-out interactions of
+up to ``validation_users`` users: a random share of each user's interactions and, when the fit is
+given the age of each interaction (``age_days``), for half of those users their latest ones, so
+that the choice also suits a split by time; with both, each setting is scored by the smaller of
+its two NDCGs relative to the best on that part. One SVD per ``popularity_reg`` is computed at the
+largest rank of the grid; every rank and ``reg`` reuses it (truncation and shrinkage are cheap).
+The grid stops at n_items / 2 and where (n_users + n_items) x rank^2, the dense work of one
+randomized SVD, passes ``RANK_BUDGET``; with a large catalogue fewer validation users are scored
+(at most ``VALIDATION_CELLS`` / n_items). The final SVD is computed on the whole matrix.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from itertools import product
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,52 +37,61 @@ from sklearn.utils import check_random_state
 
 from personalization.errors import NotEnoughDataError
 from personalization.recommenders.base import (
+    WORKERS,
     Recommender,
+    check_age_days,
     check_choice,
     check_number,
     cosine_similarity_to,
     top_n,
 )
 
-# The grid stops at 384. On the retail data (NDCG@10 behind EASE) rank 256 was 3% behind on a
-# temporal holdout and 9% on a random one, rank 512 7% and 6%, rank 384 5% and 6%: the smallest
-# worst case.
-RANK_GRID = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384)
-BETA_GRID = (0.0, 0.25, 0.4)
-ITEMS_PER_RANK = 7
-RANK_BUDGET = 1.5e8
+RANK_GRID = (8, 16, 32, 64, 128, 256, 384, 512)
+REG_GRID = (1.0, 3.0, 10.0)
+POPULARITY_REG_GRID = (0.1, 0.3)
+ITEMS_PER_RANK = 2
+RANK_BUDGET = 2.5e9
+VALIDATION_CELLS = 1.6e7
 SMALL_RANKS = (2, 4)
 WEIGHTINGS = ("none", "log", "binary", "bm25")
 VALIDATION_K = 10
+AUTO = (None, "auto")
 
 
 class SVDRecommender(Recommender):
-    """PureSVD recommender.
+    """Shrunk truncated SVD recommender (PureSVD when both regularisers are 0).
 
     Parameters
     - ``rank``: number of factors (int >= 1), or ``"auto"`` / None to choose it from ``rank_grid``
-      by NDCG@10 on a validation split (see the module docstring). Capped at min(shape) - 1; on a
-      matrix too small for the grid, ranks 2 and 4 are tried as well.
+      (see the module docstring). Capped at min(shape) - 1; on a matrix too small for the grid,
+      ranks 2 and 4 are tried as well.
     - ``weighting``: applied to the weights before the SVD and when scoring: ``"none"`` (as
       given), ``"log"`` (``log1p``), ``"binary"`` (1 for any interaction), ``"bm25"`` (BM25 with
       item idf and user length normalisation, ``bm25_k1``, ``bm25_b``).
-    - ``beta``: popularity normalisation exponent in 0..2 (0 = plain PureSVD), or ``"auto"`` /
-      None to choose it from ``beta_grid`` together with the rank.
-    - ``validation_fraction`` (0..1), ``validation_users`` (>= 1): the auto split.
+    - ``reg``: the shrinkage lambda >= 0, in units of the mean squared item norm (0 = none), or
+      ``"auto"`` / None to choose it from ``reg_grid``.
+    - ``popularity_reg``: alpha >= 0, the extra regularisation of each item in proportion to its
+      squared norm (0 = none), or ``"auto"`` / None to choose it from ``popularity_reg_grid``.
+    - ``validation_fraction`` (0..1), ``validation_users`` (>= 1): the validation split.
     - ``n_iter``: power iterations of the randomized SVD; ``random_state`` as in scikit-learn.
 
-    Learned: ``rank_``, ``beta_``, ``item_factors_`` (n_items, rank_) orthonormal columns,
-    ``singular_values_`` (rank_,), ``rank_scores_`` ((rank, beta) -> validation NDCG@10, when
-    something was chosen).
+    Learned: ``rank_``, ``reg_``, ``popularity_reg_``, ``item_factors_`` (n_items, rank_)
+    orthonormal columns, ``singular_values_`` (rank_,) of the scaled matrix, ``shrinkage_``
+    (rank_,) the factor weights f, ``item_scale_`` (n_items,) D, ``input_factors_`` V D^-1 diag(f)
+    and ``output_factors_`` D V (scores are ``x input_factors_ output_factors_^T``), and
+    ``validation_scores_`` and ``validation_split_`` (``"random"`` or ``"random and latest"``)
+    ((rank, reg, popularity_reg) -> validation score, when something was chosen).
     """
 
     def __init__(
         self,
         rank: int | str | None = "auto",
         weighting: str = "log",
-        beta: float | str | None = "auto",
+        reg: float | str | None = "auto",
+        popularity_reg: float | str | None = "auto",
         rank_grid: tuple[int, ...] = RANK_GRID,
-        beta_grid: tuple[float, ...] = BETA_GRID,
+        reg_grid: tuple[float, ...] = REG_GRID,
+        popularity_reg_grid: tuple[float, ...] = POPULARITY_REG_GRID,
         validation_fraction: float = 0.2,
         validation_users: int = 2000,
         bm25_k1: float = 1.2,
@@ -81,9 +101,11 @@ class SVDRecommender(Recommender):
     ) -> None:
         self.rank = rank
         self.weighting = weighting
-        self.beta = beta
+        self.reg = reg
+        self.popularity_reg = popularity_reg
         self.rank_grid = rank_grid
-        self.beta_grid = beta_grid
+        self.reg_grid = reg_grid
+        self.popularity_reg_grid = popularity_reg_grid
         self.validation_fraction = validation_fraction
         self.validation_users = validation_users
         self.bm25_k1 = bm25_k1
@@ -91,29 +113,54 @@ class SVDRecommender(Recommender):
         self.n_iter = n_iter
         self.random_state = random_state
 
+    def fit(
+        self,
+        user_items: sp.csr_matrix,
+        item_features: Any = None,
+        user_features: Any = None,
+        age_days: sp.csr_matrix | None = None,
+    ) -> Self:
+        """As ``Recommender.fit``, plus ``age_days`` (CSR, the sparsity of ``user_items``): with
+        it the validation also holds out each validation user's latest interactions."""
+        self._age_days = check_age_days(age_days, user_items)
+        try:
+            return super().fit(user_items, item_features, user_features)
+        finally:
+            del self._age_days
+
     def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
         check_choice("weighting", self.weighting, WEIGHTINGS)
         rng = check_random_state(self.random_state)
         max_rank = max(1, min(user_items.shape) - 1)
         self._fit_weighting(user_items)
-        self.nnz_ = user_items.nnz
-        auto_rank, auto_beta = self.rank in (None, "auto"), self.beta in (None, "auto")
-        fixed_rank = None if auto_rank else check_number("rank", self.rank, 1, integer=True)
-        betas = [float(b) for b in self.beta_grid] if auto_beta else [self._fixed_beta()]
-        if auto_rank or len(betas) > 1:
-            ranks = None if auto_rank else (min(int(fixed_rank), max_rank),)
-            self.rank_scores_ = self._validate(user_items, max_rank, ranks, betas, rng)
-            best = max(self.rank_scores_, key=lambda kb: (self.rank_scores_[kb], -kb[0], -kb[1]))
-            self.rank_, self.beta_ = best
+        if self.rank in AUTO:
+            ranks = self._rank_grid(max_rank)
         else:
-            self.rank_, self.beta_ = min(int(fixed_rank), max_rank), betas[0]
-        weighted = self._weigh(user_items) @ sp.diags(item_scale(user_items, self.beta_))
-        values, factors = truncated_svd(weighted.tocsr(), self.rank_, int(self.n_iter), rng)
-        self.item_factors_ = factors
-        self.singular_values_ = values
+            ranks = [min(int(check_number("rank", self.rank, 1, integer=True)), max_rank)]
+        regs = self._grid("reg", self.reg, self.reg_grid)
+        pops = self._grid("popularity_reg", self.popularity_reg, self.popularity_reg_grid)
+        if len(ranks) * len(regs) * len(pops) > 1:
+            self.validation_scores_ = self._validate(user_items, ranks, regs, pops, rng)
+            scores = self.validation_scores_
+            best = max(scores, key=lambda key: (scores[key], -key[0], key[1], -key[2]))
+        else:
+            best = (ranks[0], regs[0], pops[0])
+        self.rank_, self.reg_, self.popularity_reg_ = best
+        factors = Factors.fit(
+            self._weigh(user_items), self.rank_, self.popularity_reg_, self.n_iter, rng
+        )
+        self.item_factors_ = factors.vectors
+        self.singular_values_ = factors.values
+        self.item_scale_ = factors.scale
+        self.shrinkage_ = factors.shrinkage(self.reg_)
+        self.input_factors_ = factors.vectors / factors.scale[:, None] * self.shrinkage_
+        self.output_factors_ = factors.vectors * factors.scale[:, None]
 
-    def _fixed_beta(self) -> float:
-        return float(check_number("beta", self.beta, 0.0, 2.0))
+    @staticmethod
+    def _grid(name: str, value: Any, grid: tuple[float, ...]) -> list[float]:
+        if value in AUTO:
+            return [float(check_number(name, v, 0.0)) for v in grid]
+        return [float(check_number(name, value, 0.0))]
 
     def _fit_weighting(self, user_items: sp.csr_matrix) -> None:
         users_per_item = np.bincount(user_items.indices, minlength=user_items.shape[1])
@@ -134,71 +181,112 @@ class SVDRecommender(Recommender):
         return out
 
     def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
-        factors = self.item_factors_
-        return np.asarray(self._weigh(rows) @ factors) @ factors.T
+        return np.asarray(self._weigh(rows) @ self.input_factors_) @ self.output_factors_.T
 
     def _item_similarity(self, item_index: int) -> np.ndarray:
         return cosine_similarity_to(self.item_factors_ * self.singular_values_, item_index)
 
-    def _contributions(self, history: np.ndarray, weights: np.ndarray, item_index: int) -> np.ndarray:
+    def _contributions(
+        self, history: np.ndarray, weights: np.ndarray, item_index: int
+    ) -> np.ndarray:
         row = sp.csr_matrix((weights, history, [0, len(history)]), shape=(1, self.n_items_))
         weighted = self._weigh(row).data
-        return weighted * (self.item_factors_[history] @ self.item_factors_[item_index])
-
-    def _validate(
-        self, user_items: sp.csr_matrix, max_rank: int, ranks, betas: list[float], rng
-    ) -> dict[tuple[int, float], float]:
-        """NDCG@10 on a held-out split for every (rank, beta): one SVD per beta at the largest
-        rank, truncated to each rank of the grid."""
-        fraction = check_number("validation_fraction", self.validation_fraction, 0.01, 0.9)
-        n_val = check_number("validation_users", self.validation_users, 1, integer=True)
-        train, users, held = holdout_split(user_items, fraction, n_val, rng)
-        if not len(users):
-            raise NotEnoughDataError(
-                "rank='auto' needs users with at least 2 interactions to hold some out; "
-                "found none. Give a fixed rank (e.g. rank=16) or load more events."
-            )
-        grid = ranks or self._rank_grid(max_rank)
-        results: dict[tuple[int, float], float] = {}
-        for beta in betas:
-            for rank, score in self._validate_ranks(train, users, held, grid, beta, rng).items():
-                results[(rank, beta)] = score
-        return results
+        return weighted * (self.input_factors_[history] @ self.output_factors_[item_index])
 
     def _rank_grid(self, max_rank: int) -> list[int]:
-        """The ranks to try: ``rank_grid`` up to about n_items / ``ITEMS_PER_RANK`` and
-        ``RANK_BUDGET`` / nnz (which bounds the cost of the validation SVDs), at least the
+        """The ranks to try: ``rank_grid`` up to n_items / ``ITEMS_PER_RANK`` and to where the
+        dense work of an SVD, (n_users + n_items) x rank^2, reaches ``RANK_BUDGET``; at least the
         smallest, and ranks 2 and 4 on a matrix too small for the grid."""
         small = SMALL_RANKS if max_rank < 2 * min(self.rank_grid) else ()
-        limit = min(self.n_items_ // ITEMS_PER_RANK, RANK_BUDGET / max(1, self.nnz_))
+        budget = np.sqrt(RANK_BUDGET / (self.n_users_ + self.n_items_))
+        limit = min(self.n_items_ // ITEMS_PER_RANK, budget)
         limit = max(min(self.rank_grid), limit)
         grid = {min(int(k), max_rank) for k in (*small, *self.rank_grid) if k <= limit}
         return sorted(grid)
 
-    def _validate_ranks(self, train, users, held, grid, beta: float, rng) -> dict[int, float]:
-        weighted = self._weigh(train) @ sp.diags(item_scale(train, beta))
-        _, factors = truncated_svd(weighted.tocsr(), grid[-1], int(self.n_iter), rng)
-        rows = train[users]
-        projected = np.asarray(self._weigh(rows) @ factors)
+    def _validate(
+        self, user_items: sp.csr_matrix, ranks: list[int], regs: list[float], pops: list[float], rng
+    ) -> dict[tuple[int, float, float], float]:
+        """A score per (rank, reg, popularity_reg): NDCG@10 of the held-out items, or with two
+        held-out parts the smaller of the two NDCGs relative to the best on that part."""
+        fraction = check_number("validation_fraction", self.validation_fraction, 0.01, 0.9)
+        n_val = check_number("validation_users", self.validation_users, 1, integer=True)
+        n_val = min(n_val, max(100, int(VALIDATION_CELLS // self.n_items_)))
+        train, parts = holdout_split(user_items, fraction, n_val, rng, self._age_days)
+        if not parts:
+            raise NotEnoughDataError(
+                "Choosing the rank or regularisation needs users with at least 2 interactions to "
+                "hold some out; found none. Give rank, reg and popularity_reg (e.g. rank=16, "
+                "reg=0, popularity_reg=0) or load more events."
+            )
+        weighted = self._weigh(train)
+        ndcgs: list[dict] = [{} for _ in parts]
+        tasks = list(product(range(len(parts)), regs))
+        with ThreadPoolExecutor(max_workers=min(WORKERS, len(tasks))) as pool:
+            for pop in pops:
+                factors = Factors.fit(weighted, max(ranks), pop, self.n_iter, rng)
+
+                def run(task, factors=factors):
+                    part, reg = task
+                    users, held = parts[part]
+                    return factors.validate(weighted[users], held, ranks, reg)
+
+                for (part, reg), scores in zip(tasks, pool.map(run, tasks), strict=True):
+                    for rank, score in scores.items():
+                        ndcgs[part][(rank, reg, pop)] = score
+        self.validation_split_ = "random" if len(ndcgs) == 1 else "random and latest"
+        if len(ndcgs) == 1:
+            return ndcgs[0]
+        bests = [max(max(out.values()), 1e-12) for out in ndcgs]
+        return {
+            key: min(out[key] / best for out, best in zip(ndcgs, bests, strict=True))
+            for key in ndcgs[0]
+        }
+
+
+class Factors:
+    """The SVD of the column-scaled matrix ``X D^-1``: ``vectors`` V (n_items, rank), ``values``
+    s (in units of sqrt(m)) and ``scale`` D (n_items,)."""
+
+    def __init__(self, vectors: np.ndarray, values: np.ndarray, scale: np.ndarray) -> None:
+        self.vectors, self.values, self.scale = vectors, values, scale
+
+    @classmethod
+    def fit(
+        cls, weighted: sp.csr_matrix, rank: int, popularity_reg: float, n_iter: int, rng
+    ) -> Factors:
+        norms = np.asarray(weighted.multiply(weighted).sum(axis=0), dtype=np.float64).ravel()
+        mean = float(norms[norms > 0].mean()) if (norms > 0).any() else 1.0
+        scale = np.sqrt(1.0 + popularity_reg * norms / mean).astype(np.float32)
+        columns = (1.0 / (scale * np.sqrt(mean))).astype(np.float32)
+        scaled = (weighted @ sp.diags(columns)).tocsr().astype(np.float32)
+        values, vectors = truncated_svd(scaled, rank, int(n_iter), rng)
+        return cls(vectors, values, scale)
+
+    def shrinkage(self, reg: float) -> np.ndarray:
+        squared = self.values.astype(np.float64) ** 2
+        return (
+            (squared / (squared + reg)).astype(np.float32) if reg > 0 else np.ones_like(self.values)
+        )
+
+    def validate(
+        self, rows: sp.csr_matrix, held: sp.csr_matrix, ranks: list[int], reg: float
+    ) -> dict[int, float]:
+        """NDCG@10 of ``held`` for the histories ``rows`` at each rank (truncations of this SVD)."""
+        f = self.shrinkage(reg)
+        projected = np.asarray(rows @ (self.vectors / self.scale[:, None])) * f
+        outputs = self.vectors * self.scale[:, None]
         seen_rows, seen_cols = rows.nonzero()
-        scores = np.zeros((len(users), self.n_items_), dtype=np.float32)
-        results: dict[int, float] = {}
-        done = 0
-        for k in grid:
-            scores += projected[:, done:k] @ factors[:, done:k].T
+        scores = np.zeros((rows.shape[0], len(self.scale)), dtype=np.float32)
+        results, done = {}, 0
+        for k in ranks:
+            scores += projected[:, done:k] @ outputs[:, done:k].T
             done = k
             ranked = scores.copy()
             ranked[seen_rows, seen_cols] = -np.inf
-            ids, _ = top_n(ranked, min(VALIDATION_K, self.n_items_))
+            ids, _ = top_n(ranked, min(VALIDATION_K, len(self.scale)))
             results[k] = ndcg_at_k(ids, held)
         return results
-
-
-def item_scale(user_items: sp.csr_matrix, beta: float) -> np.ndarray:
-    """Column weights (n_items,) ``(1 + users per item) ** -beta``: with beta > 0 popular items
-    count less in the factorisation (EigenRec-style popularity normalisation)."""
-    users_per_item = np.bincount(user_items.indices, minlength=user_items.shape[1])
-    return ((1.0 + users_per_item) ** -float(beta)).astype(np.float32)
 
 
 def truncated_svd(
@@ -233,30 +321,41 @@ def orthonormalise(block: np.ndarray) -> np.ndarray:
 
 
 def holdout_split(
-    user_items: sp.csr_matrix, fraction: float, n_users: int, rng
-) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix]:
+    user_items: sp.csr_matrix,
+    fraction: float,
+    n_users: int,
+    rng,
+    age_days: sp.csr_matrix | None = None,
+) -> tuple[sp.csr_matrix, list[tuple[np.ndarray, sp.csr_matrix]]]:
     """Hold out ``fraction`` (at least one) of the interactions of up to ``n_users`` random users
-    with two or more; return the remaining matrix, those users and their held-out rows."""
+    with two or more: random ones, or with ``age_days`` for half of those users their latest ones.
+    Return the remaining matrix and the parts (users, their held-out rows): random, then latest."""
     counts = np.diff(user_items.indptr)
     candidates = np.flatnonzero(counts >= 2)
-    users = np.sort(rng.choice(candidates, size=min(n_users, len(candidates)), replace=False))
-    chosen = np.zeros(user_items.shape[0], dtype=bool)
-    chosen[users] = True
+    users = rng.choice(candidates, size=min(n_users, len(candidates)), replace=False)
+    groups = [users] if age_days is None else [users[::2], users[1::2]]
+    groups = [np.sort(group) for group in groups if len(group)]
     rows = np.repeat(np.arange(user_items.shape[0]), counts)
-    order = np.lexsort((rng.random(user_items.nnz), rows))
+    by_age = np.zeros(user_items.nnz, dtype=np.float64)
+    if age_days is not None and len(groups) == 2:
+        latest = np.zeros(user_items.shape[0], dtype=bool)
+        latest[groups[1]] = True
+        pick = latest[rows]
+        by_age[pick] = np.asarray(age_days[rows[pick], user_items.indices[pick]]).ravel()
+    order = np.lexsort((rng.random(user_items.nnz), by_age, rows))
     rank = np.empty(user_items.nnz, dtype=np.int64)
     rank[order] = np.arange(user_items.nnz) - user_items.indptr[rows[order]]
+    chosen = np.zeros(user_items.shape[0], dtype=bool)
+    chosen[users] = True
     n_held = np.where(chosen, np.maximum(1, np.floor(counts * fraction)), 0)
-    positions = np.flatnonzero(rank < n_held[rows])
-    mask = np.zeros(user_items.nnz, dtype=bool)
-    mask[positions] = True
+    mask = rank < n_held[rows]
     held_full = user_items.copy()
     held_full.data = np.where(mask, held_full.data, 0).astype(np.float32)
     held_full.eliminate_zeros()
     train = user_items.copy()
     train.data = np.where(mask, 0, train.data).astype(np.float32)
     train.eliminate_zeros()
-    return train, users, held_full[users]
+    return train, [(group, held_full[group]) for group in groups]
 
 
 def ndcg_at_k(ids: np.ndarray, relevant: sp.csr_matrix) -> float:
