@@ -15,7 +15,7 @@ from personalization.recommenders import ALGORITHMS, make_recommender
 from personalization.recommenders.base import top_n
 from personalization.recommenders.ease import EASERecommender
 from personalization.recommenders.hybrid import HybridRecommender
-from personalization.recommenders.svd import SVDRecommender, holdout_split
+from personalization.recommenders.svd import SVDRecommender
 
 N_USERS, N_ITEMS, HALF = 40, 20, 10
 PERSONALISED = ["svd", "als", "itemknn", "ease", "content", "hybrid"]
@@ -193,7 +193,6 @@ def planted(n_users=300, n_items=120, groups=6, seed=1) -> sp.csr_matrix:
 def test_svd_auto_chooses_the_best_validation_setting_near_the_planted_rank():
     model = SVDRecommender(weighting="none").fit(planted())
     scores = model.validation_scores_
-    assert model.validation_split_ == "random"
     assert {reg for _, reg, _ in scores} == {1.0, 3.0, 10.0}
     assert {pop for _, _, pop in scores} == {0.1, 0.3}
     assert scores[(model.rank_, model.reg_, model.popularity_reg_)] == max(scores.values())
@@ -221,24 +220,6 @@ def test_svd_at_full_rank_is_the_closed_form_denoising_autoencoder():
     penalty = 2.0 * mean * (np.eye(40) + 0.5 * np.diag(np.diag(gram)) / mean)
     expected = matrix[:10].toarray() @ np.linalg.solve(gram + penalty, gram)
     np.testing.assert_allclose(model.score(np.arange(10), matrix), expected, atol=2e-3)
-
-
-def test_svd_validation_holds_out_the_latest_interactions_when_it_knows_their_age():
-    matrix = planted()
-    age = matrix.copy()
-    age.data = np.random.default_rng(0).permutation(age.nnz).astype(np.float32)
-    train, parts = holdout_split(matrix, 0.25, 100, np.random.default_rng(1), age)
-    (random_users, _), (latest_users, held) = parts
-    assert len(random_users) == len(latest_users) == 50
-    for row, user in enumerate(latest_users):
-        ages = age[user].toarray().ravel()
-        held_ages = ages[held[row].indices]
-        kept_ages = ages[train[user].indices]
-        assert len(held_ages) == max(1, int(matrix[user].nnz * 0.25))
-        assert held_ages.max() < kept_ages.min()
-    model = SVDRecommender(weighting="none").fit(matrix, age_days=age)
-    assert model.validation_split_ == "random and latest"
-    assert 0.5 < max(model.validation_scores_.values()) <= 1.0
 
 
 def test_als_cg_solves_the_normal_equations_for_rows_of_any_length(monkeypatch):

@@ -286,22 +286,6 @@ def check_user_items(user_items: Any) -> sp.csr_matrix:
     return matrix
 
 
-def check_age_days(age_days: Any, user_items: Any) -> sp.csr_matrix | None:
-    """``age_days`` (None, or a sparse matrix with the shape and non-zeros of ``user_items``, as
-    ``Interactions.age_days``) as CSR, or ``BadInputError``."""
-    if age_days is None:
-        return None
-    if (
-        not sp.issparse(age_days) or not sp.issparse(user_items)
-        or age_days.shape != user_items.shape or age_days.nnz != user_items.nnz
-    ):
-        raise BadInputError(
-            "age_days must be a sparse matrix with the shape and non-zeros of user_items; "
-            "pass Interactions.age_days from the same build_interactions call."
-        )
-    return sp.csr_matrix(age_days)
-
-
 def check_n(n: Any, n_items: int) -> int:
     """``n`` as an int in 1..n_items: capped at the catalogue size, ``BadInputError`` below 1."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:

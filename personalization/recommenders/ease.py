@@ -86,13 +86,12 @@ class EASERecommender(Recommender):
     def _validate(self, user_items: sp.csr_matrix, grid: list[float]) -> dict[float, float]:
         """NDCG@10 of the held-out interactions for every penalty of ``grid``."""
         rng = check_random_state(self.random_state)
-        train, parts = holdout_split(user_items, VALIDATION_FRACTION, VALIDATION_USERS, rng)
-        if not parts:
+        train, users, held = holdout_split(user_items, VALIDATION_FRACTION, VALIDATION_USERS, rng)
+        if not len(users):
             raise NotEnoughDataError(
                 "l2='auto' needs users with at least 2 interactions to hold some out; found "
                 "none. Give a fixed l2 (e.g. l2=300) or load more events."
             )
-        ((users, held),) = parts
         gram = gram_of(self._weigh(train))
         rows = train[users]
         history = self._weigh(rows)

@@ -15,11 +15,8 @@ updated history). Two regularisers make it the rank-k version of the denoising l
 
 With ``reg=0`` and ``popularity_reg=0`` this is plain PureSVD. With ``"auto"`` (the default) for
 ``rank``, ``reg`` and/or ``popularity_reg``, they are chosen by NDCG@10 on held-out interactions of
-up to ``validation_users`` users: a random share of each user's interactions and, when the fit is
-given the age of each interaction (``age_days``), for half of those users their latest ones, so
-that the choice also suits a split by time; with both, each setting is scored by the smaller of
-its two NDCGs relative to the best on that part. One SVD per ``popularity_reg`` is computed at the
-largest rank of the grid; every rank and ``reg`` reuses it (truncation and shrinkage are cheap).
+up to ``validation_users`` users (a random share of each one's interactions). One SVD per
+``popularity_reg`` is computed at the largest rank of the grid; every rank and ``reg`` reuses it (truncation and shrinkage are cheap).
 The grid stops at n_items / 2 and where (n_users + n_items) x rank^2, the dense work of one
 randomized SVD, passes ``RANK_BUDGET``; with a large catalogue fewer validation users are scored
 (at most ``VALIDATION_CELLS`` / n_items). The final SVD is computed on the whole matrix.
@@ -28,8 +25,7 @@ randomized SVD, passes ``RANK_BUDGET``; with a large catalogue fewer validation 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from itertools import product
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -39,7 +35,6 @@ from personalization.errors import NotEnoughDataError
 from personalization.recommenders.base import (
     WORKERS,
     Recommender,
-    check_age_days,
     check_choice,
     check_number,
     cosine_similarity_to,
@@ -79,8 +74,8 @@ class SVDRecommender(Recommender):
     orthonormal columns, ``singular_values_`` (rank_,) of the scaled matrix, ``shrinkage_``
     (rank_,) the factor weights f, ``item_scale_`` (n_items,) D, ``input_factors_`` V D^-1 diag(f)
     and ``output_factors_`` D V (scores are ``x input_factors_ output_factors_^T``), and
-    ``validation_scores_`` and ``validation_split_`` (``"random"`` or ``"random and latest"``)
-    ((rank, reg, popularity_reg) -> validation score, when something was chosen).
+    ``validation_scores_`` ((rank, reg, popularity_reg) -> validation NDCG@10, when something
+    was chosen).
     """
 
     def __init__(
@@ -112,21 +107,6 @@ class SVDRecommender(Recommender):
         self.bm25_b = bm25_b
         self.n_iter = n_iter
         self.random_state = random_state
-
-    def fit(
-        self,
-        user_items: sp.csr_matrix,
-        item_features: Any = None,
-        user_features: Any = None,
-        age_days: sp.csr_matrix | None = None,
-    ) -> Self:
-        """As ``Recommender.fit``, plus ``age_days`` (CSR, the sparsity of ``user_items``): with
-        it the validation also holds out each validation user's latest interactions."""
-        self._age_days = check_age_days(age_days, user_items)
-        try:
-            return super().fit(user_items, item_features, user_features)
-        finally:
-            del self._age_days
 
     def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
         check_choice("weighting", self.weighting, WEIGHTINGS)
@@ -207,41 +187,28 @@ class SVDRecommender(Recommender):
     def _validate(
         self, user_items: sp.csr_matrix, ranks: list[int], regs: list[float], pops: list[float], rng
     ) -> dict[tuple[int, float, float], float]:
-        """A score per (rank, reg, popularity_reg): NDCG@10 of the held-out items, or with two
-        held-out parts the smaller of the two NDCGs relative to the best on that part."""
+        """NDCG@10 of the held-out interactions for every (rank, reg, popularity_reg)."""
         fraction = check_number("validation_fraction", self.validation_fraction, 0.01, 0.9)
         n_val = check_number("validation_users", self.validation_users, 1, integer=True)
         n_val = min(n_val, max(100, int(VALIDATION_CELLS // self.n_items_)))
-        train, parts = holdout_split(user_items, fraction, n_val, rng, self._age_days)
-        if not parts:
+        train, users, held = holdout_split(user_items, fraction, n_val, rng)
+        if not len(users):
             raise NotEnoughDataError(
                 "Choosing the rank or regularisation needs users with at least 2 interactions to "
                 "hold some out; found none. Give rank, reg and popularity_reg (e.g. rank=16, "
                 "reg=0, popularity_reg=0) or load more events."
             )
         weighted = self._weigh(train)
-        ndcgs: list[dict] = [{} for _ in parts]
-        tasks = list(product(range(len(parts)), regs))
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(tasks))) as pool:
+        rows = weighted[users]
+        results: dict[tuple[int, float, float], float] = {}
+        with ThreadPoolExecutor(max_workers=min(WORKERS, len(regs))) as pool:
             for pop in pops:
                 factors = Factors.fit(weighted, max(ranks), pop, self.n_iter, rng)
-
-                def run(task, factors=factors):
-                    part, reg = task
-                    users, held = parts[part]
-                    return factors.validate(weighted[users], held, ranks, reg)
-
-                for (part, reg), scores in zip(tasks, pool.map(run, tasks), strict=True):
+                runs = pool.map(lambda reg, f=factors: f.validate(rows, held, ranks, reg), regs)
+                for reg, scores in zip(regs, runs, strict=True):
                     for rank, score in scores.items():
-                        ndcgs[part][(rank, reg, pop)] = score
-        self.validation_split_ = "random" if len(ndcgs) == 1 else "random and latest"
-        if len(ndcgs) == 1:
-            return ndcgs[0]
-        bests = [max(max(out.values()), 1e-12) for out in ndcgs]
-        return {
-            key: min(out[key] / best for out, best in zip(ndcgs, bests, strict=True))
-            for key in ndcgs[0]
-        }
+                        results[(rank, reg, pop)] = score
+        return results
 
 
 class Factors:
@@ -321,32 +288,19 @@ def orthonormalise(block: np.ndarray) -> np.ndarray:
 
 
 def holdout_split(
-    user_items: sp.csr_matrix,
-    fraction: float,
-    n_users: int,
-    rng,
-    age_days: sp.csr_matrix | None = None,
-) -> tuple[sp.csr_matrix, list[tuple[np.ndarray, sp.csr_matrix]]]:
+    user_items: sp.csr_matrix, fraction: float, n_users: int, rng
+) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix]:
     """Hold out ``fraction`` (at least one) of the interactions of up to ``n_users`` random users
-    with two or more: random ones, or with ``age_days`` for half of those users their latest ones.
-    Return the remaining matrix and the parts (users, their held-out rows): random, then latest."""
+    with two or more; return the remaining matrix, those users and their held-out rows."""
     counts = np.diff(user_items.indptr)
     candidates = np.flatnonzero(counts >= 2)
-    users = rng.choice(candidates, size=min(n_users, len(candidates)), replace=False)
-    groups = [users] if age_days is None else [users[::2], users[1::2]]
-    groups = [np.sort(group) for group in groups if len(group)]
-    rows = np.repeat(np.arange(user_items.shape[0]), counts)
-    by_age = np.zeros(user_items.nnz, dtype=np.float64)
-    if age_days is not None and len(groups) == 2:
-        latest = np.zeros(user_items.shape[0], dtype=bool)
-        latest[groups[1]] = True
-        pick = latest[rows]
-        by_age[pick] = np.asarray(age_days[rows[pick], user_items.indices[pick]]).ravel()
-    order = np.lexsort((rng.random(user_items.nnz), by_age, rows))
-    rank = np.empty(user_items.nnz, dtype=np.int64)
-    rank[order] = np.arange(user_items.nnz) - user_items.indptr[rows[order]]
+    users = np.sort(rng.choice(candidates, size=min(n_users, len(candidates)), replace=False))
     chosen = np.zeros(user_items.shape[0], dtype=bool)
     chosen[users] = True
+    rows = np.repeat(np.arange(user_items.shape[0]), counts)
+    order = np.lexsort((rng.random(user_items.nnz), rows))
+    rank = np.empty(user_items.nnz, dtype=np.int64)
+    rank[order] = np.arange(user_items.nnz) - user_items.indptr[rows[order]]
     n_held = np.where(chosen, np.maximum(1, np.floor(counts * fraction)), 0)
     mask = rank < n_held[rows]
     held_full = user_items.copy()
@@ -355,7 +309,7 @@ def holdout_split(
     train = user_items.copy()
     train.data = np.where(mask, 0, train.data).astype(np.float32)
     train.eliminate_zeros()
-    return train, [(group, held_full[group]) for group in groups]
+    return train, users, held_full[users]
 
 
 def ndcg_at_k(ids: np.ndarray, relevant: sp.csr_matrix) -> float:

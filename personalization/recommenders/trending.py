@@ -14,12 +14,8 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
-from personalization.recommenders.base import (
-    Recommender,
-    check_age_days,
-    check_number,
-    cosine_similarity_to,
-)
+from personalization.errors import BadInputError
+from personalization.recommenders.base import Recommender, check_number, cosine_similarity_to
 
 
 class TrendingRecommender(Recommender):
@@ -37,7 +33,15 @@ class TrendingRecommender(Recommender):
         age_days: sp.csr_matrix | None = None,
     ) -> Self:
         """As ``Recommender.fit``, plus ``age_days`` (CSR, the sparsity of ``user_items``)."""
-        self._age_days = check_age_days(age_days, user_items)
+        if age_days is not None and (
+            not sp.issparse(age_days) or age_days.shape != user_items.shape
+            or age_days.nnz != user_items.nnz
+        ):
+            raise BadInputError(
+                "age_days must be a sparse matrix with the shape and non-zeros of user_items; "
+                "pass Interactions.age_days from the same build_interactions call."
+            )
+        self._age_days = age_days
         try:
             return super().fit(user_items, item_features, user_features)
         finally:
