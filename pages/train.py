@@ -220,10 +220,11 @@ def recommender_settings() -> dict:
         weights = event_weight_inputs(table)
         a, b = st.columns(2)
         rank = a.select_slider(
-            "Rank (number of hidden tastes)", ["auto", 8, 16, 32, 64, 128], value="auto", key="rec_rank",
+            "Rank (number of hidden tastes)", ["auto", 8, 16, 32, 64, 128, 256, 512], value="auto", key="rec_rank",
             disabled=algo not in RANK_PARAMS,
             help="How many hidden taste dimensions a factorisation model learns. "
-                 "'auto' picks the best on held-out data.",
+                 "'auto' picks the best on held-out data (for SVD together with how strongly "
+                 "weak tastes and best-sellers are damped).",
         )
         half_life = b.number_input(
             "Half-life of interest (days)", min_value=0, max_value=3650, value=0, step=7, key="rec_half_life",
