@@ -325,7 +325,14 @@ def _missing_role(info: FileInfo, kind: str, role: str) -> str:
     fix = f"map one with --map {role}=COLUMN"
     if role == "event_type":
         fix += " or give every row the same type with --set event_type=purchase"
-    return f"{info.name} has no column for {role} (needed in a {kind} table); found: {found}; {fix}"
+    other = {"item_id": "users", "user_id": "items"}.get(role) if kind == "events" else None
+    if other and set(REQUIRED[other]) <= set(suggest_mapping(info.columns, other)):
+        fix += f"; or, if it describes {other} rather than events, load it with --kind {other}"
+    article = "an" if kind[0] in "aeiou" else "a"
+    return (
+        f"{info.name} has no column for {role} (needed in {article} {kind} table); "
+        f"found: {found}; {fix}"
+    )
 
 
 def _plan_columns(info: FileInfo, kind: str, resolved: dict[str, str],

@@ -59,6 +59,16 @@ def test_missing_role_lists_columns_and_suggests_map(loaded, tmp_path):
           r"map one with --map user_id=COLUMN")
 
 
+@pytest.mark.parametrize(
+    ("header", "kind"), [("user_id,device,city", "users"), ("item_id,title,category", "items")]
+)
+def test_attributes_loaded_as_events_suggest_their_kind(loaded, tmp_path, header, kind):
+    path = tmp_path / f"{kind}.csv"
+    path.write_text(f"{header}\n1,a,b\n")
+    fails(loaded, path, rf"needed in an events table\).*if it describes {kind} rather than events, "
+          rf"load it with --kind {kind}")
+
+
 def test_missing_event_type_suggests_set(loaded, tmp_path):
     path = tmp_path / "buys.csv"
     path.write_text("user_id,item_id\n1,A\n")
