@@ -202,7 +202,7 @@ def train_classifier(
     )
     report(1.0, "done")
     return {
-        "model_id": model_id, "algo": algo, "params": saved_params,
+        "model_id": model_id, **registry.standing(model_id, db=db), "algo": algo, "params": saved_params,
         "metrics": {k: metrics[k] for k in ("validation", "test", "baseline")}, "cv": cv,
         "threshold": threshold, "warnings": warnings, "trials": trial_log,
         "target": target, "positive": positive_label, "key": columns["key"],

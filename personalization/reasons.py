@@ -11,9 +11,11 @@
   least ``REASON_SIMILARITY`` of its kind (set so that, on the sample shop, nine in ten named
   pairs share a category), twice that when the two items are of different categories;
   otherwise, in this order:
-- "Popular in kitchen, a category you browse": the item's category is one the user touched;
+- "Popular in kitchen, a category you browse": the item's category is one the user touched
+  ("New in kitchen, ..." for an item nobody has touched yet, recommended for its content);
 - "Trending this week": among the items most users touched in the last 7 days of the data;
-- "Popular with customers who shop like you": the model's collaborative signal, nothing nameable;
+- "Popular with customers who shop like you": the model's collaborative signal, nothing nameable
+  ("New, and close to what you browse" for an item nobody has touched yet);
 - "Popular with mobile users in Berlin": for new users, what similar users touched (``_audience``);
 - "Similar to X": for ``recommend.similar_items``.
 """
@@ -29,6 +31,7 @@ from personalization.rec_artifact import BLOCK_CELLS, CATEGORY_COLUMNS, _first_p
 REASON_SIMILARITY = {"factors": 0.4, "features": 0.3, "itemknn": 0.1, "cooccurrence": 0.2}
 EXPLAINED_ALGOS = ("svd", "als", "itemknn", "ease", "content", "hybrid")
 LIKE_YOU = "Popular with customers who shop like you"
+NEW_ITEM = "New, and close to what you browse"
 PLACE_COLUMNS = ("location", "city", "country", "region", "state", "Country")
 VERBS = {
     "purchase": "bought",
@@ -49,6 +52,7 @@ def _reasons(art, rows: np.ndarray, items: np.ndarray, explain: bool = False) ->
         reasons[:] = label
         return reasons
     reasons[art.trending[items]] = "Trending this week"
+    reasons[_untouched(art)[items]] = NEW_ITEM
     _category_reasons(art, rows, items, reasons)
     if explain and art.algo in EXPLAINED_ALGOS:
         _explained_reasons(art, rows, items, reasons)
@@ -174,6 +178,12 @@ def _verbs(art, rows: np.ndarray, cols: np.ndarray) -> list[str]:
     return words[np.clip(codes, 0, len(words) - 1)].tolist()
 
 
+def _untouched(art) -> np.ndarray:
+    """Boolean (n_items,): items without any interaction in the training data."""
+    matrix = art.interactions.matrix
+    return np.bincount(matrix.indices, minlength=matrix.shape[1]) == 0
+
+
 def _category_reasons(art, rows, items, reasons) -> None:
     column = _first_present(art.items, CATEGORY_COLUMNS)
     if column is None:
@@ -196,7 +206,10 @@ def _category_reasons(art, rows, items, reasons) -> None:
     liked = np.zeros(len(rows), dtype=bool)
     liked[ok] = np.asarray(touched[np.flatnonzero(ok), item_codes[ok]]).ravel() > 0
     labels = np.array([f"Popular in {name}, a category you browse" for name in names], dtype=object)
-    reasons[liked] = labels[item_codes[liked]]
+    fresh = np.array([f"New in {name}, a category you browse" for name in names], dtype=object)
+    new = _untouched(art)[items]
+    reasons[liked & ~new] = labels[item_codes[liked & ~new]]
+    reasons[liked & new] = fresh[item_codes[liked & new]]
 
 
 def _audience(used: dict) -> str:

@@ -118,6 +118,7 @@ def train_recommender(
     _report(progress, 1.0, "done")
     return {
         "model_id": model_id,
+        **registry.standing(model_id, db=db),
         "algo": algo,
         "params": saved_params,
         "n_users": int(inter.matrix.shape[0]),

@@ -135,6 +135,23 @@ def resolve(model_id: str | None = None, kind: str | None = None, db=None) -> di
     return promoted[0] if promoted else models[0]
 
 
+def standing(model_id: str, db=None) -> dict:
+    """``status`` of a just-saved model and, for a candidate, a ``note`` on how to use it: the
+    commands without ``--model`` (and the dashboard's default) use the promoted model."""
+    info = resolve(model_id, db=db)
+    if info["status"] == "promoted":
+        return {"status": "promoted"}
+    current = resolve(kind=info["kind"], db=db)["model_id"]
+    return {
+        "status": info["status"],
+        "note": (
+            f"{model_id} is a candidate: without --model, the commands use the promoted "
+            f"{info['kind']} {current}. Use --model {model_id}, or make it the default with: "
+            f"python -m personalization promote {model_id}"
+        ),
+    }
+
+
 def list_models(kind: str | None = None, db=None) -> list[dict]:
     return store.list_models(kind=kind, db=db)
 

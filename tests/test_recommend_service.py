@@ -88,6 +88,7 @@ def test_train_with_defaults_saves_a_model_with_metrics(shop):
     assert out["params"]["rank"] == 2 and out["params"]["rank_"] == 2
     assert out["params"]["event_weights"]["purchase"] == 8.0
     assert "ndcg@10" in out["metrics"] and "ndcg@10" in out["metrics"]["baseline"]
+    assert out["status"] == "promoted" and "note" not in out
 
 
 def test_default_svd_chooses_its_rank_and_reports_progress(shop):
@@ -329,7 +330,9 @@ def test_hybrid_model_knows_brand_new_items_by_their_attributes(shop):
     assert kitchen_ids(fresh) and (fresh["reason"] == "Similar to Copper Pan").all()
     frame = recommend.recommend_for_user("k00", k=3, model_id=out["model_id"], db=db)
     assert set(frame["item_id"]) == {"kit4", "kit5", "k_new"}
+    assert frame.set_index("item_id").loc["k_new", "reason"] == "New in kitchen, a category you browse"
     assert frame["reason"].str.len().gt(0).all()
+    assert out["status"] == "candidate" and f"--model {out['model_id']}" in out["note"]
 
 
 # ---------------------------------------------------------------- narrow reads, streaming, reasons
