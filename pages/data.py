@@ -62,10 +62,10 @@ def mapping_widgets(info: ingest.FileInfo, kind: str, digest: str) -> tuple[dict
         )
         mapping[role] = "" if chosen == NONE else chosen
     if kind == "events" and not mapping.get("event_type"):
-        value_column = (mapping.get("value") or "").lower()
+        rating = ingest.is_rating_column(mapping.get("value") or "")
         constant = st.text_input(
             "Event type for every row",
-            value="rating" if "rating" in value_column or "stars" in value_column else "purchase",
+            value="rating" if rating else "purchase",
             help="This file has no event-type column, so every row gets this type "
             "(for example purchase for an order file, rating for a ratings file).",
             key=f"const_{digest}_event_type",

@@ -314,10 +314,22 @@ def _resolve_mapping(info: FileInfo, kind: str, mapping: dict[str, str] | None,
         roles_of = [r for r, c in resolved.items() if c == clash[0]]
         raise BadInputError(f"column {clash[0]!r} of {info.name} is mapped to several roles "
                             f"({', '.join(roles_of)}); map each role to its own column")
+    if kind == "events" and "event_type" not in resolved and "event_type" not in constants:
+        if is_rating_column(resolved.get("value", "")):
+            constants["event_type"] = "rating"
+            info.notes.append(
+                f"{info.name} has no event-type column and its {resolved['value']!r} column holds "
+                f"ratings, so every row is a rating event (--set event_type=TYPE to choose)."
+            )
     for role in REQUIRED[kind]:
         if role not in resolved and role not in constants:
             raise BadInputError(_missing_role(info, kind, role))
     return resolved, constants
+
+
+def is_rating_column(name: str) -> bool:
+    """Whether a value column's name says it holds ratings (``rating``, ``stars``)."""
+    return any(word in name.lower() for word in ("rating", "stars"))
 
 
 def _missing_role(info: FileInfo, kind: str, role: str) -> str:

@@ -95,6 +95,15 @@ def test_timestamps_with_zone_suffix_and_unix_seconds(db, tmp_path):
     assert got["value"].iloc[2] == 2.5
 
 
+def test_a_ratings_file_without_event_types_loads_as_rating_events(db, tmp_path):
+    path = write(tmp_path, "ratings.csv", "userId,movieId,rating\n1,31,2.5\n2,29,4\n")
+    report = ingest_file(path, db=db)
+    assert report.mapping["event_type"] == "=rating"
+    assert any("every row is a rating event" in note for note in report.notes)
+    got = store.query_df("SELECT DISTINCT event_type FROM events", db=db)
+    assert list(got["event_type"]) == ["rating"]
+
+
 def test_timestamp_format_flag(db, tmp_path):
     path = write(tmp_path, "d.csv",
                  "user_id,item_id,event_type,timestamp\n1,A,view,03/02/2020 10:00\n")
