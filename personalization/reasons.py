@@ -1,13 +1,11 @@
 """The reason beside every recommendation, in words a marketer can read.
 
 - "Because you bought Linen Tea Towel and viewed Oak Tray": the user's history items most
-  similar to the recommended item, with the verb of the strongest event the user had with each.
-  For one user (``recommend.recommend_for_user``) the candidates are what the model's own
-  ``explain()`` says drove the score (svd, als, itemknn, ease, content, hybrid); for many users
-  at once (``rec_export.recommendations_for_users``, exports) the history items with the highest
-  item-item similarity, vectorised. Similarity is the cosine of the model's item factors (svd,
-  als, hybrid's collaborative part), of item features (content), the model's item-item weights
-  (itemknn) or co-occurrence (others). A history item is named only when that similarity is at
+  similar to the recommended item, with the verb of the strongest event the user had with each,
+  found the same way for one user (``recommend.recommend_for_user``) and for many at once
+  (``rec_export.recommendations_for_users``, exports), so a page and an export agree.
+  Similarity is the cosine of the model's item factors (svd, als, hybrid's collaborative part),
+  of item features (content), the model's item-item weights (itemknn) or co-occurrence (others). A history item is named only when that similarity is at
   least ``REASON_SIMILARITY`` of its kind (set so that, on the sample shop, nine in ten named
   pairs share a category), twice that when the two items are of different categories;
   otherwise, in this order:
@@ -29,7 +27,6 @@ import scipy.sparse as sp
 from personalization.rec_artifact import BLOCK_CELLS, CATEGORY_COLUMNS, _first_present
 
 REASON_SIMILARITY = {"factors": 0.4, "features": 0.3, "itemknn": 0.1, "cooccurrence": 0.2}
-EXPLAINED_ALGOS = ("svd", "als", "itemknn", "ease", "content", "hybrid")
 LIKE_YOU = "Popular with customers who shop like you"
 NEW_ITEM = "New, and close to what you browse"
 PLACE_COLUMNS = ("location", "city", "country", "region", "state", "Country")
@@ -43,9 +40,9 @@ VERBS = {
 }
 
 
-def _reasons(art, rows: np.ndarray, items: np.ndarray, explain: bool = False) -> np.ndarray:
-    """One readable reason per (matrix row, item column) pair; vectorised over pairs, except
-    with ``explain`` (one user's short list), which asks the model's ``explain()`` per row."""
+def _reasons(art, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """One readable reason per (matrix row, item column) pair, vectorised over pairs: the same
+    for one user's list on a page as for the same user in an export."""
     reasons = np.full(len(rows), LIKE_YOU, dtype=object)
     if art.algo in ("popularity", "trending") or len(rows) == 0:
         label = "Trending this week" if art.algo == "trending" else "Popular with all customers"
@@ -54,26 +51,8 @@ def _reasons(art, rows: np.ndarray, items: np.ndarray, explain: bool = False) ->
     reasons[art.trending[items]] = "Trending this week"
     reasons[_untouched(art)[items]] = NEW_ITEM
     _category_reasons(art, rows, items, reasons)
-    if explain and art.algo in EXPLAINED_ALGOS:
-        _explained_reasons(art, rows, items, reasons)
-    else:
-        _history_reasons(art, rows, items, reasons)
+    _history_reasons(art, rows, items, reasons)
     return reasons
-
-
-def _explained_reasons(art, rows, items, reasons) -> None:
-    """Name the history items the model's ``explain()`` gives for each pair, keeping those
-    whose similarity to the recommended item reaches ``REASON_SIMILARITY``."""
-    matrix = art.interactions.matrix
-    for p, (row, item) in enumerate(zip(rows.tolist(), items.tolist(), strict=True)):
-        drivers = np.array([j for j, _ in art.model.explain(row, matrix, item, n=5)], dtype=np.int64)
-        if len(drivers) == 0:
-            continue
-        sims, floor = _pair_similarity(art, np.full(len(drivers), item), drivers)
-        strong = drivers[sims >= floor][:2]
-        if len(strong):
-            verbs = _verbs(art, np.full(len(strong), row), strong)
-            reasons[p] = _because(list(zip(verbs, art.titles(strong), strict=True)))
 
 
 def _history_reasons(art, rows, items, reasons) -> None:

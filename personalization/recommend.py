@@ -84,7 +84,7 @@ def recommend_for_user(
     ids, scores = _top_items(art, np.array([row]), k, banned, filter_seen, rebuy)
     frame = _frame(art, np.zeros(ids.shape, dtype=np.int64), ids, scores, item_columns)
     items = frame.pop("_item").to_numpy()
-    frame["reason"] = _reasons(art, np.full(len(frame), row), items, explain=True)
+    frame["reason"] = _reasons(art, np.full(len(frame), row), items)
     frame = frame.drop(columns="_row")
     return _with_note(_order(frame, item_columns), k, art, banned)
 

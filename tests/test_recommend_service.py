@@ -417,6 +417,15 @@ def test_reasons_name_items_from_the_users_own_history(shop, bulk):
             assert not any(t in reason for t in others), reason
 
 
+def test_a_page_and_an_export_give_the_same_reasons(shop):
+    db, _ = shop
+    for user in ("k02", "t05", "k07"):
+        page = recommend.recommend_for_user(user, k=4, db=db)
+        export = rec_export.recommendations_for_users([user], k=4, db=db)
+        assert list(page["item_id"]) == list(export["item_id"])
+        assert list(page["reason"]) == list(export["reason"])
+
+
 def test_weak_similarity_gives_a_truer_reason(shop, monkeypatch):
     db, _ = shop
     monkeypatch.setattr(reasons, "REASON_SIMILARITY", dict.fromkeys(reasons.REASON_SIMILARITY, 9.0))
