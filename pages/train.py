@@ -285,7 +285,8 @@ def train_recommender_run(settings: dict) -> dict:
 
 def show_recommender_result(result: dict) -> None:
     st.success(f"Saved **{result['model_id']}** ({result['algo']}, {ui.fmt_int(result.get('n_users'))} customers, "
-               f"{ui.fmt_int(result.get('n_items'))} items, {ui.fmt_num(result.get('fit_seconds'), 1)} s).")
+               f"{ui.fmt_int(result.get('n_items'))} items, {ui.fmt_num(result.get('fit_seconds'), 1)} s). "
+               + standing(result))
     metrics, baseline = result["metrics"], result["baseline"]
     if metrics.get("note"):
         st.info(f"The model is saved, but could not be measured: {metrics['note']}", icon=":material/info:")
@@ -413,10 +414,17 @@ def classifier_curves(model_id: str) -> None:
                "Calibration: on the diagonal, a predicted 20% means 20% really convert.")
 
 
+def standing(result: dict) -> str:
+    """Whether the new run is the one every page uses, or how to make it so."""
+    if result.get("status") == "promoted":
+        return "It is the model in use on every page."
+    return "The earlier model stays in use; pick this run under *Model to use everywhere* below to switch."
+
+
 def show_classifier_result(result: dict) -> None:
     for warning in result.get("warnings") or []:
         st.warning(warning, icon=":material/warning:")
-    st.success(f"Saved **{result['model_id']}** ({result.get('algo', '')}).")
+    st.success(f"Saved **{result['model_id']}** ({result.get('algo', '')}). " + standing(result))
     metrics = result.get("metrics") or {}
     test, baseline = metrics.get("test") or {}, metrics.get("baseline") or {}
     metric_cards(test, baseline, CLF_CARDS, "no model")
