@@ -208,6 +208,21 @@ def test_svd_without_regularisation_is_the_low_rank_reconstruction():
     assert not hasattr(model, "validation_scores_")
 
 
+def test_an_svd_saved_before_the_shrinkage_still_scores_as_it_did():
+    matrix = planted()
+    model = SVDRecommender(rank=6, weighting="none", reg=0, popularity_reg=0).fit(matrix)
+    expected = model.score(np.arange(10), matrix)
+    old = dict(model.__dict__, beta=0.0, beta_=0.0)
+    for name in ("reg", "popularity_reg", "reg_grid", "popularity_reg_grid", "reg_",
+                 "popularity_reg_", "input_factors_", "output_factors_", "shrinkage_", "item_scale_"):
+        del old[name]
+    restored = SVDRecommender.__new__(SVDRecommender)
+    restored.__setstate__(old)
+    loaded = pickle.loads(pickle.dumps(restored))
+    np.testing.assert_allclose(loaded.score(np.arange(10), matrix), expected, rtol=1e-5)
+    assert loaded.get_params()["reg"] == 0.0
+
+
 def test_svd_at_full_rank_is_the_closed_form_denoising_autoencoder():
     """Scores x B with B = (G + L)^-1 G, G = X^T X, L = reg m (I + alpha diag(G) / m)."""
     dense = planted(n_users=200, n_items=40).toarray()

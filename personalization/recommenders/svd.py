@@ -16,8 +16,8 @@ updated history). Two regularisers make it the rank-k version of the denoising l
 With ``reg=0`` and ``popularity_reg=0`` this is plain PureSVD. With ``"auto"`` (the default) for
 ``rank``, ``reg`` and/or ``popularity_reg``, they are chosen by NDCG@10 on held-out interactions of
 up to ``validation_users`` users (a random share of each one's interactions). One SVD per
-``popularity_reg`` is computed at the largest rank of the grid; every rank and ``reg`` reuses it (truncation and shrinkage are cheap).
-The grid stops at n_items / 2 and where (n_users + n_items) x rank^2, the dense work of one
+``popularity_reg`` is computed at the largest rank of the grid; every rank and ``reg`` reuses it
+(truncation and shrinkage are cheap). The grid stops at n_items / 2 and where (n_users + n_items) x rank^2, the dense work of one
 randomized SVD, passes ``RANK_BUDGET``; with a large catalogue fewer validation users are scored
 (at most ``VALIDATION_CELLS`` / n_items). The final SVD is computed on the whole matrix.
 """
@@ -135,6 +135,17 @@ class SVDRecommender(Recommender):
         self.shrinkage_ = factors.shrinkage(self.reg_)
         self.input_factors_ = factors.vectors / factors.scale[:, None] * self.shrinkage_
         self.output_factors_ = factors.vectors * factors.scale[:, None]
+
+    def __setstate__(self, state: dict) -> None:
+        """Models saved before the shrinkage (plain PureSVD, with ``beta``) score as they did."""
+        if "item_factors_" in state and "input_factors_" not in state:
+            factors = state["item_factors_"]
+            state = {
+                "reg": 0.0, "popularity_reg": 0.0, "reg_grid": REG_GRID,
+                "popularity_reg_grid": POPULARITY_REG_GRID, "reg_": 0.0, "popularity_reg_": 0.0,
+                **state, "input_factors_": factors, "output_factors_": factors,
+            }
+        self.__dict__.update(state)
 
     @staticmethod
     def _grid(name: str, value: Any, grid: tuple[float, ...]) -> list[float]:
