@@ -47,12 +47,7 @@ NEIGHBOURS = 30
 TRENDING_DAYS = 7
 TRENDING_TOP = 20
 DEFAULT_SPACES: dict[str, dict[str, Any]] = {
-    "svd": {
-        "rank": (8, 512, "log"),
-        "reg": (0.3, 30.0, "log"),
-        "popularity_reg": (0.0, 1.0),
-        "weighting": ["log", "binary", "bm25"],
-    },
+    "svd": {"rank": (16, 512, "log"), "reg": (0.3, 30.0, "log")},
     "als": {
         "factors": (8, 128, "log"),
         "regularization": (0.001, 1.0, "log"),
