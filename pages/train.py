@@ -287,6 +287,9 @@ def show_recommender_result(result: dict) -> None:
     st.success(f"Saved **{result['model_id']}** ({result['algo']}, {ui.fmt_int(result.get('n_users'))} customers, "
                f"{ui.fmt_int(result.get('n_items'))} items, {ui.fmt_num(result.get('fit_seconds'), 1)} s). "
                + standing(result))
+    chosen = chosen_settings(result.get("params") or {})
+    if chosen:
+        st.caption(f"Chosen on held-out data: {chosen}.")
     metrics, baseline = result["metrics"], result["baseline"]
     if metrics.get("note"):
         st.info(f"The model is saved, but could not be measured: {metrics['note']}", icon=":material/info:")
@@ -412,6 +415,20 @@ def classifier_curves(model_id: str) -> None:
     st.caption("ROC: the further above the dashed line, the better the model separates buyers from non-buyers. "
                "Precision-recall: how pure the target list stays as you reach more buyers. "
                "Calibration: on the diagonal, a predicted 20% means 20% really convert.")
+
+
+def chosen_settings(params: dict) -> str:
+    """What the model chose for itself ("rank 512, shrinkage 3, best-seller damping 0.3")."""
+    parts = []
+    if params.get("rank") in (None, "auto") and "rank_" in params:
+        parts.append(f"rank {params['rank_']} (hidden tastes)")
+    if params.get("reg") in (None, "auto") and "reg_" in params:
+        parts.append(f"shrinkage {params['reg_']:g}")
+    if params.get("popularity_reg") in (None, "auto") and "popularity_reg_" in params:
+        parts.append(f"best-seller damping {params['popularity_reg_']:g}")
+    if "weighting" in params and params.get("weighting"):
+        parts.append(f"{params['weighting']} weights")
+    return ", ".join(parts)
 
 
 def standing(result: dict) -> str:

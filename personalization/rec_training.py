@@ -315,9 +315,9 @@ def _item_frame(items: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame | Non
 
 def _public_params(model: Recommender) -> dict:
     params = {k: v for k, v in model.get_params().items() if _plain(v)}
-    for learned in ("rank_",):
+    for learned, kind in (("rank_", int), ("reg_", float), ("popularity_reg_", float)):
         if hasattr(model, learned):
-            params[learned] = int(getattr(model, learned))
+            params[learned] = kind(getattr(model, learned))
     return params
 
 

@@ -58,12 +58,14 @@ def classifier_db(sample_db) -> tuple[Path, str]:
 
 
 def open_page(monkeypatch, db: Path, page: str | None = None, timeout: float = 120):
-    """Run ``app.py`` on ``db`` through AppTest, without the first-start sample load, and switch
-    to ``page`` (e.g. ``"pages/train.py"``) when given."""
+    """Run ``app.py`` on ``db`` through AppTest, with no cached data from earlier tests and
+    without the first-start sample load, and switch to ``page`` (e.g. ``"pages/train.py"``)."""
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     from personalization import sample
 
+    st.cache_data.clear()  # a fresh session: no data version cached by an earlier test
     monkeypatch.setenv("PERSONALIZATION_DB", str(db))
     monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()

@@ -66,6 +66,19 @@ def test_training_a_recommender_compares_it_with_popularity(sample_db, monkeypat
     assert registry.list_models("recommender", db=sample_db)
 
 
+def test_a_default_svd_says_what_it_chose_and_whether_it_is_in_use(sample_db, monkeypatch):
+    at = open_page(monkeypatch, sample_db, PAGE)
+    at.button(key="train_rec").click().run(timeout=120)
+    assert not at.exception and not at.error
+    assert any(c.value.startswith("Chosen on held-out data: rank ") for c in at.caption)
+    newest = registry.list_models("recommender", db=sample_db)[0]
+    saved = next(s.value for s in at.success if s.value.startswith("Saved"))
+    assert newest["model_id"] in saved
+    in_use = "It is the model in use on every page." in saved
+    assert in_use == (newest["status"] == "promoted")
+    assert in_use or "Model to use everywhere" in saved
+
+
 def test_a_target_with_one_value_shows_the_library_message(db, monkeypatch):
     store.execute("CREATE TABLE customers AS SELECT range::VARCHAR AS customer_id, range AS x, 'no' AS converted "
                   "FROM range(40)", db=db)
