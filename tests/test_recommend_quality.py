@@ -8,27 +8,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from personalization.ingest import ingest_file
 from personalization.interactions import build_interactions
 from personalization.ranking import align, ndcg_at_k, split_events, unseen_relevant
 from personalization.recommenders import make_recommender
+from personalization.store.events import read_events
 from tests.conftest import shared_file
 
 
 @pytest.fixture(scope="module")
-def purchases() -> pd.DataFrame:
-    raw = pd.read_csv(
-        shared_file("online-retail/online_retail.csv.gz"), dtype={"InvoiceNo": str, "StockCode": str}
+def purchases(tmp_path_factory) -> pd.DataFrame:
+    """The invoices loaded as a user would: the ingest maps, cleans and rejects what it must."""
+    db = tmp_path_factory.mktemp("retail") / "retail.duckdb"
+    ingest_file(
+        shared_file("online-retail/online_retail.csv.gz"),
+        mapping={"user_id": "CustomerID", "item_id": "StockCode", "timestamp": "InvoiceDate",
+                 "value": "Quantity"},
+        constants={"event_type": "purchase"},
+        db=db,
     )
-    raw = raw[raw["CustomerID"].notna() & ~raw["InvoiceNo"].str.startswith("C") & (raw["Quantity"] > 0)]
-    return pd.DataFrame(
-        {
-            "user_id": raw["CustomerID"].astype(int).astype(str),
-            "item_id": raw["StockCode"],
-            "event_type": "purchase",
-            "timestamp": pd.to_datetime(raw["InvoiceDate"]),
-            "value": raw["Quantity"],
-        }
-    )
+    return read_events("events", db=db)
 
 
 @pytest.mark.parametrize("method", ["temporal", "random"])
