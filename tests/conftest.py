@@ -97,6 +97,27 @@ def copy_database(source: Path, target: Path) -> None:
     shutil.copytree(config.models_dir(source), config.models_dir(target))
 
 
+def shop_events_csv() -> str:
+    """Eight customers (u1..u8) with 2-5 views and purchases of p1..p5, as an events CSV."""
+    rows = ["user_id,item_id,event_type,timestamp"]
+    for user in range(1, 9):
+        for n, item in enumerate(("p1", "p2", "p3", "p4", "p5")[: 2 + user % 4]):
+            rows.append(f"u{user},{item},{'purchase' if n % 2 else 'view'},2024-03-0{1 + n} 10:00:00")
+    return "\n".join(rows) + "\n"
+
+
+def small_shop(folder: Path, users: str, items: str) -> str:
+    """``shop_events_csv``, the given users and items tables and a popularity model in
+    ``folder/shop.duckdb`` (copy it per test); returns the model id."""
+    from personalization import rec_training
+
+    db = folder / "shop.duckdb"
+    load_csv(db, folder, "events", shop_events_csv())
+    load_csv(db, folder, "users", users)
+    load_csv(db, folder, "items", items)
+    return rec_training.train_recommender(algo="popularity", db=db)["model_id"]
+
+
 def metric(at, label: str) -> str:
     """The shown value of the AppTest metric card labelled ``label``."""
     return next(m.value for m in at.metric if m.label == label)

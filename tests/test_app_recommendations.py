@@ -7,22 +7,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from personalization import rec_training, recommend, store
-from tests.conftest import copy_database, load_csv
+from personalization import recommend, store
+from tests.conftest import copy_database, load_csv, shop_events_csv, small_shop
 
 ROOT = Path(__file__).resolve().parent.parent
 ITEMS = "item_id,title,category\np1,Red Kite,toys\np2,Blue Boot,shoes\np3,Green Mug,kitchen\np4,Pan,kitchen\np5,Ball,toys\n"
 USERS = "user_id,device,segment\n" + "".join(
     f"u{i},{'mobile' if i % 2 else 'desktop'},{'family' if i < 5 else 'chef'}\n" for i in range(1, 9)
 ) + "u9,mobile,family\n"
-
-
-def events_csv() -> str:
-    rows = ["user_id,item_id,event_type,timestamp"]
-    for user in range(1, 9):
-        for n, item in enumerate(("p1", "p2", "p3", "p4", "p5")[: 2 + user % 4]):
-            rows.append(f"u{user},{item},{'purchase' if n % 2 else 'view'},2024-03-0{1 + n} 10:00:00")
-    return "\n".join(rows) + "\n"
 
 
 def start() -> AppTest:
@@ -34,11 +26,7 @@ def start() -> AppTest:
 def trained(tmp_path_factory) -> tuple[Path, str]:
     """A small shop with a popularity model, built once per module and copied for each test."""
     folder = tmp_path_factory.mktemp("shop")
-    db = folder / "shop.duckdb"
-    load_csv(db, folder, "events", events_csv())
-    load_csv(db, folder, "users", USERS)
-    load_csv(db, folder, "items", ITEMS)
-    return folder, rec_training.train_recommender(algo="popularity", db=db)["model_id"]
+    return folder, small_shop(folder, USERS, ITEMS)
 
 
 @pytest.fixture
@@ -55,7 +43,7 @@ def test_no_events_links_to_the_data_page(db, no_sample):
 
 
 def test_no_model_links_to_the_train_page(db, tmp_path):
-    load_csv(db, tmp_path, "events", events_csv())
+    load_csv(db, tmp_path, "events", shop_events_csv())
     at = start()
     assert not at.exception
     assert any("No recommender has been trained yet" in i.value for i in at.info)
