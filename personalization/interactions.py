@@ -75,11 +75,19 @@ class Interactions:
 
     def user_indices(self, user_ids) -> np.ndarray:
         """Rows of many users at once; -1 where a user is unknown."""
-        return self._users.get_indexer(pd.Index(user_ids).astype(self._users.dtype))
+        return _indices(self._users, user_ids)
 
     def item_indices(self, item_ids) -> np.ndarray:
         """Columns of many items at once; -1 where an item is unknown."""
-        return self._items.get_indexer(pd.Index(item_ids).astype(self._items.dtype))
+        return _indices(self._items, item_ids)
+
+
+def _indices(index: pd.Index, ids) -> np.ndarray:
+    """Positions of ``ids`` in ``index`` (-1 where unknown or missing), looked up once per
+    distinct id: millions of event rows hold far fewer users and items."""
+    codes, uniques = pd.factorize(pd.Index(ids))
+    found = np.r_[index.get_indexer(pd.Index(uniques).astype(index.dtype)), -1]
+    return found[codes].astype(np.intp)  # code -1 (missing) picks the trailing -1
 
 
 def _lookup(index: pd.Index, key: Hashable) -> int | None:

@@ -273,8 +273,15 @@ def _interactions(
     return inter
 
 
+def _event_type_names(events: pd.DataFrame) -> set[str]:
+    """The distinct event types present (vectorised: a Python set over millions of rows is slow)."""
+    if "event_type" not in events:
+        return set()
+    return {str(t) for t in events["event_type"].dropna().unique()}
+
+
 def _check_weights_known(events: pd.DataFrame, weights: dict) -> None:
-    present = set(events["event_type"].dropna().astype(str)) if "event_type" in events else set()
+    present = _event_type_names(events)
     known = set(DEFAULT_EVENT_WEIGHTS) | {RATING} | present
     unknown = sorted(set(weights) - known)
     if unknown:
@@ -328,7 +335,7 @@ def _plain(value: Any) -> bool:
 def _eval_data(train_ev, test_ev, weights, half_life_days, seed) -> dict:
     """Train interactions and the aligned binary test matrix of items new to each user."""
     inter = _interactions(train_ev, weights, half_life_days)
-    present = set(test_ev["event_type"].dropna().astype(str)) if "event_type" in test_ev else set()
+    present = _event_type_names(test_ev)
     test_weights = {t: w for t, w in weights.items() if t in present or t in DEFAULT_EVENT_WEIGHTS}
     try:
         tested = build_interactions(test_ev, test_weights)
@@ -508,18 +515,21 @@ def _pair_types(
     """Code + 1 of the strongest event type of each (user, item) pair of the matrix."""
     if "event_type" not in events:
         return sp.csr_matrix(inter.matrix.shape, dtype=np.int16), []
-    frame = events[["user_id", "item_id", "event_type"]].dropna().astype(str)
-    frame = frame.assign(w=frame["event_type"].map(weights).fillna(1.0).to_numpy())
-    frame = frame.sort_values("w", kind="stable")
-    frame = frame.drop_duplicates(["user_id", "item_id"], keep="last")
-    codes, types = pd.factorize(frame["event_type"])
+    frame = events[["user_id", "item_id", "event_type"]].dropna()
+    codes, names = pd.factorize(frame["event_type"])
+    types = [str(t) for t in names]
+    strength = np.array([weights.get(t, 1.0) for t in types], dtype=np.float64)[codes]
     rows = inter.user_indices(frame["user_id"])
     cols = inter.item_indices(frame["item_id"])
     keep = (rows >= 0) & (cols >= 0)
+    rows, cols, codes, strength = rows[keep], cols[keep], codes[keep], strength[keep]
+    key = rows.astype(np.int64) * inter.matrix.shape[1] + cols
+    order = np.lexsort((strength, key))  # stable: among equal strengths the latest row wins
+    last = order[np.r_[key[order][1:] != key[order][:-1], True]] if len(order) else order
     matrix = sp.csr_matrix(
-        ((codes[keep] + 1).astype(np.int16), (rows[keep], cols[keep])), shape=inter.matrix.shape
+        ((codes[last] + 1).astype(np.int16), (rows[last], cols[last])), shape=inter.matrix.shape
     )
-    return matrix, [str(t) for t in types]
+    return matrix, types
 
 
 def _neighbours(matrix: sp.csr_matrix, n: int = NEIGHBOURS) -> sp.csr_matrix:
@@ -532,9 +542,10 @@ def _neighbours(matrix: sp.csr_matrix, n: int = NEIGHBOURS) -> sp.csr_matrix:
     n = min(n, max(1, n_items - 1))
     step = max(1, BLOCK_CELLS // max(1, n_items))
     rows, cols, vals = [], [], []
+    unit_t = unit.T.tocsr()
     for start in range(0, n_items, step):
         block = np.arange(start, min(n_items, start + step))
-        sims = (unit[block] @ unit.T).toarray()
+        sims = (unit[block] @ unit_t).toarray()
         sims[np.arange(len(block)), block] = -np.inf
         ids, values = top_n(sims, n)
         ok = (ids >= 0) & (values > 0)
