@@ -15,11 +15,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from personalization.errors import BadInputError
-from personalization.recommenders.base import Recommender, check_number, cosine_similarity_to
+from personalization.recommenders.base import check_number
+from personalization.recommenders.popularity import PopularityRecommender
 
 
-class TrendingRecommender(Recommender):
-    """Parameters: ``window_days`` (> 0), ``half_life_days`` (> 0). Learned: ``item_scores_``."""
+class TrendingRecommender(PopularityRecommender):
+    """Popularity with recent interactions only, scored and served as popularity is.
+
+    Parameters: ``window_days`` (> 0), ``half_life_days`` (> 0). Learned: ``item_scores_``.
+    """
 
     def __init__(self, window_days: float = 14.0, half_life_days: float = 7.0) -> None:
         self.window_days = window_days
@@ -56,12 +60,3 @@ class TrendingRecommender(Recommender):
             weights.data = np.where(age <= window, weights.data * np.exp2(-age / half_life), 0)
         self.item_scores_ = np.asarray(weights.sum(axis=0), dtype=np.float32).ravel()
         self.item_users_ = user_items.T.tocsr()
-
-    def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
-        return np.broadcast_to(self.item_scores_, (len(user_indices), self.n_items_))
-
-    def _global_scores(self) -> np.ndarray:
-        return self.item_scores_
-
-    def _item_similarity(self, item_index: int) -> np.ndarray:
-        return cosine_similarity_to(self.item_users_, item_index)
