@@ -49,8 +49,9 @@ def _reasons(art, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
         reasons[:] = label
         return reasons
     reasons[art.trending[items]] = "Trending this week"
-    reasons[_untouched(art)[items]] = NEW_ITEM
-    _category_reasons(art, rows, items, reasons)
+    new = art.model.item_popularity_[items] == 0  # nobody touched it in the training data
+    reasons[new] = NEW_ITEM
+    _category_reasons(art, rows, items, new, reasons)
     _history_reasons(art, rows, items, reasons)
     return reasons
 
@@ -157,13 +158,7 @@ def _verbs(art, rows: np.ndarray, cols: np.ndarray) -> list[str]:
     return words[np.clip(codes, 0, len(words) - 1)].tolist()
 
 
-def _untouched(art) -> np.ndarray:
-    """Boolean (n_items,): items without any interaction in the training data."""
-    matrix = art.interactions.matrix
-    return np.bincount(matrix.indices, minlength=matrix.shape[1]) == 0
-
-
-def _category_reasons(art, rows, items, reasons) -> None:
+def _category_reasons(art, rows, items, new, reasons) -> None:
     column = _first_present(art.items, CATEGORY_COLUMNS)
     if column is None:
         return
@@ -186,7 +181,6 @@ def _category_reasons(art, rows, items, reasons) -> None:
     liked[ok] = np.asarray(touched[np.flatnonzero(ok), item_codes[ok]]).ravel() > 0
     labels = np.array([f"Popular in {name}, a category you browse" for name in names], dtype=object)
     fresh = np.array([f"New in {name}, a category you browse" for name in names], dtype=object)
-    new = _untouched(art)[items]
     reasons[liked & ~new] = labels[item_codes[liked & ~new]]
     reasons[liked & new] = fresh[item_codes[liked & new]]
 
