@@ -286,6 +286,17 @@ def check_user_items(user_items: Any) -> sp.csr_matrix:
     return matrix
 
 
+def weigh(rows: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
+    """A copy of ``rows`` with ``"log"`` (``log1p``) or ``"binary"`` (1 for any interaction)
+    weights; any other ``weighting`` leaves the values as they are."""
+    out = rows.copy()
+    if weighting == "log":
+        out.data = np.log1p(out.data)
+    elif weighting == "binary":
+        out.data = np.ones_like(out.data)
+    return out
+
+
 def check_n(n: Any, n_items: int) -> int:
     """``n`` as an int in 1..n_items: capped at the catalogue size, ``BadInputError`` below 1."""
     if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:

@@ -28,6 +28,7 @@ from personalization.recommenders.base import (
     check_number,
     cosine_similarity_to,
     top_n,
+    weigh,
 )
 from personalization.recommenders.svd import VALIDATION_K, holdout_split, ndcg_at_k
 
@@ -105,12 +106,7 @@ class EASERecommender(Recommender):
         return results
 
     def _weigh(self, rows: sp.csr_matrix) -> sp.csr_matrix:
-        out = rows.copy()
-        if self.weighting == "log":
-            out.data = np.log1p(out.data)
-        elif self.weighting == "binary":
-            out.data = np.ones_like(out.data)
-        return out
+        return weigh(rows, self.weighting)
 
     def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
         return np.asarray(self._weigh(rows) @ self.weights_)

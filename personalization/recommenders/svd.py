@@ -39,6 +39,7 @@ from personalization.recommenders.base import (
     check_number,
     cosine_similarity_to,
     top_n,
+    weigh,
 )
 
 RANK_GRID = (8, 16, 32, 64, 128, 256, 384, 512)
@@ -159,12 +160,8 @@ class SVDRecommender(Recommender):
         self.mean_user_length_ = float(np.diff(user_items.indptr).mean()) or 1.0
 
     def _weigh(self, rows: sp.csr_matrix) -> sp.csr_matrix:
-        out = rows.copy()
-        if self.weighting == "log":
-            out.data = np.log1p(out.data)
-        elif self.weighting == "binary":
-            out.data = np.ones_like(out.data)
-        elif self.weighting == "bm25":
+        out = weigh(rows, self.weighting)
+        if self.weighting == "bm25":
             k1, b = float(self.bm25_k1), float(self.bm25_b)
             length = np.repeat(np.diff(out.indptr), np.diff(out.indptr)).astype(np.float32)
             norm = k1 * (1.0 - b + b * length / self.mean_user_length_)
