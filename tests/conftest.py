@@ -61,15 +61,13 @@ def open_page(monkeypatch, db: Path, page: str | None = None, timeout: float = 1
     """Run ``app.py`` on ``db`` through AppTest, with no cached data from earlier tests and
     without the first-start sample load, and switch to ``page`` (e.g. ``"pages/train.py"``)."""
     import streamlit as st
-    from streamlit.testing.v1 import AppTest
 
     from personalization import sample
 
     st.cache_data.clear()  # a fresh session: no data version cached by an earlier test
     monkeypatch.setenv("PERSONALIZATION_DB", str(db))
     monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
-    return at.switch_page(page).run() if page else at
+    return app_page(page, timeout)
 
 
 @pytest.fixture
@@ -106,16 +104,35 @@ def shop_events_csv() -> str:
     return "\n".join(rows) + "\n"
 
 
-def small_shop(folder: Path, users: str, items: str) -> str:
-    """``shop_events_csv``, the given users and items tables and a popularity model in
-    ``folder/shop.duckdb`` (copy it per test); returns the model id."""
+@pytest.fixture(scope="module")
+def _small_shop(request, tmp_path_factory) -> tuple[Path, str]:
+    """``shop_events_csv`` with the test module's ``USERS`` and ``ITEMS`` tables and a popularity
+    model, built once per module: the folder of ``shop.duckdb`` and the model id."""
     from personalization import rec_training
 
+    folder = tmp_path_factory.mktemp("shop")
     db = folder / "shop.duckdb"
     load_csv(db, folder, "events", shop_events_csv())
-    load_csv(db, folder, "users", users)
-    load_csv(db, folder, "items", items)
-    return rec_training.train_recommender(algo="popularity", db=db)["model_id"]
+    load_csv(db, folder, "users", request.module.USERS)
+    load_csv(db, folder, "items", request.module.ITEMS)
+    return folder, rec_training.train_recommender(algo="popularity", db=db)["model_id"]
+
+
+@pytest.fixture
+def shop_model(_small_shop, db) -> str:
+    """A private copy of the module's small shop in ``db``; returns its popularity model's id."""
+    folder, model_id = _small_shop
+    copy_database(folder / "shop.duckdb", db)
+    return model_id
+
+
+def app_page(page: str | None = None, timeout: float = 60):
+    """AppTest of ``app.py`` on ``$PERSONALIZATION_DB`` as it is, switched to ``page`` (e.g.
+    ``"pages/export.py"``) when given."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout).run()
+    return at.switch_page(page).run() if page else at
 
 
 def metric(at, label: str) -> str:

@@ -7,37 +7,18 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from personalization import rec_export
-from tests.conftest import copy_database, load_csv, shop_events_csv, small_shop
+from tests.conftest import app_page, load_csv, shop_events_csv
 
 ROOT = Path(__file__).resolve().parent.parent
+PAGE = "pages/export.py"
 ITEMS = (
     "item_id,title,category\n"
     'p1,"=HYPERLINK(""http://x"")",toys\np2,Blue Boot,shoes\np3,Green Mug,kitchen\np4,Pan,kitchen\np5,Ball,toys\n'
 )
 USERS = "user_id,segment\n" + "".join(f"u{i},{'family' if i < 5 else 'chef'}\n" for i in range(1, 9))
-
-
-def start() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    return at.switch_page("pages/export.py").run()
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, str]:
-    """A small shop with a popularity model, built once per module and copied for each test."""
-    folder = tmp_path_factory.mktemp("shop")
-    return folder, small_shop(folder, USERS, ITEMS)
-
-
-@pytest.fixture
-def shop(trained, db) -> str:
-    folder, model_id = trained
-    copy_database(folder / "shop.duckdb", db)
-    return model_id
 
 
 def exported(at: AppTest) -> bytes:
@@ -47,20 +28,20 @@ def exported(at: AppTest) -> bytes:
 
 
 def test_no_events_links_to_the_data_page(db, no_sample):
-    at = start()
+    at = app_page(PAGE)
     assert not at.exception
     assert any("no events" in i.value for i in at.info)
 
 
 def test_no_model_links_to_the_train_page(db, tmp_path):
     load_csv(db, tmp_path, "events", shop_events_csv())
-    at = start()
+    at = app_page(PAGE)
     assert not at.exception
     assert any("No recommender has been trained yet" in i.value for i in at.info)
 
 
-def test_everyone_as_a_formula_safe_csv(shop, db):
-    at = start()
+def test_everyone_as_a_formula_safe_csv(shop_model, db):
+    at = app_page(PAGE)
     assert not at.exception
     first = at.dataframe[0].value
     assert set(first["user_id"]) <= {f"u{i}" for i in range(1, 9)}
@@ -68,7 +49,7 @@ def test_everyone_as_a_formula_safe_csv(shop, db):
     next(b for b in at.button if b.label == "Prepare the file").click().run()
     assert not at.exception
     frame = pd.read_csv(io.BytesIO(exported(at)), dtype=str)
-    expected = rec_export.recommendations_for_users(k=10, model_id=shop, item_columns=("title", "category"), db=db)
+    expected = rec_export.recommendations_for_users(k=10, model_id=shop_model, item_columns=("title", "category"), db=db)
     assert len(frame) == len(expected)
     assert set(frame["user_id"]) == set(expected["user_id"])
     users = expected["user_id"].nunique()
@@ -78,8 +59,8 @@ def test_everyone_as_a_formula_safe_csv(shop, db):
     assert titles <= {"'=HYPERLINK(\"http://x\")"}
 
 
-def test_a_segment_as_parquet(shop, db):
-    at = start()
+def test_a_segment_as_parquet(shop_model, db):
+    at = app_page(PAGE)
     at.radio[0].set_value("A segment").run()
     at.selectbox(key="export_column").set_value("segment")
     at.selectbox(key="export_value").set_value("chef").run()
@@ -87,12 +68,12 @@ def test_a_segment_as_parquet(shop, db):
     next(b for b in at.button if b.label == "Prepare the file").click().run()
     assert not at.exception
     frame = pd.read_parquet(io.BytesIO(exported(at)))
-    expected = rec_export.recommendations_for_users(["u5", "u6", "u7", "u8"], k=10, model_id=shop, db=db)
+    expected = rec_export.recommendations_for_users(["u5", "u6", "u7", "u8"], k=10, model_id=shop_model, db=db)
     assert frame[["user_id", "item_id"]].values.tolist() == expected[["user_id", "item_id"]].values.tolist()
 
 
-def test_an_uploaded_list_and_a_bad_one(shop):
-    at = start()
+def test_an_uploaded_list_and_a_bad_one(shop_model):
+    at = app_page(PAGE)
     at.radio[0].set_value("An uploaded list of customers").run()
     at.file_uploader[0].set_value(("vip.csv", b"user_id\nu1\nu2\n", "text/csv")).run()
     assert not at.exception
@@ -103,7 +84,7 @@ def test_an_uploaded_list_and_a_bad_one(shop):
     assert "nobody" in at.error[0].value
 
 
-def test_a_large_export_stays_on_disk_and_is_read_at_download(shop, db):
+def test_a_large_export_stays_on_disk_and_is_read_at_download(shop_model, db):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.session_state["large_export_rows"] = 5
     at = at.run().switch_page("pages/export.py").run()
@@ -112,14 +93,14 @@ def test_a_large_export_stays_on_disk_and_is_read_at_download(shop, db):
     result = at.session_state["export"][1]
     assert "data" not in result
     frame = pd.read_csv(result["path"], dtype=str)
-    expected = rec_export.recommendations_for_users(k=10, model_id=shop, db=db)
+    expected = rec_export.recommendations_for_users(k=10, model_id=shop_model, db=db)
     assert len(frame) == result["rows"] == len(expected) > 5
     assert list(frame.columns) == ["user_id", "rank", "item_id", "score", "reason", "title", "category"]
     shutil.rmtree(Path(result["path"]).parent)
 
 
-def test_rules_leave_out_a_category(shop, db):
-    at = start()
+def test_rules_leave_out_a_category(shop_model, db):
+    at = app_page(PAGE)
     at.multiselect[1].set_value(["toys"]).run()
     assert not at.exception
     assert not set(at.dataframe[0].value["category"]) & {"toys"}

@@ -4,70 +4,51 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from personalization import recommend, store
-from tests.conftest import copy_database, load_csv, shop_events_csv, small_shop
+from tests.conftest import app_page, load_csv, shop_events_csv
 
 ROOT = Path(__file__).resolve().parent.parent
+PAGE = "pages/recommendations.py"
 ITEMS = "item_id,title,category\np1,Red Kite,toys\np2,Blue Boot,shoes\np3,Green Mug,kitchen\np4,Pan,kitchen\np5,Ball,toys\n"
 USERS = "user_id,device,segment\n" + "".join(
     f"u{i},{'mobile' if i % 2 else 'desktop'},{'family' if i < 5 else 'chef'}\n" for i in range(1, 9)
 ) + "u9,mobile,family\n"
 
 
-def start() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    return at.switch_page("pages/recommendations.py").run()
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> tuple[Path, str]:
-    """A small shop with a popularity model, built once per module and copied for each test."""
-    folder = tmp_path_factory.mktemp("shop")
-    return folder, small_shop(folder, USERS, ITEMS)
-
-
-@pytest.fixture
-def shop(trained, db) -> str:
-    folder, model_id = trained
-    copy_database(folder / "shop.duckdb", db)
-    return model_id
-
-
 def test_no_events_links_to_the_data_page(db, no_sample):
-    at = start()
+    at = app_page(PAGE)
     assert not at.exception
     assert any("no events" in i.value for i in at.info)
 
 
 def test_no_model_links_to_the_train_page(db, tmp_path):
     load_csv(db, tmp_path, "events", shop_events_csv())
-    at = start()
+    at = app_page(PAGE)
     assert not at.exception
     assert any("No recommender has been trained yet" in i.value for i in at.info)
 
 
-def test_a_customers_list_with_thumbs_up_stored(shop, db):
-    at = start()
+def test_a_customers_list_with_thumbs_up_stored(shop_model, db):
+    at = app_page(PAGE)
     assert not at.exception
     assert at.selectbox(key="customer").value == "u1"
-    expected = recommend.recommend_for_user("u1", k=10, model_id=shop, db=db)
+    expected = recommend.recommend_for_user("u1", k=10, model_id=shop_model, db=db)
     ups = [b for b in at.button if b.key and b.key.startswith("up_")]
     assert len(ups) == len(expected)
     ups[0].click().run()
     assert not at.exception
     saved = store.feedback(db=db)
     assert saved[["user_id", "item_id", "model_id", "thumbs"]].values.tolist() == [
-        ["u1", expected["item_id"].iloc[0], shop, 1]
+        ["u1", expected["item_id"].iloc[0], shop_model, 1]
     ]
     assert any("Thumbs up" in t.value for t in at.toast)
 
 
 
-def test_history_shows_only_this_customer_newest_first_in_plain_words(shop, db):
-    at = start()
+def test_history_shows_only_this_customer_newest_first_in_plain_words(shop_model, db):
+    at = app_page(PAGE)
     history = at.dataframe[0].value
     assert set(history["user_id"]) == {"u1"} and len(history) == 3
     assert history["timestamp"].is_monotonic_decreasing
@@ -75,21 +56,21 @@ def test_history_shows_only_this_customer_newest_first_in_plain_words(shop, db):
     assert any("next training" in c.value for c in at.caption)
 
 
-def test_similar_items_new_visitor_and_segment(shop, db):
-    at = start()
+def test_similar_items_new_visitor_and_segment(shop_model, db):
+    at = app_page(PAGE)
     frames = [d.value for d in at.dataframe]
     similar = recommend.similar_items(
-        recommend.recommend_for_user("u1", model_id=shop, db=db)["item_id"].iloc[0], k=10, model_id=shop, db=db
+        recommend.recommend_for_user("u1", model_id=shop_model, db=db)["item_id"].iloc[0], k=10, model_id=shop_model, db=db
     )
     assert any(list(f["item_id"]) == list(similar["item_id"]) for f in frames)
-    segment = recommend.segment_top_items("segment", "chef", k=10, model_id=shop, db=db)
+    segment = recommend.segment_top_items("segment", "chef", k=10, model_id=shop_model, db=db)
     at.selectbox(key="segment_column").set_value("segment")
     at.selectbox(key="segment_value").set_value("chef").run()
     assert not at.exception
     assert any(list(d.value["item_id"]) == list(segment["item_id"]) for d in at.dataframe)
 
 
-def test_an_unknown_customer_is_one_message(shop):
+def test_an_unknown_customer_is_one_message(shop_model):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.query_params["user"] = "nobody"
     at.run().switch_page("pages/recommendations.py").run()
