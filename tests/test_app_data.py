@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from personalization import store
-from tests.conftest import load_csv, metric
+from tests.conftest import app_page, load_csv, metric
 
-ROOT = Path(__file__).resolve().parent.parent
+PAGE = "pages/data.py"
 ORDERS = (
     "CustomerID,StockCode,InvoiceDate,Quantity\n"
     "17850.0,85123A,2010-12-01 08:26:00,6\n"
@@ -27,11 +25,6 @@ EVENTS = (
 )
 
 
-def start() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    return at.switch_page("pages/data.py").run()
-
-
 def button(at: AppTest, label: str):
     return next(b for b in at.button if b.label == label)
 
@@ -43,13 +36,13 @@ def stored(db, tmp_path):
 
 
 def test_empty_database_invites_an_upload(db, no_sample):
-    at = start()
+    at = app_page(PAGE)
     assert not at.exception
     assert any("Nothing is stored yet" in i.value for i in at.info)
 
 
 def test_upload_shows_suggestions_then_loads_with_a_report(db, no_sample):
-    at = start()
+    at = app_page(PAGE)
     at.file_uploader[0].set_value(("orders.csv", ORDERS.encode(), "text/csv")).run()
     assert not at.exception
     chosen = {s.label: s.value for s in at.selectbox}
@@ -70,7 +63,7 @@ def test_upload_shows_suggestions_then_loads_with_a_report(db, no_sample):
 
 
 def test_a_bad_file_is_one_message_and_keeps_stored_data(stored):
-    at = start()
+    at = app_page(PAGE)
     at.file_uploader[0].set_value(("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "text/csv"))
     at.run()
     assert not at.exception
@@ -82,7 +75,7 @@ def test_a_bad_file_is_one_message_and_keeps_stored_data(stored):
 
 
 def test_stored_table_shows_preview_and_profile(stored):
-    at = start()
+    at = app_page(PAGE)
     assert not at.exception
     assert metric(at, "Rows") == "3"
     assert metric(at, "Customers") == "2"

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from personalization import profile
 from personalization.errors import DatabaseBusyError
-from tests.conftest import load_csv, metric
+from tests.conftest import app_page, load_csv, metric
 
-ROOT = Path(__file__).resolve().parent.parent
 EVENTS = (
     "user_id,item_id,event_type,timestamp\n"
     "u1,p1,view,2024-03-01 10:00:00\n"
@@ -21,13 +17,6 @@ EVENTS = (
 )
 
 
-def start(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
-    if page:
-        at.switch_page(page).run()
-    return at
-
-
 @pytest.fixture
 def small_db(db, tmp_path):
     load_csv(db, tmp_path, "events", EVENTS)
@@ -35,14 +24,14 @@ def small_db(db, tmp_path):
 
 
 def test_empty_database_points_to_the_data_page(db, no_sample):
-    at = start()
+    at = app_page()
     assert not at.exception
     assert any("No data is loaded yet" in i.value for i in at.info)
     assert not at.metric
 
 
 def test_first_start_loads_the_sample_shop_and_says_so(db):
-    at = start()
+    at = app_page()
     assert not at.exception
     assert any("sample shop" in s.value for s in at.success)
     assert int(metric(at, "Events").replace(",", "")) > 1000
@@ -51,7 +40,7 @@ def test_first_start_loads_the_sample_shop_and_says_so(db):
 
 
 def test_key_figures_of_a_small_shop(small_db):
-    at = start()
+    at = app_page()
     assert not at.exception
     assert metric(at, "Events") == "4"
     assert metric(at, "Customers") == "3"
@@ -67,6 +56,6 @@ def test_a_library_error_is_one_message(small_db, monkeypatch):
         raise DatabaseBusyError("The database is busy: another process is writing to it.")
 
     monkeypatch.setattr(profile, "overview", busy)
-    at = start()
+    at = app_page()
     assert not at.exception
     assert [e.value for e in at.error] == ["The database is busy: another process is writing to it."]
