@@ -1,26 +1,10 @@
-"""AppTest of the Explain page: empty state, a broken model, and SHAP views on the sample data."""
+"""AppTest of the Explain page: SHAP views on the sample data."""
 
 from __future__ import annotations
 
-from personalization import store
 from tests.conftest import open_page
 
 PAGE = "pages/explain.py"
-
-
-def test_without_a_model_the_page_links_to_train(db, monkeypatch):
-    at = open_page(monkeypatch, db, PAGE)
-    assert not at.exception
-    assert "No conversion model" in at.info[0].value
-    assert at.get("page_link")[0].proto.page == "train"
-    assert not at.get("plotly_chart")
-
-
-def test_a_model_whose_files_are_gone_shows_one_error(db, monkeypatch):
-    store.insert_model("clf-gone", "classifier", "logreg", None, {}, {}, "x", status="promoted", db=db)
-    at = open_page(monkeypatch, db, PAGE)
-    assert not at.exception
-    assert len(at.error) == 1 and "missing" in at.error[0].value
 
 
 def test_sample_model_shows_importance_beeswarm_dependence_and_a_customer(classifier_db, monkeypatch):
