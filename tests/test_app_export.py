@@ -1,4 +1,4 @@
-"""AppTest of the Export page: preview, a segment, an uploaded list, a safe CSV, Parquet, empty states."""
+"""AppTest of the Export page: preview, a segment, an uploaded list, a safe CSV, Parquet (empty states: test_app_model_pages)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from personalization import rec_export
-from tests.conftest import app_page, load_csv, shop_events_csv
+from tests.conftest import app_page
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/export.py"
@@ -25,19 +25,6 @@ def exported(at: AppTest) -> bytes:
     """The bytes handed to the page's download button (the browser test fetches the real file)."""
     assert at.get("download_button")
     return at.session_state["export"][1]["data"]
-
-
-def test_no_events_links_to_the_data_page(db, no_sample):
-    at = app_page(PAGE)
-    assert not at.exception
-    assert any("no events" in i.value for i in at.info)
-
-
-def test_no_model_links_to_the_train_page(db, tmp_path):
-    load_csv(db, tmp_path, "events", shop_events_csv())
-    at = app_page(PAGE)
-    assert not at.exception
-    assert any("No recommender has been trained yet" in i.value for i in at.info)
 
 
 def test_everyone_as_a_formula_safe_csv(shop_model, db):

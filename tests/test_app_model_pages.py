@@ -1,14 +1,31 @@
-"""AppTest of the pages that show a conversion model (Explain, Lift): without one, and with one
-whose files are gone."""
+"""AppTest of the empty and broken states of the pages that show a model: Recommendations and
+Export without events or without a recommender; Explain and Lift without a conversion model, or
+with one whose files are gone."""
 
 from __future__ import annotations
 
 import pytest
 
 from personalization import store
-from tests.conftest import open_page
+from tests.conftest import app_page, load_csv, open_page, shop_events_csv
 
 PAGES = ["pages/explain.py", "pages/lift.py"]
+RECOMMENDER_PAGES = ["pages/recommendations.py", "pages/export.py"]
+
+
+@pytest.mark.parametrize("page", RECOMMENDER_PAGES)
+def test_no_events_links_to_the_data_page(db, no_sample, page):
+    at = app_page(page)
+    assert not at.exception
+    assert any("no events" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("page", RECOMMENDER_PAGES)
+def test_no_model_links_to_the_train_page(db, tmp_path, page):
+    load_csv(db, tmp_path, "events", shop_events_csv())
+    at = app_page(page)
+    assert not at.exception
+    assert any("No recommender has been trained yet" in i.value for i in at.info)
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -7,7 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from personalization import recommend, store
-from tests.conftest import app_page, load_csv, shop_events_csv
+from tests.conftest import app_page
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/recommendations.py"
@@ -15,19 +15,6 @@ ITEMS = "item_id,title,category\np1,Red Kite,toys\np2,Blue Boot,shoes\np3,Green 
 USERS = "user_id,device,segment\n" + "".join(
     f"u{i},{'mobile' if i % 2 else 'desktop'},{'family' if i < 5 else 'chef'}\n" for i in range(1, 9)
 ) + "u9,mobile,family\n"
-
-
-def test_no_events_links_to_the_data_page(db, no_sample):
-    at = app_page(PAGE)
-    assert not at.exception
-    assert any("no events" in i.value for i in at.info)
-
-
-def test_no_model_links_to_the_train_page(db, tmp_path):
-    load_csv(db, tmp_path, "events", shop_events_csv())
-    at = app_page(PAGE)
-    assert not at.exception
-    assert any("No recommender has been trained yet" in i.value for i in at.info)
 
 
 def test_a_customers_list_with_thumbs_up_stored(shop_model, db):
