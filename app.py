@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from personalization import sample
+from personalization.data import sample
 from personalization.errors import PersonalizationError
 
 HERE = Path(__file__).resolve().parent

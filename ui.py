@@ -15,7 +15,7 @@ result is reused across reruns), render. The API:
   ``models(kind)``; ``load_model(model_id)`` caches a loaded artifact per model id.
 - ``model_label(model)``: a catalog row as a readable one-line label (for selectboxes).
 - Formats: ``fmt_int``, ``fmt_pct``, ``fmt_num``, ``fmt_date``.
-- ``PALETTE`` / ``PRIMARY`` (from ``personalization.charts``) for plotly; ``METRIC_HELP`` and
+- ``PALETTE`` / ``PRIMARY`` (from ``personalization.charts.theme``) for plotly; ``METRIC_HELP`` and
   ``metric_help(name)``: one-sentence explanations of metrics for non-specialists.
 
 Library modules that pull in heavy dependencies are imported where they are used, so that a page
@@ -33,7 +33,7 @@ import pandas as pd
 import streamlit as st
 
 from personalization import config, registry, store
-from personalization.charts import PALETTE, PRIMARY
+from personalization.charts.theme import PALETTE, PRIMARY
 from personalization.errors import PersonalizationError
 
 __all__ = [
@@ -159,37 +159,37 @@ def _tables(db: str, version: str) -> list[dict]:
 
 
 def overview() -> dict:
-    """Key figures for the home page (see ``personalization.profile.overview``)."""
+    """Key figures for the home page (see ``personalization.data.profile.overview``)."""
     return _overview(db_path(), data_version())
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Reading the database…")
 def _overview(db: str, version: str) -> dict:
-    from personalization import profile
+    from personalization.data import profile
 
     return profile.overview(db=db)
 
 
 def readiness() -> dict:
-    """``can_recommend``, ``can_classify`` and the checks (see ``personalization.profile.readiness``)."""
+    """``can_recommend``, ``can_classify`` and the checks (see ``personalization.data.profile.readiness``)."""
     return _readiness(db_path(), data_version())
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def _readiness(db: str, version: str) -> dict:
-    from personalization import profile
+    from personalization.data import profile
 
     return profile.readiness(db=db)
 
 
 def profile(table_name: str) -> dict:
-    """The data-quality profile of one table (see ``personalization.profile.profile_table``)."""
+    """The data-quality profile of one table (see ``personalization.data.profile.profile_table``)."""
     return _profile(table_name, db_path(), data_version())
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner="Profiling the table…")
 def _profile(table_name: str, db: str, version: str) -> dict:
-    from personalization import profile
+    from personalization.data import profile
 
     return profile.profile_table(table_name, db=db)
 

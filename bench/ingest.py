@@ -74,7 +74,7 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rows": rows,
 
 CHILD_PROJECT = """
 import sys, time, resource, json
-from personalization.ingest import ingest_file
+from personalization.data.ingest import ingest_file
 path, db = sys.argv[1], sys.argv[2]
 t = time.perf_counter()
 report = ingest_file(path, kind="events", mode="replace", db=db)
@@ -84,7 +84,7 @@ print(json.dumps({"seconds": time.perf_counter() - t, "rows": report.rows_loaded
 
 CHILD_PROFILE = """
 import sys, time, json
-from personalization import profile
+from personalization.data import profile
 db = sys.argv[2]
 out = {}
 for name, call in [("overview", lambda: profile.overview(db=db)),

@@ -21,7 +21,8 @@ from threadpoolctl import threadpool_limits
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from personalization import pipelines, propensity, registry, store  # noqa: E402
+from personalization import registry, store  # noqa: E402
+from personalization.propensity import classifier, pipelines  # noqa: E402
 
 ROWS = 45_000
 OUT = ROOT / "bench" / "out" / "propensity.json"
@@ -78,7 +79,7 @@ def main() -> dict:
     spec = {"algo": "gradient_boosting", "numeric": numeric, "categorical": categorical,
             "balance": "class_weight", "scaling": "standard", "seed": 0}
     def cross_validate():
-        return propensity.cross_validate_auc(spec, X, y, 5, 0, lambda f, m: None)
+        return classifier.cross_validate_auc(spec, X, y, 5, 0, lambda f, m: None)
 
     figures["cv5_seconds"], cv = timed(cross_validate)
     figures["cv5_cpu_seconds"] = CPU[cross_validate]
@@ -89,7 +90,7 @@ def main() -> dict:
             con.register("frame_in", frame)
             con.execute("CREATE TABLE customers AS SELECT * FROM frame_in")
         figures["train_classifier_seconds"], result = timed(
-            lambda: propensity.train_classifier("customers", target="converted", folds=0, db=db))
+            lambda: classifier.train_classifier("customers", target="converted", folds=0, db=db))
         figures["test_roc_auc"] = result["metrics"]["test"]["roc_auc"]
         figures["test_pr_auc"] = result["metrics"]["test"]["pr_auc"]
         artifact, _ = registry.load_model(result["model_id"], db=db)
@@ -100,7 +101,7 @@ def main() -> dict:
 def shap_seconds(artifact) -> tuple[float, str]:
     """Global SHAP importance on 2,000 rows, with D2's explain module when it is there."""
     try:
-        from personalization.explain import global_importance
+        from personalization.propensity.explain import global_importance
     except ImportError:
         import shap
 
@@ -111,7 +112,7 @@ def shap_seconds(artifact) -> tuple[float, str]:
         return seconds, "shap.TreeExplainer"
     with pipelines.limit_threads():
         seconds, _ = timed(lambda: global_importance(artifact, sample=2000))
-    return seconds, "personalization.explain.global_importance"
+    return seconds, "personalization.propensity.explain.global_importance"
 
 
 def report(figures: dict) -> None:

@@ -26,10 +26,10 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from personalization.interactions import build_interactions  # noqa: E402
-from personalization.ranking import align, split_temporal, unseen_relevant  # noqa: E402
-from personalization.recommenders import make_recommender  # noqa: E402
-from personalization.recommenders.base import top_n  # noqa: E402
+from personalization.evaluation import align, split_temporal, unseen_relevant  # noqa: E402
+from personalization.recommendation.interactions import build_interactions  # noqa: E402
+from personalization.recommendation.models import make_recommender  # noqa: E402
+from personalization.recommendation.models.base import top_n  # noqa: E402
 
 RETAIL = ROOT.parent / "shared" / "data" / "online-retail" / "online_retail.csv.gz"
 OUT = ROOT / "bench" / "out" / "recommend.json"

@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.ingest import write_events_csv  # noqa: E402
-from personalization import rec_training, recommend  # noqa: E402
-from personalization.ingest import ingest_file  # noqa: E402
+from personalization.data.ingest import ingest_file  # noqa: E402
+from personalization.recommendation import serving, training  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "serving.json"
 
@@ -46,14 +46,14 @@ def main() -> None:
         ingest_file(csv, db=db)
         result = {"rows": args.rows, "ingest_s": round(time.perf_counter() - start, 1)}
         start = time.perf_counter()
-        trained = rec_training.train_recommender(db=db)
+        trained = training.train_recommender(db=db)
         result["train_s"] = round(time.perf_counter() - start, 1)
         result["rank"] = trained["params"].get("rank_")
         user = "17"
-        recommend.recommend_for_user(user, k=10, db=db)  # loads the model once
-        result["top10_ms"] = median_ms(lambda: recommend.recommend_for_user(user, k=10, db=db))
-        result["history_ms"] = median_ms(lambda: recommend.user_history(user, db=db))
-        result["new_visitor_ms"] = median_ms(lambda: recommend.recommend_for_new_user({}, k=10, db=db))
+        serving.recommend_for_user(user, k=10, db=db)  # loads the model once
+        result["top10_ms"] = median_ms(lambda: serving.recommend_for_user(user, k=10, db=db))
+        result["history_ms"] = median_ms(lambda: serving.user_history(user, db=db))
+        result["new_visitor_ms"] = median_ms(lambda: serving.recommend_for_new_user({}, k=10, db=db))
     print(json.dumps(result))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2))

@@ -10,7 +10,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization import charts, ingest
+from personalization.charts import theme
+from personalization.data import ingest
 from personalization.errors import PersonalizationError
 
 NONE = "— not in this file —"
@@ -211,19 +212,19 @@ def profile_charts(name: str, prof: dict) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Missing values per column**")
-        st.plotly_chart(charts.nulls_per_column(columns, rows), width="stretch")
+        st.plotly_chart(theme.nulls_per_column(columns, rows), width="stretch")
     if "events_per_type" not in prof:
         return
     with right:
         st.markdown("**Events per type**")
-        st.plotly_chart(charts.events_per_type(events_per_type_frame(prof)), width="stretch")
+        st.plotly_chart(theme.events_per_type(events_per_type_frame(prof)), width="stretch")
     left, right = st.columns(2)
     with left:
         st.markdown("**Events per customer**")
         interactions_chart(prof.get("interactions_per_user") or {})
     with right:
         st.markdown("**Events per day**")
-        st.plotly_chart(charts.events_per_day(prof.get("events_per_day")), width="stretch")
+        st.plotly_chart(theme.events_per_day(prof.get("events_per_day")), width="stretch")
 
 
 def events_per_type_frame(prof: dict) -> pd.DataFrame:
@@ -238,7 +239,7 @@ def interactions_chart(quantiles: dict) -> None:
     names = {"min": "Least active", "p25": "25%", "median": "Median", "p75": "75%", "p90": "90%"}
     shown = {label: quantiles[key] for key, label in names.items() if key in quantiles}
     st.plotly_chart(
-        charts.quantile_bars(shown, "Customers ranked by activity", "Events per customer"),
+        theme.quantile_bars(shown, "Customers ranked by activity", "Events per customer"),
         width="stretch",
     )
     if quantiles:

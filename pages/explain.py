@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization import model_charts as mc
+from personalization.charts import models as mc
 from personalization.errors import PersonalizationError
 
 SAMPLE_SIZES = [200, 500, 1000, 2000]
@@ -18,7 +18,7 @@ MAX_CUSTOMERS = 2000
 def swarm(model_id: str, db: str, sample: int) -> pd.DataFrame:
     """SHAP per (customer, feature) of a sample; importance and dependence are read from it, so the
     model is explained once per model and sample size."""
-    from personalization import explain
+    from personalization.propensity import explain
 
     return explain.beeswarm_data(ui.load_model(model_id)[0], sample=sample)
 
@@ -31,7 +31,7 @@ def importance(points: pd.DataFrame) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Explaining this customer…", max_entries=64)
 def customer(model_id: str, db: str, key: str) -> dict:
-    from personalization import explain
+    from personalization.propensity import explain
 
     return explain.explain_customer(ui.load_model(model_id)[0], key, db=db)
 

@@ -17,8 +17,9 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization import ingest, rec_export
+from personalization.data import ingest
 from personalization.errors import BadInputError, PersonalizationError
+from personalization.recommendation import batch
 
 PREVIEW_USERS = 5
 MAX_SEGMENT_VALUES = 50
@@ -33,7 +34,7 @@ TRUE_VALUES = {"true", "false", "yes", "no", "1", "0", "y", "n", "t", "f"}
 def preview(
     users: tuple[str, ...], k: int, model_id: str, columns: tuple, filters: tuple, db: str, version: str
 ):
-    return rec_export.recommendations_for_users(
+    return batch.recommendations_for_users(
         users=list(users), k=k, model_id=model_id, item_columns=columns, db=db, **dict(filters)
     )
 
@@ -146,7 +147,7 @@ def run_export(
     folder = Path(tempfile.mkdtemp(prefix="personalization-export-"))
     bar = st.progress(0.0, text="Scoring customers…")
     try:
-        result = rec_export.export_recommendations(
+        result = batch.export_recommendations(
             folder / f"recommendations{suffix}",
             k=k,
             model_id=model_id,

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization import charts
+from personalization.charts import theme
 from personalization.errors import PersonalizationError
 
 ui.header(
@@ -77,7 +77,7 @@ with left:
     per_day = None
     if "events" in {t["name"] for t in ui.tables()}:
         per_day = ui.profile("events").get("events_per_day")
-    st.plotly_chart(charts.events_per_day(per_day), width="stretch")
+    st.plotly_chart(theme.events_per_day(per_day), width="stretch")
 
 with right:
     st.subheader("Loaded tables")

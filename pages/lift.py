@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization import lift
-from personalization import model_charts as mc
+from personalization.charts import models as mc
 from personalization.errors import PersonalizationError
+from personalization.propensity import lift
 
 MAX_SEGMENTS = 30
 

@@ -6,8 +6,10 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization import charts, recommend, store
+from personalization import store
+from personalization.charts import theme
 from personalization.errors import PersonalizationError
+from personalization.recommendation import serving
 
 MAX_CHOICES = 2000
 MAX_ATTRIBUTE_VALUES = 50
@@ -24,29 +26,29 @@ EVENT_WORDS = {
 
 @st.cache_data(ttl=ui.CACHE_TTL_SECONDS, show_spinner="Finding recommendations…")
 def for_user(user_id: str, k: int, model_id: str, filter_seen: bool, db: str, version: str):
-    return recommend.recommend_for_user(
+    return serving.recommend_for_user(
         user_id, k=k, model_id=model_id, filter_seen=filter_seen, db=db
     )
 
 
 @st.cache_data(ttl=ui.CACHE_TTL_SECONDS, show_spinner=False)
 def history(user_id: str, db: str, version: str) -> pd.DataFrame:
-    return recommend.user_history(user_id, limit=20, db=db)
+    return serving.user_history(user_id, limit=20, db=db)
 
 
 @st.cache_data(ttl=ui.CACHE_TTL_SECONDS, show_spinner="Finding similar products…")
 def similar(item_id: str, k: int, model_id: str, db: str, version: str) -> pd.DataFrame:
-    return recommend.similar_items(item_id, k=k, model_id=model_id, db=db)
+    return serving.similar_items(item_id, k=k, model_id=model_id, db=db)
 
 
 @st.cache_data(ttl=ui.CACHE_TTL_SECONDS, show_spinner="Finding recommendations…")
 def for_new_user(attributes: tuple, k: int, model_id: str, db: str, version: str):
-    return recommend.recommend_for_new_user(dict(attributes), k=k, model_id=model_id, db=db)
+    return serving.recommend_for_new_user(dict(attributes), k=k, model_id=model_id, db=db)
 
 
 @st.cache_data(ttl=ui.CACHE_TTL_SECONDS, show_spinner="Ranking products for the segment…")
 def for_segment(column: str, value: str, k: int, model_id: str, db: str, version: str):
-    return recommend.segment_top_items(column, value, k=k, model_id=model_id, db=db)
+    return serving.segment_top_items(column, value, k=k, model_id=model_id, db=db)
 
 
 def pretty(value: str) -> str:
@@ -270,7 +272,7 @@ def new_customer_tab(model_id: str, k: int, attributes: dict) -> None:
     item_table(recs)
     if not recs.empty:
         labelled = recs.assign(label=[item_label(r) for _, r in recs.iterrows()])
-        st.plotly_chart(charts.recommendation_scores(labelled, label="label"), width="stretch")
+        st.plotly_chart(theme.recommendation_scores(labelled, label="label"), width="stretch")
 
 
 def segment_tab(model_id: str, k: int, attributes: dict) -> None:

@@ -8,10 +8,10 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization import model_charts as mc
 from personalization import registry
+from personalization.charts import models as mc
 from personalization.errors import PersonalizationError
-from personalization.interactions import DEFAULT_EVENT_WEIGHTS, canonical_event_type
+from personalization.recommendation.interactions import DEFAULT_EVENT_WEIGHTS, canonical_event_type
 
 RECOMMENDERS = {
     "svd": "Matrix factorisation (SVD): finds hidden tastes shared by similar customers. A strong default.",
@@ -252,14 +252,14 @@ def search_inputs(prefix: str, options: tuple[str, ...]) -> tuple[str, int]:
 
 def available_recommenders() -> list[str]:
     """The families the library offers, the described ones first in the order of ``RECOMMENDERS``."""
-    from personalization.recommenders import ALGORITHMS
+    from personalization.recommendation.models import ALGORITHMS
 
     return [a for a in RECOMMENDERS if a in ALGORITHMS] + [a for a in ALGORITHMS if a not in RECOMMENDERS]
 
 
 def train_recommender_run(settings: dict) -> dict:
     """Tune (when asked), then fit on all events and save; the result carries holdout metrics and baseline."""
-    from personalization import rec_training
+    from personalization.recommendation import training
 
     common = {"event_weights": settings["event_weights"], "half_life_days": settings["half_life_days"],
               "table": settings["table"], "db": ui.db_path()}
@@ -268,13 +268,13 @@ def train_recommender_run(settings: dict) -> dict:
         if settings["search"] != "none":
             status.write(f"Tuning: trying {settings['trials']} settings, best so far in blue")
             record, _ = trial_recorder(status, "value", "Ranking quality (NDCG@10)")
-            tuned = rec_training.tune_recommender(
+            tuned = training.tune_recommender(
                 algo=settings["algo"], search=settings["search"], trials=settings["trials"], params=params,
                 on_trial=record, progress=progress_reporter(status), **common,
             )
             params = dict(tuned.get("best_params") or params)
         status.write("Measuring on held-out actions against the popularity baseline, then fitting on all data")
-        trained = rec_training.train_recommender(
+        trained = training.train_recommender(
             algo=settings["algo"], params=params, progress=progress_reporter(status), **common
         )
         status.update(label=f"Saved as {trained['model_id']}", state="complete",
@@ -335,7 +335,7 @@ def build_features_button() -> None:
         st.caption("Makes one row per customer from their actions (recency, frequency, spend, counts per action, "
                    "…) and whether they purchased in the last 30 days, into the table `customer_features`.")
         if st.button("Build customer table", key="build_features"):
-            from personalization import features
+            from personalization.data import features
 
             try:
                 with st.spinner("Building customer features…"):
@@ -390,11 +390,11 @@ def classifier_settings(tables: list[str]) -> dict:
 
 
 def train_classifier_run(settings: dict) -> dict:
-    from personalization import propensity
+    from personalization.propensity import classifier
 
     with st.status("Training the conversion model…", expanded=True) as status:
         on_trial = trial_recorder(status, "roc_auc", "ROC AUC")[0] if settings["search"] != "none" else None
-        result = propensity.train_classifier(
+        result = classifier.train_classifier(
             **settings, db=ui.db_path(), progress=progress_reporter(status), on_trial=on_trial
         )
         status.update(label=f"Saved as {result['model_id']}", state="complete",

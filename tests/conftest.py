@@ -31,7 +31,7 @@ def shared_file(relative: str) -> Path:
 @pytest.fixture(scope="session")
 def _sample_template(tmp_path_factory) -> Path:
     """The bundled sample shop loaded once per test session (no models)."""
-    from personalization import sample
+    from personalization.data import sample
 
     path = tmp_path_factory.mktemp("sample_template") / "sample.duckdb"
     sample.load_sample_data(db=path)
@@ -49,9 +49,9 @@ def sample_db(_sample_template, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def classifier_db(sample_db) -> tuple[Path, str]:
     """The sample shop with one small conversion model (logistic regression): path and model id."""
-    from personalization import propensity
+    from personalization.propensity import classifier
 
-    result = propensity.train_classifier(
+    result = classifier.train_classifier(
         table="customers", target="converted", positive="yes", algo="logreg", folds=0, db=sample_db
     )
     return sample_db, result["model_id"]
@@ -62,7 +62,7 @@ def open_page(monkeypatch, db: Path, page: str | None = None, timeout: float = 1
     without the first-start sample load, and switch to ``page`` (e.g. ``"pages/train.py"``)."""
     import streamlit as st
 
-    from personalization import sample
+    from personalization.data import sample
 
     st.cache_data.clear()  # a fresh session: no data version cached by an earlier test
     monkeypatch.setenv("PERSONALIZATION_DB", str(db))
@@ -73,14 +73,14 @@ def open_page(monkeypatch, db: Path, page: str | None = None, timeout: float = 1
 @pytest.fixture
 def no_sample(monkeypatch):
     """Keep the first-start sample load out of a test that needs an empty database."""
-    from personalization import sample
+    from personalization.data import sample
 
     monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
 
 
 def load_csv(db: Path, folder: Path, kind: str, text: str) -> None:
     """Write ``text`` to ``folder/<kind>.csv`` and ingest it as a table of that kind."""
-    from personalization import ingest
+    from personalization.data import ingest
 
     path = folder / f"{kind}.csv"
     path.write_text(text)
@@ -108,14 +108,14 @@ def shop_events_csv() -> str:
 def _small_shop(request, tmp_path_factory) -> tuple[Path, str]:
     """``shop_events_csv`` with the test module's ``USERS`` and ``ITEMS`` tables and a popularity
     model, built once per module: the folder of ``shop.duckdb`` and the model id."""
-    from personalization import rec_training
+    from personalization.recommendation import training
 
     folder = tmp_path_factory.mktemp("shop")
     db = folder / "shop.duckdb"
     load_csv(db, folder, "events", shop_events_csv())
     load_csv(db, folder, "users", request.module.USERS)
     load_csv(db, folder, "items", request.module.ITEMS)
-    return folder, rec_training.train_recommender(algo="popularity", db=db)["model_id"]
+    return folder, training.train_recommender(algo="popularity", db=db)["model_id"]
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ def test_sample_model_shows_importance_beeswarm_dependence_and_a_customer(classi
 def test_importance_bars_match_the_library_global_importance(classifier_db, monkeypatch):
     import json
 
-    from personalization import explain, registry
+    from personalization import registry
+    from personalization.propensity import explain
 
     path, model_id = classifier_db
     at = open_page(monkeypatch, path, PAGE)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
-from personalization import rec_export
+from personalization.recommendation import batch
 from tests.conftest import app_page
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,7 @@ def test_everyone_as_a_formula_safe_csv(shop_model, db):
     next(b for b in at.button if b.label == "Prepare the file").click().run()
     assert not at.exception
     frame = pd.read_csv(io.BytesIO(exported(at)), dtype=str)
-    expected = rec_export.recommendations_for_users(k=10, model_id=shop_model, item_columns=("title", "category"), db=db)
+    expected = batch.recommendations_for_users(k=10, model_id=shop_model, item_columns=("title", "category"), db=db)
     assert len(frame) == len(expected)
     assert set(frame["user_id"]) == set(expected["user_id"])
     users = expected["user_id"].nunique()
@@ -55,7 +55,7 @@ def test_a_segment_as_parquet(shop_model, db):
     next(b for b in at.button if b.label == "Prepare the file").click().run()
     assert not at.exception
     frame = pd.read_parquet(io.BytesIO(exported(at)))
-    expected = rec_export.recommendations_for_users(["u5", "u6", "u7", "u8"], k=10, model_id=shop_model, db=db)
+    expected = batch.recommendations_for_users(["u5", "u6", "u7", "u8"], k=10, model_id=shop_model, db=db)
     assert frame[["user_id", "item_id"]].values.tolist() == expected[["user_id", "item_id"]].values.tolist()
 
 
@@ -80,7 +80,7 @@ def test_a_large_export_stays_on_disk_and_is_read_at_download(shop_model, db):
     result = at.session_state["export"][1]
     assert "data" not in result
     frame = pd.read_csv(result["path"], dtype=str)
-    expected = rec_export.recommendations_for_users(k=10, model_id=shop_model, db=db)
+    expected = batch.recommendations_for_users(k=10, model_id=shop_model, db=db)
     assert len(frame) == result["rows"] == len(expected) > 5
     assert list(frame.columns) == ["user_id", "rank", "item_id", "score", "reason", "title", "category"]
     shutil.rmtree(Path(result["path"]).parent)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from personalization import profile
+from personalization.data import profile
 from personalization.errors import DatabaseBusyError
 from tests.conftest import app_page, load_csv, metric
 

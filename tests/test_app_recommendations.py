@@ -6,7 +6,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from personalization import recommend, store
+from personalization import store
+from personalization.recommendation import serving
 from tests.conftest import app_page
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,7 +22,7 @@ def test_a_customers_list_with_thumbs_up_stored(shop_model, db):
     at = app_page(PAGE)
     assert not at.exception
     assert at.selectbox(key="customer").value == "u1"
-    expected = recommend.recommend_for_user("u1", k=10, model_id=shop_model, db=db)
+    expected = serving.recommend_for_user("u1", k=10, model_id=shop_model, db=db)
     ups = [b for b in at.button if b.key and b.key.startswith("up_")]
     assert len(ups) == len(expected)
     ups[0].click().run()
@@ -46,11 +47,11 @@ def test_history_shows_only_this_customer_newest_first_in_plain_words(shop_model
 def test_similar_items_new_visitor_and_segment(shop_model, db):
     at = app_page(PAGE)
     frames = [d.value for d in at.dataframe]
-    similar = recommend.similar_items(
-        recommend.recommend_for_user("u1", model_id=shop_model, db=db)["item_id"].iloc[0], k=10, model_id=shop_model, db=db
+    similar = serving.similar_items(
+        serving.recommend_for_user("u1", model_id=shop_model, db=db)["item_id"].iloc[0], k=10, model_id=shop_model, db=db
     )
     assert any(list(f["item_id"]) == list(similar["item_id"]) for f in frames)
-    segment = recommend.segment_top_items("segment", "chef", k=10, model_id=shop_model, db=db)
+    segment = serving.segment_top_items("segment", "chef", k=10, model_id=shop_model, db=db)
     at.selectbox(key="segment_column").set_value("segment")
     at.selectbox(key="segment_value").set_value("chef").run()
     assert not at.exception

@@ -90,10 +90,10 @@ def test_a_target_with_one_value_shows_the_library_message(db, monkeypatch):
 
 
 def test_promote_makes_another_run_the_default(sample_db, monkeypatch):
-    from personalization import propensity
+    from personalization.propensity import classifier
 
     for algo in ("logreg", "logreg"):
-        propensity.train_classifier(table="customers", target="converted", positive="yes", algo=algo, folds=0,
+        classifier.train_classifier(table="customers", target="converted", positive="yes", algo=algo, folds=0,
                                     db=sample_db)
     at = open_page(monkeypatch, sample_db, PAGE)
     runs = registry.list_models("classifier", db=sample_db)

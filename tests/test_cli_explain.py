@@ -10,7 +10,7 @@ import pytest
 
 from personalization import store
 from personalization.cli import main
-from personalization.propensity import train_classifier
+from personalization.propensity.classifier import train_classifier
 
 
 def run(capsys, *argv) -> tuple[int, dict | str]:

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personalization import explain, store
+from personalization import store
 from personalization.errors import BadInputError, NotFoundError
-from personalization.pipelines import build_pipeline, scoring_pipeline
-from personalization.propensity import ClassifierArtifact
+from personalization.propensity import explain
+from personalization.propensity.classifier import ClassifierArtifact
+from personalization.propensity.pipelines import build_pipeline, scoring_pipeline
 
 NUMERIC = ["recency_days", "visits", "age"]
 CATEGORICAL = ["device"]

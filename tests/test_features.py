@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from personalization import store
+from personalization.data.features import build_customer_features
 from personalization.errors import BadInputError, NotEnoughDataError, NotFoundError
-from personalization.features import build_customer_features
 
 EVENTS = [
     # user, item, type, timestamp, value, session

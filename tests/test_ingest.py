@@ -7,8 +7,8 @@ import gzip
 import pytest
 
 from personalization import store
+from personalization.data.ingest import ingest_file, inspect_file, suggest_mapping
 from personalization.errors import BadInputError
-from personalization.ingest import ingest_file, inspect_file, suggest_mapping
 from tests.conftest import shared_file
 
 RETAIL_MAP = {"user_id": "CustomerID", "item_id": "StockCode", "timestamp": "InvoiceDate",

@@ -7,8 +7,8 @@ import gzip
 import pytest
 
 from personalization import store
+from personalization.data.ingest import ingest_file
 from personalization.errors import BadInputError
-from personalization.ingest import ingest_file
 
 GOOD = "user_id,item_id,event_type,timestamp\n1,A,view,2024-01-01 10:00:00\n2,B,click,2024-01-02\n"
 

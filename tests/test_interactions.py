@@ -8,7 +8,11 @@ import pytest
 
 from personalization import store
 from personalization.errors import BadInputError, NotEnoughDataError, NotFoundError
-from personalization.interactions import DEFAULT_EVENT_WEIGHTS, build_interactions, with_items
+from personalization.recommendation.interactions import (
+    DEFAULT_EVENT_WEIGHTS,
+    build_interactions,
+    with_items,
+)
 from personalization.store.events import read_attributes, read_events
 
 

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personalization import lift
 from personalization.errors import BadInputError
+from personalization.propensity import lift
 
 # 20 customers, scores 20..1; converters at scores 20, 19, 18 (top decile + one), 11 and 1.
 SCORES = np.arange(20, 0, -1, dtype=float)

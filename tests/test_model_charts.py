@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from personalization import model_charts as mc
+from personalization.charts import models as mc
 
 Y = np.array([1, 1, 0, 1, 0, 0, 0, 1, 0, 0])
 S = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from personalization import profile
+from personalization.data import profile
+from personalization.data.ingest import ingest_file
 from personalization.errors import NotFoundError
-from personalization.ingest import ingest_file
 
 
 def events_csv(tmp_path, users, items, repeat=True):

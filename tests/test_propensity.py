@@ -10,8 +10,7 @@ from sklearn.metrics import roc_auc_score
 
 from personalization import registry, store
 from personalization.errors import BadInputError, NotEnoughDataError
-from personalization.pipelines import limit_threads
-from personalization.propensity import (
+from personalization.propensity.classifier import (
     CLASSIFIERS,
     ClassifierArtifact,
     baseline_metrics,
@@ -22,6 +21,7 @@ from personalization.propensity import (
     split_rows,
     train_classifier,
 )
+from personalization.propensity.pipelines import limit_threads
 from tests.conftest import shared_file
 
 
@@ -303,7 +303,7 @@ def test_bad_options_are_refused(db, table):
 
 
 def test_shoppers_beats_default_hist_gradient_boosting(db):
-    from personalization.ingest import ingest_file
+    from personalization.data.ingest import ingest_file
 
     ingest_file(shared_file("online-shoppers/online_shoppers_intention.csv"), kind="customers", db=db)
     result = train_classifier("customers", target="Revenue", positive="TRUE", folds=0, db=db)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from personalization import ranking
+from personalization import evaluation
 from personalization.errors import BadInputError, NotEnoughDataError
 
 
@@ -25,7 +25,7 @@ def csr(rows: list[list[int]], n_items: int) -> sp.csr_matrix:
 
 def test_perfect_list_scores_one_everywhere():
     test = csr([[0, 1], [2, 3]], 5)
-    m = ranking.ranking_metrics(np.array([[1, 0], [3, 2]]), test, k=2)
+    m = evaluation.ranking_metrics(np.array([[1, 0], [3, 2]]), test, k=2)
     assert m == {"precision@2": 1.0, "recall@2": 1.0, "ndcg@2": 1.0, "map@2": 1.0,
                  "hit_rate@2": 1.0, "mrr": 1.0}
 
@@ -33,7 +33,7 @@ def test_perfect_list_scores_one_everywhere():
 def test_known_values_for_one_user():
     # relevant {0, 2}; list [0, 1, 2]: hits at ranks 1 and 3
     test = csr([[0, 2]], 4)
-    m = ranking.ranking_metrics(np.array([[0, 1, 2]]), test, k=3)
+    m = evaluation.ranking_metrics(np.array([[0, 1, 2]]), test, k=3)
     assert m["precision@3"] == pytest.approx(2 / 3)
     assert m["recall@3"] == pytest.approx(1.0)
     assert m["map@3"] == pytest.approx((1 / 1 + 2 / 3) / 2)
@@ -46,60 +46,60 @@ def test_known_values_for_one_user():
 def test_miss_then_hit_and_users_without_relevant_items_are_left_out():
     test = csr([[3], [], [9]], 10)
     recs = np.array([[1, 3], [0, 1], [4, 5]])
-    m = ranking.ranking_metrics(recs, test, k=2)
+    m = evaluation.ranking_metrics(recs, test, k=2)
     assert m["hit_rate@2"] == pytest.approx(0.5)  # user 1 has nothing relevant: not counted
     assert m["mrr"] == pytest.approx((1 / 2 + 0) / 2)
     assert m["precision@2"] == pytest.approx((1 / 2) / 2)
-    assert ranking.ndcg_at_k(recs, test, k=2) == pytest.approx((1 / math.log2(3)) / 2)
+    assert evaluation.ndcg_at_k(recs, test, k=2) == pytest.approx((1 / math.log2(3)) / 2)
 
 
 def test_map_divides_by_min_of_k_and_relevant():
     test = csr([[0, 1, 2, 3, 4]], 6)
-    assert ranking.map_at_k(np.array([[0, 5]]), test, k=2) == pytest.approx(0.5)
+    assert evaluation.map_at_k(np.array([[0, 5]]), test, k=2) == pytest.approx(0.5)
 
 
 def test_padding_counts_as_a_miss_and_users_select_rows():
     test = csr([[7], [2]], 8)
     recs = np.array([[2, -1]])
-    assert ranking.precision_at_k(recs, test, k=2, users=np.array([1])) == pytest.approx(0.5)
-    assert ranking.recall_at_k(recs, test, k=2, users=np.array([0])) == 0.0
+    assert evaluation.precision_at_k(recs, test, k=2, users=np.array([1])) == pytest.approx(0.5)
+    assert evaluation.recall_at_k(recs, test, k=2, users=np.array([0])) == 0.0
 
 
 def test_empty_input_returns_zero():
     test = csr([[], []], 3)
-    assert ranking.ranking_metrics(np.array([[0], [1]]), test) == dict.fromkeys(
+    assert evaluation.ranking_metrics(np.array([[0], [1]]), test) == dict.fromkeys(
         ["precision@1", "recall@1", "ndcg@1", "map@1", "hit_rate@1", "mrr"], 0.0
     )
-    assert ranking.catalog_coverage(np.empty((0, 0)), 5) == 0.0
-    assert ranking.novelty(np.empty((0, 3)), test) == 0.0
+    assert evaluation.catalog_coverage(np.empty((0, 0)), 5) == 0.0
+    assert evaluation.novelty(np.empty((0, 3)), test) == 0.0
 
 
 def test_hits_marks_relevant_places():
     test = csr([[1], [0, 2]], 3)
-    out = ranking.hits(np.array([[1, 0], [1, 2]]), test)
+    out = evaluation.hits(np.array([[1, 0], [1, 2]]), test)
     assert out.tolist() == [[True, False], [False, True]]
 
 
 def test_coverage_and_novelty():
-    assert ranking.catalog_coverage(np.array([[0, 1], [1, -1]]), 4) == 0.5
+    assert evaluation.catalog_coverage(np.array([[0, 1], [1, -1]]), 4) == 0.5
     train = csr([[0, 1], [0], [0], [0]], 3)  # item 0: 4 of 4 users, item 1: 1 of 4, item 2: none
-    assert ranking.novelty(np.array([[0]]), train) == 0.0
-    assert ranking.novelty(np.array([[1]]), train) == pytest.approx(2.0)
-    assert ranking.novelty(np.array([[2]]), train) == pytest.approx(2.0)  # counted as once
+    assert evaluation.novelty(np.array([[0]]), train) == 0.0
+    assert evaluation.novelty(np.array([[1]]), train) == pytest.approx(2.0)
+    assert evaluation.novelty(np.array([[2]]), train) == pytest.approx(2.0)  # counted as once
 
 
 def test_diversity_zero_for_identical_items_one_for_orthogonal():
     vectors = sp.csr_matrix(np.array([[1.0, 0], [2.0, 0], [0, 1.0]]))
-    assert ranking.intra_list_diversity(np.array([[0, 1]]), vectors) == pytest.approx(0.0)
-    assert ranking.intra_list_diversity(np.array([[0, 2]]), vectors) == pytest.approx(1.0)
-    assert ranking.intra_list_diversity(np.array([[0, 1, 2]]), vectors) == pytest.approx(2 / 3)
-    assert ranking.intra_list_diversity(np.array([[0, -1]]), vectors) == 0.0
+    assert evaluation.intra_list_diversity(np.array([[0, 1]]), vectors) == pytest.approx(0.0)
+    assert evaluation.intra_list_diversity(np.array([[0, 2]]), vectors) == pytest.approx(1.0)
+    assert evaluation.intra_list_diversity(np.array([[0, 1, 2]]), vectors) == pytest.approx(2 / 3)
+    assert evaluation.intra_list_diversity(np.array([[0, -1]]), vectors) == 0.0
 
 
 def test_evaluate_recs_has_every_key():
     train = csr([[0], [1]], 3)
     test = csr([[2], [2]], 3)
-    m = ranking.evaluate_recs(np.array([[2, 1], [0, 2]]), test, train, k=2)
+    m = evaluation.evaluate_recs(np.array([[2, 1], [0, 2]]), test, train, k=2)
     assert set(m) == {"precision@2", "recall@2", "ndcg@2", "map@2", "hit_rate@2", "mrr",
                       "coverage", "novelty", "diversity"}
     assert m["coverage"] == 1.0 and m["hit_rate@2"] == 1.0
@@ -107,9 +107,9 @@ def test_evaluate_recs_has_every_key():
 
 def test_bad_recs_shape_is_bad_input():
     with pytest.raises(BadInputError, match="2-D"):
-        ranking.ranking_metrics(np.array([1, 2]), csr([[1]], 3))
+        evaluation.ranking_metrics(np.array([1, 2]), csr([[1]], 3))
     with pytest.raises(BadInputError, match="users="):
-        ranking.ranking_metrics(np.array([[1]]), csr([[1], [2]], 3))
+        evaluation.ranking_metrics(np.array([[1]]), csr([[1], [2]], 3))
 
 
 # ---------------------------------------------------------------- splits
@@ -125,7 +125,7 @@ def events_frame() -> pd.DataFrame:
 
 def test_random_matrix_split_has_no_leakage_and_keeps_everything():
     m = sp.random(30, 20, density=0.3, format="csr", random_state=1)
-    train, test = ranking.split_random(m, 0.25, seed=3)
+    train, test = evaluation.split_random(m, 0.25, seed=3)
     assert train.multiply(test).nnz == 0
     assert (train + test - m).count_nonzero() == 0
     assert 0.1 < test.nnz / m.nnz < 0.4
@@ -133,14 +133,14 @@ def test_random_matrix_split_has_no_leakage_and_keeps_everything():
 
 def test_kfold_each_cell_tested_once():
     m = sp.random(10, 10, density=0.5, format="csr", random_state=0)
-    tests = [t for _, t in ranking.kfold(m, folds=3, seed=0)]
+    tests = [t for _, t in evaluation.kfold(m, folds=3, seed=0)]
     assert sum(t.nnz for t in tests) == m.nnz
     assert (sum(tests) - m).count_nonzero() == 0
 
 
 def test_temporal_split_respects_cutoff():
     ev = events_frame()
-    train, test = ranking.split_temporal(ev, 0.3)
+    train, test = evaluation.split_temporal(ev, 0.3)
     assert train["timestamp"].max() < test["timestamp"].min()
     assert len(train) + len(test) == len(ev)
 
@@ -148,12 +148,12 @@ def test_temporal_split_respects_cutoff():
 def test_temporal_split_without_timestamps_says_what_to_do():
     ev = events_frame().assign(timestamp=pd.NaT)
     with pytest.raises(NotEnoughDataError, match="--split random"):
-        ranking.split_temporal(ev)
+        evaluation.split_temporal(ev)
 
 
 def test_random_event_split_keeps_pairs_together():
     ev = pd.concat([events_frame()] * 2)
-    train, test = ranking.split_events(ev, "random", 0.4, seed=1)
+    train, test = evaluation.split_events(ev, "random", 0.4, seed=1)
     pairs = lambda f: set(zip(f["user_id"], f["item_id"], strict=True))  # noqa: E731
     assert not pairs(train) & pairs(test)
     assert len(test) > 0
@@ -161,7 +161,7 @@ def test_random_event_split_keeps_pairs_together():
 
 def test_leave_last_takes_each_users_newest_items():
     ev = events_frame()
-    train, test = ranking.split_leave_last(ev, n=1)
+    train, test = evaluation.split_leave_last(ev, n=1)
     assert test.groupby("user_id").size().eq(1).all() and test["user_id"].nunique() == 6
     newest = ev.sort_values("timestamp").groupby("user_id").tail(1)
     assert set(zip(test.user_id, test.item_id, strict=False)) == set(zip(newest.user_id, newest.item_id, strict=False))
@@ -170,18 +170,18 @@ def test_leave_last_takes_each_users_newest_items():
 
 def test_split_events_rejects_unknown_method_and_bad_size():
     with pytest.raises(BadInputError, match="random, temporal, leave-last"):
-        ranking.split_events(events_frame(), "weekly")
+        evaluation.split_events(events_frame(), "weekly")
     with pytest.raises(BadInputError, match="between 0 and 1"):
-        ranking.split_random(sp.csr_matrix((2, 2)), 1.5)
+        evaluation.split_random(sp.csr_matrix((2, 2)), 1.5)
 
 
 def test_align_and_unseen_relevant():
     m = sp.csr_matrix(np.array([[1.0, 2.0], [3.0, 0.0]]))
-    out = ranking.align(m, np.array(["a", "b"]), np.array(["x", "y"]),
+    out = evaluation.align(m, np.array(["a", "b"]), np.array(["x", "y"]),
                         np.array(["b", "c", "a"]), np.array(["y", "x"]))
     assert out.toarray().tolist() == [[0, 3], [0, 0], [2, 1]]
     train = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 0.0]]))
-    assert ranking.unseen_relevant(m, train).toarray().tolist() == [[0, 1], [1, 0]]
+    assert evaluation.unseen_relevant(m, train).toarray().tolist() == [[0, 1], [1, 0]]
 
 
 # ---------------------------------------------------------------- cross-validation and search
@@ -190,7 +190,7 @@ def test_align_and_unseen_relevant():
 def test_cross_validate_gives_mean_and_std():
     m = sp.random(8, 8, density=0.5, format="csr", random_state=0)
     seen = []
-    out = ranking.cross_validate(lambda tr, te: {"n": float(te.nnz)}, m, folds=4,
+    out = evaluation.cross_validate(lambda tr, te: {"n": float(te.nnz)}, m, folds=4,
                                  progress=lambda f, msg: seen.append(f))
     assert out["mean"]["n"] == pytest.approx(m.nnz / 4)
     assert out["std"]["n"] >= 0 and len(out["folds"]) == 4 and seen[-1] == 1.0
@@ -203,7 +203,7 @@ def objective(params: dict) -> dict:
 @pytest.mark.parametrize("method", ["grid", "random", "bayes"])
 def test_search_finds_the_better_setting(method):
     trials = []
-    out = ranking.search_params(objective, {"rank": [5, 20, 80], "mode": ["good", "bad"]},
+    out = evaluation.search_params(objective, {"rank": [5, 20, 80], "mode": ["good", "bad"]},
                                 method=method, trials=12, seed=0, on_trial=trials.append)
     assert out["best_params"] == {"rank": 20, "mode": "good"}
     assert len(out["trials"]) == len(trials) and trials[0]["trial"] == 0
@@ -213,14 +213,14 @@ def test_search_finds_the_better_setting(method):
 def test_bayes_with_ranges_is_seeded():
     space = {"rank": (2, 64, "log"), "reg": (0.0, 1.0)}
     f = lambda p: {"ndcg@10": -abs(p["rank"] - 16) - p["reg"]}  # noqa: E731
-    a = ranking.search_params(f, space, "bayes", trials=8, seed=5)
-    b = ranking.search_params(f, space, "bayes", trials=8, seed=5)
+    a = evaluation.search_params(f, space, "bayes", trials=8, seed=5)
+    b = evaluation.search_params(f, space, "bayes", trials=8, seed=5)
     assert a["best_params"] == b["best_params"] and isinstance(a["best_params"]["rank"], int)
 
 
 def test_grid_of_ranges_and_bad_search():
-    assert ranking._grid({"a": (1, 5)}) == [{"a": v} for v in (1, 2, 3, 4, 5)]
+    assert evaluation._grid({"a": (1, 5)}) == [{"a": v} for v in (1, 2, 3, 4, 5)]
     with pytest.raises(BadInputError, match="grid, random, bayes"):
-        ranking.search_params(objective, {"rank": [1]}, method="annealing")
+        evaluation.search_params(objective, {"rank": [1]}, method="annealing")
     with pytest.raises(BadInputError, match="not among"):
-        ranking.search_params(lambda p: {"x": 1.0}, {"rank": [1]}, method="grid")
+        evaluation.search_params(lambda p: {"x": 1.0}, {"rank": [1]}, method="grid")

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personalization.ingest import ingest_file
-from personalization.interactions import build_interactions
-from personalization.ranking import align, ndcg_at_k, split_events, unseen_relevant
-from personalization.recommenders import make_recommender
+from personalization.data.ingest import ingest_file
+from personalization.evaluation import align, ndcg_at_k, split_events, unseen_relevant
+from personalization.recommendation.interactions import build_interactions
+from personalization.recommendation.models import make_recommender
 from personalization.store.events import read_events
 from tests.conftest import shared_file
 

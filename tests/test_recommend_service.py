@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from personalization import config, export, reasons, rec_export, rec_training, recommend
+from personalization import config, export
+from personalization.data.ingest import ingest_file
 from personalization.errors import (
     BadInputError,
     IncompatibleModelError,
     NotEnoughDataError,
     NotFoundError,
 )
-from personalization.ingest import ingest_file
+from personalization.recommendation import batch, reasons, serving, training
 from personalization.store import events as store_events
 
 KITCHEN = [f"kit{i}" for i in range(6)]
@@ -70,7 +71,7 @@ def shop(tmp_path_factory):
     folder = tmp_path_factory.mktemp("shop")
     db = folder / "shop.duckdb"
     load_shop(folder, db)
-    trained = rec_training.train_recommender(params={"rank": 2}, db=db)
+    trained = training.train_recommender(params={"rank": 2}, db=db)
     return db, trained
 
 
@@ -94,15 +95,15 @@ def test_train_with_defaults_saves_a_model_with_metrics(shop):
 def test_default_svd_chooses_its_rank_and_reports_progress(shop):
     db, _ = shop
     seen = []
-    out = rec_training.train_recommender(db=db, progress=lambda f, m: seen.append(f))
+    out = training.train_recommender(db=db, progress=lambda f, m: seen.append(f))
     assert out["params"]["rank"] == "auto" and 1 <= out["params"]["rank_"] <= 11
-    assert out["params"]["weighting"] in rec_training.AUTO_WEIGHTINGS
+    assert out["params"]["weighting"] in training.AUTO_WEIGHTINGS
     assert seen[-1] == 1.0 and seen == sorted(seen)
 
 
 def test_evaluate_beats_popularity_on_clear_tastes(shop):
     db, _ = shop
-    out = rec_training.evaluate_recommender(params={"rank": 2}, split="leave-last", k=3, db=db)
+    out = training.evaluate_recommender(params={"rank": 2}, split="leave-last", k=3, db=db)
     keys = {"precision@3", "recall@3", "ndcg@3", "map@3", "hit_rate@3", "mrr", "coverage", "novelty"}
     assert keys <= set(out["metrics"]) and keys <= set(out["baseline"])
     assert out["n_test_users"] == 20
@@ -111,7 +112,7 @@ def test_evaluate_beats_popularity_on_clear_tastes(shop):
 
 def test_cross_validation_gives_mean_and_std(shop):
     db, _ = shop
-    out = rec_training.evaluate_recommender(algo="svd", params={"rank": 2}, folds=3, k=3, db=db)
+    out = training.evaluate_recommender(algo="svd", params={"rank": 2}, folds=3, k=3, db=db)
     assert out["folds"] == 3 and set(out["metrics_std"]) == set(out["metrics"])
     assert all(v >= 0 for v in out["metrics_std"].values())
 
@@ -119,7 +120,7 @@ def test_cross_validation_gives_mean_and_std(shop):
 def test_tune_reports_every_trial_and_tests_once(shop):
     db, _ = shop
     seen = []
-    out = rec_training.tune_recommender(
+    out = training.tune_recommender(
         search="grid", space={"rank": [1, 4]}, params={"weighting": "binary"}, split="random",
         test_size=0.3, k=3, on_trial=seen.append, db=db,
     )
@@ -131,7 +132,7 @@ def test_tune_reports_every_trial_and_tests_once(shop):
 def test_k_larger_than_catalogue_in_evaluation_is_bad_input(shop):
     db, _ = shop
     with pytest.raises(BadInputError, match="catalogue of 12 items"):
-        rec_training.evaluate_recommender(k=50, db=db)
+        training.evaluate_recommender(k=50, db=db)
 
 
 def test_too_few_interactions_says_how_many(tmp_path):
@@ -140,17 +141,17 @@ def test_too_few_interactions_says_how_many(tmp_path):
     shop_events().head(6).to_csv(path, index=False)
     ingest_file(path, kind="events", db=db)
     with pytest.raises(NotEnoughDataError, match=r"6 events give 6 user-item interactions.*at least 20"):
-        rec_training.train_recommender(db=db)
+        training.train_recommender(db=db)
 
 
 def test_unknown_event_weight_and_param_are_bad_input(shop):
     db, _ = shop
     with pytest.raises(BadInputError, match="unknown event types: wishlist"):
-        rec_training.train_recommender(event_weights={"wishlist": 2}, db=db)
+        training.train_recommender(event_weights={"wishlist": 2}, db=db)
     with pytest.raises(BadInputError, match="no parameter depth"):
-        rec_training.evaluate_recommender(params={"depth": 3}, db=db)
+        training.evaluate_recommender(params={"depth": 3}, db=db)
     with pytest.raises(BadInputError, match="Unknown recommender"):
-        rec_training.train_recommender(algo="magic", db=db)
+        training.train_recommender(algo="magic", db=db)
 
 
 # ---------------------------------------------------------------- recommend
@@ -158,7 +159,7 @@ def test_unknown_event_weight_and_param_are_bad_input(shop):
 
 def test_known_user_gets_unseen_items_of_their_taste_with_reasons(shop):
     db, _ = shop
-    frame = recommend.recommend_for_user("k00", k=2, db=db)
+    frame = serving.recommend_for_user("k00", k=2, db=db)
     assert list(frame.columns[:4]) == ["rank", "item_id", "score", "reason"]
     assert {"title", "category", "price"} <= set(frame.columns)
     assert kitchen_ids(frame) and frame["rank"].tolist() == [1, 2]
@@ -170,19 +171,19 @@ def test_known_user_gets_unseen_items_of_their_taste_with_reasons(shop):
 
 def test_filters_and_rebuyable(shop):
     db, _ = shop
-    frame = recommend.recommend_for_user("k00", k=12, filter_seen=False, db=db)
+    frame = serving.recommend_for_user("k00", k=12, filter_seen=False, db=db)
     assert "kit0" in set(frame["item_id"]) and len(frame) == 12
-    frame = recommend.recommend_for_user("k00", k=12, rebuyable=["kit0"], db=db)
+    frame = serving.recommend_for_user("k00", k=12, rebuyable=["kit0"], db=db)
     assert "kit0" in set(frame["item_id"]) and "kit1" not in set(frame["item_id"])
-    frame = recommend.recommend_for_user("k00", k=12, exclude_categories=["Toys"], only_if="in_stock", db=db)
+    frame = serving.recommend_for_user("k00", k=12, exclude_categories=["Toys"], only_if="in_stock", db=db)
     assert set(frame["item_id"]) == {"kit4"}
-    frame = recommend.recommend_for_user("k00", k=12, exclude_items=["kit4"], exclude_categories=["toys"], db=db)
+    frame = serving.recommend_for_user("k00", k=12, exclude_items=["kit4"], exclude_categories=["toys"], db=db)
     assert set(frame["item_id"]) == {"kit5"}
 
 
 def test_k_beyond_what_is_left_is_capped_with_a_note(shop):
     db, _ = shop
-    frame = recommend.recommend_for_user("t03", k=50, db=db)
+    frame = serving.recommend_for_user("t03", k=50, db=db)
     assert len(frame) == 8
     assert "Asked for 50 items; 8 can be recommended" in frame.attrs["note"]
 
@@ -190,66 +191,66 @@ def test_k_beyond_what_is_left_is_capped_with_a_note(shop):
 def test_bad_filters_are_explained(shop):
     db, _ = shop
     with pytest.raises(BadInputError, match="known: kitchen, toys"):
-        recommend.recommend_for_user("k00", exclude_categories=["garden"], db=db)
+        serving.recommend_for_user("k00", exclude_categories=["garden"], db=db)
     with pytest.raises(BadInputError, match="not an item column"):
-        recommend.recommend_for_user("k00", only_if="on_sale", db=db)
+        serving.recommend_for_user("k00", only_if="on_sale", db=db)
     with pytest.raises(BadInputError, match="k must be"):
-        recommend.recommend_for_user("k00", k=0, db=db)
+        serving.recommend_for_user("k00", k=0, db=db)
 
 
 def test_unknown_user_and_item_suggest_real_ids(shop):
     db, _ = shop
     with pytest.raises(NotFoundError, match="users look like: k00"):
-        recommend.recommend_for_user("ghost", db=db)
+        serving.recommend_for_user("ghost", db=db)
     with pytest.raises(NotFoundError, match="items look like: "):
-        recommend.similar_items("nothing", db=db)
+        serving.similar_items("nothing", db=db)
     with pytest.raises(NotFoundError, match="There is no model"):
-        recommend.recommend_for_user("k00", model_id="rec-nope", db=db)
+        serving.recommend_for_user("k00", model_id="rec-nope", db=db)
 
 
 def test_new_user_gets_what_similar_users_like(shop):
     db, _ = shop
-    frame = recommend.recommend_for_new_user({"device": "Mobile", "location": "Berlin"}, k=3, db=db)
+    frame = serving.recommend_for_new_user({"device": "Mobile", "location": "Berlin"}, k=3, db=db)
     assert kitchen_ids(frame) and (frame["reason"] == "Popular with mobile users in Berlin").all()
-    frame = recommend.recommend_for_new_user({}, k=3, db=db)
+    frame = serving.recommend_for_new_user({}, k=3, db=db)
     assert (frame["reason"] == "Popular with all customers").all()
-    frame = recommend.recommend_for_new_user({"location": "London", "device": "tablet"}, k=3, db=db)
+    frame = serving.recommend_for_new_user({"location": "London", "device": "tablet"}, k=3, db=db)
     assert set(frame["item_id"]) <= set(TOYS) and frame["reason"].iloc[0] == "Popular with users in London"
     with pytest.raises(BadInputError, match="users table has: device, location"):
-        recommend.recommend_for_new_user({"shoe_size": 42}, db=db)
+        serving.recommend_for_new_user({"shoe_size": 42}, db=db)
 
 
 def test_user_without_events_is_served_as_a_new_user(shop):
     db, _ = shop
-    frame = recommend.recommend_for_user("newbie", k=3, db=db)
+    frame = serving.recommend_for_user("newbie", k=3, db=db)
     assert kitchen_ids(frame) and frame["reason"].iloc[0] == "Popular with mobile users in Berlin"
-    history = recommend.user_history("newbie", db=db)
+    history = serving.user_history("newbie", db=db)
     assert history.empty
 
 
 def test_segment_top_items(shop):
     db, _ = shop
-    frame = recommend.segment_top_items("device", "desktop", k=4, db=db)
+    frame = serving.segment_top_items("device", "desktop", k=4, db=db)
     assert set(frame["item_id"]) <= set(TOYS) and frame["reason"].iloc[0] == "Popular with desktop users"
 
 
 def test_similar_items_for_a_known_and_a_brand_new_item(shop):
     db, _ = shop
-    frame = recommend.similar_items("kit0", k=3, db=db)
+    frame = serving.similar_items("kit0", k=3, db=db)
     assert kitchen_ids(frame) and "kit0" not in set(frame["item_id"])
     assert (frame["reason"] == "Similar to Copper Pot").all()
-    fresh = recommend.similar_items("k_new", k=3, db=db)
+    fresh = serving.similar_items("k_new", k=3, db=db)
     assert kitchen_ids(fresh) and fresh["item_id"].iloc[0] == "kit0"
     assert (fresh["reason"] == "Similar to Copper Pan").all()
 
 
 def test_user_history_is_newest_first_with_titles(shop):
     db, _ = shop
-    history = recommend.user_history("k00", limit=2, db=db)
+    history = serving.user_history("k00", limit=2, db=db)
     assert history["item_id"].tolist() == ["kit3", "kit2"]
     assert history["title"].tolist() == ["Chef Knife", "Linen Tea Towel"]
     with pytest.raises(NotFoundError):
-        recommend.user_history("ghost", db=db)
+        serving.user_history("ghost", db=db)
 
 
 # ---------------------------------------------------------------- many users and export
@@ -258,7 +259,7 @@ def test_user_history_is_newest_first_with_titles(shop):
 def test_recommendations_for_every_user_have_reasons(shop):
     db, _ = shop
     seen = []
-    frame = rec_export.recommendations_for_users(k=2, item_columns=["in_stock"], db=db,
+    frame = batch.recommendations_for_users(k=2, item_columns=["in_stock"], db=db,
                                                 progress=lambda f, m: seen.append(f))
     assert list(frame.columns[:5]) == ["user_id", "rank", "item_id", "score", "reason"]
     assert "in_stock" in frame and len(frame) == 40 and frame["user_id"].nunique() == 20
@@ -269,23 +270,23 @@ def test_recommendations_for_every_user_have_reasons(shop):
 
 def test_recommendations_for_chosen_users_include_new_ones(shop):
     db, _ = shop
-    frame = rec_export.recommendations_for_users(["t01", "newbie"], k=2, db=db)
+    frame = batch.recommendations_for_users(["t01", "newbie"], k=2, db=db)
     assert frame["user_id"].tolist() == ["t01", "t01", "newbie", "newbie"]
     with pytest.raises(NotFoundError, match="ghost"):
-        rec_export.recommendations_for_users(["t01", "ghost"], db=db)
+        batch.recommendations_for_users(["t01", "ghost"], db=db)
 
 
 def test_export_csv_is_formula_safe_and_parquet_exact(shop, tmp_path):
     db, _ = shop
-    out = rec_export.export_recommendations(tmp_path / "recs.csv", k=2, users=["k05"], db=db)
+    out = batch.export_recommendations(tmp_path / "recs.csv", k=2, users=["k05"], db=db)
     assert out == {"path": str(tmp_path / "recs.csv"), "rows": 2, "users": 1}
     exported = pd.read_csv(tmp_path / "recs.csv")
     assert set(exported["item_id"]) == {"kit3", "kit4"}
     assert "'=HYPERLINK(evil)" in set(exported["title"])
-    out = rec_export.export_recommendations(tmp_path / "recs.parquet", k=3, db=db)
+    out = batch.export_recommendations(tmp_path / "recs.parquet", k=3, db=db)
     assert out["rows"] == 60 and len(pd.read_parquet(tmp_path / "recs.parquet")) == 60
     with pytest.raises(BadInputError, match=r"\.csv or \.parquet"):
-        rec_export.export_recommendations(tmp_path / "recs.json", db=db)
+        batch.export_recommendations(tmp_path / "recs.json", db=db)
 
 
 def test_model_from_an_incompatible_version_is_refused(shop):
@@ -295,17 +296,17 @@ def test_model_from_an_incompatible_version_is_refused(shop):
     meta_path.write_text(json.dumps({**json.loads(original), "format_version": 999}))
     try:
         with pytest.raises(IncompatibleModelError, match="Train it again"):
-            recommend.recommend_for_user("k00", model_id=out["model_id"], db=db)
+            serving.recommend_for_user("k00", model_id=out["model_id"], db=db)
     finally:
         meta_path.write_text(original)
 
 
 def test_reasons_name_history_items_with_their_verbs(shop):
     db, _ = shop
-    art, _ = recommend._load(None, db)
+    art, _ = serving.load_artifact(None, db)
     row = art.interactions.user_index("k00")
     col = art.interactions.item_index("kit4")
-    reason = reasons._reasons(art, np.array([row]), np.array([col]))[0]
+    reason = reasons.item_reasons(art, np.array([row]), np.array([col]))[0]
     assert reason.startswith("Because you ")
     assert any(t in reason for t in ("Copper Pot", "Oak Tray", "Linen Tea Towel", "Chef Knife"))
     assert "bought" in reason or "viewed" in reason
@@ -313,22 +314,22 @@ def test_reasons_name_history_items_with_their_verbs(shop):
 
 def test_auto_weighting_only_fills_what_is_open():
     events = shop_events()
-    weights = rec_training._weights(None)
-    chosen = rec_training._auto_params("svd", {"rank": 2}, events, "random", weights, None, pd.DataFrame(), 0)
-    assert chosen["rank"] == 2 and chosen["weighting"] in rec_training.AUTO_WEIGHTINGS
+    weights = training._weights(None)
+    chosen = training._auto_params("svd", {"rank": 2}, events, "random", weights, None, pd.DataFrame(), 0)
+    assert chosen["rank"] == 2 and chosen["weighting"] in training.AUTO_WEIGHTINGS
     given = {"weighting": "none"}
-    assert rec_training._auto_params("svd", given, events, "random", weights, None, pd.DataFrame(), 0) == given
-    assert rec_training._auto_params("popularity", {}, events, "random", weights, None, pd.DataFrame(), 0) == {}
+    assert training._auto_params("svd", given, events, "random", weights, None, pd.DataFrame(), 0) == given
+    assert training._auto_params("popularity", {}, events, "random", weights, None, pd.DataFrame(), 0) == {}
 
 
 
 def test_hybrid_model_knows_brand_new_items_by_their_attributes(shop):
     db, _ = shop
-    out = rec_training.train_recommender(algo="hybrid", params={"collaborative_params": {"rank": 2}}, db=db)
+    out = training.train_recommender(algo="hybrid", params={"collaborative_params": {"rank": 2}}, db=db)
     assert out["n_items"] == 13
-    fresh = recommend.similar_items("k_new", k=3, model_id=out["model_id"], db=db)
+    fresh = serving.similar_items("k_new", k=3, model_id=out["model_id"], db=db)
     assert kitchen_ids(fresh) and (fresh["reason"] == "Similar to Copper Pan").all()
-    frame = recommend.recommend_for_user("k00", k=3, model_id=out["model_id"], db=db)
+    frame = serving.recommend_for_user("k00", k=3, model_id=out["model_id"], db=db)
     assert set(frame["item_id"]) == {"kit4", "kit5", "k_new"}
     assert frame.set_index("item_id").loc["k_new", "reason"] == "New in kitchen, a category you browse"
     assert frame["reason"].str.len().gt(0).all()
@@ -352,28 +353,28 @@ def test_per_user_history_query_reads_only_that_user_newest_first(shop):
 
 def test_serving_a_known_user_reads_no_events(shop, monkeypatch):
     db, _ = shop
-    recommend._load(None, db)
+    serving.load_artifact(None, db)
 
     def forbidden(*args, **kwargs):
         raise AssertionError("the whole events table was read")
 
     monkeypatch.setattr(store_events, "read_events", forbidden)
     monkeypatch.setattr(store_events, "read_attributes", forbidden)
-    assert len(recommend.recommend_for_user("k00", k=2, db=db)) == 2
-    assert len(recommend.user_history("k00", db=db)) == 4
-    assert len(recommend.recommend_for_user("newbie", k=2, db=db)) == 2
-    assert len(recommend.segment_top_items("device", "mobile", k=2, db=db)) == 2
-    assert len(recommend.similar_items("k_new", k=2, db=db)) == 2
+    assert len(serving.recommend_for_user("k00", k=2, db=db)) == 2
+    assert len(serving.user_history("k00", db=db)) == 4
+    assert len(serving.recommend_for_user("newbie", k=2, db=db)) == 2
+    assert len(serving.segment_top_items("device", "mobile", k=2, db=db)) == 2
+    assert len(serving.similar_items("k_new", k=2, db=db)) == 2
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_streamed_export_equals_the_in_memory_frame(shop, tmp_path, monkeypatch, suffix):
     db, _ = shop
     users = ["t02", "newbie", "k01", "k07", "t09"]
-    whole = rec_export.recommendations_for_users(users, k=3, only_if="in_stock", db=db)
-    monkeypatch.setattr(rec_export, "EXPORT_BLOCK_USERS", 2)
+    whole = batch.recommendations_for_users(users, k=3, only_if="in_stock", db=db)
+    monkeypatch.setattr(batch, "EXPORT_BLOCK_USERS", 2)
     seen = []
-    out = rec_export.export_recommendations(
+    out = batch.export_recommendations(
         tmp_path / f"recs{suffix}", k=3, users=users, only_if="in_stock", db=db,
         progress=lambda f, m: seen.append(f),
     )
@@ -388,14 +389,14 @@ def test_streamed_export_equals_the_in_memory_frame(shop, tmp_path, monkeypatch,
 
 def test_export_takes_filters_and_only_the_chosen_columns(shop, tmp_path):
     db, _ = shop
-    out = rec_export.export_recommendations(
+    out = batch.export_recommendations(
         tmp_path / "r.csv", k=2, exclude_items=["toy0"], exclude_categories=["kitchen"],
         item_columns=["in_stock"], only_chosen_columns=True, db=db,
     )
     frame = pd.read_csv(out["path"])
     assert list(frame.columns) == ["user_id", "rank", "item_id", "score", "reason", "in_stock"]
     assert frame["item_id"].isin(TOYS).all() and "toy0" not in set(frame["item_id"])
-    empty = rec_export.export_recommendations(tmp_path / "none.csv", users=[], db=db)
+    empty = batch.export_recommendations(tmp_path / "none.csv", users=[], db=db)
     assert empty["rows"] == 0 and list(pd.read_csv(empty["path"]).columns)[:2] == ["user_id", "rank"]
 
 
@@ -405,10 +406,10 @@ def test_reasons_name_items_from_the_users_own_history(shop, bulk):
     titles = shop_items().set_index("item_id")["title"]
     for user in ("k02", "t05"):
         if bulk:
-            recs = rec_export.recommendations_for_users([user], k=3, filter_seen=False, db=db)
+            recs = batch.recommendations_for_users([user], k=3, filter_seen=False, db=db)
         else:
-            recs = recommend.recommend_for_user(user, k=3, filter_seen=False, db=db)
-        mine = set(titles.reindex(recommend.user_history(user, db=db)["item_id"]).fillna(""))
+            recs = serving.recommend_for_user(user, k=3, filter_seen=False, db=db)
+        mine = set(titles.reindex(serving.user_history(user, db=db)["item_id"]).fillna(""))
         others = set(titles) - mine
         named = recs["reason"][recs["reason"].str.startswith("Because you")]
         assert len(named) > 0
@@ -420,8 +421,8 @@ def test_reasons_name_items_from_the_users_own_history(shop, bulk):
 def test_a_page_and_an_export_give_the_same_reasons(shop):
     db, _ = shop
     for user in ("k02", "t05", "k07"):
-        page = recommend.recommend_for_user(user, k=4, db=db)
-        export = rec_export.recommendations_for_users([user], k=4, db=db)
+        page = serving.recommend_for_user(user, k=4, db=db)
+        export = batch.recommendations_for_users([user], k=4, db=db)
         assert list(page["item_id"]) == list(export["item_id"])
         assert list(page["reason"]) == list(export["reason"])
 
@@ -429,8 +430,8 @@ def test_a_page_and_an_export_give_the_same_reasons(shop):
 def test_weak_similarity_gives_a_truer_reason(shop, monkeypatch):
     db, _ = shop
     monkeypatch.setattr(reasons, "REASON_SIMILARITY", dict.fromkeys(reasons.REASON_SIMILARITY, 9.0))
-    recs = recommend.recommend_for_user("k00", k=3, db=db)
-    bulk = rec_export.recommendations_for_users(["k00"], k=3, db=db)
+    recs = serving.recommend_for_user("k00", k=3, db=db)
+    bulk = batch.recommendations_for_users(["k00"], k=3, db=db)
     assert not recs["reason"].str.startswith("Because").any()
     assert recs["reason"].tolist() == bulk["reason"].tolist()
     assert recs["reason"].isin(

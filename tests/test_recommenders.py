@@ -11,11 +11,11 @@ import pytest
 import scipy.sparse as sp
 
 from personalization.errors import BadInputError
-from personalization.recommenders import ALGORITHMS, make_recommender
-from personalization.recommenders.base import top_n
-from personalization.recommenders.ease import EASERecommender
-from personalization.recommenders.hybrid import HybridRecommender
-from personalization.recommenders.svd import SVDRecommender
+from personalization.recommendation.models import ALGORITHMS, make_recommender
+from personalization.recommendation.models.base import top_n
+from personalization.recommendation.models.ease import EASERecommender
+from personalization.recommendation.models.hybrid import HybridRecommender
+from personalization.recommendation.models.svd import SVDRecommender
 
 N_USERS, N_ITEMS, HALF = 40, 20, 10
 PERSONALISED = ["svd", "als", "itemknn", "ease", "content", "hybrid"]
@@ -238,7 +238,7 @@ def test_svd_at_full_rank_is_the_closed_form_denoising_autoencoder():
 
 
 def test_als_cg_solves_the_normal_equations_for_rows_of_any_length(monkeypatch):
-    import personalization.recommenders.als as als
+    import personalization.recommendation.models.als as als
 
     monkeypatch.setattr(als, "CHUNK", 8)
     rng = np.random.default_rng(4)
@@ -350,7 +350,7 @@ def reference_top(scores: np.ndarray, seen: np.ndarray, banned: list[int], n: in
 
 @pytest.mark.parametrize("algo", ["popularity", "svd", "als", "itemknn", "ease"])
 def test_recommend_for_many_users_equals_a_per_user_sort(algo, monkeypatch):
-    import personalization.recommenders.base as base
+    import personalization.recommendation.models.base as base
 
     monkeypatch.setattr(base, "BLOCK_CELLS", 7 * 300)
     rng = np.random.default_rng(3)

@@ -185,7 +185,8 @@ def _csv_rows(name: str) -> int:
 
 
 def test_ensure_sample_data_loads_once_and_trains_the_example_models(db):
-    from personalization import registry, sample, store
+    from personalization import registry, store
+    from personalization.data import sample
 
     fractions: list[float] = []
     assert sample.ensure_sample_data(db=db, progress=lambda f, m: fractions.append(f)) is True
@@ -201,7 +202,7 @@ def test_ensure_sample_data_loads_once_and_trains_the_example_models(db):
 
 
 def test_load_sample_data_reports_every_table(db):
-    from personalization import sample
+    from personalization.data import sample
 
     reports = sample.load_sample_data(db=db)
     assert [r.table for r in reports] == ["events", "users", "items", "customers"]

@@ -6,8 +6,9 @@ from typing import Any
 
 import pandas as pd
 
-from personalization import ingest, profile, store
+from personalization import store
 from personalization.cli import parse_pairs
+from personalization.data import ingest, profile
 
 REPORT_KEYS = ("table", "rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped",
                "rejects", "flagged", "mapping", "notes")

@@ -6,9 +6,10 @@ from typing import Any
 
 import pandas as pd
 
-from personalization import explain, lift, registry
+from personalization import registry
+from personalization.data.features import build_customer_features
 from personalization.errors import BadInputError
-from personalization.features import build_customer_features
+from personalization.propensity import explain, lift
 
 DEFAULT_TOP = 10
 

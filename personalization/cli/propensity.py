@@ -1,9 +1,9 @@
-"""``train-classifier`` and ``score``: each one call of ``personalization.propensity``."""
+"""``train-classifier`` and ``score``: each one call of ``personalization.propensity.classifier``."""
 
 from __future__ import annotations
 
-from personalization import propensity
-from personalization.pipelines import BALANCES, CLASSIFIERS, SCALINGS
+from personalization.propensity import classifier
+from personalization.propensity.pipelines import BALANCES, CLASSIFIERS, SCALINGS
 
 
 def register(sub) -> None:
@@ -21,7 +21,7 @@ def register(sub) -> None:
                    help="train,validation,test fractions, stratified (default 0.7,0.15,0.15)")
     p.add_argument("--folds", type=int, default=5,
                    help="cross-validation folds on train; 0 skips (default 5)")
-    p.add_argument("--search", choices=propensity.SEARCHES, default="none",
+    p.add_argument("--search", choices=classifier.SEARCHES, default="none",
                    help="parameter search on the validation split (default: none)")
     p.add_argument("--trials", type=int, default=20, help="trials of --search bayes (default 20)")
     p.add_argument("--seed", type=int, default=0)
@@ -42,9 +42,9 @@ def register(sub) -> None:
 
 
 def cmd_train(args) -> dict:
-    return propensity.train_classifier(
+    return classifier.train_classifier(
         table=args.table, target=args.target, positive=args.positive, exclude=args.exclude,
-        algo=args.algo, balance=args.balance, split=propensity.parse_split(args.split),
+        algo=args.algo, balance=args.balance, split=classifier.parse_split(args.split),
         folds=args.folds, search=args.search, trials=args.trials, seed=args.seed,
         scaling=args.scaling, name=args.name, cost_per_contact=args.cost_per_contact,
         value_per_conversion=args.value_per_conversion,
@@ -54,7 +54,7 @@ def cmd_train(args) -> dict:
 
 def cmd_score(args) -> dict:
     if args.out:
-        return propensity.export_scores(args.out, model_id=args.model, table=args.table, db=args.db)
-    scores = propensity.score_customers(model_id=args.model, table=args.table, db=args.db)
+        return classifier.export_scores(args.out, model_id=args.model, table=args.table, db=args.db)
+    scores = classifier.score_customers(model_id=args.model, table=args.table, db=args.db)
     return {"rows": len(scores), "contacts": int(scores["decision"].sum()),
             "scores": scores.to_dict(orient="records")}

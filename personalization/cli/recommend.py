@@ -1,6 +1,6 @@
 """``train-recommender``, ``evaluate-recommender``, ``tune-recommender``, ``recommend`` and
-``export-recommendations``: each one call of ``personalization.rec_training``,
-``personalization.recommend`` or ``personalization.rec_export``."""
+``export-recommendations``: each one call of ``personalization.recommendation.training``,
+``personalization.recommendation.serving`` or ``personalization.recommendation.batch``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from personalization import ranking, rec_export, rec_training, recommend
+from personalization import evaluation
 from personalization.cli import parse_pairs
 from personalization.errors import BadInputError
+from personalization.recommendation import batch, serving, training
 
 NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 WORDS = {"true": True, "false": False, "none": None, "null": None}
@@ -33,7 +34,7 @@ def register(sub) -> None:
     p = sub.add_parser("tune-recommender", help="search parameters on a validation split")
     _model_flags(p)
     _split_flags(p)
-    p.add_argument("--search", choices=ranking.SEARCHES, default="bayes", help="default: bayes")
+    p.add_argument("--search", choices=evaluation.SEARCHES, default="bayes", help="default: bayes")
     p.add_argument("--trials", type=int, default=20, help="settings to try (default 20)")
     p.set_defaults(func=cmd_tune)
 
@@ -73,7 +74,7 @@ def _model_flags(p) -> None:
 
 
 def _split_flags(p) -> None:
-    p.add_argument("--split", choices=ranking.SPLITS, default="temporal", help="default: temporal")
+    p.add_argument("--split", choices=evaluation.SPLITS, default="temporal", help="default: temporal")
     p.add_argument("--test-size", type=float, default=0.2, help="share held out (default 0.2)")
     p.add_argument(
         "-k", "--k", dest="k", type=int, default=10, help="list length for metrics (default 10)"
@@ -120,11 +121,11 @@ def _common(args) -> dict:
 
 
 def cmd_train(args) -> dict:
-    return rec_training.train_recommender(**_common(args), name=args.name)
+    return training.train_recommender(**_common(args), name=args.name)
 
 
 def cmd_evaluate(args) -> dict:
-    return rec_training.evaluate_recommender(
+    return training.evaluate_recommender(
         **_common(args),
         split=args.split,
         test_size=args.test_size,
@@ -137,7 +138,7 @@ def cmd_evaluate(args) -> dict:
 def cmd_tune(args) -> dict:
     common = _common(args)
     fixed = common.pop("params")
-    return rec_training.tune_recommender(
+    return training.tune_recommender(
         **common,
         params=fixed,
         search=args.search,
@@ -150,7 +151,7 @@ def cmd_tune(args) -> dict:
 
 
 def cmd_recommend(args) -> dict:
-    frame = recommend.recommend_for_user(args.user, k=args.k, model_id=args.model, db=args.db)
+    frame = serving.recommend_for_user(args.user, k=args.k, model_id=args.model, db=args.db)
     out = {"user": args.user, "items": frame.to_dict(orient="records")}
     if "note" in frame.attrs:
         out["note"] = frame.attrs["note"]
@@ -162,7 +163,7 @@ def _comma_list(text: str | None) -> list[str]:
 
 
 def cmd_export(args) -> dict:
-    return rec_export.export_recommendations(
+    return batch.export_recommendations(
         args.out,
         k=args.k,
         model_id=args.model,

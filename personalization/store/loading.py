@@ -56,7 +56,7 @@ class Column:
 
 @dataclass
 class LoadPlan:
-    """Everything ``load`` needs; built by ``personalization.ingest``."""
+    """Everything ``load`` needs; built by ``personalization.data.ingest``."""
 
     path: str
     label: str                       # name of the file in messages

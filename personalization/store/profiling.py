@@ -1,7 +1,7 @@
 """Profiling tables: the SQL behind data-quality profiles, readiness checks and key figures.
 
 Each function is one or a few aggregate queries (one scan per table where it can), so profiles
-stay fast on millions of events. ``personalization.profile`` turns them into what the pages show.
+stay fast on millions of events. ``personalization.data.profile`` turns them into what the pages show.
 """
 
 from __future__ import annotations

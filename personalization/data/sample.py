@@ -12,7 +12,7 @@ from pathlib import Path
 
 from personalization import config, store
 from personalization.errors import NotFoundError
-from personalization.ingest import IngestReport, ingest_file
+from personalization.data.ingest import IngestReport, ingest_file
 
 SAMPLE_FILES = {
     "events": "events.csv",
@@ -75,10 +75,11 @@ def train_default_models(db=None, progress: Progress | None = None) -> list[str]
 
     Both become the promoted models of their kind when they are the first of it.
     """
-    from personalization import propensity, rec_training
+    from personalization.propensity import classifier
+    from personalization.recommendation import training
 
-    rec = rec_training.train_recommender("svd", db=db, progress=_scaled(progress, 0.0, 0.5))
-    clf = propensity.train_classifier(
+    rec = training.train_recommender("svd", db=db, progress=_scaled(progress, 0.0, 0.5))
+    clf = classifier.train_classifier(
         "customers", target="converted", positive="yes", db=db, progress=_scaled(progress, 0.5, 0.5)
     )
     return [rec["model_id"], clf["model_id"]]

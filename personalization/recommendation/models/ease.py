@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from personalization.errors import BadInputError, NotEnoughDataError
-from personalization.recommenders.base import (
+from personalization.recommendation.models.base import (
     Recommender,
     check_choice,
     check_number,
@@ -30,7 +30,7 @@ from personalization.recommenders.base import (
     top_n,
     weigh,
 )
-from personalization.recommenders.svd import VALIDATION_K, holdout_split, ndcg_at_k
+from personalization.recommendation.models.svd import VALIDATION_K, holdout_split, ndcg_at_k
 
 WEIGHTINGS = ("log", "none", "binary")
 L2_GRID = (100.0, 300.0, 1000.0, 3000.0)

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from personalization.errors import NotEnoughDataError
-from personalization.recommenders.base import (
+from personalization.recommendation.models.base import (
     WORKERS,
     Recommender,
     check_choice,

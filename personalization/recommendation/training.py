@@ -16,27 +16,26 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from personalization import ranking, registry, store
+from personalization import evaluation, registry, store
 from personalization.errors import BadInputError, NotEnoughDataError
-from personalization.interactions import (
+from personalization.progress import Progress, report
+from personalization.recommendation.artifact import (
+    BLOCK_CELLS,
+    CATEGORY_COLUMNS,
+    PRICE_COLUMNS,
+    TITLE_COLUMNS,
+    RecommenderArtifact,
+    check_k,
+)
+from personalization.recommendation.interactions import (
     DEFAULT_EVENT_WEIGHTS,
     RATING,
     Interactions,
     build_interactions,
     with_items,
 )
-from personalization.rec_artifact import (
-    BLOCK_CELLS,
-    CATEGORY_COLUMNS,
-    PRICE_COLUMNS,
-    TITLE_COLUMNS,
-    Progress,
-    RecommenderArtifact,
-    _check_k,
-    _report,
-)
-from personalization.recommenders import ALGORITHMS, Recommender, make_recommender
-from personalization.recommenders.base import top_n
+from personalization.recommendation.models import ALGORITHMS, Recommender, make_recommender
+from personalization.recommendation.models.base import top_n
 from personalization.store import events as store_events
 
 MIN_INTERACTIONS = 20
@@ -81,18 +80,18 @@ def train_recommender(
     """
     params = dict(params or {})
     _check_algo(algo, params)
-    _report(progress, 0.05, f"reading {table}")
+    report(progress, 0.05, f"reading {table}")
     events = store_events.read_events(table, db=db)
     weights = _weights(event_weights)
     inter = _interactions(events, weights, half_life_days)
     items, users = _attributes(table, db)
-    _report(progress, 0.15, "choosing defaults and measuring on a holdout split")
+    report(progress, 0.15, "choosing defaults and measuring on a holdout split")
     metrics, params = _quick_metrics(algo, params, events, weights, half_life_days, items)
     if algo in FEATURE_ALGOS:
         inter = with_items(inter, items.index.astype(str))
-    _report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
+    report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
     model, seconds = _fit(algo, params, inter, items)
-    _report(progress, 0.85, "saving the model")
+    report(progress, 0.85, "saving the model")
     artifact = _artifact(
         model, algo, params, inter, events, weights, half_life_days, table, items, users
     )
@@ -110,7 +109,7 @@ def train_recommender(
         name=name,
         db=db,
     )
-    _report(progress, 1.0, "done")
+    report(progress, 1.0, "done")
     return {
         "model_id": model_id,
         **registry.standing(model_id, db=db),
@@ -151,21 +150,21 @@ def evaluate_recommender(
     """
     params = dict(params or {})
     _check_algo(algo, params)
-    k = _check_k(k)
+    k = check_k(k)
     weights = _weights(event_weights)
-    _report(progress, 0.05, f"reading {table}")
+    report(progress, 0.05, f"reading {table}")
     events = store_events.read_events(table, db=db)
     inter = _interactions(events, weights, half_life_days)
     _check_k_fits(k, inter.matrix.shape[1])
     if folds:
         items, _ = _attributes(table, db)
         return _cross_validate(algo, params, inter, k, int(folds), seed, items, progress)
-    _report(progress, 0.1, f"{split} split")
-    train_ev, test_ev = ranking.split_events(events, split, test_size, seed)
+    report(progress, 0.1, f"{split} split")
+    train_ev, test_ev = evaluation.split_events(events, split, test_size, seed)
     items, _ = _attributes(table, db)
     params = _auto_params(algo, params, train_ev, split, weights, half_life_days, items, seed)
     result = _holdout(algo, params, train_ev, test_ev, weights, half_life_days, k, seed, items)
-    _report(progress, 1.0, "done")
+    report(progress, 1.0, "done")
     return {**result, "split": split, "test_size": test_size, "k": k}
 
 
@@ -198,14 +197,14 @@ def tune_recommender(
     """
     fixed = dict(params or {})
     _check_algo(algo, fixed)
-    k = _check_k(k)
+    k = check_k(k)
     metric = metric or f"ndcg@{k}"
     space = _space(algo, space, fixed)
     weights = _weights(event_weights)
     events = store_events.read_events(table, db=db)
     _check_k_fits(k, _interactions(events, weights, half_life_days).matrix.shape[1])
-    train_ev, test_ev = ranking.split_events(events, split, test_size, seed)
-    fit_ev, val_ev = ranking.split_events(train_ev, split, test_size, seed + 1)
+    train_ev, test_ev = evaluation.split_events(events, split, test_size, seed)
+    fit_ev, val_ev = evaluation.split_events(train_ev, split, test_size, seed + 1)
     data = _eval_data(fit_ev, val_ev, weights, half_life_days, seed)
     items, _ = _attributes(table, db)
 
@@ -214,13 +213,13 @@ def tune_recommender(
         return _score_model(model, data, k)
 
     def stage(fraction: float, message: str) -> None:
-        _report(progress, 0.9 * fraction, message)
+        report(progress, 0.9 * fraction, message)
 
-    found = ranking.search_params(objective, space, search, trials, metric, seed, on_trial, stage)
+    found = evaluation.search_params(objective, space, search, trials, metric, seed, on_trial, stage)
     best_params = {**fixed, **found["best_params"]}
-    _report(progress, 0.92, "refitting the best setting and testing it once")
+    report(progress, 0.92, "refitting the best setting and testing it once")
     final = _holdout(algo, best_params, train_ev, test_ev, weights, half_life_days, k, seed, items)
-    _report(progress, 1.0, "done")
+    report(progress, 1.0, "done")
     return {
         "best_params": best_params,
         "best_metrics": found["best_metrics"],
@@ -344,10 +343,10 @@ def _eval_data(train_ev, test_ev, weights, half_life_days, seed) -> dict:
     if tested is None:
         test = sp.csr_matrix(inter.matrix.shape, dtype=np.float32)
     else:
-        test = ranking.align(
+        test = evaluation.align(
             tested.matrix, tested.user_ids, tested.item_ids, inter.user_ids, inter.item_ids
         )
-    test = ranking.unseen_relevant(test, inter.matrix)
+    test = evaluation.unseen_relevant(test, inter.matrix)
     users = np.flatnonzero(np.diff(test.indptr) > 0)
     if len(users) == 0:
         raise NotEnoughDataError(
@@ -362,7 +361,7 @@ def _eval_data(train_ev, test_ev, weights, half_life_days, seed) -> dict:
 def _score_model(model: Recommender, data: dict, k: int) -> dict:
     inter, users = data["inter"], data["users"]
     recs, _ = model.recommend(users, inter.matrix, n=min(k, inter.matrix.shape[1]), filter_seen=True)
-    return ranking.evaluate_recs(recs, data["test"], inter.matrix, k, users)
+    return evaluation.evaluate_recs(recs, data["test"], inter.matrix, k, users)
 
 
 def _holdout(algo, params, train_ev, test_ev, weights, half_life_days, k, seed, items) -> dict:
@@ -383,7 +382,7 @@ def _quick_metrics(algo, params, events, weights, half_life_days, items) -> tupl
     after ``_auto_params`` chose what was left open on the training part."""
     method = "temporal" if _has_times(events) else "random"
     try:
-        train_ev, test_ev = ranking.split_events(events, method, 0.2, 0)
+        train_ev, test_ev = evaluation.split_events(events, method, 0.2, 0)
         params = _auto_params(algo, params, train_ev, method, weights, half_life_days, items, 0)
         result = _holdout(algo, params, train_ev, test_ev, weights, half_life_days, 10, 0, items)
     except NotEnoughDataError as exc:
@@ -397,7 +396,7 @@ def _auto_params(algo, params, train_ev, method, weights, half_life_days, items,
     if algo != "svd" or "weighting" in params:
         return params
     try:
-        fit_ev, val_ev = ranking.split_events(train_ev, method, 0.2, seed + 1)
+        fit_ev, val_ev = evaluation.split_events(train_ev, method, 0.2, seed + 1)
         data = _eval_data(fit_ev, val_ev, weights, half_life_days, seed)
     except NotEnoughDataError:
         return params
@@ -417,14 +416,14 @@ def _cross_validate(algo, params, inter, k, folds, seed, items, progress) -> dic
             model, took = _fit(name, chosen, fold, items)
             if name == algo:
                 seconds.append(took)
-            relevant = ranking.unseen_relevant(test, train)
+            relevant = evaluation.unseen_relevant(test, train)
             users = np.flatnonzero(np.diff(relevant.indptr) > 0)
             return _score_model(model, {"inter": fold, "test": relevant, "users": users}, k)
 
         return evaluate
 
-    model_cv = ranking.cross_validate(run(algo, params), inter.matrix, folds, seed, progress)
-    base_cv = ranking.cross_validate(run("popularity", {}), inter.matrix, folds, seed)
+    model_cv = evaluation.cross_validate(run(algo, params), inter.matrix, folds, seed, progress)
+    base_cv = evaluation.cross_validate(run("popularity", {}), inter.matrix, folds, seed)
     return {
         "metrics": model_cv["mean"],
         "metrics_std": model_cv["std"],

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from personalization.recommenders.base import Recommender, cosine_similarity_to
+from personalization.recommendation.models.base import Recommender, cosine_similarity_to
 
 
 class PopularityRecommender(Recommender):

@@ -17,18 +17,19 @@ import pandas as pd
 
 from personalization.errors import BadInputError, NotFoundError
 from personalization.export import FORMATS, write_blocks
-from personalization.reasons import _reasons
-from personalization.rec_artifact import Progress, _check_k, _report
-from personalization.recommend import (
-    _banned,
-    _frame,
-    _item_mask,
-    _join_items,
-    _load,
-    _order,
-    _segment_attributes,
-    _segment_frame,
-    _top_items,
+from personalization.progress import Progress, report
+from personalization.recommendation.artifact import check_k
+from personalization.recommendation.reasons import item_reasons
+from personalization.recommendation.serving import (
+    banned_items,
+    item_mask,
+    join_item_columns,
+    load_artifact,
+    order_columns,
+    segment_attributes,
+    segment_frame,
+    top_frame,
+    top_items,
 )
 from personalization.store import events as store_events
 
@@ -82,14 +83,14 @@ def recommendation_blocks(
     Everything that can fail on bad input (model, ``k``, filters, unknown users) is checked
     before the first frame is produced.
     """
-    art, _ = _load(model_id, db)
-    k = _check_k(k)
+    art, _ = load_artifact(model_id, db)
+    k = check_k(k)
     ids = art.interactions.user_ids.astype(str) if users is None else _unique_text(users)
     rows = art.interactions.user_indices(ids) if users is not None else np.arange(len(ids))
-    banned = _banned(art, exclude_items, exclude_categories, only_if)
-    _join_items(art, pd.DataFrame({"item_id": []}), item_columns)
+    banned = banned_items(art, exclude_items, exclude_categories, only_if)
+    join_item_columns(art, pd.DataFrame({"item_id": []}), item_columns)
     cold = _cold_attributes(art, ids[rows < 0], db)
-    rebuy = _item_mask(art, rebuyable)
+    rebuy = item_mask(art, rebuyable)
     return _blocks(art, ids, rows, k, banned, filter_seen, rebuy, cold, item_columns, progress)
 
 
@@ -156,10 +157,10 @@ def _blocks(art, ids, rows, k, banned, filter_seen, rebuy, cold, item_columns, p
         position = pd.Series(np.arange(len(block_ids)), index=block_ids)
         order = np.lexsort((frame["rank"].to_numpy(), position[frame["user_id"]].to_numpy()))
         done = start + len(block_ids)
-        _report(progress, done / len(ids), f"{done:,} of {len(ids):,} customers scored")
-        yield _order(frame.iloc[order], item_columns, with_user=True)
+        report(progress, done / len(ids), f"{done:,} of {len(ids):,} customers scored")
+        yield order_columns(frame.iloc[order], item_columns, with_user=True)
     if len(ids) == 0:
-        yield _order(_empty_frame(art, item_columns), item_columns, with_user=True)
+        yield order_columns(_empty_frame(art, item_columns), item_columns, with_user=True)
 
 
 def _empty_frame(art, item_columns) -> pd.DataFrame:
@@ -172,15 +173,15 @@ def _empty_frame(art, item_columns) -> pd.DataFrame:
             "reason": pd.Series([], dtype=object),
         }
     )
-    return _join_items(art, frame, item_columns)
+    return join_item_columns(art, frame, item_columns)
 
 
 def _known_users_frame(art, rows, k, banned, filter_seen, rebuy, item_columns) -> pd.DataFrame:
     if len(rows) == 0:
         return _empty_frame(art, item_columns)
-    ids, scores = _top_items(art, rows, k, banned, filter_seen, rebuy)
-    frame = _frame(art, rows[:, None].repeat(ids.shape[1], axis=1), ids, scores, item_columns)
-    frame["reason"] = _reasons(art, frame["_row"].to_numpy(), frame["_item"].to_numpy())
+    ids, scores = top_items(art, rows, k, banned, filter_seen, rebuy)
+    frame = top_frame(art, rows[:, None].repeat(ids.shape[1], axis=1), ids, scores, item_columns)
+    frame["reason"] = item_reasons(art, frame["_row"].to_numpy(), frame["_item"].to_numpy())
     owners = art.interactions.user_ids[frame.pop("_row").to_numpy()].astype(str)
     frame.insert(0, "user_id", owners)
     return frame.drop(columns="_item")
@@ -200,7 +201,7 @@ def _cold_attributes(art, ids: np.ndarray, db) -> dict[str, tuple]:
         )
     stats = art.users if not art.users.empty else live
     return {
-        uid: tuple(_segment_attributes((live if uid in live.index else art.users).loc[uid], stats).items())
+        uid: tuple(segment_attributes((live if uid in live.index else art.users).loc[uid], stats).items())
         for uid in ids
     }
 
@@ -215,7 +216,7 @@ def _cold_users_frame(art, ids, cold, k, banned, item_columns, segments) -> pd.D
     parts = []
     for attributes, members in groups.items():
         if attributes not in segments:
-            segments[attributes] = _segment_frame(art, dict(attributes), k, banned, item_columns)
+            segments[attributes] = segment_frame(art, dict(attributes), k, banned, item_columns)
         frame = segments[attributes]
         repeated = frame.loc[frame.index.repeat(len(members))].reset_index(drop=True)
         repeated.insert(0, "user_id", np.tile(members, len(frame)))

@@ -8,7 +8,7 @@ category or a price, the size of the scoring blocks, the check of ``k`` and prog
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +17,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from personalization.errors import BadInputError
-from personalization.interactions import Interactions
-from personalization.recommenders import Recommender
+from personalization.recommendation.interactions import Interactions
+from personalization.recommendation.models import Recommender
 
-Progress = Callable[[float, str], None] | None
 BLOCK_CELLS = 1 << 22
 TITLE_COLUMNS = ("title", "name", "product_name", "description", "Description")
 CATEGORY_COLUMNS = ("category", "department", "product_type", "categories")
@@ -58,23 +57,19 @@ class RecommenderArtifact:
 
     def titles(self, item_indices: np.ndarray) -> np.ndarray:
         ids = self.interactions.item_ids[item_indices]
-        column = _first_present(self.items, TITLE_COLUMNS)
+        column = first_present(self.items, TITLE_COLUMNS)
         if column is None:
             return ids.astype(str)
         found = self.items[column].reindex(ids.astype(str)).to_numpy(dtype=object)
         return np.char.strip(np.where(pd.isna(found), ids.astype(str), found).astype(str))
 
 
-def _check_k(k: Any) -> int:
+def check_k(k: Any) -> int:
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise BadInputError(f"k must be a whole number of items >= 1; got {k!r}.")
     return int(k)
 
 
-def _first_present(frame: pd.DataFrame, names: Sequence[str]) -> str | None:
+def first_present(frame: pd.DataFrame, names: Sequence[str]) -> str | None:
     return next((n for n in names if n in frame.columns), None)
 
-
-def _report(progress: Progress, fraction: float, message: str) -> None:
-    if progress is not None:
-        progress(min(max(fraction, 0.0), 1.0), message)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from personalization.recommenders.base import Recommender, check_number
+from personalization.recommendation.models.base import Recommender, check_number
 
 
 class ItemKNNRecommender(Recommender):

@@ -20,8 +20,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from personalization.errors import BadInputError
-from personalization.recommenders.base import Recommender, check_n, check_number, top_n
-from personalization.recommenders.content import ContentRecommender, encode_features
+from personalization.recommendation.models.base import Recommender, check_n, check_number, top_n
+from personalization.recommendation.models.content import ContentRecommender, encode_features
 
 
 class HybridRecommender(Recommender):
@@ -45,7 +45,7 @@ class HybridRecommender(Recommender):
         self.max_features = max_features
 
     def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
-        from personalization.recommenders import make_recommender
+        from personalization.recommendation.models import make_recommender
 
         if self.collaborative == "hybrid":
             raise BadInputError("collaborative must be another algorithm than hybrid, e.g. svd.")

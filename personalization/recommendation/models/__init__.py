@@ -9,15 +9,15 @@ from __future__ import annotations
 import inspect
 
 from personalization.errors import BadInputError
-from personalization.recommenders.als import ALSRecommender
-from personalization.recommenders.base import Recommender
-from personalization.recommenders.content import ContentRecommender
-from personalization.recommenders.ease import EASERecommender
-from personalization.recommenders.hybrid import HybridRecommender
-from personalization.recommenders.itemknn import ItemKNNRecommender
-from personalization.recommenders.popularity import PopularityRecommender
-from personalization.recommenders.svd import SVDRecommender
-from personalization.recommenders.trending import TrendingRecommender
+from personalization.recommendation.models.als import ALSRecommender
+from personalization.recommendation.models.base import Recommender
+from personalization.recommendation.models.content import ContentRecommender
+from personalization.recommendation.models.ease import EASERecommender
+from personalization.recommendation.models.hybrid import HybridRecommender
+from personalization.recommendation.models.itemknn import ItemKNNRecommender
+from personalization.recommendation.models.popularity import PopularityRecommender
+from personalization.recommendation.models.svd import SVDRecommender
+from personalization.recommendation.models.trending import TrendingRecommender
 
 ALGORITHMS: dict[str, type[Recommender]] = {
     "popularity": PopularityRecommender,

@@ -15,8 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from personalization.errors import BadInputError
-from personalization.recommenders.base import check_number
-from personalization.recommenders.popularity import PopularityRecommender
+from personalization.recommendation.models.base import check_number
+from personalization.recommendation.models.popularity import PopularityRecommender
 
 
 class TrendingRecommender(PopularityRecommender):

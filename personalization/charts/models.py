@@ -2,7 +2,7 @@
 
 Every builder takes plain arrays or tidy frames (as the library's metric, SHAP and lift functions
 return them) and gives back a ``plotly.graph_objects.Figure`` with both axes titled. Nothing here
-imports streamlit or reads storage. Colours come from ``personalization.charts.PALETTE``: the model
+imports streamlit or reads storage. Colours come from ``personalization.charts.theme.PALETTE``: the model
 in ``MODEL``, the baseline or random line in ``BASELINE``, raising and lowering effects in ``UP``
 and ``DOWN``.
 """
@@ -17,7 +17,15 @@ import plotly.graph_objects as go
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import auc, precision_recall_curve, roc_curve
 
-from personalization.charts import ACCENT, NEGATIVE, NEUTRAL, PALETTE, POSITIVE, PRIMARY, TEMPLATE
+from personalization.charts.theme import (
+    ACCENT,
+    NEGATIVE,
+    NEUTRAL,
+    PALETTE,
+    POSITIVE,
+    PRIMARY,
+    TEMPLATE,
+)
 
 MODEL = PRIMARY
 BASELINE = NEUTRAL

@@ -14,7 +14,7 @@
 - "Trending this week": among the items most users touched in the last 7 days of the data;
 - "Popular with customers who shop like you": the model's collaborative signal, nothing nameable
   ("New, and close to what you browse" for an item nobody has touched yet);
-- "Popular with mobile users in Berlin": for new users, what similar users touched (``_audience``);
+- "Popular with mobile users in Berlin": for new users, what similar users touched (``audience``);
 - "Similar to X": for ``recommend.similar_items``.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from personalization.rec_artifact import BLOCK_CELLS, CATEGORY_COLUMNS, _first_present
+from personalization.recommendation.artifact import BLOCK_CELLS, CATEGORY_COLUMNS, first_present
 
 REASON_SIMILARITY = {"factors": 0.4, "features": 0.3, "itemknn": 0.1, "cooccurrence": 0.2}
 LIKE_YOU = "Popular with customers who shop like you"
@@ -40,7 +40,7 @@ VERBS = {
 }
 
 
-def _reasons(art, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+def item_reasons(art, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
     """One readable reason per (matrix row, item column) pair, vectorised over pairs: the same
     for one user's list on a page as for the same user in an export."""
     reasons = np.full(len(rows), LIKE_YOU, dtype=object)
@@ -100,7 +100,7 @@ def _pair_similarity(art, items: np.ndarray, others: np.ndarray) -> tuple[np.nda
 
 def _category_codes(art) -> np.ndarray:
     """Category code per item column (-1 where unknown or without a category column)."""
-    column = _first_present(art.items, CATEGORY_COLUMNS)
+    column = first_present(art.items, CATEGORY_COLUMNS)
     if column is None:
         return np.full(art.n_items, -1, dtype=np.int64)
     cats = art.items[column].reindex(art.interactions.item_ids.astype(str))
@@ -159,7 +159,7 @@ def _verbs(art, rows: np.ndarray, cols: np.ndarray) -> list[str]:
 
 
 def _category_reasons(art, rows, items, new, reasons) -> None:
-    column = _first_present(art.items, CATEGORY_COLUMNS)
+    column = first_present(art.items, CATEGORY_COLUMNS)
     if column is None:
         return
     cats = art.items[column].reindex(art.interactions.item_ids.astype(str))
@@ -185,7 +185,7 @@ def _category_reasons(art, rows, items, new, reasons) -> None:
     reasons[liked & new] = fresh[item_codes[liked & new]]
 
 
-def _audience(used: dict) -> str:
+def audience(used: dict) -> str:
     if not used:
         return "Popular with all customers"
     places = [str(v) for c, v in used.items() if c in PLACE_COLUMNS]

@@ -34,7 +34,7 @@ from sklearn.pipeline import Pipeline
 
 from personalization import export, registry, store
 from personalization.errors import BadInputError, NotEnoughDataError
-from personalization.pipelines import (
+from personalization.propensity.pipelines import (
     BALANCES,
     CLASSIFIERS,
     DEFAULT_PARAMS,

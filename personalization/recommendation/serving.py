@@ -2,15 +2,15 @@
 
 Recommend for a known user, a new user (by attributes such as device and location) or a
 segment; find similar items; show a user's history. Every row carries a ``reason`` (see
-``personalization.reasons``). Training lives in ``rec_training``, lists for many users and
+``personalization.recommendation.reasons``). Training lives in ``rec_training``, lists for many users and
 export files in ``rec_export``.
 
 Scoring a known user reads no events: the model artifact holds the training matrix and the id
 maps, so "already seen" means seen in the training data, and events loaded after training are
 ignored until the model is trained again. Loaded artifacts are kept in memory (a few per
 process, keyed by their file), so only the first call for a model pays for reading it. Models saved
-before the split of this module were pickled as ``personalization.recommend.RecommenderArtifact``;
-the import of that class here (used by ``_load``) is what keeps them loadable.
+before the split of this module were pickled as ``personalization.recommendation.serving.RecommenderArtifact``;
+the import of that class here (used by ``load_artifact``) is what keeps them loadable.
 
 ``k`` larger than what can be recommended is capped; the frame's ``attrs["note"]`` then says so.
 A user who is in the ``users`` table but has no events is a new user: recommendations come from
@@ -31,17 +31,17 @@ import scipy.sparse as sp
 
 from personalization import config, registry
 from personalization.errors import BadInputError, NotFoundError
-from personalization.reasons import _audience, _reasons
-from personalization.rec_artifact import (
+from personalization.recommendation.artifact import (
     BLOCK_CELLS,
     CATEGORY_COLUMNS,
     PRICE_COLUMNS,
     TITLE_COLUMNS,
     RecommenderArtifact,
-    _check_k,
-    _first_present,
+    check_k,
+    first_present,
 )
-from personalization.recommenders.base import top_n
+from personalization.recommendation.models.base import top_n
+from personalization.recommendation.reasons import audience, item_reasons
 from personalization.store import events as store_events
 
 MIN_SEGMENT_USERS = 10
@@ -72,21 +72,21 @@ def recommend_for_user(
     table is served as a new user from their attributes. Raises ``NotFoundError`` for an unknown
     user (with a few real ids) and ``BadInputError`` for bad filters or ``k`` < 1.
     """
-    art, _ = _load(model_id, db)
-    k = _check_k(k)
+    art, _ = load_artifact(model_id, db)
+    k = check_k(k)
     uid = str(user_id)
     row = art.interactions.user_index(uid)
-    banned = _banned(art, exclude_items, exclude_categories, only_if)
+    banned = banned_items(art, exclude_items, exclude_categories, only_if)
     if row is None:
         attributes = _known_user_attributes(art, uid, db)
-        return _segment_frame(art, attributes, k, banned, item_columns)
-    rebuy = _item_mask(art, rebuyable)
-    ids, scores = _top_items(art, np.array([row]), k, banned, filter_seen, rebuy)
-    frame = _frame(art, np.zeros(ids.shape, dtype=np.int64), ids, scores, item_columns)
+        return segment_frame(art, attributes, k, banned, item_columns)
+    rebuy = item_mask(art, rebuyable)
+    ids, scores = top_items(art, np.array([row]), k, banned, filter_seen, rebuy)
+    frame = top_frame(art, np.zeros(ids.shape, dtype=np.int64), ids, scores, item_columns)
     items = frame.pop("_item").to_numpy()
-    frame["reason"] = _reasons(art, np.full(len(frame), row), items)
+    frame["reason"] = item_reasons(art, np.full(len(frame), row), items)
     frame = frame.drop(columns="_row")
-    return _with_note(_order(frame, item_columns), k, art, banned)
+    return _with_note(order_columns(frame, item_columns), k, art, banned)
 
 
 def recommend_for_new_user(
@@ -105,9 +105,9 @@ def recommend_for_new_user(
     are dropped one by one; with none left, what is popular overall. The reason names the
     audience used. Raises ``BadInputError`` for an attribute that is not a users column.
     """
-    art, _ = _load(model_id, db)
-    banned = _banned(art, exclude_items, exclude_categories, only_if)
-    return _segment_frame(art, dict(attributes or {}), _check_k(k), banned, item_columns)
+    art, _ = load_artifact(model_id, db)
+    banned = banned_items(art, exclude_items, exclude_categories, only_if)
+    return segment_frame(art, dict(attributes or {}), check_k(k), banned, item_columns)
 
 
 def segment_top_items(
@@ -123,8 +123,8 @@ def similar_items(
     """The ``k`` items most similar to ``item_id`` by the model: ``rank``, ``item_id``, ``score``,
     ``reason`` ("Similar to X") + item columns. An item with no events that is in the items table
     is matched by its attributes (same category first, then words of the title)."""
-    art, _ = _load(model_id, db)
-    k = _check_k(k)
+    art, _ = load_artifact(model_id, db)
+    k = check_k(k)
     iid = str(item_id)
     col = art.interactions.item_index(iid)
     if col is not None:
@@ -133,10 +133,10 @@ def similar_items(
     else:
         ids, scores, title = _similar_by_attributes(art, iid, k, db)
     owners = np.zeros((1, len(ids)), dtype=np.int64)
-    frame = _frame(art, owners, ids[None, :], scores[None, :], item_columns)
+    frame = top_frame(art, owners, ids[None, :], scores[None, :], item_columns)
     frame = frame.drop(columns=["_row", "_item"])
     frame["reason"] = f"Similar to {title}"
-    return _order(frame, item_columns)
+    return order_columns(frame, item_columns)
 
 
 def user_history(user_id: Any, limit: int = 20, table: str = "events", db=None) -> pd.DataFrame:
@@ -156,7 +156,7 @@ def user_history(user_id: Any, limit: int = 20, table: str = "events", db=None) 
     mine["item_id"] = mine["item_id"].astype(str)
     items = store_events.read_attribute_rows("items", "item_id", mine["item_id"].unique(), db=db)
     for role, names in (("title", TITLE_COLUMNS), ("category", CATEGORY_COLUMNS)):
-        column = _first_present(items, names)
+        column = first_present(items, names)
         if column is not None:
             mine[role] = items[column].reindex(mine["item_id"].astype(str)).to_numpy()
     return mine
@@ -170,7 +170,7 @@ _LOADED: OrderedDict[tuple, tuple[RecommenderArtifact, dict]] = OrderedDict()
 _LOADED_LOCK = threading.Lock()
 
 
-def _load(model_id: str | None, db) -> tuple[RecommenderArtifact, dict]:
+def load_artifact(model_id: str | None, db) -> tuple[RecommenderArtifact, dict]:
     """The artifact of ``model_id`` (None: the promoted recommender), read from disk once and
     then kept for the ``LOADED_MODELS`` most recently used model files."""
     info = registry.resolve(model_id, kind="recommender", db=db)
@@ -200,7 +200,7 @@ def _mtime(path: Path) -> int | None:
 # ---------------------------------------------------------------- scoring helpers
 
 
-def _top_items(art, rows, k, banned, filter_seen, rebuy) -> tuple[np.ndarray, np.ndarray]:
+def top_items(art, rows, k, banned, filter_seen, rebuy) -> tuple[np.ndarray, np.ndarray]:
     """Top ``k`` item columns and scores for matrix ``rows``, in blocks; -1 pads."""
     matrix = art.interactions.matrix
     n = min(k, art.n_items)
@@ -219,7 +219,7 @@ def _top_items(art, rows, k, banned, filter_seen, rebuy) -> tuple[np.ndarray, np
     return ids, scores
 
 
-def _frame(
+def top_frame(
     art, owners: np.ndarray, ids: np.ndarray, scores: np.ndarray, item_columns
 ) -> pd.DataFrame:
     """Long frame (``_row``, ``rank``, ``item_id``, ``score``, ``_item``) of padded top lists."""
@@ -235,10 +235,10 @@ def _frame(
             "_item": items,
         }
     )
-    return _join_items(art, frame, item_columns)
+    return join_item_columns(art, frame, item_columns)
 
 
-def _join_items(art, frame: pd.DataFrame, item_columns: Sequence[str]) -> pd.DataFrame:
+def join_item_columns(art, frame: pd.DataFrame, item_columns: Sequence[str]) -> pd.DataFrame:
     missing = [c for c in item_columns if c not in art.items.columns]
     if missing:
         raise BadInputError(
@@ -246,9 +246,9 @@ def _join_items(art, frame: pd.DataFrame, item_columns: Sequence[str]) -> pd.Dat
             f"{', '.join(map(str, art.items.columns)) or 'none (load an items table)'}."
         )
     picks = {
-        "title": _first_present(art.items, TITLE_COLUMNS),
-        "category": _first_present(art.items, CATEGORY_COLUMNS),
-        "price": _first_present(art.items, PRICE_COLUMNS),
+        "title": first_present(art.items, TITLE_COLUMNS),
+        "category": first_present(art.items, CATEGORY_COLUMNS),
+        "price": first_present(art.items, PRICE_COLUMNS),
     }
     looked_up = art.items.reindex(frame["item_id"])
     for role, column in picks.items():
@@ -260,7 +260,7 @@ def _join_items(art, frame: pd.DataFrame, item_columns: Sequence[str]) -> pd.Dat
     return frame
 
 
-def _order(
+def order_columns(
     frame: pd.DataFrame, item_columns: Sequence[str], with_user: bool = False
 ) -> pd.DataFrame:
     head = (["user_id"] if with_user else []) + ["rank", "item_id", "score", "reason"]
@@ -279,11 +279,11 @@ def _with_note(frame: pd.DataFrame, k: int, art, banned: np.ndarray) -> pd.DataF
     return frame
 
 
-def _banned(art, exclude_items, exclude_categories, only_if) -> np.ndarray:
-    banned = _item_mask(art, exclude_items)
+def banned_items(art, exclude_items, exclude_categories, only_if) -> np.ndarray:
+    banned = item_mask(art, exclude_items)
     categories = [str(c).lower() for c in exclude_categories]
     if categories:
-        column = _first_present(art.items, CATEGORY_COLUMNS)
+        column = first_present(art.items, CATEGORY_COLUMNS)
         if column is None:
             raise BadInputError("The items have no category column, so no category can be excluded.")
         cats = art.items[column].reindex(art.interactions.item_ids.astype(str))
@@ -312,7 +312,7 @@ def _truthy(art, column: str) -> np.ndarray:
     return values.astype(str).str.strip().str.lower().isin(TRUE_TEXT).to_numpy()
 
 
-def _item_mask(art, item_ids: Iterable[str]) -> np.ndarray:
+def item_mask(art, item_ids: Iterable[str]) -> np.ndarray:
     """Boolean per item column: True for the given ids (unknown ids are ignored)."""
     mask = np.zeros(art.n_items, dtype=bool)
     ids = [str(i) for i in item_ids]
@@ -332,11 +332,11 @@ def _known_user_attributes(art, uid: str, db) -> dict:
     stats = art.users if not art.users.empty else live
     for frame in (live, art.users):
         if uid in frame.index:
-            return _segment_attributes(frame.loc[uid], stats)
+            return segment_attributes(frame.loc[uid], stats)
     raise NotFoundError(_unknown("user", uid, art.interactions.user_ids))
 
 
-def _segment_attributes(row: pd.Series, frame: pd.DataFrame) -> dict:
+def segment_attributes(row: pd.Series, frame: pd.DataFrame) -> dict:
     """The first ``MAX_SEGMENT_ATTRIBUTES`` categorical attributes of a user row (columns with
     few distinct values; not dates or numbers), e.g. device and location."""
     out = {}
@@ -380,15 +380,15 @@ def _touch_share(rows: sp.csr_matrix) -> np.ndarray:
     return counts / max(1, rows.shape[0])
 
 
-def _segment_frame(art, attributes: dict, k: int, banned: np.ndarray, item_columns) -> pd.DataFrame:
+def segment_frame(art, attributes: dict, k: int, banned: np.ndarray, item_columns) -> pd.DataFrame:
     scores, used = _segment_scores(art, attributes)
     values = np.where(banned, -np.inf, scores).astype(np.float32)
     ids, top = top_n(values[None, :], min(k, art.n_items))
-    frame = _frame(art, np.zeros(ids.shape, dtype=np.int64), ids, top, item_columns)
+    frame = top_frame(art, np.zeros(ids.shape, dtype=np.int64), ids, top, item_columns)
     frame = frame.drop(columns=["_row", "_item"])
-    frame["reason"] = _audience(used)
+    frame["reason"] = audience(used)
     frame.attrs["audience"] = used
-    return _with_note(_order(frame, item_columns), k, art, banned)
+    return _with_note(order_columns(frame, item_columns), k, art, banned)
 
 
 def _similar_by_attributes(art, iid: str, k: int, db) -> tuple[np.ndarray, np.ndarray, str]:
@@ -397,11 +397,11 @@ def _similar_by_attributes(art, iid: str, k: int, db) -> tuple[np.ndarray, np.nd
     if iid not in source.index:
         raise NotFoundError(_unknown("item", iid, art.interactions.item_ids))
     row = source.loc[iid]
-    title_col = _first_present(source, TITLE_COLUMNS)
+    title_col = first_present(source, TITLE_COLUMNS)
     title = str(row[title_col]) if title_col and pd.notna(row[title_col]) else iid
     catalogue = art.items.reindex(art.interactions.item_ids.astype(str))
     score = np.zeros(art.n_items, dtype=np.float32)
-    cat_col = _first_present(source, CATEGORY_COLUMNS)
+    cat_col = first_present(source, CATEGORY_COLUMNS)
     if cat_col and cat_col in catalogue and pd.notna(row[cat_col]):
         same = catalogue[cat_col].astype(str).str.lower() == str(row[cat_col]).lower()
         score += same.to_numpy()

@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from personalization.errors import BadInputError
-from personalization.recommenders.base import Recommender, check_number
+from personalization.recommendation.models.base import Recommender, check_number
 
 TEXT_MIN_WORDS = 3.0
 NUMERIC_BINS = 5

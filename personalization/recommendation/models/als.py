@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
-from personalization.recommenders.base import (
+from personalization.recommendation.models.base import (
     WORKERS,
     Recommender,
     check_number,

@@ -1,0 +1,71 @@
+"""How the product reads values written by people: yes/no words, flag columns, id lists, and
+which columns make sensible segments. One home for each rule, shared by the library, the
+command line and the pages.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+TRUE_TEXT = frozenset({"true", "1", "yes", "y", "t"})
+FALSE_TEXT = frozenset({"false", "0", "no", "n", "f"})
+MAX_SEGMENT_GROUPS = 30
+MIN_GROUP_CUSTOMERS = 30
+
+
+def is_true(values: pd.Series) -> pd.Series:
+    """Boolean series: True where a value reads as yes (``true``, ``1``, ``yes``, ``y``, ``t``)."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.fillna(False).astype(bool)
+    text = values.astype("string").str.strip().str.lower()
+    text = text.str.replace(r"\.0+$", "", regex=True)
+    return text.isin(TRUE_TEXT).fillna(False).astype(bool)
+
+
+def is_flag(values: pd.Series) -> bool:
+    """True when every non-missing value reads as yes or no (a flag column such as ``in_stock``)."""
+    if pd.api.types.is_bool_dtype(values):
+        return True
+    if pd.api.types.is_float_dtype(values):
+        return False
+    seen = set(values.dropna().astype(str).str.strip().str.lower().unique())
+    return bool(seen) and seen <= (TRUE_TEXT | FALSE_TEXT)
+
+
+def parse_ids(text: str | None) -> list[str]:
+    """Ids typed or pasted by a person: split on commas, semicolons, white space and line breaks;
+    blanks dropped, order kept, duplicates removed."""
+    seen: dict[str, None] = {}
+    for part in re.split(r"[,;\s]+", text or ""):
+        part = part.strip().strip("\"'")
+        if part:
+            seen.setdefault(part, None)
+    return list(seen)
+
+
+def segment_columns(
+    frame: pd.DataFrame,
+    exclude: tuple[str, ...] = (),
+    max_groups: int = MAX_SEGMENT_GROUPS,
+    min_group: int = MIN_GROUP_CUSTOMERS,
+) -> list[str]:
+    """Columns that make sensible segments, best first: between 2 and ``max_groups`` distinct
+    values (text, flags, or whole numbers with few values), ranked by how many rows the
+    smallest of their groups holds, so that a column whose groups have ``min_group`` rows or more
+    comes before one with groups of 1 or 2. Ids, free text and continuous numbers are left out."""
+    scored = []
+    for column in frame.columns:
+        if column in exclude:
+            continue
+        values = frame[column].dropna()
+        counts = values.astype(str).value_counts()
+        if not 1 < len(counts) <= max_groups:
+            continue
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if numeric and len(counts) > 12:
+            continue
+        smallest = int(counts.min())
+        scored.append((smallest < min_group, -min(smallest, min_group), len(counts), column))
+    return [column for *_, column in sorted(scored, key=lambda s: s[:3])]
