@@ -2,9 +2,11 @@
 
 A spreadsheet runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` (and, in some programs,
 a tab or carriage return) as a formula; a product title such as ``=HYPERLINK(...)`` in an export
-must stay text. ``neutralise_formulas`` puts an apostrophe in front of such text cells; numbers,
-dates and booleans are not touched, nor is text that is a plain number such as ``-12.5``.
-``write_blocks`` writes a stream of frames (a large export) without holding them all.
+must stay text. ``neutralise_formulas`` puts an apostrophe in front of such text cells, and in
+front of every line of a cell that a reader splitting on line breaks would see as such a cell;
+numbers, dates and booleans are not touched, nor is text that is a plain number such as ``-12.5``.
+CSV rows end in CRLF (RFC 4180), so that every cell holding a carriage return or a line feed is
+quoted. ``write_blocks`` writes a stream of frames (a large export) without holding them all.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from personalization.errors import BadInputError
 FORMATS = (".csv", ".parquet")
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
+RISKY_LINE = re.compile(f"(?<=[{LINE_BREAKS}])(?=[=+\\-@\t])")
 
 
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
@@ -38,17 +42,33 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _neutralise_column(series: pd.Series) -> pd.Series:
-    is_text = series.map(type).eq(str).to_numpy() if series.dtype == object else series.notna().to_numpy()
+    is_text = (
+        series.map(type).eq(str).to_numpy() if series.dtype == object else series.notna().to_numpy()
+    )
     if not is_text.any():
         return series
     text = series[is_text].astype(str)
     risky = text.str.startswith(TRIGGERS) & ~text.str.match(PLAIN_NUMBER.pattern)
-    if not risky.any():
+    text = text.where(~risky, "'" + text)
+    broken = text.str.contains(f"[{LINE_BREAKS}]", regex=True)
+    if broken.any():
+        text[broken] = text[broken].map(_neutralise_lines)
+    changed = (risky | broken).to_numpy()
+    if not changed.any():
         return series
     out = series.astype(object).copy()
-    index = text.index[risky.to_numpy()]
-    out.loc[index] = "'" + text[risky.to_numpy()]
+    out.loc[text.index[changed]] = text[changed]
     return out
+
+
+def _neutralise_lines(cell: str) -> str:
+    """``'`` in front of every line after the first that starts like a formula (not a number)."""
+
+    def guard(match: re.Match) -> str:
+        rest = re.split(f"[{LINE_BREAKS}]", cell[match.start() :], maxsplit=1)[0]
+        return "" if PLAIN_NUMBER.match(rest) else "'"
+
+    return RISKY_LINE.sub(guard, cell)
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike) -> Path:
@@ -91,7 +111,9 @@ def _write_csv(blocks: Iterable[pd.DataFrame], target: Path) -> int:
     rows = 0
     with open(target, "w", encoding="utf-8", newline="") as handle:
         for i, block in enumerate(blocks):
-            neutralise_formulas(block).to_csv(handle, index=False, header=i == 0)
+            neutralise_formulas(block).to_csv(
+                handle, index=False, header=i == 0, lineterminator="\r\n"
+            )
             rows += len(block)
     return rows
 
@@ -106,7 +128,10 @@ def _write_parquet(blocks: Iterable[pd.DataFrame], target: Path) -> int:
             table = pa.Table.from_pandas(block, preserve_index=False)
             if writer is None:
                 schema = pa.schema(
-                    [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema],
+                    [
+                        f.with_type(pa.string()) if pa.types.is_null(f.type) else f
+                        for f in table.schema
+                    ],
                     metadata=table.schema.metadata,
                 )
                 writer = pq.ParquetWriter(target, schema)
