@@ -13,7 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from personalization.data import sample
+from personalization import workspace
 from personalization.errors import PersonalizationError
 
 HERE = Path(__file__).resolve().parent
@@ -46,7 +46,7 @@ def first_start(db: str) -> dict:
 
     def work() -> None:
         try:
-            state["loaded"] = sample.ensure_sample_data(db=db, progress=report)
+            state["loaded"] = workspace.ensure_sample_data(db=db, progress=report)
         except PersonalizationError as exc:
             state["error"] = exc
         finally:
@@ -63,7 +63,9 @@ def wait_for_first_start(db: str) -> bool:
         time.sleep(0.3)
     if not state["done"]:
         st.progress(state["fraction"], text=f"First start: {state['message']}")
-        st.caption("Loading the bundled sample shop and training two example models (a few seconds).")
+        st.caption(
+            "Loading the bundled sample shop and training two example models (a few seconds)."
+        )
         time.sleep(1.0)
         st.rerun()
     if state["error"] is not None:

@@ -7,16 +7,19 @@ result is reused across reruns), render. The API:
 - ``empty_state(message, page_path, label)``: say what is missing, link the page that fixes it, stop.
 - ``link(page_path, label, icon)``: a ``st.page_link`` that is left out while the page file is absent.
 - ``show_error(exc)``: one ``st.error`` with the message of a ``PersonalizationError``.
+- ``progress_bar(container)``: a bar in ``container`` and the progress callable that moves it.
 - ``db_path()``: the database file this session uses (``$PERSONALIZATION_DB`` or the default).
 - ``data_version()``: a token that changes whenever tables or models change; ``refresh()`` after a
   page writes (ingest, train, promote) so the next read sees it at once.
 - Cached loaders (all keyed by database path and data version): ``tables()``, ``overview()``,
   ``readiness()``, ``profile(table)``, ``preview(table, limit)``, ``table(name, columns)``,
-  ``models(kind)``; ``load_model(model_id)`` caches a loaded artifact per model id.
-- ``model_label(model)``: a catalog row as a readable one-line label (for selectboxes).
+  ``models(kind)``. ``load_model(model_id)`` goes to ``registry.load_model``, which keeps the
+  recently used artifacts in memory (the library's one cache of loaded models).
+- ``model_label(model)``: a catalog row as a readable one-line label (for selectboxes);
+  ``pick_model(kind, ...)``: a select box of the trained models of a kind.
 - Formats: ``fmt_int``, ``fmt_pct``, ``fmt_num``, ``fmt_date``.
-- ``PALETTE`` / ``PRIMARY`` (from ``personalization.charts.theme``) for plotly; ``METRIC_HELP`` and
-  ``metric_help(name)``: one-sentence explanations of metrics for non-specialists.
+- ``METRIC_HELP`` / ``metric_help(name)``: one-sentence explanations of metrics for
+  non-specialists; ``metric_label(key)``: a metric key as a card label.
 
 Library modules that pull in heavy dependencies are imported where they are used, so that a page
 that does not need them starts quickly.
@@ -25,7 +28,7 @@ that does not need them starts quickly.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -33,13 +36,10 @@ import pandas as pd
 import streamlit as st
 
 from personalization import config, registry, store
-from personalization.charts.theme import PALETTE, PRIMARY
 from personalization.errors import PersonalizationError
 
 __all__ = [
     "METRIC_HELP",
-    "PALETTE",
-    "PRIMARY",
     "data_version",
     "db_path",
     "empty_state",
@@ -51,15 +51,19 @@ __all__ = [
     "link",
     "load_model",
     "metric_help",
+    "metric_label",
     "model_label",
     "models",
     "overview",
+    "pick_model",
     "preview",
     "profile",
+    "progress_bar",
     "readiness",
     "refresh",
     "show_error",
     "table",
+    "table_names_or_stop",
     "tables",
 ]
 
@@ -94,10 +98,29 @@ METRIC_HELP: dict[str, str] = {
 }
 
 
+METRIC_LABELS: dict[str, str] = {
+    "ndcg": "Ranking quality",
+    "precision": "Precision",
+    "recall": "Recall",
+    "hit_rate": "Hit rate",
+    "coverage": "Catalogue coverage",
+    "map": "MAP",
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "f1": "F1",
+}
+
+
 def metric_help(name: str) -> str | None:
     """The plain explanation of a metric; ``precision@10`` finds ``precision``."""
     key = name.split("@")[0].lower()
     return METRIC_HELP.get(key)
+
+
+def metric_label(key: str) -> str:
+    """``ndcg@10`` -> ``Ranking quality @10``: a readable card label that keeps the cut-off."""
+    name, _, k = key.partition("@")
+    return METRIC_LABELS.get(name, name) + (f" @{k}" if k else "")
 
 
 def header(title: str, intro: str) -> None:
@@ -124,6 +147,17 @@ def show_error(exc: PersonalizationError) -> None:
     st.error(str(exc), icon=":material/error:")
 
 
+def progress_bar(container: Any = st, text: str = "Starting…") -> Callable[[float, str], None]:
+    """A progress bar in ``container`` and the callable (``fraction`` 0..1, message) that moves
+    it: the ``progress`` argument of the library's long functions."""
+    bar = container.progress(0.0, text=text)
+
+    def move(fraction: float, message: str) -> None:
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+
+    return move
+
+
 def db_path() -> str:
     """The database file of this session, as an absolute path string (a cache key)."""
     return str(config.db_path().resolve())
@@ -142,7 +176,7 @@ def data_version() -> str:
 @st.cache_data(ttl=VERSION_TTL_SECONDS, show_spinner=False)
 def _version(db: str) -> str:
     tables_now = store.list_tables(db=db)
-    models_now = [(m["model_id"], m["status"]) for m in store.list_models(db=db)]
+    models_now = [(m["model_id"], m["status"]) for m in registry.list_models(db=db)]
     loaded = store.datasets(db=db)
     stamps = loaded["ingested_at"].astype(str).tolist() if len(loaded) else []
     return registry.fingerprint(tables_now, models_now, stamps)
@@ -218,17 +252,14 @@ def models(kind: str | None = None) -> list[dict]:
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
 def _models(kind: str | None, db: str, version: str) -> list[dict]:
-    return store.list_models(kind=kind, db=db)
+    return registry.list_models(kind=kind, db=db)
 
 
 def load_model(model_id: str) -> tuple[Any, dict]:
-    """A model artifact and its catalog row, loaded once per model id and database."""
-    return _load_model(model_id, db_path())
-
-
-@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
-def _load_model(model_id: str, db: str) -> tuple[Any, dict]:
-    return registry.load_model(model_id, db=db)
+    """A model artifact and its catalog row (``registry.load_model``: read from disk once, then
+    kept in memory while it is among the recently used)."""
+    with st.spinner("Loading the model…"):
+        return registry.load_model(model_id, db=db_path())
 
 
 def model_label(model: dict) -> str:
@@ -265,7 +296,10 @@ def pick_model(kind: str, empty_message: str, key: str, help: str, container: An
     by_id = {r["model_id"]: r for r in sorted(runs, key=lambda r: r["status"] != "promoted")}
     label = "Model" if kind == "recommender" else "Conversion model"
     chosen = container.selectbox(
-        label, list(by_id), key=key, help=help,
+        label,
+        list(by_id),
+        key=key,
+        help=help,
         format_func=lambda m: f"{model_label(by_id[m])} ({m[-4:]})",
     )
     return by_id[chosen]

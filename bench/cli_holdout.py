@@ -39,9 +39,15 @@ def cli(db: Path, *args: str) -> float:
 
 def purchases(lines: pd.DataFrame) -> pd.DataFrame:
     """Customer x product purchase lines (the cleaning the ingest does: no id, cancellations)."""
-    keep = lines["CustomerID"].notna() & ~lines["InvoiceNo"].str.startswith("C") & (lines["Quantity"] > 0)
+    keep = (
+        lines["CustomerID"].notna()
+        & ~lines["InvoiceNo"].str.startswith("C")
+        & (lines["Quantity"] > 0)
+    )
     out = lines[keep]
-    return pd.DataFrame({"user": out["CustomerID"].astype(int).astype(str), "item": out["StockCode"]})
+    return pd.DataFrame(
+        {"user": out["CustomerID"].astype(int).astype(str), "item": out["StockCode"]}
+    )
 
 
 def ndcg(lists: dict[str, list[str]], truth: dict[str, set[str]]) -> float:
@@ -84,16 +90,25 @@ def run(name: str, train_lines: pd.DataFrame, test_lines: pd.DataFrame, folder: 
     train_s = cli(db, "train-recommender", "--algo", "svd")
     exported = folder / f"{name}_top10.csv"
     export_s = cli(db, "export-recommendations", "--out", str(exported), "-k", str(K))
-    lists = pd.read_csv(exported, dtype={"user_id": str, "item_id": str}).sort_values(["user_id", "rank"])
+    lists = pd.read_csv(exported, dtype={"user_id": str, "item_id": str}).sort_values(
+        ["user_id", "rank"]
+    )
     train = purchases(train_lines)
     seen = train.groupby("user")["item"].agg(set)
     truth = {}
     for user, group in purchases(test_lines).groupby("user"):
         if user in seen.index and (new := set(group["item"]) - seen[user]):
             truth[user] = new
-    row = {"split": name, "users_scored": len(truth), "ingest_s": round(ingest_s, 1),
-           "train_s": round(train_s, 1), "export_s": round(export_s, 1),
-           "svd (defaults, CLI)": round(ndcg(lists.groupby("user_id")["item_id"].agg(list).to_dict(), truth), 4)}
+    row = {
+        "split": name,
+        "users_scored": len(truth),
+        "ingest_s": round(ingest_s, 1),
+        "train_s": round(train_s, 1),
+        "export_s": round(export_s, 1),
+        "svd (defaults, CLI)": round(
+            ndcg(lists.groupby("user_id")["item_id"].agg(list).to_dict(), truth), 4
+        ),
+    }
     for label, reference in reference_lists(train).items():
         row[label] = round(ndcg(reference, truth), 4)
     best = max(value for label, value in row.items() if label.startswith("ease"))

@@ -100,7 +100,10 @@ print(json.dumps(out))
 def run_child(code: str, path: Path, db: Path) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", code, str(path), str(db)],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
     return json.loads(lines[-1])
@@ -116,8 +119,10 @@ def main() -> None:
         if args.csv is None:
             t = time.perf_counter()
             write_events_csv(csv, args.rows)
-            print(f"wrote {args.rows:,} rows ({csv.stat().st_size / 1e6:.0f} MB) in "
-                  f"{time.perf_counter() - t:.1f} s")
+            print(
+                f"wrote {args.rows:,} rows ({csv.stat().st_size / 1e6:.0f} MB) in "
+                f"{time.perf_counter() - t:.1f} s"
+            )
         bare = run_child(CHILD_BARE, csv, Path(tmp) / "bare.duckdb")
         same = run_child(CHILD_SAME_TYPES, csv, Path(tmp) / "same.duckdb")
         project = run_child(CHILD_PROJECT, csv, Path(tmp) / "project.duckdb")
@@ -135,8 +140,10 @@ def main() -> None:
     for name in ("bare", "bare_text_ids", "project"):
         r = result[name]
         print(f"{name:<16}{r['seconds']:>10.2f}{r['rows_per_s']:>14,.0f}{r['peak_mb']:>10.0f}")
-    print(f"ratio project/bare: {result['ratio']:.2f} (target <= 1.5); project/bare with "
-          f"text ids as stored: {result['ratio_text_ids']:.2f}")
+    print(
+        f"ratio project/bare: {result['ratio']:.2f} (target <= 1.5); project/bare with "
+        f"text ids as stored: {result['ratio_text_ids']:.2f}"
+    )
     for name, seconds in timings.items():
         print(f"{name:<16}{seconds:>8.2f} s")
     OUT.mkdir(parents=True, exist_ok=True)

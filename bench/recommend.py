@@ -26,7 +26,12 @@ import scipy.sparse as sp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from personalization.evaluation import align, split_temporal, unseen_relevant  # noqa: E402
+from personalization.evaluation import (  # noqa: E402
+    align,
+    ndcg_at_k,
+    split_temporal,
+    unseen_relevant,
+)
 from personalization.recommendation.interactions import build_interactions  # noqa: E402
 from personalization.recommendation.models import make_recommender  # noqa: E402
 from personalization.recommendation.models.base import top_n  # noqa: E402
@@ -40,7 +45,9 @@ EASE_LAMBDAS = (100.0, 300.0, 1000.0, 3000.0)
 
 def load_retail() -> pd.DataFrame:
     raw = pd.read_csv(RETAIL, dtype={"InvoiceNo": str, "StockCode": str}, encoding="utf-8")
-    raw = raw[raw["CustomerID"].notna() & ~raw["InvoiceNo"].str.startswith("C") & (raw["Quantity"] > 0)]
+    raw = raw[
+        raw["CustomerID"].notna() & ~raw["InvoiceNo"].str.startswith("C") & (raw["Quantity"] > 0)
+    ]
     return pd.DataFrame(
         {
             "user_id": raw["CustomerID"].astype(int).astype(str),
@@ -55,8 +62,10 @@ def load_retail() -> pd.DataFrame:
 def retail_matrix(events: pd.DataFrame) -> sp.csr_matrix:
     start = time.perf_counter()
     matrix = build_interactions(events).matrix
-    print(f"retail: {len(events)} events -> {matrix.shape} nnz {matrix.nnz} "
-          f"in {time.perf_counter() - start:.2f}s")
+    print(
+        f"retail: {len(events)} events -> {matrix.shape} nnz {matrix.nnz} "
+        f"in {time.perf_counter() - start:.2f}s"
+    )
     return matrix
 
 
@@ -80,7 +89,9 @@ def generate(n_users=50_000, n_items=20_000, per_user=20, groups=50, seed=0) -> 
     in_group = rng.random(len(rows)) < 0.8
     size = starts[group + 1] - starts[group]
     local = order[starts[group] + (rng.random(len(rows)) ** 2 * size).astype(int)]
-    cols = np.where(in_group, local, rng.choice(n_items, len(rows), p=popularity / popularity.sum()))
+    cols = np.where(
+        in_group, local, rng.choice(n_items, len(rows), p=popularity / popularity.sum())
+    )
     matrix = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n_users, n_items))
     matrix.sum_duplicates()
     return matrix
@@ -104,16 +115,6 @@ def split(matrix: sp.csr_matrix, fraction=0.2, seed=0):
     return train, test
 
 
-def ndcg(ids: np.ndarray, test: sp.csr_matrix) -> float:
-    users = np.flatnonzero(np.diff(test.indptr))
-    discounts = 1 / np.log2(np.arange(2, K + 2))
-    truth = test[users]
-    hits = np.asarray(truth[np.repeat(np.arange(len(users)), K), np.clip(ids[users], 0, None).ravel()]).reshape(-1, K)
-    hits = (hits > 0) & (ids[users] >= 0)
-    ideal = np.cumsum(discounts)[np.minimum(np.diff(truth.indptr), K) - 1]
-    return float(((hits @ discounts) / ideal).mean())
-
-
 def ours(algo, params):
     def run(train):
         model = make_recommender(algo, **params)
@@ -129,6 +130,7 @@ def ours(algo, params):
             if hasattr(model, learned):
                 extra[learned.rstrip("_")] = getattr(model, learned)
         return ids, fit, rec, extra
+
     return run
 
 
@@ -150,6 +152,7 @@ def implicit_model(kind):
         ids, _ = model.recommend(users, train, N=K, filter_already_liked_items=True)
         rec = time.perf_counter() - start
         return np.asarray(ids), fit, rec, {}
+
     return run
 
 
@@ -183,7 +186,7 @@ def ease_peer(train):
     """Plain EASE on log1p weights, lambda chosen by NDCG@10 on a validation split of train."""
     fit_part, validation = split(train, seed=1)
     scores = {
-        lam: ndcg(ease_top(ease_weights(log_weights(fit_part), lam), fit_part), validation)
+        lam: ndcg_at_k(ease_top(ease_weights(log_weights(fit_part), lam), fit_part), validation, K)
         for lam in EASE_LAMBDAS
     }
     lam = max(scores, key=scores.get)
@@ -220,11 +223,19 @@ def bench(name: str, train: sp.csr_matrix, test: sp.csr_matrix) -> list[dict]:
             print(f"  {label}: skipped ({exc})")
             continue
         row = {
-            "data": name, "model": label, "fit_s": round(fit, 2), "ndcg@10": round(ndcg(ids, test), 4),
-            "users_per_s": round(train.shape[0] / rec), "peak_mb": round(peak_mb()), **extra,
+            "data": name,
+            "model": label,
+            "fit_s": round(fit, 2),
+            "ndcg@10": round(ndcg_at_k(ids, test, K), 4),
+            "users_per_s": round(train.shape[0] / rec),
+            "peak_mb": round(peak_mb()),
+            **extra,
         }
-        print(f"  {label:18s} fit {fit:7.2f}s  ndcg@10 {row['ndcg@10']:.4f}  "
-              f"{row['users_per_s']:>8} users/s  peak {row['peak_mb']} MB {extra or ''}", flush=True)
+        print(
+            f"  {label:18s} fit {fit:7.2f}s  ndcg@10 {row['ndcg@10']:.4f}  "
+            f"{row['users_per_s']:>8} users/s  peak {row['peak_mb']} MB {extra or ''}",
+            flush=True,
+        )
         rows.append(row)
     return rows
 

@@ -53,7 +53,9 @@ def main() -> None:
         serving.recommend_for_user(user, k=10, db=db)  # loads the model once
         result["top10_ms"] = median_ms(lambda: serving.recommend_for_user(user, k=10, db=db))
         result["history_ms"] = median_ms(lambda: serving.user_history(user, db=db))
-        result["new_visitor_ms"] = median_ms(lambda: serving.recommend_for_new_user({}, k=10, db=db))
+        result["new_visitor_ms"] = median_ms(
+            lambda: serving.recommend_for_new_user({}, k=10, db=db)
+        )
     print(json.dumps(result))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2))

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization.charts import theme
+from personalization.charts import data as charts
 from personalization.data import ingest
 from personalization.errors import PersonalizationError
 
@@ -21,7 +21,13 @@ KIND_HELP = {
     "items": "One row per product with attributes such as title, category or price.",
     "customers": "One row per customer with features and an outcome to predict (e.g. converted).",
 }
-SEPARATORS = {"Detect automatically": None, "Comma ,": ",", "Semicolon ;": ";", "Tab": "\t", "Pipe |": "|"}
+SEPARATORS = {
+    "Detect automatically": None,
+    "Comma ,": ",",
+    "Semicolon ;": ";",
+    "Tab": "\t",
+    "Pipe |": "|",
+}
 TEMP_DIR = Path(tempfile.gettempdir()) / "personalization-uploads"
 
 
@@ -163,7 +169,7 @@ def upload_section() -> None:
     )
     mapping, constants = mapping_widgets(info, kind, digest)
     if st.button("Load", type="primary", icon=":material/upload:", key="load_file"):
-        bar = st.progress(0.0, text="Loading…")
+        slot = st.empty()
         try:
             report = ingest.ingest_file(
                 path,
@@ -176,13 +182,13 @@ def upload_section() -> None:
                 mode=mode,
                 source_name=upload.name,
                 db=ui.db_path(),
-                progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg),
+                progress=ui.progress_bar(slot, "Loading…"),
             )
         except PersonalizationError as exc:
-            bar.empty()
+            slot.empty()
             ui.show_error(exc)
             return
-        bar.empty()
+        slot.empty()
         ui.refresh()
         st.session_state["sample_banner"] = False
         st.session_state["last_report"] = (digest, report.to_dict())
@@ -212,26 +218,19 @@ def profile_charts(name: str, prof: dict) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**Missing values per column**")
-        st.plotly_chart(theme.nulls_per_column(columns, rows), width="stretch")
+        st.plotly_chart(charts.nulls_per_column(columns, rows), width="stretch")
     if "events_per_type" not in prof:
         return
     with right:
         st.markdown("**Events per type**")
-        st.plotly_chart(theme.events_per_type(events_per_type_frame(prof)), width="stretch")
+        st.plotly_chart(charts.events_per_type(prof["events_per_type"]), width="stretch")
     left, right = st.columns(2)
     with left:
         st.markdown("**Events per customer**")
         interactions_chart(prof.get("interactions_per_user") or {})
     with right:
         st.markdown("**Events per day**")
-        st.plotly_chart(theme.events_per_day(prof.get("events_per_day")), width="stretch")
-
-
-def events_per_type_frame(prof: dict) -> pd.DataFrame:
-    value = prof["events_per_type"]
-    if isinstance(value, pd.DataFrame):
-        return value
-    return pd.DataFrame({"event_type": list(value), "events": list(value.values())})
+        st.plotly_chart(charts.events_per_day(prof.get("events_per_day")), width="stretch")
 
 
 def interactions_chart(quantiles: dict) -> None:
@@ -239,7 +238,7 @@ def interactions_chart(quantiles: dict) -> None:
     names = {"min": "Least active", "p25": "25%", "median": "Median", "p75": "75%", "p90": "90%"}
     shown = {label: quantiles[key] for key, label in names.items() if key in quantiles}
     st.plotly_chart(
-        theme.quantile_bars(shown, "Customers ranked by activity", "Events per customer"),
+        charts.quantile_bars(shown, "Customers ranked by activity", "Events per customer"),
         width="stretch",
     )
     if quantiles:

@@ -17,44 +17,32 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization.data import ingest
-from personalization.errors import BadInputError, PersonalizationError
-from personalization.recommendation import batch
+from personalization import values
+from personalization.errors import PersonalizationError
+from personalization.recommendation import batch, serving
 
 PREVIEW_USERS = 5
-MAX_SEGMENT_VALUES = 50
 FORMATS = {"CSV (opens in Excel)": ".csv", "Parquet (for data tools)": ".parquet"}
-BASE_COLUMNS = ("user_id", "rank", "item_id", "score", "reason")
 MIME = {".csv": "text/csv", ".parquet": "application/octet-stream"}
 LARGE_EXPORT_ROWS = 50_000
-TRUE_VALUES = {"true", "false", "yes", "no", "1", "0", "y", "n", "t", "f"}
 
 
 @st.cache_data(ttl=ui.CACHE_TTL_SECONDS, show_spinner="Preparing a preview…")
 def preview(
-    users: tuple[str, ...], k: int, model_id: str, columns: tuple, filters: tuple, db: str, version: str
+    users: tuple[str, ...], k: int, model_id: str, rules: serving.ListRules, db: str, version: str
 ):
-    return batch.recommendations_for_users(
-        users=list(users), k=k, model_id=model_id, item_columns=columns, db=db, **dict(filters)
-    )
+    return batch.recommendations_for_users(list(users), k=k, model_id=model_id, rules=rules, db=db)
 
 
 def ids_from_upload(upload) -> list[str]:
-    """Customer ids from an uploaded file: the column that looks like a user id, else the first.
-
-    The file is checked by the same reader as the Data page, so a binary or empty file gets the
-    same clear message.
-    """
+    """Customer ids from an uploaded file (``batch.read_user_ids``), read from a temporary copy."""
     folder = Path(tempfile.mkdtemp(prefix="personalization-ids-"))
-    path = folder / Path(upload.name).name
-    path.write_bytes(upload.getvalue())
-    info = ingest.inspect_file(path, kind="users", source_name=upload.name)
-    column = info.suggested.get("user_id") or info.columns[0]
-    frame = pd.read_csv(path, sep=info.delimiter or ",", usecols=[column], dtype=str)
-    ids = frame[column].dropna().str.strip().drop_duplicates().tolist()
-    if not ids:
-        raise BadInputError(f"{upload.name} holds no customer ids; put one id per line under a header.")
-    return ids
+    try:
+        path = folder / Path(upload.name).name
+        path.write_bytes(upload.getvalue())
+        return batch.read_user_ids(path, source_name=upload.name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def choose_audience(users: pd.DataFrame | None) -> tuple[list[str] | None, str]:
@@ -65,25 +53,25 @@ def choose_audience(users: pd.DataFrame | None) -> tuple[list[str] | None, str]:
     options.append("An uploaded list of customers")
     who = st.radio("Who", options, horizontal=True, help="Whose recommendation lists to export.")
     if who == "A segment":
-        columns = [
-            c for c in users.columns
-            if c != "user_id" and 1 < users[c].nunique() <= MAX_SEGMENT_VALUES
-        ]
-        if not columns:
+        choices = serving.attribute_choices(users)
+        if not choices:
             st.warning("The users table has no column with a handful of values to group by.")
             st.stop()
+        columns = list(choices)
         left, right = st.columns(2)
         column = left.selectbox(
-            "Group customers by", columns, index=columns.index("segment") if "segment" in columns else 0,
+            "Group customers by",
+            columns,
+            index=columns.index("segment") if "segment" in columns else 0,
             key="export_column",
         )
-        values = sorted(users[column].dropna().astype(str).unique())
-        value = right.selectbox("Group", values, key="export_value")
-        ids = users.loc[users[column].astype(str) == value, "user_id"].astype(str).tolist()
+        value = right.selectbox("Group", choices[column], key="export_value")
+        ids = serving.users_matching(users, {column: value})["user_id"].astype(str).tolist()
         return ids, f"{column}-{value}"
     if who == "An uploaded list of customers":
         upload = st.file_uploader(
-            "A CSV or text file of customer ids", type=["csv", "txt", "tsv"],
+            "A CSV or text file of customer ids",
+            type=["csv", "txt", "tsv"],
             help="One id per line under a header; a column called user_id is used if there is one.",
         )
         if upload is None:
@@ -97,18 +85,14 @@ def choose_audience(users: pd.DataFrame | None) -> tuple[list[str] | None, str]:
     return None, "everyone"
 
 
-def keep_columns(frame: pd.DataFrame, columns: tuple) -> pd.DataFrame:
-    """The list columns plus only the product columns the user chose."""
-    return frame[[c for c in frame.columns if c in BASE_COLUMNS or c in columns]]
-
-
 def choose_filters(items: pd.DataFrame | None) -> dict:
     """Business rules for every list: hide what was bought, leave out categories, stock only."""
     with st.expander("Rules for the lists", icon=":material/filter_alt:"):
         left, right = st.columns(2)
         filters: dict = {
             "filter_seen": left.toggle(
-                "Leave out products they already interacted with", value=True,
+                "Leave out products they already interacted with",
+                value=True,
                 help="Usually on: suggest something new rather than what they already know.",
             )
         }
@@ -116,13 +100,18 @@ def choose_filters(items: pd.DataFrame | None) -> dict:
             return filters
         if "category" in items:
             categories = sorted(items["category"].dropna().astype(str).unique())
-            filters["exclude_categories"] = tuple(right.multiselect(
-                "Leave out categories", categories, help="No product of these categories is suggested.",
-            ))
-        flags = [c for c in items.columns if c != "item_id" and is_flag(items[c])]
+            filters["exclude_categories"] = tuple(
+                right.multiselect(
+                    "Leave out categories",
+                    categories,
+                    help="No product of these categories is suggested.",
+                )
+            )
+        flags = [c for c in items.columns if c != "item_id" and values.is_flag(items[c])]
         if flags:
             only = left.selectbox(
-                "Only products where this is true", ["(no rule)", *flags],
+                "Only products where this is true",
+                ["(no rule)", *flags],
                 index=1 + flags.index("in_stock") if "in_stock" in flags else 0,
                 help="For example in_stock: never suggest what cannot be bought.",
             )
@@ -131,40 +120,32 @@ def choose_filters(items: pd.DataFrame | None) -> dict:
     return filters
 
 
-def is_flag(series: pd.Series) -> bool:
-    """A yes/no column (booleans, or text such as true/false)."""
-    if pd.api.types.is_bool_dtype(series):
-        return True
-    values = set(series.dropna().astype(str).str.strip().str.lower().unique())
-    return bool(values) and values <= TRUE_VALUES and not pd.api.types.is_float_dtype(series)
-
-
 def run_export(
-    suffix: str, k: int, model_id: str, users: list[str] | None, columns: tuple, filters: dict
+    suffix: str, k: int, model_id: str, users: list[str] | None, rules: serving.ListRules
 ) -> dict:
     """Score and write block by block to a temp file under a progress bar; a small file's bytes
     are kept (and the file removed), a large file's path is kept for reading at download time."""
     folder = Path(tempfile.mkdtemp(prefix="personalization-export-"))
-    bar = st.progress(0.0, text="Scoring customers…")
+    slot = st.empty()
     try:
         result = batch.export_recommendations(
             folder / f"recommendations{suffix}",
             k=k,
             model_id=model_id,
             users=users,
-            item_columns=columns,
-            only_chosen_columns=True,
+            rules=rules,
             db=ui.db_path(),
-            progress=lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), text=msg),
-            **filters,
+            progress=ui.progress_bar(slot, "Scoring customers…"),
         )
     finally:
-        bar.empty()
+        slot.empty()
     path = Path(result["path"])
     if result["rows"] <= st.session_state.get("large_export_rows", LARGE_EXPORT_ROWS):
         result["data"] = path.read_bytes()
         shutil.rmtree(folder, ignore_errors=True)
-    result["megabytes"] = len(result["data"]) / 1e6 if "data" in result else path.stat().st_size / 1e6
+    result["megabytes"] = (
+        len(result["data"]) / 1e6 if "data" in result else path.stat().st_size / 1e6
+    )
     return result
 
 
@@ -184,7 +165,9 @@ ui.header(
     "Download recommendation lists to load into your email tool, ad platform or spreadsheet: one row "
     "per customer and suggestion, with its rank, score and reason.",
 )
-tables = ui.table_names_or_stop("events", "There are no events yet, so there is nothing to recommend from.")
+tables = ui.table_names_or_stop(
+    "events", "There are no events yet, so there is nothing to recommend from."
+)
 
 model = ui.pick_model(
     "recommender",
@@ -197,23 +180,33 @@ audience, audience_name = choose_audience(users_table)
 items_table = ui.table("items") if "items" in tables else None
 item_options = [c for c in items_table.columns if c != "item_id"] if items_table is not None else []
 left, mid, right = st.columns(3)
-k = left.slider("Suggestions per customer", 1, 50, 10, help="K: how many products each customer gets.")
+k = left.slider(
+    "Suggestions per customer", 1, 50, 10, help="K: how many products each customer gets."
+)
 columns = mid.multiselect(
-    "Product columns to include", item_options,
+    "Product columns to include",
+    item_options,
     default=[c for c in ("title", "category") if c in item_options],
     help="Besides the product id, rank, score and reason.",
 )
 fmt = right.radio(
-    "Format", list(FORMATS), key="export_format", help="CSV cells that look like formulas are made safe."
+    "Format",
+    list(FORMATS),
+    key="export_format",
+    help="CSV cells that look like formulas are made safe.",
 )
 suffix = FORMATS[fmt]
-filters = choose_filters(items_table)
+rules = serving.ListRules(
+    **choose_filters(items_table), item_columns=tuple(columns), only_item_columns=True
+)
 
 if audience is not None and not audience:
     st.warning("No customers match this choice; pick another group or upload another list.")
     st.stop()
 if audience is None:
-    st.markdown(f"**Preview** — the lists of {PREVIEW_USERS} customers; the file holds every customer.")
+    st.markdown(
+        f"**Preview** — the lists of {PREVIEW_USERS} customers; the file holds every customer."
+    )
 else:
     st.markdown(
         f"**Preview** — the lists of the first {PREVIEW_USERS} of the "
@@ -224,14 +217,12 @@ if audience is None:
 else:
     pool = audience
 try:
-    first = preview(
-        tuple(pool[:PREVIEW_USERS]), k, model["model_id"], tuple(columns),
-        tuple(sorted(filters.items())), ui.db_path(), ui.data_version(),
+    shown = preview(
+        tuple(pool[:PREVIEW_USERS]), k, model["model_id"], rules, ui.db_path(), ui.data_version()
     )
 except PersonalizationError as exc:
     ui.show_error(exc)
     st.stop()
-shown = keep_columns(first, tuple(columns))
 st.dataframe(
     shown,
     hide_index=True,
@@ -241,7 +232,9 @@ st.dataframe(
         "user_id": "Customer id",
         "rank": st.column_config.NumberColumn("#", format="%d"),
         "item_id": "Product id",
-        "score": st.column_config.NumberColumn("Score", format="%.3f", help=ui.METRIC_HELP["score"]),
+        "score": st.column_config.NumberColumn(
+            "Score", format="%.3f", help=ui.METRIC_HELP["score"]
+        ),
         "reason": st.column_config.TextColumn("Why", width="large"),
         "title": "Product",
         "category": "Category",
@@ -249,14 +242,11 @@ st.dataframe(
     },
 )
 
-settings = (
-    model["model_id"], audience_name, k, tuple(columns), suffix, tuple(sorted(filters.items())),
-    ui.data_version(),
-)
+settings = (model["model_id"], audience_name, k, rules, suffix, ui.data_version())
 if st.button("Prepare the file", type="primary", icon=":material/build:", key="prepare_export"):
     forget_old_file()
     try:
-        result = run_export(suffix, k, model["model_id"], audience, tuple(columns), filters)
+        result = run_export(suffix, k, model["model_id"], audience, rules)
         st.session_state["export"] = (settings, result)
     except PersonalizationError as exc:
         ui.show_error(exc)

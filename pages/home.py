@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization.charts import theme
+from personalization.charts import data as charts
 from personalization.errors import PersonalizationError
 
 ui.header(
@@ -77,7 +77,7 @@ with left:
     per_day = None
     if "events" in {t["name"] for t in ui.tables()}:
         per_day = ui.profile("events").get("events_per_day")
-    st.plotly_chart(theme.events_per_day(per_day), width="stretch")
+    st.plotly_chart(charts.events_per_day(per_day), width="stretch")
 
 with right:
     st.subheader("Loaded tables")
@@ -117,21 +117,32 @@ for column, (prefix, title, ok) in zip(
 st.subheader("Next steps")
 STEPS = [
     (
-        "pages/data.py", "Load or inspect data", ":material/database:",
-        "Upload your own files or check quality.", True,
+        "pages/data.py",
+        "Load or inspect data",
+        ":material/database:",
+        "Upload your own files or check quality.",
+        True,
     ),
     (
-        "pages/train.py", "Train a model", ":material/model_training:",
+        "pages/train.py",
+        "Train a model",
+        ":material/model_training:",
         "Teach a recommender or a conversion model.",
         bool(ready.get("can_recommend") or ready.get("can_classify")),
     ),
     (
-        "pages/recommendations.py", "See recommendations", ":material/recommend:",
-        "What each customer would be shown.", bool(ui.models("recommender")),
+        "pages/recommendations.py",
+        "See recommendations",
+        ":material/recommend:",
+        "What each customer would be shown.",
+        bool(ui.models("recommender")),
     ),
     (
-        "pages/export.py", "Export lists", ":material/download:",
-        "Download lists for your email or ad tool.", bool(ui.models("recommender")),
+        "pages/export.py",
+        "Export lists",
+        ":material/download:",
+        "Download lists for your email or ad tool.",
+        bool(ui.models("recommender")),
     ),
 ]
 available = [step for step in STEPS if step[4]]

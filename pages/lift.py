@@ -7,155 +7,221 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from personalization.charts import models as mc
+from personalization.charts import propensity as mc
 from personalization.errors import PersonalizationError
 from personalization.propensity import lift
-
-MAX_SEGMENTS = 30
 
 
 def outcome_cards(y: np.ndarray, scores: np.ndarray) -> None:
     deciles = lift.decile_table(y, scores, bins=10)
     top = deciles.iloc[0] if len(deciles) else None
     a, b, c = st.columns(3)
-    a.metric("Customers in the test split", ui.fmt_int(len(y)),
-             help="Customers held out from training; every figure on this page is measured on them.")
-    b.metric("Overall conversion rate", ui.fmt_pct(y.mean()),
-             help="What contacting customers at random would convert.")
-    c.metric("Lift in the top 10%", f"{ui.fmt_num(top['lift'] if top is not None else None, 2)}x",
-             help=ui.metric_help("lift"))
+    a.metric(
+        "Customers in the test split",
+        ui.fmt_int(len(y)),
+        help="Customers held out from training; every figure on this page is measured on them.",
+    )
+    b.metric(
+        "Overall conversion rate",
+        ui.fmt_pct(y.mean()),
+        help="What contacting customers at random would convert.",
+    )
+    c.metric(
+        "Lift in the top 10%",
+        f"{ui.fmt_num(top['lift'] if top is not None else None, 2)}x",
+        help=ui.metric_help("lift"),
+    )
 
 
 def curves(y: np.ndarray, scores: np.ndarray) -> None:
     left, right = st.columns(2)
-    left.plotly_chart(mc.gains_figure(lift.gains_curve(y, scores), title="Cumulative gains"), width="stretch")
-    left.caption("Read it as: contacting the top X% of customers by score catches Y% of all conversions. "
-                 "The dashed line is random targeting.")
-    right.plotly_chart(mc.lift_figure(lift.lift_curve(y, scores), title="Cumulative lift"), width="stretch")
+    left.plotly_chart(
+        mc.gains_figure(lift.gains_curve(y, scores), title="Cumulative gains"), width="stretch"
+    )
+    left.caption(
+        "Read it as: contacting the top X% of customers by score catches Y% of all conversions. "
+        "The dashed line is random targeting."
+    )
+    right.plotly_chart(
+        mc.lift_figure(lift.lift_curve(y, scores), title="Cumulative lift"), width="stretch"
+    )
     right.caption("How many times more conversions than random you get when contacting the top X%.")
 
 
 def decile_section(y: np.ndarray, scores: np.ndarray) -> None:
     st.subheader("Score bins")
-    bins = st.radio("Number of bins", [5, 10, 20], index=1, horizontal=True, key="lift_bins",
-                    help="Customers are sorted by score and cut into equal groups; bin 1 holds the highest scores.")
+    bins = st.radio(
+        "Number of bins",
+        [5, 10, 20],
+        index=1,
+        horizontal=True,
+        key="lift_bins",
+        help="Customers are sorted by score and cut into equal groups; bin 1 holds the highest scores.",
+    )
     table = lift.decile_table(y, scores, bins=bins)
-    st.plotly_chart(mc.decile_figure(table, float(y.mean()), title="Conversion rate per bin"), width="stretch")
+    st.plotly_chart(
+        mc.decile_figure(table, float(y.mean()), title="Conversion rate per bin"), width="stretch"
+    )
     shown = table.assign(rate=table["rate"] * 100, cumulative_gain=table["cumulative_gain"] * 100)
     st.dataframe(
-        shown[["bin", "customers", "conversions", "rate", "lift", "cumulative_lift", "cumulative_gain", "min_score"]],
-        hide_index=True, width="stretch",
+        shown[
+            [
+                "bin",
+                "customers",
+                "conversions",
+                "rate",
+                "lift",
+                "cumulative_lift",
+                "cumulative_gain",
+                "min_score",
+            ]
+        ],
+        hide_index=True,
+        width="stretch",
         column_config={
             "bin": st.column_config.NumberColumn("Bin", help="1 = highest scores"),
             "customers": st.column_config.NumberColumn("Customers", format="localized"),
             "conversions": st.column_config.NumberColumn("Conversions", format="localized"),
-            "rate": st.column_config.NumberColumn("Conversion rate", format="%.1f%%", help="Share who converted"),
-            "lift": st.column_config.NumberColumn("Lift", format="%.2fx", help="Rate over the overall rate"),
-            "cumulative_lift": st.column_config.NumberColumn("Cumulative lift", format="%.2fx",
-                                                             help="Lift of bins 1 to this one together"),
-            "cumulative_gain": st.column_config.NumberColumn("Conversions caught", format="%.0f%%",
-                                                             help="Share of all conversions in bins 1 to this one"),
-            "min_score": st.column_config.NumberColumn("Lowest score in bin", format="%.3f",
-                                                       help="Score threshold that selects bins 1 to this one"),
+            "rate": st.column_config.NumberColumn(
+                "Conversion rate", format="%.1f%%", help="Share who converted"
+            ),
+            "lift": st.column_config.NumberColumn(
+                "Lift", format="%.2fx", help="Rate over the overall rate"
+            ),
+            "cumulative_lift": st.column_config.NumberColumn(
+                "Cumulative lift", format="%.2fx", help="Lift of bins 1 to this one together"
+            ),
+            "cumulative_gain": st.column_config.NumberColumn(
+                "Conversions caught",
+                format="%.0f%%",
+                help="Share of all conversions in bins 1 to this one",
+            ),
+            "min_score": st.column_config.NumberColumn(
+                "Lowest score in bin",
+                format="%.3f",
+                help="Score threshold that selects bins 1 to this one",
+            ),
         },
     )
 
 
-def segment_columns(frame: pd.DataFrame, key: str | None) -> list[str]:
-    """Columns of the test frame that make sensible segments: text or few distinct values."""
-    out = []
-    for col in frame.columns:
-        if col == key:
-            continue
-        distinct = frame[col].nunique(dropna=True)
-        textual = not pd.api.types.is_numeric_dtype(frame[col]) or pd.api.types.is_bool_dtype(frame[col])
-        if 1 < distinct <= MAX_SEGMENTS and (textual or distinct <= 12):
-            out.append(col)
-    return out
-
-
 def segment_section(artifact, y: np.ndarray, scores: np.ndarray) -> None:
     st.subheader("Lift by segment")
-    columns = [c for c in segment_columns(artifact.test_frame, artifact.key) if c != artifact.target]
-    if not columns:
+    choices = lift.segment_choices(artifact.test_frame, exclude=(artifact.key, artifact.target))
+    if not choices:
         st.caption("The test split has no column with few distinct values to segment by.")
         return
     left, right = st.columns(2)
-    preferred = next((c for c in ("segment", "device", "location", "country") if c in columns), columns[0])
-    column = left.selectbox("Segment by", columns, index=columns.index(preferred), key="lift_segment",
-                            help="A customer attribute; each bar is one group of customers.")
-    depth = right.select_slider("Among the top", [10, 20, 30, 50, 100], value=20, key="lift_depth",
-                                format_func=lambda d: f"{d}% by score" if d < 100 else "everyone",
-                                help="Lift of the customers of each segment who fall in the top share of scores.")
-    bins = 10
-    table = lift.segment_lift(y, scores, artifact.test_frame[column].to_numpy(), bins=bins)
-    chosen = depth_summary(table, depth * bins // 100, float(y.mean()))
-    st.plotly_chart(mc.segment_lift_figure(chosen, base_rate=float(y.mean()),
-                                           title=f"Lift by {column}, top {depth}% of scores"), width="stretch")
-    st.caption("A bar above the dashed line converts better than random. The whisker is a 95% confidence "
-               "interval: wide whiskers mean too few customers to be sure; n is the number of customers.")
-
-
-def depth_summary(table: pd.DataFrame, last_bin: int, base_rate: float) -> pd.DataFrame:
-    """Per segment, the customers in bins 1..``last_bin`` together: count, rate, lift and interval."""
-    top = table[table["bin"] <= last_bin].groupby("segment")[["customers", "conversions"]].sum().reset_index()
-    top = top[top["customers"] > 0]
-    top["rate"] = top["conversions"] / top["customers"]
-    top["lift"] = top["rate"] / base_rate if base_rate > 0 else np.nan
-    top["ci_low"], top["ci_high"] = lift.wilson_interval(top["conversions"], top["customers"])
-    return top.sort_values("lift", ascending=False)
+    column = left.selectbox(
+        "Segment by",
+        list(choices),
+        format_func=choices.get,
+        key="lift_segment",
+        help="A customer attribute; each bar is one group of customers. Columns whose "
+        "groups all hold enough customers (n, in the test split) come first.",
+    )
+    depth = right.select_slider(
+        "Among the top",
+        [10, 20, 30, 50, 100],
+        value=20,
+        key="lift_depth",
+        format_func=lambda d: f"{d}% by score" if d < 100 else "everyone",
+        help="Lift of the customers of each segment who fall in the top share of scores.",
+    )
+    chosen = lift.depth_summary(
+        y, scores, artifact.test_frame[column].to_numpy(), share=depth / 100
+    )
+    st.plotly_chart(
+        mc.segment_lift_figure(
+            chosen, base_rate=float(y.mean()), title=f"Lift by {column}, top {depth}% of scores"
+        ),
+        width="stretch",
+    )
+    st.caption(
+        "A bar above the dashed line converts better than random. The whisker is a 95% confidence "
+        "interval: wide whiskers mean too few customers to be sure; n is the number of customers."
+    )
 
 
 def simulator(y: np.ndarray, scores: np.ndarray, list_size: int) -> None:
     st.subheader("Targeting simulator")
-    st.caption("What a campaign to the top of the list would bring, measured on the test split and scaled to "
-               "your list size.")
+    st.caption(
+        "What a campaign to the top of the list would bring, measured on the test split and scaled to "
+        "your list size."
+    )
     a, b, c, d = st.columns(4)
-    size = a.number_input("Customers in your list", min_value=1, value=max(list_size, 1), step=1000, key="sim_size",
-                          help="How many customers the campaign would draw from (default: the model's table); "
-                               "results are scaled to it.")
-    cost = b.number_input("Cost per contact", min_value=0.0, value=1.0, step=0.5, key="sim_cost",
-                          help="What reaching one customer costs (email, postage, discount).")
-    value = c.number_input("Value per conversion", min_value=0.0, value=25.0, step=5.0, key="sim_value",
-                           help="Average margin or revenue from one converted customer.")
-    mode = d.radio("Limit by", ["Share of list", "Budget"], key="sim_mode", horizontal=True,
-                   help="Contact a fixed share of the best-scored customers, or as many as a budget pays for.")
-    scale = size / max(len(y), 1)
+    size = a.number_input(
+        "Customers in your list",
+        min_value=1,
+        value=max(list_size, 1),
+        step=1000,
+        key="sim_size",
+        help="How many customers the campaign would draw from (default: the model's table); "
+        "results are scaled to it.",
+    )
+    cost = b.number_input(
+        "Cost per contact",
+        min_value=0.0,
+        value=1.0,
+        step=0.5,
+        key="sim_cost",
+        help="What reaching one customer costs (email, postage, discount).",
+    )
+    value = c.number_input(
+        "Value per conversion",
+        min_value=0.0,
+        value=25.0,
+        step=5.0,
+        key="sim_value",
+        help="Average margin or revenue from one converted customer.",
+    )
+    mode = d.radio(
+        "Limit by",
+        ["Share of list", "Budget"],
+        key="sim_mode",
+        horizontal=True,
+        help="Contact a fixed share of the best-scored customers, or as many as a budget pays for.",
+    )
     if mode == "Budget":
-        budget = st.number_input("Budget", min_value=0.0, value=float(round(size * cost * 0.2)), step=100.0,
-                                 key="sim_budget", help="Total money to spend on contacts.")
-        share = min(budget / cost / size, 1.0) if cost > 0 else 1.0
+        budget = st.number_input(
+            "Budget",
+            min_value=0.0,
+            value=float(round(size * cost * 0.2)),
+            step=100.0,
+            key="sim_budget",
+            help="Total money to spend on contacts.",
+        )
+        share = None
     else:
         budget = None
-        share = st.slider("Contact the top N% by score", 1, 100, 20, key="sim_share",
-                          help="The share of your list, best scores first, that gets the campaign.") / 100
-    sim = lift.targeting_simulation(y, scores, cost * scale, value * scale, budget=budget, steps=50)
-    chosen = simulated_cut(y, scores, share, cost, value, size)
-    cards(chosen, share, size)
-    st.plotly_chart(mc.profit_figure(sim, chosen=share, title="Profit by how deep you go"), width="stretch")
-    best = sim[sim["best"]].iloc[0] if sim["best"].any() else None
+        share = (
+            st.slider(
+                "Contact the top N% by score",
+                1,
+                100,
+                20,
+                key="sim_share",
+                help="The share of your list, best scores first, that gets the campaign.",
+            )
+            / 100
+        )
+    campaign = lift.simulate_campaign(y, scores, int(size), cost, value, share=share, budget=budget)
+    share, best = campaign["share"], campaign["best"]
+    cards(campaign["chosen"], share, size)
+    st.plotly_chart(
+        mc.profit_figure(campaign["curve"], chosen=share, title="Profit by how deep you go"),
+        width="stretch",
+    )
     if best is not None and budget is not None:
-        st.caption(f"Within your budget, the most profitable cut-off is the top **{best['share_contacted']:.0%}** "
-                   f"(profit {ui.fmt_int(best['profit'])}); grey crosses cost more than the budget.")
+        st.caption(
+            f"Within your budget, the most profitable cut-off is the top **{best['share_contacted']:.0%}** "
+            f"(profit {ui.fmt_int(best['profit'])}); grey crosses cost more than the budget."
+        )
     elif best is not None:
-        st.caption(f"The most profitable cut-off is the top **{best['share_contacted']:.0%}** "
-                   f"(profit {ui.fmt_int(best['profit'])}); beyond it each extra contact costs more than it brings.")
-
-
-def simulated_cut(y, scores, share: float, cost: float, value: float, size: int) -> pd.Series:
-    """Contacting ``share`` of a list of ``size``: the conversion rate seen at that depth of the test
-    split, applied to ``round(share * size)`` contacts."""
-    table = lift.targeting_simulation(y, scores, cost, value, steps=len(y))
-    depth = max(int(round(share * len(y))), 1)
-    row = table.iloc[(table["contacted"] - depth).abs().argmin()].copy()
-    rate = row["expected_conversions"] / row["contacted"]
-    row["contacted"] = max(int(round(share * size)), 1)
-    row["expected_conversions"] = rate * row["contacted"]
-    row["revenue"] = row["expected_conversions"] * value
-    row["cost"] = row["contacted"] * cost
-    row["profit"] = row["revenue"] - row["cost"]
-    row["roi"] = row["profit"] / row["cost"] if row["cost"] > 0 else np.nan
-    return row
+        st.caption(
+            f"The most profitable cut-off is the top **{best['share_contacted']:.0%}** "
+            f"(profit {ui.fmt_int(best['profit'])}); beyond it each extra contact costs more than it brings."
+        )
 
 
 def table_rows(name: str, default: int) -> int:
@@ -165,17 +231,29 @@ def table_rows(name: str, default: int) -> int:
 
 def cards(row: pd.Series, share: float, size: int) -> None:
     cols = st.columns(6)
-    cols[0].metric("Contacts", ui.fmt_int(row["contacted"]), help=f"The top {share:.0%} of {size:,} customers.")
-    cols[1].metric("Conversions", ui.fmt_int(row["expected_conversions"]),
-                   help="Conversions seen at this depth on the test split, scaled to your list.")
-    cols[2].metric("Revenue", ui.fmt_int(row["revenue"]), help="Expected conversions x value per conversion.")
+    cols[0].metric(
+        "Contacts", ui.fmt_int(row["contacted"]), help=f"The top {share:.0%} of {size:,} customers."
+    )
+    cols[1].metric(
+        "Conversions",
+        ui.fmt_int(row["expected_conversions"]),
+        help="Conversions seen at this depth on the test split, scaled to your list.",
+    )
+    cols[2].metric(
+        "Revenue", ui.fmt_int(row["revenue"]), help="Expected conversions x value per conversion."
+    )
     cols[3].metric("Cost", ui.fmt_int(row["cost"]), help="Contacts x cost per contact.")
     cols[4].metric("Profit", ui.fmt_int(row["profit"]), help="Revenue minus cost.")
-    cols[5].metric("ROI", ui.fmt_pct(row["roi"], 0), help="Profit per unit spent: 100% doubles the money.")
+    cols[5].metric(
+        "ROI", ui.fmt_pct(row["roi"], 0), help="Profit per unit spent: 100% doubles the money."
+    )
 
 
-ui.header("Lift", "How much better than random the conversion model picks customers to contact, in which "
-                  "segments it works best, and what a campaign to the top of the list would earn.")
+ui.header(
+    "Lift",
+    "How much better than random the conversion model picks customers to contact, in which "
+    "segments it works best, and what a campaign to the top of the list would earn.",
+)
 try:
     model_id = ui.pick_model(
         "classifier",
@@ -184,10 +262,17 @@ try:
         help="Figures are computed on the model's test split: customers it never saw while learning.",
     )["model_id"]
     artifact, info = ui.load_model(model_id)
-    y_test, test_scores = np.asarray(artifact.y_test, dtype=float), np.asarray(artifact.test_scores, dtype=float)
+    y_test, test_scores = (
+        np.asarray(artifact.y_test, dtype=float),
+        np.asarray(artifact.test_scores, dtype=float),
+    )
     if not len(y_test) or y_test.sum() == 0:
-        ui.empty_state("This model's test split has no converters, so lift cannot be measured. "
-                       "Train again on more data.", "pages/train.py", "Train a conversion model")
+        ui.empty_state(
+            "This model's test split has no converters, so lift cannot be measured. "
+            "Train again on more data.",
+            "pages/train.py",
+            "Train a conversion model",
+        )
     outcome_cards(y_test, test_scores)
     curves(y_test, test_scores)
     decile_section(y_test, test_scores)

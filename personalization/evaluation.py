@@ -1,4 +1,4 @@
-"""Offline evaluation of recommenders: splits, ranking metrics, cross-validation, tuning.
+"""Offline evaluation of recommenders: splits, ranking metrics, cross-validation.
 
 Pure functions over a CSR interactions matrix (users x items) or an events frame; nothing here
 reads storage or fits a model. Conventions (close to ``recommenders.evaluation.python_evaluation``):
@@ -15,9 +15,6 @@ reads storage or fits a model. Conventions (close to ``recommenders.evaluation.p
 
 from __future__ import annotations
 
-import itertools
-import logging
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,11 +23,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from personalization.errors import BadInputError, NotEnoughDataError
+from personalization.progress import Progress, report
 
-Progress = Callable[[float, str], None] | None
 SPLITS = ("random", "temporal", "leave-last")
-SEARCHES = ("grid", "random", "bayes")
 ACCURACY = ("precision", "recall", "ndcg", "map", "hit_rate")
+DIVERSITY_CELLS = 1 << 22
 
 
 # ---------------------------------------------------------------- splits
@@ -51,6 +48,38 @@ def split_random(
     return _part(coo, ~in_test), _part(coo, in_test)
 
 
+def holdout_split(
+    user_items: sp.csr_matrix,
+    fraction: float,
+    n_users: int,
+    rng: np.random.RandomState | np.random.Generator,
+) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix]:
+    """Hold out ``fraction`` (at least one) of the interactions of up to ``n_users`` random users
+    with two or more, for a model to choose its own settings on (validation inside ``fit``).
+
+    Returns the remaining matrix (the input's shape), those users (sorted row indices) and their
+    held-out rows (len(users) x n_items), float32.
+    """
+    counts = np.diff(user_items.indptr)
+    candidates = np.flatnonzero(counts >= 2)
+    users = np.sort(rng.choice(candidates, size=min(n_users, len(candidates)), replace=False))
+    chosen = np.zeros(user_items.shape[0], dtype=bool)
+    chosen[users] = True
+    rows = np.repeat(np.arange(user_items.shape[0]), counts)
+    order = np.lexsort((rng.random(user_items.nnz), rows))
+    rank = np.empty(user_items.nnz, dtype=np.int64)
+    rank[order] = np.arange(user_items.nnz) - user_items.indptr[rows[order]]
+    n_held = np.where(chosen, np.maximum(1, np.floor(counts * fraction)), 0)
+    mask = rank < n_held[rows]
+    held = user_items.copy()
+    held.data = np.where(mask, held.data, 0).astype(np.float32)
+    held.eliminate_zeros()
+    train = user_items.copy()
+    train.data = np.where(mask, 0, train.data).astype(np.float32)
+    train.eliminate_zeros()
+    return train, users, held[users]
+
+
 def kfold(
     matrix: sp.csr_matrix, folds: int = 5, seed: int = 0
 ) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix]]:
@@ -68,7 +97,11 @@ def kfold(
 
 
 def split_events(
-    events: pd.DataFrame, method: str = "temporal", test_size: float = 0.2, seed: int = 0, n: int = 1
+    events: pd.DataFrame,
+    method: str = "temporal",
+    test_size: float = 0.2,
+    seed: int = 0,
+    n: int = 1,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split an events frame (``user_id``, ``item_id``, ``timestamp``, ...) by ``method``.
 
@@ -213,11 +246,6 @@ def map_at_k(recs, test, k: int = 10, users=None) -> float:
     return ranking_metrics(recs, test, k, users)[f"map@{k}"]
 
 
-def hit_rate_at_k(recs, test, k: int = 10, users=None) -> float:
-    """Share of users with at least one relevant item in the top ``k``; in [0, 1]."""
-    return ranking_metrics(recs, test, k, users)[f"hit_rate@{k}"]
-
-
 def mrr(recs, test, k: int = 10, users=None) -> float:
     """Mean reciprocal rank of the first relevant item in the top ``k`` (0 when none)."""
     return ranking_metrics(recs, test, k, users)["mrr"]
@@ -289,24 +317,38 @@ def intra_list_diversity(recs: np.ndarray, item_vectors: sp.spmatrix | np.ndarra
     by default in this project, the item's column of the training matrix (``train.T``) so that
     items bought by the same users count as similar. Items with an all-zero vector count as
     dissimilar to everything. Lists with fewer than two items are skipped; 0.0 when none are left.
+
+    The cosines come from the Gram matrix of the distinct recommended items only (one sparse
+    product of their unit vectors), read at each list's pairs: the cost grows with the number of
+    lists times the pairs in a list, not with lists times the length of the vectors.
     """
     recs = _as_recs(recs)
-    vectors = sp.csr_matrix(item_vectors, dtype=np.float64)
-    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
-    unit = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ vectors
     size = (recs >= 0).sum(axis=1)
     keep = size >= 2
     if not keep.any():
         return 0.0
     recs, size = recs[keep], size[keep]
-    rows = np.repeat(np.arange(len(recs)), recs.shape[1])
-    flat = recs.ravel()
-    ok = flat >= 0
-    shape = (len(recs), vectors.shape[0])
-    picks = sp.csr_matrix((np.ones(ok.sum()), (rows[ok], flat[ok])), shape=shape)
-    summed = picks @ unit
-    self_sim = np.asarray(picks @ (norms > 0).astype(float)).ravel()
-    pair_sum = np.asarray(summed.multiply(summed).sum(axis=1)).ravel() - self_sim
+    distinct, position = np.unique(recs, return_inverse=True)
+    position = position.reshape(recs.shape)
+    valid = recs >= 0
+    if distinct[0] < 0:
+        distinct, position = distinct[1:], position - 1
+    vectors = sp.csr_matrix(item_vectors, dtype=np.float64)[distinct]
+    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+    unit = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ vectors
+    gram = (unit @ unit.T).tocsr()
+    width = recs.shape[1]
+    other_place = ~np.eye(width, dtype=bool)
+    pair_sum = np.zeros(len(recs), dtype=np.float64)
+    step = max(1, DIVERSITY_CELLS // (width * width))
+    for start in range(0, len(recs), step):
+        pos, ok = position[start : start + step], valid[start : start + step]
+        pairs = ok[:, :, None] & ok[:, None, :] & other_place
+        rows = np.broadcast_to(pos[:, :, None], pairs.shape)[pairs]
+        cols = np.broadcast_to(pos[:, None, :], pairs.shape)[pairs]
+        owner = np.broadcast_to(np.arange(len(pos))[:, None, None], pairs.shape)[pairs]
+        cosines = np.asarray(gram[rows, cols], dtype=np.float64).ravel()
+        pair_sum[start : start + step] = np.bincount(owner, cosines, minlength=len(pos))
     mean_sim = pair_sum / (size * (size - 1))
     return float(np.clip(1.0 - mean_sim, 0.0, 1.0).mean())
 
@@ -333,7 +375,7 @@ def evaluate_recs(
     return out
 
 
-# ---------------------------------------------------------------- cross-validation and search
+# ---------------------------------------------------------------- cross-validation
 
 
 def summarize_folds(results: list[dict[str, float]]) -> dict[str, Any]:
@@ -361,136 +403,10 @@ def cross_validate(
     """
     results = []
     for i, (train, test) in enumerate(kfold(matrix, folds, seed)):
-        _report(progress, i / folds, f"fold {i + 1} of {folds}")
+        report(progress, i / folds, f"fold {i + 1} of {folds}")
         results.append(evaluate(train, test))
-    _report(progress, 1.0, "cross-validation done")
+    report(progress, 1.0, "cross-validation done")
     return summarize_folds(results)
-
-
-def search_params(
-    objective: Callable[[dict], dict[str, float]],
-    space: dict[str, Any],
-    method: str = "bayes",
-    trials: int = 20,
-    metric: str = "ndcg@10",
-    seed: int = 0,
-    on_trial: Callable[[dict], None] | None = None,
-    progress: Progress = None,
-) -> dict[str, Any]:
-    """Maximise ``objective(params)[metric]`` over ``space``; the caller evaluates on validation data.
-
-    ``space`` maps a parameter to a list of choices (``[8, 16, 32]``), to a range ``(low, high)``
-    (ints give an int range, floats a float range) or ``(low, high, "log")``. ``grid`` tries
-    every combination (ranges become 5 points) up to ``trials``; ``random`` samples ``trials``
-    settings; ``bayes`` uses optuna's TPE sampler, seeded, logging quiet. After each trial
-    ``on_trial({"trial", "params", "metrics", "value", "seconds"})`` is called.
-    Returns ``best_params``, ``best_metrics``, ``best_value``, ``metric`` and ``trials`` (list).
-    """
-    if method not in SEARCHES:
-        raise BadInputError(f"search must be one of {', '.join(SEARCHES)}; got {method!r}")
-    if trials < 1:
-        raise BadInputError(f"trials must be 1 or more; got {trials}")
-    if not space:
-        raise BadInputError("The search space is empty; give at least one parameter to vary.")
-    log: list[dict] = []
-
-    def run(params: dict) -> float:
-        start = time.perf_counter()
-        metrics = objective(dict(params))
-        if metric not in metrics:
-            raise BadInputError(f"The metric {metric!r} is not among {', '.join(metrics)}")
-        row = {
-            "trial": len(log),
-            "params": dict(params),
-            "metrics": metrics,
-            "value": float(metrics[metric]),
-            "seconds": round(time.perf_counter() - start, 3),
-        }
-        log.append(row)
-        if on_trial is not None:
-            on_trial(row)
-        message = f"trial {len(log)} of {trials}: {metric}={row['value']:.4f}"
-        _report(progress, len(log) / trials, message)
-        return row["value"]
-
-    if method == "bayes":
-        _search_bayes(run, space, trials, seed)
-    else:
-        candidates = _grid(space) if method == "grid" else _random_settings(space, trials, seed)
-        for params in candidates[:trials]:
-            run(params)
-    best = max(log, key=lambda r: r["value"])
-    return {
-        "best_params": best["params"],
-        "best_metrics": best["metrics"],
-        "best_value": best["value"],
-        "metric": metric,
-        "trials": log,
-    }
-
-
-def _search_bayes(
-    run: Callable[[dict], float], space: dict[str, Any], trials: int, seed: int
-) -> None:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    logging.getLogger("optuna").setLevel(logging.WARNING)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-
-    def objective(trial) -> float:
-        return run({name: _suggest(trial, name, spec) for name, spec in space.items()})
-
-    study.optimize(objective, n_trials=trials)
-
-
-def _suggest(trial, name: str, spec: Any) -> Any:
-    if isinstance(spec, list):
-        return trial.suggest_categorical(name, spec)
-    low, high, log = _range(name, spec)
-    if isinstance(low, int) and isinstance(high, int):
-        return trial.suggest_int(name, low, high, log=log)
-    return trial.suggest_float(name, float(low), float(high), log=log)
-
-
-def _range(name: str, spec: Any) -> tuple[Any, Any, bool]:
-    if not isinstance(spec, tuple) or len(spec) not in (2, 3) or spec[0] > spec[1]:
-        raise BadInputError(
-            f"The search space for {name!r} must be a list of choices or (low, high[, 'log']); "
-            f"got {spec!r}"
-        )
-    return spec[0], spec[1], len(spec) == 3 and spec[2] == "log"
-
-
-def _grid(space: dict[str, Any]) -> list[dict]:
-    axes = [spec if isinstance(spec, list) else _points(name, spec) for name, spec in space.items()]
-    return [dict(zip(space, combo, strict=True)) for combo in itertools.product(*axes)]
-
-
-def _points(name: str, spec: tuple, n: int = 5) -> list:
-    low, high, log = _range(name, spec)
-    values = np.geomspace(low, high, n) if log else np.linspace(low, high, n)
-    if isinstance(low, int) and isinstance(high, int):
-        return sorted({int(round(v)) for v in values})
-    return [float(v) for v in values]
-
-
-def _random_settings(space: dict[str, Any], trials: int, seed: int) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    return [{name: _sample(rng, name, spec) for name, spec in space.items()} for _ in range(trials)]
-
-
-def _sample(rng: np.random.Generator, name: str, spec: Any) -> Any:
-    if isinstance(spec, list):
-        return spec[int(rng.integers(len(spec)))]
-    low, high, log = _range(name, spec)
-    if log:
-        value = float(np.exp(rng.uniform(np.log(low), np.log(high))))
-    else:
-        value = float(rng.uniform(low, high))
-    if isinstance(low, int) and isinstance(high, int):
-        return int(np.clip(round(value), low, high))
-    return value
 
 
 # ---------------------------------------------------------------- helpers
@@ -533,8 +449,3 @@ def _relevant(test: sp.csr_matrix, users: np.ndarray | None, n_rows: int) -> sp.
     rel = (rel > 0).astype(np.int8).tocsr()
     rel.eliminate_zeros()
     return rel
-
-
-def _report(progress: Progress, fraction: float, message: str) -> None:
-    if progress is not None:
-        progress(min(max(fraction, 0.0), 1.0), message)

@@ -2,7 +2,9 @@
 
 An artifact is a folder ``<models_dir>/<model_id>/`` beside the database file holding
 ``model.joblib`` (the fitted object and whatever it needs to score: id maps, pipelines) and
-``meta.json``; the catalog row lives in the DuckDB ``models`` table.
+``meta.json``; the catalog row lives in the DuckDB ``models`` table. Loaded artifacts are kept in
+memory (the ``LOADED_MODELS`` most recently used model files, keyed by file and modification time),
+the one cache of loaded models for the command line, the pages and serving.
 """
 
 from __future__ import annotations
@@ -11,16 +13,26 @@ import hashlib
 import json
 import secrets
 import shutil
+import threading
+from collections import OrderedDict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import joblib
+import pandas as pd
 
 from personalization import __version__, config, store
 from personalization.errors import IncompatibleModelError, NotFoundError
+from personalization.values import is_number
 
 FORMAT_VERSION = 1
 KINDS = ("recommender", "classifier")
+LOADED_MODELS = 4
+RUN_COLUMNS = ("model", "algorithm", "status", "name", "trained")
+
+_LOADED: OrderedDict[tuple, Any] = OrderedDict()
+_LOADED_LOCK = threading.Lock()
 
 
 def new_model_id(kind: str, algo: str) -> str:
@@ -86,29 +98,55 @@ def save_model(
 
 
 def load_model(model_id: str | None = None, kind: str | None = None, db=None) -> tuple[Any, dict]:
-    """Load an artifact and its catalog row; without ``model_id``, the promoted one of ``kind``."""
+    """An artifact and its catalog row; without ``model_id``, the promoted one of ``kind``.
+
+    The artifact is read from disk once and then shared (treat it as read-only) while it is among
+    the ``LOADED_MODELS`` most recently used; files rewritten on disk are read again. Raises
+    ``NotFoundError`` for an unknown model or missing files, ``IncompatibleModelError`` for one
+    saved by a version this one cannot read ("train it again").
+    """
     info = resolve(model_id, kind, db=db)
     folder = config.models_dir(db) / info["model_id"]
+    key = (
+        str(folder.resolve()),
+        *(_mtime(folder / name) for name in ("model.joblib", "meta.json")),
+    )
+    with _LOADED_LOCK:
+        if key in _LOADED:
+            _LOADED.move_to_end(key)
+            return _LOADED[key], info
+    artifact = _read_artifact(folder, info["model_id"])
+    with _LOADED_LOCK:
+        _LOADED[key] = artifact
+        while len(_LOADED) > LOADED_MODELS:
+            _LOADED.popitem(last=False)
+    return artifact, info
+
+
+def _read_artifact(folder: Path, model_id: str) -> Any:
     meta_path = folder / "meta.json"
     if not meta_path.exists():
         raise NotFoundError(
-            f"The files of model {info['model_id']} are missing from {folder}; "
+            f"The files of model {model_id} are missing from {folder}; "
             f"train it again or delete it from the catalog."
         )
     meta = json.loads(meta_path.read_text())
     if meta.get("format_version") != FORMAT_VERSION:
         raise IncompatibleModelError(
-            f"Model {info['model_id']} was saved in format {meta.get('format_version')} by "
+            f"Model {model_id} was saved in format {meta.get('format_version')} by "
             f"version {meta.get('library_version')}; this version reads format {FORMAT_VERSION}. "
             f"Train it again with this version."
         )
     try:
-        artifact = joblib.load(folder / "model.joblib")
+        return joblib.load(folder / "model.joblib")
     except (ModuleNotFoundError, AttributeError, ImportError, EOFError, ValueError) as exc:
         raise IncompatibleModelError(
-            f"Model {info['model_id']} cannot be read by this version ({exc}); train it again."
+            f"Model {model_id} cannot be read by this version ({exc}); train it again."
         ) from exc
-    return artifact, info
+
+
+def _mtime(path: Path) -> int | None:
+    return path.stat().st_mtime_ns if path.exists() else None
 
 
 def resolve(model_id: str | None = None, kind: str | None = None, db=None) -> dict:
@@ -153,16 +191,47 @@ def standing(model_id: str, db=None) -> dict:
 
 
 def list_models(kind: str | None = None, db=None) -> list[dict]:
+    """Catalog rows (``model_id``, ``kind``, ``algo``, ``name``, ``params``, ``metrics``,
+    ``status``, ``created``, ...) of every model or of ``kind``, newest first."""
     return store.list_models(kind=kind, db=db)
 
 
+def headline_metrics(info: dict) -> dict[str, float]:
+    """The numbers a run is judged by, from its catalog row: a classifier's test-split metrics,
+    a recommender's holdout metrics (``ndcg@10``, ...); counts and notes left out."""
+    metrics = info.get("metrics") or {}
+    source = metrics.get("test") if isinstance(metrics.get("test"), dict) else metrics
+    return {
+        k: float(v) for k, v in source.items() if is_number(v) and k not in ("rows", "positives")
+    }
+
+
+def runs_table(runs: list[dict]) -> pd.DataFrame:
+    """One row per catalog row in ``runs``: ``RUN_COLUMNS`` (``trained`` as ``YYYY-MM-DD HH:MM``)
+    and then each headline metric (rounded to 4 decimals; missing where a run lacks it)."""
+    rows = []
+    for info in runs:
+        row = {
+            "model": info["model_id"],
+            "algorithm": info["algo"],
+            "status": info["status"],
+            "name": info.get("name") or "",
+            "trained": (info.get("created") or "")[:16].replace("T", " "),
+        }
+        row.update({k: round(v, 4) for k, v in headline_metrics(info).items()})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else list(RUN_COLUMNS))
+
+
 def promote(model_id: str, db=None) -> dict:
+    """Make ``model_id`` the one its kind's commands and pages use by default; its new row."""
     info = resolve(model_id, db=db)
     store.set_promoted(model_id, info["kind"], db=db)
     return resolve(model_id, db=db)
 
 
 def delete(model_id: str, db=None) -> None:
+    """Remove ``model_id`` from the catalog and its files from disk."""
     info = resolve(model_id, db=db)
     store.delete_model(info["model_id"], db=db)
     shutil.rmtree(config.models_dir(db) / info["model_id"], ignore_errors=True)

@@ -69,3 +69,8 @@ def segment_columns(
         smallest = int(counts.min())
         scored.append((smallest < min_group, -min(smallest, min_group), len(counts), column))
     return [column for *_, column in sorted(scored, key=lambda s: s[:3])]
+
+
+def is_number(value: object) -> bool:
+    """True for a real number that is not NaN (``bool`` is not a number here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value

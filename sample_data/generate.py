@@ -26,88 +26,280 @@ OUT_DIR = Path(__file__).resolve().parent
 
 CATEGORIES: dict[str, dict[str, list[str]]] = {
     "kitchen": {
-        "nouns": ["Tea Towel", "Chef Knife", "Cutting Board", "Mixing Bowl", "Coffee Mug",
-                  "Saucepan", "Teapot", "Apron", "Spice Jar", "Colander"],
-        "adjs": ["Linen", "Bamboo", "Ceramic", "Cast Iron", "Stainless", "Stoneware", "Enamel",
-                 "Copper"],
+        "nouns": [
+            "Tea Towel",
+            "Chef Knife",
+            "Cutting Board",
+            "Mixing Bowl",
+            "Coffee Mug",
+            "Saucepan",
+            "Teapot",
+            "Apron",
+            "Spice Jar",
+            "Colander",
+        ],
+        "adjs": [
+            "Linen",
+            "Bamboo",
+            "Ceramic",
+            "Cast Iron",
+            "Stainless",
+            "Stoneware",
+            "Enamel",
+            "Copper",
+        ],
         "brands": ["Hearth & Co", "Copperleaf", "Larder Lane", "Panfield"],
-        "words": ["for everyday cooking", "dishwasher safe", "a chef's favourite for the kitchen",
-                  "ideal for baking and prep", "built for busy kitchens",
-                  "easy to clean after meals"],
+        "words": [
+            "for everyday cooking",
+            "dishwasher safe",
+            "a chef's favourite for the kitchen",
+            "ideal for baking and prep",
+            "built for busy kitchens",
+            "easy to clean after meals",
+        ],
     },
     "apparel": {
-        "nouns": ["T-Shirt", "Hoodie", "Denim Jacket", "Wool Sweater", "Chino Trousers",
-                  "Summer Dress", "Rain Coat", "Polo Shirt", "Flannel Shirt", "Cardigan"],
-        "adjs": ["Organic Cotton", "Merino", "Slim Fit", "Relaxed", "Oversized", "Classic",
-                 "Striped", "Vintage"],
+        "nouns": [
+            "T-Shirt",
+            "Hoodie",
+            "Denim Jacket",
+            "Wool Sweater",
+            "Chino Trousers",
+            "Summer Dress",
+            "Rain Coat",
+            "Polo Shirt",
+            "Flannel Shirt",
+            "Cardigan",
+        ],
+        "adjs": [
+            "Organic Cotton",
+            "Merino",
+            "Slim Fit",
+            "Relaxed",
+            "Oversized",
+            "Classic",
+            "Striped",
+            "Vintage",
+        ],
         "brands": ["Northwear", "Thread & Loom", "Urban Fold", "Maple Stitch"],
-        "words": ["a soft fabric that fits true to size", "machine washable clothing",
-                  "a wardrobe staple for every season", "tailored cut and breathable weave",
-                  "layer it for casual style", "sustainably sourced fabric"],
+        "words": [
+            "a soft fabric that fits true to size",
+            "machine washable clothing",
+            "a wardrobe staple for every season",
+            "tailored cut and breathable weave",
+            "layer it for casual style",
+            "sustainably sourced fabric",
+        ],
     },
     "footwear": {
-        "nouns": ["Trail Running Shoe", "Leather Boot", "Canvas Sneaker", "Sandal", "Slipper",
-                  "Loafer", "Hiking Boot", "Court Shoe", "Ankle Boot", "Walking Shoe"],
-        "adjs": ["Waterproof", "Lightweight", "Suede", "Cushioned", "All-Terrain", "Everyday",
-                 "Retro", "Breathable"],
+        "nouns": [
+            "Trail Running Shoe",
+            "Leather Boot",
+            "Canvas Sneaker",
+            "Sandal",
+            "Slipper",
+            "Loafer",
+            "Hiking Boot",
+            "Court Shoe",
+            "Ankle Boot",
+            "Walking Shoe",
+        ],
+        "adjs": [
+            "Waterproof",
+            "Lightweight",
+            "Suede",
+            "Cushioned",
+            "All-Terrain",
+            "Everyday",
+            "Retro",
+            "Breathable",
+        ],
         "brands": ["Stride Lab", "Cobble & Sole", "Pathmark", "Heelwise"],
-        "words": ["a cushioned sole for all-day comfort", "grippy outsole on wet ground",
-                  "true to size with a roomy toe box", "supportive heel for long walks",
-                  "a shoe that breaks in quickly", "durable stitching and laces"],
+        "words": [
+            "a cushioned sole for all-day comfort",
+            "grippy outsole on wet ground",
+            "true to size with a roomy toe box",
+            "supportive heel for long walks",
+            "a shoe that breaks in quickly",
+            "durable stitching and laces",
+        ],
     },
     "outdoor": {
-        "nouns": ["Tent", "Sleeping Bag", "Camping Stove", "Headlamp", "Backpack",
-                  "Water Bottle", "Trekking Pole", "Hammock", "Cooler Box", "Picnic Blanket"],
-        "adjs": ["Ultralight", "2-Person", "Insulated", "Rugged", "Packable", "Alpine",
-                 "Weatherproof", "Family"],
+        "nouns": [
+            "Tent",
+            "Sleeping Bag",
+            "Camping Stove",
+            "Headlamp",
+            "Backpack",
+            "Water Bottle",
+            "Trekking Pole",
+            "Hammock",
+            "Cooler Box",
+            "Picnic Blanket",
+        ],
+        "adjs": [
+            "Ultralight",
+            "2-Person",
+            "Insulated",
+            "Rugged",
+            "Packable",
+            "Alpine",
+            "Weatherproof",
+            "Family",
+        ],
         "brands": ["Ridgeline", "Campfire Supply", "Wildtrail", "Summit Gear"],
-        "words": ["packs small for camping trips", "weatherproof for the trail",
-                  "built for hiking and the outdoors", "tested in alpine conditions",
-                  "light enough for long treks", "a camping essential for the family"],
+        "words": [
+            "packs small for camping trips",
+            "weatherproof for the trail",
+            "built for hiking and the outdoors",
+            "tested in alpine conditions",
+            "light enough for long treks",
+            "a camping essential for the family",
+        ],
     },
     "home_decor": {
-        "nouns": ["Throw Pillow", "Table Lamp", "Wall Clock", "Scented Candle", "Picture Frame",
-                  "Vase", "Wool Rug", "Mirror", "Plant Pot", "Curtain"],
-        "adjs": ["Velvet", "Rattan", "Marble", "Minimalist", "Boho", "Glass", "Terracotta",
-                 "Nordic"],
+        "nouns": [
+            "Throw Pillow",
+            "Table Lamp",
+            "Wall Clock",
+            "Scented Candle",
+            "Picture Frame",
+            "Vase",
+            "Wool Rug",
+            "Mirror",
+            "Plant Pot",
+            "Curtain",
+        ],
+        "adjs": [
+            "Velvet",
+            "Rattan",
+            "Marble",
+            "Minimalist",
+            "Boho",
+            "Glass",
+            "Terracotta",
+            "Nordic",
+        ],
         "brands": ["Nest & Nook", "Casa Linda", "Lumen Home", "Oakhaven"],
-        "words": ["adds warmth to the living room", "a calm accent for your home decor",
-                  "handcrafted interior detail", "pairs with any bedroom style",
-                  "a cosy touch for the sofa corner", "gallery-worthy home styling"],
+        "words": [
+            "adds warmth to the living room",
+            "a calm accent for your home decor",
+            "handcrafted interior detail",
+            "pairs with any bedroom style",
+            "a cosy touch for the sofa corner",
+            "gallery-worthy home styling",
+        ],
     },
     "beauty": {
-        "nouns": ["Face Serum", "Hand Cream", "Lip Balm", "Shampoo", "Body Lotion", "Sheet Mask",
-                  "Eye Cream", "Bath Salts", "Hair Oil", "Sunscreen"],
-        "adjs": ["Rose", "Argan", "Vitamin C", "Unscented", "Aloe", "Charcoal", "Lavender",
-                 "Hydrating"],
+        "nouns": [
+            "Face Serum",
+            "Hand Cream",
+            "Lip Balm",
+            "Shampoo",
+            "Body Lotion",
+            "Sheet Mask",
+            "Eye Cream",
+            "Bath Salts",
+            "Hair Oil",
+            "Sunscreen",
+        ],
+        "adjs": [
+            "Rose",
+            "Argan",
+            "Vitamin C",
+            "Unscented",
+            "Aloe",
+            "Charcoal",
+            "Lavender",
+            "Hydrating",
+        ],
         "brands": ["Glow Theory", "Petal & Pure", "Skinfolk", "Aurelle"],
-        "words": ["gentle skincare for sensitive skin", "hydrating formula with natural oils",
-                  "dermatologist tested and vegan", "a self-care ritual for the evening",
-                  "nourishes skin and hair", "cruelty-free beauty essential"],
+        "words": [
+            "gentle skincare for sensitive skin",
+            "hydrating formula with natural oils",
+            "dermatologist tested and vegan",
+            "a self-care ritual for the evening",
+            "nourishes skin and hair",
+            "cruelty-free beauty essential",
+        ],
     },
     "electronics": {
-        "nouns": ["Wireless Earbuds", "Bluetooth Speaker", "Phone Charger", "Smart Watch",
-                  "USB-C Cable", "Power Bank", "Desk Lamp", "Keyboard", "Webcam", "Headphones"],
-        "adjs": ["Noise-Cancelling", "Fast-Charge", "Compact", "Portable", "Ergonomic", "HD",
-                 "Slim", "Wireless"],
+        "nouns": [
+            "Wireless Earbuds",
+            "Bluetooth Speaker",
+            "Phone Charger",
+            "Smart Watch",
+            "USB-C Cable",
+            "Power Bank",
+            "Desk Lamp",
+            "Keyboard",
+            "Webcam",
+            "Headphones",
+        ],
+        "adjs": [
+            "Noise-Cancelling",
+            "Fast-Charge",
+            "Compact",
+            "Portable",
+            "Ergonomic",
+            "HD",
+            "Slim",
+            "Wireless",
+        ],
         "brands": ["Voltix", "Pixelcraft", "Soundwave", "Chargely"],
-        "words": ["long battery life and bluetooth pairing", "charges your phone and laptop fast",
-                  "crisp audio for music and calls", "plug-and-play with USB-C devices",
-                  "a smart gadget for the home office", "two-year warranty on electronics"],
+        "words": [
+            "long battery life and bluetooth pairing",
+            "charges your phone and laptop fast",
+            "crisp audio for music and calls",
+            "plug-and-play with USB-C devices",
+            "a smart gadget for the home office",
+            "two-year warranty on electronics",
+        ],
     },
     "toys": {
-        "nouns": ["Building Blocks", "Jigsaw Puzzle", "Plush Bear", "Board Game", "Wooden Train",
-                  "Kite", "Art Set", "Dollhouse", "Toy Car", "Science Kit"],
-        "adjs": ["Wooden", "Classic", "Educational", "Giant", "Mini", "Rainbow", "Magnetic",
-                 "Glow-in-the-Dark"],
+        "nouns": [
+            "Building Blocks",
+            "Jigsaw Puzzle",
+            "Plush Bear",
+            "Board Game",
+            "Wooden Train",
+            "Kite",
+            "Art Set",
+            "Dollhouse",
+            "Toy Car",
+            "Science Kit",
+        ],
+        "adjs": [
+            "Wooden",
+            "Classic",
+            "Educational",
+            "Giant",
+            "Mini",
+            "Rainbow",
+            "Magnetic",
+            "Glow-in-the-Dark",
+        ],
         "brands": ["Playbright", "Tiny Tinker", "Wonderbox", "Kidsmith"],
-        "words": ["fun for kids and the whole family", "encourages creative play and learning",
-                  "safe for children over three", "a favourite game for rainy days",
-                  "builds motor skills through play", "a gift that kids love"],
+        "words": [
+            "fun for kids and the whole family",
+            "encourages creative play and learning",
+            "safe for children over three",
+            "a favourite game for rainy days",
+            "builds motor skills through play",
+            "a gift that kids love",
+        ],
     },
 }
-CATEGORY_PRICE = {"kitchen": 18, "apparel": 35, "footwear": 70, "outdoor": 55, "home_decor": 30,
-                  "beauty": 14, "electronics": 45, "toys": 22}
+CATEGORY_PRICE = {
+    "kitchen": 18,
+    "apparel": 35,
+    "footwear": 70,
+    "outdoor": 55,
+    "home_decor": 30,
+    "beauty": 14,
+    "electronics": 45,
+    "toys": 22,
+}
 SEGMENTS = ["bargain_hunter", "loyal", "new", "browser"]
 SEGMENT_SHARE = [0.25, 0.2, 0.2, 0.35]
 SEGMENT_CATEGORIES = {
@@ -155,13 +347,15 @@ def make_items(rng: np.random.Generator, n_items: int, n_new: int) -> pd.DataFra
             brand = spec["brands"][rng.integers(len(spec["brands"]))]
             words = rng.choice(spec["words"], size=2, replace=False)
             price = CATEGORY_PRICE[cat] * np.exp(0.45 * rng.standard_normal())
-            rows.append({
-                "title": f"{adj} {noun}",
-                "category": cat,
-                "brand": brand,
-                "price": round(max(np.floor(price), 2) + 0.99, 2),
-                "description": f"{adj} {noun.lower()} by {brand}, {words[0]}; {words[1]}.",
-            })
+            rows.append(
+                {
+                    "title": f"{adj} {noun}",
+                    "category": cat,
+                    "brand": brand,
+                    "price": round(max(np.floor(price), 2) + 0.99, 2),
+                    "description": f"{adj} {noun.lower()} by {brand}, {words[0]}; {words[1]}.",
+                }
+            )
     items = pd.DataFrame(rows).sample(frac=1.0, random_state=int(rng.integers(2**31)))
     items.insert(0, "item_id", [f"p{i:03d}" for i in range(1, len(items) + 1)])
     items["in_stock"] = np.where(rng.random(len(items)) < 0.9, "true", "false")
@@ -182,14 +376,16 @@ def make_users(rng: np.random.Generator, n_users: int) -> pd.DataFrame:
     is_new = segment == "new"
     tenure[is_new] = rng.integers(1, DAYS, size=int(is_new.sum()))
     signup = END.normalize() - pd.to_timedelta(tenure, unit="D")
-    return pd.DataFrame({
-        "user_id": [f"u{i:04d}" for i in range(1, n_users + 1)],
-        "device": rng.choice(DEVICES, size=n_users, p=DEVICE_SHARE),
-        "location": rng.choice(CITIES, size=n_users, p=CITY_SHARE),
-        "segment": segment,
-        "age_band": rng.choice(AGE_BANDS, size=n_users, p=AGE_SHARE),
-        "signup_date": signup.strftime("%Y-%m-%d"),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": [f"u{i:04d}" for i in range(1, n_users + 1)],
+            "device": rng.choice(DEVICES, size=n_users, p=DEVICE_SHARE),
+            "location": rng.choice(CITIES, size=n_users, p=CITY_SHARE),
+            "segment": segment,
+            "age_band": rng.choice(AGE_BANDS, size=n_users, p=AGE_SHARE),
+            "signup_date": signup.strftime("%Y-%m-%d"),
+        }
+    )
 
 
 def taste_scores(rng: np.random.Generator, users: pd.DataFrame, items: pd.DataFrame) -> np.ndarray:
@@ -197,8 +393,9 @@ def taste_scores(rng: np.random.Generator, users: pd.DataFrame, items: pd.DataFr
     names = list(CATEGORIES)
     cat_onehot = (items["category"].to_numpy()[:, None] == np.array(names)[None, :]).astype(float)
     item_style = rng.standard_normal((len(items), N_STYLE))
-    prior = np.array([[1.6 if c in SEGMENT_CATEGORIES[s] else 0.0 for c in names]
-                      for s in users["segment"]])
+    prior = np.array(
+        [[1.6 if c in SEGMENT_CATEGORIES[s] else 0.0 for c in names] for s in users["segment"]]
+    )
     user_cat = prior + 1.1 * rng.standard_normal((len(users), len(names)))
     user_style = 0.9 * rng.standard_normal((len(users), N_STYLE))
     affinity = user_cat @ cat_onehot.T + user_style @ item_style.T
@@ -252,13 +449,44 @@ def session_times(
 
 def hour_profile() -> np.ndarray:
     """Share of sessions per hour of day: quiet nights, a lunch bump, an evening peak."""
-    shape = np.array([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 3.5, 4, 5, 4.5, 3.5, 3.5, 3.8, 4.5,
-                      5.5, 7, 7.5, 6.5, 4, 2])
+    shape = np.array(
+        [
+            1,
+            0.6,
+            0.4,
+            0.3,
+            0.3,
+            0.5,
+            1,
+            2,
+            3,
+            3.5,
+            3.5,
+            4,
+            5,
+            4.5,
+            3.5,
+            3.5,
+            3.8,
+            4.5,
+            5.5,
+            7,
+            7.5,
+            6.5,
+            4,
+            2,
+        ]
+    )
     return shape / shape.sum()
 
 
-def draw_views(rng: np.random.Generator, users: pd.DataFrame, sessions: pd.DataFrame,
-               probs: np.ndarray, categories: np.ndarray) -> pd.DataFrame:
+def draw_views(
+    rng: np.random.Generator,
+    users: pd.DataFrame,
+    sessions: pd.DataFrame,
+    probs: np.ndarray,
+    categories: np.ndarray,
+) -> pd.DataFrame:
     """Viewed items per session: a session focuses on one category drawn from the user's taste.
 
     Each view comes from the focus category with probability 0.7, else from the user's whole
@@ -289,15 +517,22 @@ def draw_views(rng: np.random.Generator, users: pd.DataFrame, sessions: pd.DataF
     return pd.DataFrame({"session_row": session_row, "item_row": item_row, "step": step})
 
 
-def merge_repeat_purchases(views: pd.DataFrame, bought: np.ndarray,
-                           revenue: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def merge_repeat_purchases(
+    views: pd.DataFrame, bought: np.ndarray, revenue: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """One purchase per item and session: repeats add their revenue to the first and vanish."""
     rows = np.flatnonzero(bought)
-    keys = pd.DataFrame({"session": views["session_row"].to_numpy()[rows],
-                         "item": views["item_row"].to_numpy()[rows], "row": rows,
-                         "revenue": revenue[rows]})
-    grouped = keys.groupby(["session", "item"], sort=False).agg(row=("row", "first"),
-                                                                revenue=("revenue", "sum"))
+    keys = pd.DataFrame(
+        {
+            "session": views["session_row"].to_numpy()[rows],
+            "item": views["item_row"].to_numpy()[rows],
+            "row": rows,
+            "revenue": revenue[rows],
+        }
+    )
+    grouped = keys.groupby(["session", "item"], sort=False).agg(
+        row=("row", "first"), revenue=("revenue", "sum")
+    )
     merged = np.zeros_like(bought)
     merged[grouped["row"].to_numpy()] = True
     total = revenue.copy()
@@ -359,8 +594,16 @@ def simulate_funnel(
         (rated, "rating", t_rate, stars.astype(str)),
     ]
     frames = [
-        pd.DataFrame({"user_id": user_id[m], "item_id": item_id[m], "event_type": kind,
-                      "timestamp": t[m], "value": v[m], "session_id": session_id[m]})
+        pd.DataFrame(
+            {
+                "user_id": user_id[m],
+                "item_id": item_id[m],
+                "event_type": kind,
+                "timestamp": t[m],
+                "value": v[m],
+                "session_id": session_id[m],
+            }
+        )
         for m, kind, t, v in parts
     ]
     events = pd.concat(frames, ignore_index=True)
@@ -410,8 +653,15 @@ def conversion_logit(customers: pd.DataFrame, rng: np.random.Generator) -> np.nd
     emails = customers["email_opens"].to_numpy(float)
     device = customers["device"].map({"mobile": -0.9, "desktop": 0.0, "tablet": -0.4}).to_numpy()
     discount = (customers["discount_used"] == "yes").to_numpy(float)
-    signal = (-0.15 * recency + 0.9 * sessions + 0.7 * carts + 0.8 * bought + 0.2 * emails
-              + 1.5 * device + 0.5 * discount)
+    signal = (
+        -0.15 * recency
+        + 0.9 * sessions
+        + 0.7 * carts
+        + 0.8 * bought
+        + 0.2 * emails
+        + 1.5 * device
+        + 0.5 * discount
+    )
     return signal + 0.6 * rng.standard_normal(len(customers))
 
 

@@ -49,9 +49,9 @@ def sample_db(_sample_template, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def classifier_db(sample_db) -> tuple[Path, str]:
     """The sample shop with one small conversion model (logistic regression): path and model id."""
-    from personalization.propensity import classifier
+    from personalization.propensity.training import train_classifier
 
-    result = classifier.train_classifier(
+    result = train_classifier(
         table="customers", target="converted", positive="yes", algo="logreg", folds=0, db=sample_db
     )
     return sample_db, result["model_id"]
@@ -62,20 +62,20 @@ def open_page(monkeypatch, db: Path, page: str | None = None, timeout: float = 1
     without the first-start sample load, and switch to ``page`` (e.g. ``"pages/train.py"``)."""
     import streamlit as st
 
-    from personalization.data import sample
+    from personalization import workspace
 
     st.cache_data.clear()  # a fresh session: no data version cached by an earlier test
     monkeypatch.setenv("PERSONALIZATION_DB", str(db))
-    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
+    monkeypatch.setattr(workspace, "ensure_sample_data", lambda db=None, progress=None: False)
     return app_page(page, timeout)
 
 
 @pytest.fixture
 def no_sample(monkeypatch):
     """Keep the first-start sample load out of a test that needs an empty database."""
-    from personalization.data import sample
+    from personalization import workspace
 
-    monkeypatch.setattr(sample, "ensure_sample_data", lambda db=None, progress=None: False)
+    monkeypatch.setattr(workspace, "ensure_sample_data", lambda db=None, progress=None: False)
 
 
 def load_csv(db: Path, folder: Path, kind: str, text: str) -> None:
@@ -100,7 +100,9 @@ def shop_events_csv() -> str:
     rows = ["user_id,item_id,event_type,timestamp"]
     for user in range(1, 9):
         for n, item in enumerate(("p1", "p2", "p3", "p4", "p5")[: 2 + user % 4]):
-            rows.append(f"u{user},{item},{'purchase' if n % 2 else 'view'},2024-03-0{1 + n} 10:00:00")
+            rows.append(
+                f"u{user},{item},{'purchase' if n % 2 else 'view'},2024-03-0{1 + n} 10:00:00"
+            )
     return "\n".join(rows) + "\n"
 
 

@@ -64,7 +64,9 @@ def test_upload_shows_suggestions_then_loads_with_a_report(db, no_sample):
 
 def test_a_bad_file_is_one_message_and_keeps_stored_data(stored):
     at = app_page(PAGE)
-    at.file_uploader[0].set_value(("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "text/csv"))
+    at.file_uploader[0].set_value(
+        ("photo.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\xff\xfe", "text/csv")
+    )
     at.run()
     assert not at.exception
     assert len(at.error) == 1

@@ -7,7 +7,9 @@ from tests.conftest import open_page
 PAGE = "pages/explain.py"
 
 
-def test_sample_model_shows_importance_beeswarm_dependence_and_a_customer(classifier_db, monkeypatch):
+def test_sample_model_shows_importance_beeswarm_dependence_and_a_customer(
+    classifier_db, monkeypatch
+):
     path, model_id = classifier_db
     at = open_page(monkeypatch, path, PAGE)
     assert not at.exception
@@ -46,4 +48,3 @@ def test_the_customer_helpers_change_the_customer(classifier_db, monkeypatch):
     feature = at.selectbox(key="explain_feature").options[-1]
     at.selectbox(key="explain_feature").set_value(feature).run()
     assert not at.exception
-

@@ -58,4 +58,6 @@ def test_a_library_error_is_one_message(small_db, monkeypatch):
     monkeypatch.setattr(profile, "overview", busy)
     at = app_page()
     assert not at.exception
-    assert [e.value for e in at.error] == ["The database is busy: another process is writing to it."]
+    assert [e.value for e in at.error] == [
+        "The database is busy: another process is writing to it."
+    ]

@@ -17,7 +17,20 @@ def test_sample_model_shows_curves_deciles_segments_and_simulator(classifier_db,
     assert at.number_input(key="sim_size").value == 3000
     assert len(at.get("plotly_chart")) >= 5
     assert at.dataframe[0].value["bin"].tolist() == list(range(1, 11))
-    assert at.selectbox(key="lift_segment").value == "segment"
+    segment = at.selectbox(key="lift_segment")
+    assert (
+        segment.options[0].startswith(f"{segment.value} (") and "smallest n=" in segment.options[0]
+    )
+    assert "segment" in [o.split(" (")[0] for o in segment.options]
+
+
+def test_segment_and_depth_change_the_segment_chart(classifier_db, monkeypatch):
+    path, _ = classifier_db
+    at = open_page(monkeypatch, path, PAGE)
+    at.selectbox(key="lift_segment").set_value("segment").run()
+    at.select_slider(key="lift_depth").set_value(50).run()
+    assert not at.exception
+    assert any("Lift by segment, top 50%" in c.proto.spec for c in at.get("plotly_chart"))
 
 
 def test_simulator_follows_the_slider_and_the_budget(classifier_db, monkeypatch):

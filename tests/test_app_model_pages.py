@@ -39,7 +39,9 @@ def test_without_a_model_the_page_links_to_train(db, monkeypatch, page):
 
 @pytest.mark.parametrize("page", PAGES)
 def test_a_model_whose_files_are_gone_shows_one_error(db, monkeypatch, page):
-    store.insert_model("clf-gone", "classifier", "logreg", None, {}, {}, "x", status="promoted", db=db)
+    store.insert_model(
+        "clf-gone", "classifier", "logreg", None, {}, {}, "x", status="promoted", db=db
+    )
     at = open_page(monkeypatch, db, page)
     assert not at.exception
     assert len(at.error) == 1 and "missing" in at.error[0].value

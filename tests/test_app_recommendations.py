@@ -13,9 +13,14 @@ from tests.conftest import app_page
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/recommendations.py"
 ITEMS = "item_id,title,category\np1,Red Kite,toys\np2,Blue Boot,shoes\np3,Green Mug,kitchen\np4,Pan,kitchen\np5,Ball,toys\n"
-USERS = "user_id,device,segment\n" + "".join(
-    f"u{i},{'mobile' if i % 2 else 'desktop'},{'family' if i < 5 else 'chef'}\n" for i in range(1, 9)
-) + "u9,mobile,family\n"
+USERS = (
+    "user_id,device,segment\n"
+    + "".join(
+        f"u{i},{'mobile' if i % 2 else 'desktop'},{'family' if i < 5 else 'chef'}\n"
+        for i in range(1, 9)
+    )
+    + "u9,mobile,family\n"
+)
 
 
 def test_a_customers_list_with_thumbs_up_stored(shop_model, db):
@@ -34,7 +39,6 @@ def test_a_customers_list_with_thumbs_up_stored(shop_model, db):
     assert any("Thumbs up" in t.value for t in at.toast)
 
 
-
 def test_history_shows_only_this_customer_newest_first_in_plain_words(shop_model, db):
     at = app_page(PAGE)
     history = at.dataframe[0].value
@@ -48,7 +52,10 @@ def test_similar_items_new_visitor_and_segment(shop_model, db):
     at = app_page(PAGE)
     frames = [d.value for d in at.dataframe]
     similar = serving.similar_items(
-        serving.recommend_for_user("u1", model_id=shop_model, db=db)["item_id"].iloc[0], k=10, model_id=shop_model, db=db
+        serving.recommend_for_user("u1", model_id=shop_model, db=db)["item_id"].iloc[0],
+        k=10,
+        model_id=shop_model,
+        db=db,
     )
     assert any(list(f["item_id"]) == list(similar["item_id"]) for f in frames)
     segment = serving.segment_top_items("segment", "chef", k=10, model_id=shop_model, db=db)

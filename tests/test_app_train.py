@@ -35,7 +35,14 @@ def test_sample_defaults_are_prefilled(sample_db, monkeypatch):
     assert at.selectbox(key="rec_algo").value == "svd"
     assert at.number_input(key="w_events_purchase").value == 8.0
     assert at.number_input(key="w_events_view").value == 1.0
-    widgets = [*at.selectbox, *at.number_input, *at.select_slider, *at.slider, *at.radio, *at.multiselect]
+    widgets = [
+        *at.selectbox,
+        *at.number_input,
+        *at.select_slider,
+        *at.slider,
+        *at.radio,
+        *at.multiselect,
+    ]
     assert widgets and all(w.help for w in widgets)
 
 
@@ -80,8 +87,11 @@ def test_a_default_svd_says_what_it_chose_and_whether_it_is_in_use(sample_db, mo
 
 
 def test_a_target_with_one_value_shows_the_library_message(db, monkeypatch):
-    store.execute("CREATE TABLE customers AS SELECT range::VARCHAR AS customer_id, range AS x, 'no' AS converted "
-                  "FROM range(40)", db=db)
+    store.execute(
+        "CREATE TABLE customers AS SELECT range::VARCHAR AS customer_id, range AS x, 'no' AS converted "
+        "FROM range(40)",
+        db=db,
+    )
     at = open_page(monkeypatch, db, PAGE)
     at.select_slider(key="clf_folds").set_value(0)
     at.button(key="train_clf").click().run()
@@ -90,11 +100,12 @@ def test_a_target_with_one_value_shows_the_library_message(db, monkeypatch):
 
 
 def test_promote_makes_another_run_the_default(sample_db, monkeypatch):
-    from personalization.propensity import classifier
+    from personalization.propensity.training import train_classifier
 
     for algo in ("logreg", "logreg"):
-        classifier.train_classifier(table="customers", target="converted", positive="yes", algo=algo, folds=0,
-                                    db=sample_db)
+        train_classifier(
+            table="customers", target="converted", positive="yes", algo=algo, folds=0, db=sample_db
+        )
     at = open_page(monkeypatch, sample_db, PAGE)
     runs = registry.list_models("classifier", db=sample_db)
     other = next(r["model_id"] for r in runs if r["status"] != "promoted")
@@ -102,7 +113,9 @@ def test_promote_makes_another_run_the_default(sample_db, monkeypatch):
     at.button(key="promote_btn_classifier").click().run()
     assert not at.exception
     assert registry.resolve(kind="classifier", db=sample_db)["model_id"] == other
-    at.multiselect(key=f"compare_classifier_{len(runs)}").set_value([r["model_id"] for r in runs[:2]]).run()
+    at.multiselect(key=f"compare_classifier_{len(runs)}").set_value(
+        [r["model_id"] for r in runs[:2]]
+    ).run()
     assert any(c.proto.spec and "Runs side by side" in c.proto.spec for c in at.get("plotly_chart"))
 
 
@@ -115,6 +128,22 @@ def test_a_tuning_run_lists_its_trials(sample_db, monkeypatch):
     assert not at.exception and not at.error
     trials = next(d.value for d in at.dataframe if "ROC AUC" in d.value.columns)
     assert len(trials) >= 2 and trials["trial"].tolist() == list(range(1, len(trials) + 1))
+
+
+def test_a_tuned_recommender_lists_its_trials_and_is_trained_with_the_best(sample_db, monkeypatch):
+    at = open_page(monkeypatch, sample_db, PAGE)
+    at.selectbox(key="rec_algo").set_value("itemknn")
+    at.selectbox(key="rec_search").set_value("random").run()
+    at.slider(key="rec_trials").set_value(5)
+    at.button(key="train_rec").click().run(timeout=180)
+    assert not at.exception and not at.error
+    trials = next(d.value for d in at.dataframe if "Ranking quality (NDCG@10)" in d.value.columns)
+    assert trials["trial"].tolist() == [1, 2, 3, 4, 5]
+    assert "vs popularity" in next(
+        m.proto.delta for m in at.metric if m.label == "Ranking quality @10"
+    )
+    newest = registry.list_models("recommender", db=sample_db)[0]
+    assert newest["algo"] == "itemknn" and newest["model_id"] in at.success[0].value
 
 
 def test_building_a_customer_table_from_events_selects_it(sample_db, monkeypatch):

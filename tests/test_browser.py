@@ -53,7 +53,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> Non
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}; see its log beside the database")
+            raise RuntimeError(
+                f"streamlit exited with {proc.returncode}; see its log beside the database"
+            )
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
@@ -71,12 +73,21 @@ def app_url(tmp_path_factory):
     log = (folder / "streamlit.log").open("w")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.headless", "true",
-            "--server.port", str(port),
-            "--server.address", "127.0.0.1",
-            "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
         ],
         cwd=ROOT,
         env=env,
@@ -102,7 +113,9 @@ def page(app_url):
     SHOTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 1600}, accept_downloads=True)
+        context = browser.new_context(
+            viewport={"width": 1400, "height": 1600}, accept_downloads=True
+        )
         tab = context.new_page()
         tab.set_default_timeout(PAGE_TIMEOUT_MS)
         yield tab
@@ -114,7 +127,8 @@ def settle(tab) -> None:
     """Wait until the script has finished running (no 'Running…' status widget)."""
     tab.wait_for_timeout(1000)
     tab.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TRAIN_TIMEOUT_MS
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+        timeout=TRAIN_TIMEOUT_MS,
     )
     tab.wait_for_timeout(300)
 

@@ -17,13 +17,37 @@ def run(capsys, *argv):
 def test_ingest_prints_the_contract_keys(db, tmp_path, capsys):
     path = tmp_path / "buys.csv"
     path.write_text("CustomerID;StockCode;Qty\n1.0;A;2\n1.0;A;2\n;B;1\n")
-    code, out, _ = run(capsys, "--db", str(db), "ingest", str(path), "--map", "user_id=CustomerID",
-                       "--set", "event_type=purchase", "--sep", ";", "--table", "buys")
+    code, out, _ = run(
+        capsys,
+        "--db",
+        str(db),
+        "ingest",
+        str(path),
+        "--map",
+        "user_id=CustomerID",
+        "--set",
+        "event_type=purchase",
+        "--sep",
+        ";",
+        "--table",
+        "buys",
+    )
     assert code == 0
-    assert {"table", "rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped",
-            "rejects"} <= set(out)
-    assert (out["table"], out["rows_read"], out["rows_loaded"], out["rows_rejected"],
-            out["duplicates_dropped"]) == ("buys", 3, 1, 1, 1)
+    assert {
+        "table",
+        "rows_read",
+        "rows_loaded",
+        "rows_rejected",
+        "duplicates_dropped",
+        "rejects",
+    } <= set(out)
+    assert (
+        out["table"],
+        out["rows_read"],
+        out["rows_loaded"],
+        out["rows_rejected"],
+        out["duplicates_dropped"],
+    ) == ("buys", 3, 1, 1, 1)
     assert out["rejects"] == [{"line": 4, "reason": "missing user_id (column 'CustomerID')"}]
     code, out, _ = run(capsys, "--db", str(db), "tables")
     assert out == {"tables": [{"name": "buys", "kind": "events", "rows": 1}]}
@@ -43,8 +67,9 @@ def test_bad_input_exits_2_with_one_line(db, tmp_path, capsys):
 
 def test_profile_and_readiness(db, tmp_path, capsys):
     path = tmp_path / "e.csv"
-    path.write_text("user_id,item_id,event_type,timestamp\n"
-                    "1,A,view,2024-01-01\n1,B,view,2024-01-02\n")
+    path.write_text(
+        "user_id,item_id,event_type,timestamp\n1,A,view,2024-01-01\n1,B,view,2024-01-02\n"
+    )
     run(capsys, "--db", str(db), "ingest", str(path), "--kind", "events", "--mode", "replace")
     code, out, _ = run(capsys, "--db", str(db), "profile", "events")
     assert code == 0 and out["rows"] == 2 and out["n_users"] == 1
@@ -61,3 +86,13 @@ def test_real_online_shoppers_through_the_cli(db, capsys):
     assert code == 0
     counts = (out["rows_read"], out["rows_loaded"], out["duplicates_dropped"])
     assert counts == (12_330, 12_205, 125)
+
+
+def test_profile_takes_the_table_as_a_flag_too(db, tmp_path, capsys):
+    path = tmp_path / "e.csv"
+    path.write_text("user_id,item_id,event_type,timestamp\n1,A,view,2024-01-01\n")
+    run(capsys, "--db", str(db), "ingest", str(path))
+    code, out, _ = run(capsys, "--db", str(db), "profile", "--table", "events")
+    assert code == 0 and out["rows"] == 1
+    code, _, err = run(capsys, "--db", str(db), "profile")
+    assert code == 2 and err.startswith("error: profile takes one table") and err.count("\n") == 1

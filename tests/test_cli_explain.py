@@ -10,7 +10,7 @@ import pytest
 
 from personalization import store
 from personalization.cli import main
-from personalization.propensity.classifier import train_classifier
+from personalization.propensity.training import train_classifier
 
 
 def run(capsys, *argv) -> tuple[int, dict | str]:
@@ -30,17 +30,20 @@ def trained(tmp_path_factory) -> tuple:
     db = tmp_path_factory.mktemp("cli") / "cli.duckdb"
     rng = np.random.default_rng(0)
     n = 400
-    frame = pd.DataFrame({
-        "user_id": [f"c{i}" for i in range(n)],
-        "visits": rng.poisson(4, n).astype(float),
-        "recency_days": rng.integers(0, 90, n).astype(float),
-        "device": rng.choice(["mobile", "desktop"], n),
-    })
+    frame = pd.DataFrame(
+        {
+            "user_id": [f"c{i}" for i in range(n)],
+            "visits": rng.poisson(4, n).astype(float),
+            "recency_days": rng.integers(0, 90, n).astype(float),
+            "device": rng.choice(["mobile", "desktop"], n),
+        }
+    )
     logit = 0.6 * frame["visits"] - 0.03 * frame["recency_days"] - 1.5
     frame["converted"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     load_frame(db, "customers", frame)
-    result = train_classifier("customers", target="converted", positive="1", algo="logreg",
-                              folds=0, db=db)
+    result = train_classifier(
+        "customers", target="converted", positive="1", algo="logreg", folds=0, db=db
+    )
     return db, result["model_id"], frame
 
 
@@ -84,18 +87,29 @@ def test_lift_overall_and_per_segment(trained, capsys):
 
 
 def test_build_features_command(db, capsys):
-    events = pd.DataFrame({
-        "user_id": ["u1", "u1", "u2", "u1"],
-        "item_id": ["i1", "i1", "i2", "i1"],
-        "event_type": ["view", "add_to_cart", "view", "purchase"],
-        "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-05"]),
-        "value": [1.0, None, 2.0, 9.0],
-        "session_id": ["s1", "s1", "s2", "s3"],
-    })
+    events = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u1"],
+            "item_id": ["i1", "i1", "i2", "i1"],
+            "event_type": ["view", "add_to_cart", "view", "purchase"],
+            "timestamp": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-05"]),
+            "value": [1.0, None, 2.0, 9.0],
+            "session_id": ["s1", "s1", "s2", "s3"],
+        }
+    )
     load_frame(db, "events", events)
-    code, out = run(capsys, "--db", db, "build-features", "--cutoff", "2024-01-04", "--label-days", 3)
+    code, out = run(
+        capsys, "--db", db, "build-features", "--cutoff", "2024-01-04", "--label-days", 3
+    )
     assert code == 0
-    assert (out["table"], out["rows"], out["positives"], out["label_days"]) == ("customer_features", 2, 1, 3)
+    assert (out["table"], out["rows"], out["positives"], out["label_days"]) == (
+        "customer_features",
+        2,
+        1,
+        3,
+    )
     assert out["cutoff"] == "2024-01-04 00:00:00"
-    code, err = run(capsys, "--db", db, "build-features", "--cutoff", "2024-01-06", "--label-days", 3)
+    code, err = run(
+        capsys, "--db", db, "build-features", "--cutoff", "2024-01-06", "--label-days", 3
+    )
     assert code == 2 and "No purchase between" in err

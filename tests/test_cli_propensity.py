@@ -1,4 +1,5 @@
-"""The ``train-classifier`` and ``score`` commands: one JSON object, contract keys, exit 2 on bad input."""
+"""The ``train-classifier`` and ``score`` commands: one JSON object, contract keys, exit 2 on bad
+input."""
 
 from __future__ import annotations
 
@@ -18,13 +19,32 @@ def run(capsys, *argv) -> tuple[int, dict | None, str]:
 
 def test_train_classifier_prints_the_contract_keys_and_score_writes_a_file(db, capsys, tmp_path):
     load(customers(800), "customers", db)
-    code, out, _ = run(capsys, "--db", str(db), "train-classifier", "--target", "converted",
-                       "--positive", "YES", "--algo", "logreg", "--split", "0.8,0.1,0.1",
-                       "--folds", "2", "--exclude", "noise", "--name", "first")
+    code, out, _ = run(
+        capsys,
+        "--db",
+        str(db),
+        "train-classifier",
+        "--target",
+        "converted",
+        "--positive",
+        "YES",
+        "--algo",
+        "logreg",
+        "--split",
+        "0.8,0.1,0.1",
+        "--folds",
+        "2",
+        "--exclude",
+        "noise",
+        "--name",
+        "first",
+    )
     assert code == 0
     assert out["model_id"].startswith("clf-logreg-")
     for split in ("validation", "test"):
-        assert {"roc_auc", "pr_auc", "precision", "recall", "f1", "threshold"} <= set(out["metrics"][split])
+        assert {"roc_auc", "pr_auc", "precision", "recall", "f1", "threshold"} <= set(
+            out["metrics"][split]
+        )
     assert {"roc_auc_mean", "roc_auc_std"} <= set(out["cv"])
     assert out["rows"] == {"train": 640, "validation": 80, "test": 80}
     assert "noise" not in out["features"] and out["positive"] == "yes"
@@ -32,8 +52,11 @@ def test_train_classifier_prints_the_contract_keys_and_score_writes_a_file(db, c
     code, scored, _ = run(capsys, "--db", str(db), "score", "--out", str(path))
     assert code == 0 and scored["rows"] == 800 and len(pd.read_csv(path)) == 800
     code, listed, _ = run(capsys, "--db", str(db), "score")
-    assert code == 0 and len(listed["scores"]) == 800 and set(listed["scores"][0]) == {
-        "customer_id", "score", "decision"}
+    assert (
+        code == 0
+        and len(listed["scores"]) == 800
+        and set(listed["scores"][0]) == {"customer_id", "score", "decision"}
+    )
 
 
 def test_bad_input_exits_2_with_a_one_line_message(db, capsys):

@@ -29,14 +29,18 @@ CUTOFF = "2024-01-10"
 
 def make_tables(db, events=EVENTS) -> None:
     store.execute(
-        'CREATE OR REPLACE TABLE events (user_id VARCHAR, item_id VARCHAR, event_type VARCHAR, '
+        "CREATE OR REPLACE TABLE events (user_id VARCHAR, item_id VARCHAR, event_type VARCHAR, "
         '"timestamp" TIMESTAMP, value DOUBLE, session_id VARCHAR)',
         db=db,
     )
     if events:
         values = ", ".join(["(?, ?, ?, CAST(? AS TIMESTAMP), ?, ?)"] * len(events))
-        store.execute(f"INSERT INTO events VALUES {values}", [v for row in events for v in row], db=db)
-    store.execute("CREATE OR REPLACE TABLE users (user_id VARCHAR, device VARCHAR, events INTEGER)", db=db)
+        store.execute(
+            f"INSERT INTO events VALUES {values}", [v for row in events for v in row], db=db
+        )
+    store.execute(
+        "CREATE OR REPLACE TABLE users (user_id VARCHAR, device VARCHAR, events INTEGER)", db=db
+    )
     store.execute("INSERT INTO users VALUES ('u1', 'mobile', 7), ('u2', 'desktop', 8)", db=db)
     store.execute("CREATE OR REPLACE TABLE items (item_id VARCHAR, category VARCHAR)", db=db)
     store.execute("INSERT INTO items VALUES ('i1', 'A'), ('i2', 'B'), ('i3', 'A')", db=db)
@@ -67,7 +71,9 @@ def test_hand_computed_features(db):
     assert (u1["distinct_items"], u1["distinct_categories"]) == (2, 2)
     assert (u1["device"], u1["user_events"]) == ("mobile", 7)  # clashing attribute renamed
     assert u2["recency_days"] == pytest.approx(1.0)
-    assert u2["monetary"] == 0 and math.isnan(u2["dwell_mean"]) and math.isnan(u2["cart_abandonment"])
+    assert (
+        u2["monetary"] == 0 and math.isnan(u2["dwell_mean"]) and math.isnan(u2["cart_abandonment"])
+    )
     assert (u1["converted"], u2["converted"]) == (1, 0)
     assert "converted" not in info["features"] and "recency_days" in info["features"]
 
@@ -96,11 +102,16 @@ def test_failed_build_keeps_the_old_table(db):
     with pytest.raises(NotEnoughDataError, match="No purchase between"):
         build(db, cutoff="2024-01-13", label_days=2)
     assert store.count_rows("customer_features", db=db) == 2
-    assert store.datasets(db=db).set_index("table_name").loc["customer_features", "kind"] == "customers"
+    assert (
+        store.datasets(db=db).set_index("table_name").loc["customer_features", "kind"]
+        == "customers"
+    )
 
 
 def test_buyers_without_history_are_explained(db):
-    make_tables(db, [e for e in EVENTS if e[0] != "u1"] + [("u1", "i1", "view", "2024-01-02", 1.0, "s")])
+    make_tables(
+        db, [e for e in EVENTS if e[0] != "u1"] + [("u1", "i1", "view", "2024-01-02", 1.0, "s")]
+    )
     with pytest.raises(NotEnoughDataError, match="no\\s+earlier events"):
         build(db, cutoff="2024-01-10", label_days=1)
 

@@ -11,8 +11,12 @@ from personalization.data.ingest import ingest_file, inspect_file, suggest_mappi
 from personalization.errors import BadInputError
 from tests.conftest import shared_file
 
-RETAIL_MAP = {"user_id": "CustomerID", "item_id": "StockCode", "timestamp": "InvoiceDate",
-              "value": "Quantity"}
+RETAIL_MAP = {
+    "user_id": "CustomerID",
+    "item_id": "StockCode",
+    "timestamp": "InvoiceDate",
+    "value": "Quantity",
+}
 
 
 def write(tmp_path, name, text, encoding="utf-8"):
@@ -23,12 +27,26 @@ def write(tmp_path, name, text, encoding="utf-8"):
 
 @pytest.mark.parametrize(
     ("column", "role"),
-    [("CustomerID", "user_id"), ("visitorid", "user_id"), ("userId", "user_id"),
-     ("User", "user_id"), ("StockCode", "item_id"), ("product_id", "item_id"),
-     ("SKU", "item_id"), ("movieId", "item_id"), ("itemid", "item_id"),
-     ("InvoiceDate", "timestamp"), ("event_time", "timestamp"), ("ts", "timestamp"),
-     ("event", "event_type"), ("Action", "event_type"), ("rating", "value"),
-     ("Quantity", "value"), ("session", "session_id"), ("Session ID", "session_id")],
+    [
+        ("CustomerID", "user_id"),
+        ("visitorid", "user_id"),
+        ("userId", "user_id"),
+        ("User", "user_id"),
+        ("StockCode", "item_id"),
+        ("product_id", "item_id"),
+        ("SKU", "item_id"),
+        ("movieId", "item_id"),
+        ("itemid", "item_id"),
+        ("InvoiceDate", "timestamp"),
+        ("event_time", "timestamp"),
+        ("ts", "timestamp"),
+        ("event", "event_type"),
+        ("Action", "event_type"),
+        ("rating", "value"),
+        ("Quantity", "value"),
+        ("session", "session_id"),
+        ("Session ID", "session_id"),
+    ],
 )
 def test_suggest_mapping_knows_common_names(column, role):
     assert suggest_mapping([column, "other"], "events") == {role: column}
@@ -63,8 +81,12 @@ def test_ingest_maps_cleans_and_reports(db, tmp_path):
     )
     path = write(tmp_path, "retail.csv", text)
     report = ingest_file(path, mapping=RETAIL_MAP, constants={"event_type": "purchase"}, db=db)
-    assert (report.rows_read, report.rows_loaded, report.rows_rejected,
-            report.duplicates_dropped) == (7, 3, 3, 1)
+    assert (
+        report.rows_read,
+        report.rows_loaded,
+        report.rows_rejected,
+        report.duplicates_dropped,
+    ) == (7, 3, 3, 1)
     assert [r["line"] for r in report.rejects] == [4, 5, 7]
     assert "missing user_id" in report.rejects[0]["reason"]
     assert "not a date" in report.rejects[1]["reason"]
@@ -80,18 +102,29 @@ def test_ingest_maps_cleans_and_reports(db, tmp_path):
 
 
 def test_timestamps_with_zone_suffix_and_unix_seconds(db, tmp_path):
-    zoned = write(tmp_path, "z.csv", "user_id,item_id,event_type,timestamp\n"
-                  "1,A,view,2019-10-01 00:00:00 UTC\n2,B,view,2019-10-01T02:00:00+02:00\n")
+    zoned = write(
+        tmp_path,
+        "z.csv",
+        "user_id,item_id,event_type,timestamp\n"
+        "1,A,view,2019-10-01 00:00:00 UTC\n2,B,view,2019-10-01T02:00:00+02:00\n",
+    )
     ingest_file(zoned, db=db)
-    unix = write(tmp_path, "r.csv", "userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n"
-                 "1,29,3,1260759179\n")
+    unix = write(
+        tmp_path,
+        "r.csv",
+        "userId,movieId,rating,timestamp\n1,31,2.5,1260759144\n1,29,3,1260759179\n",
+    )
     ingest_file(unix, constants={"event_type": "rating"}, db=db)
     millis = write(tmp_path, "m.csv", "user_id,item_id,event_type,ts\n1,A,view,1260759144000\n")
     ingest_file(millis, db=db)
     got = store.query_df("SELECT CAST(timestamp AS VARCHAR) AS t, value FROM events", db=db)
-    assert list(got["t"]) == ["2019-10-01 00:00:00", "2019-10-01 00:00:00",
-                              "2009-12-14 02:52:24", "2009-12-14 02:52:59",
-                              "2009-12-14 02:52:24"]
+    assert list(got["t"]) == [
+        "2019-10-01 00:00:00",
+        "2019-10-01 00:00:00",
+        "2009-12-14 02:52:24",
+        "2009-12-14 02:52:59",
+        "2009-12-14 02:52:24",
+    ]
     assert got["value"].iloc[2] == 2.5
 
 
@@ -105,21 +138,30 @@ def test_a_ratings_file_without_event_types_loads_as_rating_events(db, tmp_path)
 
 
 def test_timestamp_format_flag(db, tmp_path):
-    path = write(tmp_path, "d.csv",
-                 "user_id,item_id,event_type,timestamp\n1,A,view,03/02/2020 10:00\n")
+    path = write(
+        tmp_path, "d.csv", "user_id,item_id,event_type,timestamp\n1,A,view,03/02/2020 10:00\n"
+    )
     ingest_file(path, timestamp_format="%d/%m/%Y %H:%M", db=db)
     got = store.query_rows("SELECT CAST(timestamp AS VARCHAR) FROM events", db=db)
     assert got == [("2020-02-03 10:00:00",)]
 
 
 def test_customers_keep_booleans_as_written_and_numbers_numeric(db, tmp_path):
-    path = write(tmp_path, "c.csv", "id;visits;spend;converted;vip\n1;3;2.5;yes;TRUE\n"
-                 "2;0;0;no;FALSE\n2;0;0;no;FALSE\n")
+    path = write(
+        tmp_path,
+        "c.csv",
+        "id;visits;spend;converted;vip\n1;3;2.5;yes;TRUE\n2;0;0;no;FALSE\n2;0;0;no;FALSE\n",
+    )
     report = ingest_file(path, kind="customers", db=db)
     assert (report.rows_loaded, report.duplicates_dropped) == (2, 1)
     types = dict(store.table_columns("customers", db=db))
-    assert types == {"id": "BIGINT", "visits": "BIGINT", "spend": "DOUBLE",
-                     "converted": "VARCHAR", "vip": "VARCHAR"}
+    assert types == {
+        "id": "BIGINT",
+        "visits": "BIGINT",
+        "spend": "DOUBLE",
+        "converted": "VARCHAR",
+        "vip": "VARCHAR",
+    }
     got = store.query_rows("SELECT vip FROM customers ORDER BY id", db=db)
     assert got == [("TRUE",), ("FALSE",)]
 
@@ -150,8 +192,12 @@ def test_append_and_replace_with_different_extra_columns(db, tmp_path):
 
 
 def test_latin1_file_loads_with_a_note(db, tmp_path):
-    path = write(tmp_path, "l.csv", "user_id,item_id,event_type,title\n1,A,view,Crème brûlée\n",
-                 encoding="latin-1")
+    path = write(
+        tmp_path,
+        "l.csv",
+        "user_id,item_id,event_type,title\n1,A,view,Crème brûlée\n",
+        encoding="latin-1",
+    )
     report = ingest_file(path, db=db)
     assert report.rows_loaded == 1
     assert any("Latin-1" in n for n in report.notes)
@@ -173,20 +219,29 @@ def test_real_online_retail(db):
     report = ingest_file(path, mapping=RETAIL_MAP, constants={"event_type": "purchase"}, db=db)
     # Counted once with pandas: 541,909 lines; 5,268 exact duplicates; of the rest 135,037 have
     # no CustomerID; 8,872 kept rows have a negative Quantity.
-    assert (report.rows_read, report.rows_loaded, report.rows_rejected,
-            report.duplicates_dropped) == (541_909, 401_604, 135_037, 5_268)
+    assert (
+        report.rows_read,
+        report.rows_loaded,
+        report.rows_rejected,
+        report.duplicates_dropped,
+    ) == (541_909, 401_604, 135_037, 5_268)
     assert report.flagged == {"negative_value": 8_872}
     assert report.rejects[0] == {"line": 624, "reason": "missing user_id (column 'CustomerID')"}
-    assert store.query_rows("SELECT count(DISTINCT user_id), count(DISTINCT item_id) FROM events",
-                            db=db) == [(4_372, 3_684)]
+    assert store.query_rows(
+        "SELECT count(DISTINCT user_id), count(DISTINCT item_id) FROM events", db=db
+    ) == [(4_372, 3_684)]
     assert store.query_rows("SELECT user_id FROM events LIMIT 1", db=db) == [("17850",)]
 
 
 def test_real_online_shoppers(db):
     path = shared_file("online-shoppers/online_shoppers_intention.csv")
     report = ingest_file(path, kind="customers", db=db)
-    assert (report.rows_read, report.rows_loaded, report.rows_rejected,
-            report.duplicates_dropped) == (12_330, 12_205, 0, 125)
+    assert (
+        report.rows_read,
+        report.rows_loaded,
+        report.rows_rejected,
+        report.duplicates_dropped,
+    ) == (12_330, 12_205, 0, 125)
     got = store.query_rows("SELECT Revenue, count(*) FROM customers GROUP BY 1 ORDER BY 1", db=db)
     assert got == [("FALSE", 10_297), ("TRUE", 1_908)]
 
@@ -246,18 +301,26 @@ def test_surprises_past_the_sniffed_sample(db, tmp_path):
 
 def test_a_constant_wins_over_a_column_named_after_the_role(db, tmp_path):
     path = write(tmp_path, "e.csv", "user_id,item_id,event_type,value,qty\n1,A,view,x,2\n")
-    report = ingest_file(path, mapping={"value": "qty"}, constants={"event_type": "purchase"},
-                         db=db)
-    assert report.mapping == {"user_id": "user_id", "item_id": "item_id", "value": "qty",
-                              "event_type": "=purchase"}
+    report = ingest_file(
+        path, mapping={"value": "qty"}, constants={"event_type": "purchase"}, db=db
+    )
+    assert report.mapping == {
+        "user_id": "user_id",
+        "item_id": "item_id",
+        "value": "qty",
+        "event_type": "=purchase",
+    }
     row = store.query_df("SELECT * FROM events", db=db).iloc[0]
     assert (row["event_type"], row["event_type_original"]) == ("purchase", "view")
     assert (row["value"], row["value_original"]) == (2.0, "x")
 
 
 def test_common_non_iso_dates_are_read_without_a_flag(db, tmp_path):
-    path = write(tmp_path, "us.csv", "CustomerID,StockCode,InvoiceDate\n17850,A,12/1/2010 8:26\n"
-                 "17851,B,12/13/2010 18:05\n")
+    path = write(
+        tmp_path,
+        "us.csv",
+        "CustomerID,StockCode,InvoiceDate\n17850,A,12/1/2010 8:26\n17851,B,12/13/2010 18:05\n",
+    )
     ingest_file(path, constants={"event_type": "purchase"}, db=db)
     got = store.query_rows("SELECT CAST(timestamp AS VARCHAR) FROM events", db=db)
     assert got == [("2010-12-01 08:26:00",), ("2010-12-13 18:05:00",)]

@@ -41,22 +41,34 @@ def test_empty_file(loaded, tmp_path, mode):
 def test_header_without_rows(loaded, tmp_path):
     path = tmp_path / "header.csv"
     path.write_text("user_id,item_id,event_type\n")
-    fails(loaded, path, r"header\.csv has a header \(user_id, item_id, event_type\) but no rows",
-          mode="replace")
+    fails(
+        loaded,
+        path,
+        r"header\.csv has a header \(user_id, item_id, event_type\) but no rows",
+        mode="replace",
+    )
 
 
 def test_wrong_delimiter_suggests_sep(loaded, tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text("user_id;item_id;event_type\n1;A;view\n2;B;view\n")
-    fails(loaded, path, r"semi\.csv: every line lands in one column with --sep ','.*--sep ';'",
-          sep=",")
+    fails(
+        loaded,
+        path,
+        r"semi\.csv: every line lands in one column with --sep ','.*--sep ';'",
+        sep=",",
+    )
 
 
 def test_missing_role_lists_columns_and_suggests_map(loaded, tmp_path):
     path = tmp_path / "norole.csv"
     path.write_text("who,what,kind\n1,A,view\n")
-    fails(loaded, path, r"norole\.csv has no column for user_id.*found: who, what, kind; "
-          r"map one with --map user_id=COLUMN")
+    fails(
+        loaded,
+        path,
+        r"norole\.csv has no column for user_id.*found: who, what, kind; "
+        r"map one with --map user_id=COLUMN",
+    )
 
 
 @pytest.mark.parametrize(
@@ -65,8 +77,12 @@ def test_missing_role_lists_columns_and_suggests_map(loaded, tmp_path):
 def test_attributes_loaded_as_events_suggest_their_kind(loaded, tmp_path, header, kind):
     path = tmp_path / f"{kind}.csv"
     path.write_text(f"{header}\n1,a,b\n")
-    fails(loaded, path, rf"needed in an events table\).*if it describes {kind} rather than events, "
-          rf"load it with --kind {kind}")
+    fails(
+        loaded,
+        path,
+        rf"needed in an events table\).*if it describes {kind} rather than events, "
+        rf"load it with --kind {kind}",
+    )
 
 
 def test_missing_event_type_suggests_set(loaded, tmp_path):
@@ -96,8 +112,13 @@ def test_gzip_without_gz_suffix(loaded, tmp_path):
 def test_all_timestamps_unparseable(loaded, tmp_path):
     path = tmp_path / "when.csv"
     path.write_text("user_id,item_id,event_type,timestamp\n1,A,view,soon\n2,B,view,later\n")
-    fails(loaded, path, r"when\.csv: no value of the timestamp column 'timestamp'.*'(soon|later)'"
-          r".*--timestamp-format", mode="replace")
+    fails(
+        loaded,
+        path,
+        r"when\.csv: no value of the timestamp column 'timestamp'.*'(soon|later)'"
+        r".*--timestamp-format",
+        mode="replace",
+    )
 
 
 def test_some_timestamps_unparseable_are_rejected_per_row(loaded, tmp_path):
@@ -105,8 +126,9 @@ def test_some_timestamps_unparseable_are_rejected_per_row(loaded, tmp_path):
     path.write_text("user_id,item_id,event_type,timestamp\n3,A,view,2024-01-01\n4,B,view,soon\n")
     report = ingest_file(path, db=loaded)
     assert report.rows_loaded == 1
-    assert report.rejects == [{"line": 3, "reason": "timestamp (column 'timestamp') is not a "
-                               "date/time: soon"}]
+    assert report.rejects == [
+        {"line": 3, "reason": "timestamp (column 'timestamp') is not a date/time: soon"}
+    ]
 
 
 def test_duplicate_column_names(loaded, tmp_path):
@@ -129,8 +151,9 @@ def test_messages_name_the_source_name(loaded, tmp_path):
 
 def test_quotes_semicolons_and_sql_in_names(loaded, tmp_path):
     path = tmp_path / "evil.csv"
-    path.write_text('"user_id","item_id","event_type","a""b;c","\'); DROP TABLE events; --"\n'
-                    "9,Z,view,1,2\n")
+    path.write_text(
+        '"user_id","item_id","event_type","a""b;c","\'); DROP TABLE events; --"\n9,Z,view,1,2\n'
+    )
     report = ingest_file(path, db=loaded)
     assert report.rows_loaded == 1
     cols = [c for c, _ in store.table_columns("events", db=loaded)]

@@ -32,7 +32,9 @@ def test_decile_table_known_deciles():
 def test_decile_table_input_order_does_not_matter():
     rng = np.random.default_rng(0)
     perm = rng.permutation(len(Y))
-    pd.testing.assert_frame_equal(lift.decile_table(Y[perm], SCORES[perm]), lift.decile_table(Y, SCORES))
+    pd.testing.assert_frame_equal(
+        lift.decile_table(Y[perm], SCORES[perm]), lift.decile_table(Y, SCORES)
+    )
 
 
 def test_fewer_customers_than_bins_and_empty_input():
@@ -102,7 +104,9 @@ def test_targeting_simulation_picks_the_obvious_cut_off():
     # the top 4 of 20 convert, nobody else: contacting exactly 20% is best
     y = np.r_[np.ones(4), np.zeros(16)]
     scores = np.linspace(1, 0, 20)
-    sim = lift.targeting_simulation(y, scores, cost_per_contact=1.0, value_per_conversion=10.0, steps=10)
+    sim = lift.targeting_simulation(
+        y, scores, cost_per_contact=1.0, value_per_conversion=10.0, steps=10
+    )
     best = sim[sim["best"]].iloc[0]
     assert sim["best"].sum() == 1
     assert (best["contacted"], best["expected_conversions"]) == (4, 4)
@@ -125,3 +129,53 @@ def test_targeting_simulation_respects_the_budget():
 def test_segment_lift_refuses_an_id_like_column():
     with pytest.raises(BadInputError, match="20 distinct values"):
         lift.segment_lift(Y, SCORES, [f"id{i}" for i in range(20)], max_segments=10)
+
+
+def test_depth_summary_adds_up_the_top_bins_per_segment():
+    segments = np.where(np.arange(20) % 2 == 0, "even", "odd")
+    top = lift.depth_summary(Y, SCORES, segments, share=0.2).set_index("segment")
+    # the top 4 scores are positions 0..3: even 0, 2 (both convert) and odd 1, 3 (1 converts)
+    assert top.loc["even", ["customers", "conversions"]].tolist() == [2, 2]
+    assert top.loc["odd", ["customers", "conversions"]].tolist() == [2, 1]
+    assert top.loc["even", "lift"] == pytest.approx(1.0 / 0.25)
+    assert (top["ci_low"] <= top["rate"]).all() and (top["rate"] <= top["ci_high"]).all()
+    assert top.index[0] == "even"
+    everyone = lift.depth_summary(Y, SCORES, segments, share=1.0).set_index("segment")
+    assert everyone["customers"].tolist() == [10, 10] and everyone["conversions"].sum() == 5
+
+
+def test_simulated_cut_scales_the_rate_at_that_depth_to_the_list():
+    y = np.r_[np.ones(4), np.zeros(16)]
+    scores = np.linspace(1, 0, 20)
+    row = lift.simulated_cut(
+        y, scores, share=0.2, cost_per_contact=1.0, value_per_conversion=10.0, list_size=1000
+    )
+    assert row["contacted"] == 200 and row["expected_conversions"] == pytest.approx(200)
+    assert row["profit"] == pytest.approx(200 * 10 - 200) and row["roi"] == pytest.approx(9)
+
+
+def test_simulate_campaign_by_share_and_by_budget():
+    y = np.r_[np.ones(4), np.zeros(16)]
+    scores = np.linspace(1, 0, 20)
+    by_share = lift.simulate_campaign(y, scores, 1000, 1.0, 10.0, share=0.1)
+    assert by_share["share"] == 0.1 and by_share["chosen"]["contacted"] == 100
+    assert by_share["best"]["share_contacted"] == pytest.approx(0.2)
+    by_budget = lift.simulate_campaign(y, scores, 1000, 1.0, 10.0, budget=50)
+    assert by_budget["share"] == pytest.approx(0.05) and by_budget["chosen"]["contacted"] == 50
+    assert by_budget["curve"].loc[~by_budget["curve"]["within_budget"], "cost"].min() > 50
+    with pytest.raises(BadInputError, match="give a budget"):
+        lift.simulate_campaign(y, scores, 1000, 1.0, 10.0)
+
+
+def test_segment_choices_put_large_groups_first_and_show_n():
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(100)],
+            "rare": ["a"] * 98 + ["b"] * 2,
+            "device": ["mobile", "desktop"] * 50,
+            "converted": ["yes", "no"] * 50,
+        }
+    )
+    choices = lift.segment_choices(frame, exclude=("customer_id", "converted"))
+    assert list(choices) == ["device", "rare"]
+    assert choices["device"] == "device (2 groups, smallest n=50)"

@@ -14,8 +14,10 @@ def events_csv(tmp_path, users, items, repeat=True):
     lines = ["user_id,item_id,event_type,timestamp,value"]
     for u in range(users):
         for i in range(items if repeat else 1):
-            lines.append(f"u{u},i{(u + i) % max(items, 1)},{'view' if i else 'purchase'},"
-                         f"2024-01-0{1 + i % 3} 10:00:00,{i}")
+            lines.append(
+                f"u{u},i{(u + i) % max(items, 1)},{'view' if i else 'purchase'},"
+                f"2024-01-0{1 + i % 3} 10:00:00,{i}"
+            )
     path = tmp_path / "events.csv"
     path.write_text("\n".join(lines) + "\n")
     return path

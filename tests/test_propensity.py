@@ -10,18 +10,13 @@ from sklearn.metrics import roc_auc_score
 
 from personalization import registry, store
 from personalization.errors import BadInputError, NotEnoughDataError
-from personalization.propensity.classifier import (
-    CLASSIFIERS,
-    ClassifierArtifact,
-    baseline_metrics,
-    choose_columns,
-    choose_threshold,
-    export_scores,
-    score_customers,
-    split_rows,
-    train_classifier,
-)
-from personalization.propensity.pipelines import limit_threads
+from personalization.propensity import CLASSIFIERS
+from personalization.propensity.artifact import ClassifierArtifact
+from personalization.propensity.columns import choose_columns
+from personalization.propensity.metrics import baseline_metrics, choose_threshold
+from personalization.propensity.pipelines import column_groups, limit_threads
+from personalization.propensity.scoring import export_scores, score_customers
+from personalization.propensity.training import split_rows, train_classifier
 from tests.conftest import shared_file
 
 
@@ -36,13 +31,15 @@ def load(frame: pd.DataFrame, table: str, db) -> None:
 def customers(n: int = 1200, seed: int = 0) -> pd.DataFrame:
     """Customers whose conversion depends on visits and device; ``noise`` carries no signal."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "customer_id": [f"c{i:05d}" for i in range(n)],
-        "visits": rng.poisson(3, n).astype(float),
-        "device": rng.choice(["mobile", "desktop", "tablet"], n, p=[0.5, 0.4, 0.1]),
-        "age": rng.integers(18, 80, n),
-        "noise": rng.normal(size=n),
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:05d}" for i in range(n)],
+            "visits": rng.poisson(3, n).astype(float),
+            "device": rng.choice(["mobile", "desktop", "tablet"], n, p=[0.5, 0.4, 0.1]),
+            "age": rng.integers(18, 80, n),
+            "noise": rng.normal(size=n),
+        }
+    )
     logit = -4.0 + 1.0 * frame["visits"] + 1.5 * (frame["device"] == "desktop")
     frame["converted"] = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "yes", "no")
     frame.loc[rng.random(n) < 0.1, "visits"] = np.nan
@@ -90,18 +87,25 @@ def test_artifact_holds_what_explanations_and_lift_need(trained):
     assert artifact.key == "customer_id" and "customer_id" not in artifact.features
     assert set(artifact.features) == {"visits", "device", "age", "noise"}
     assert artifact.categorical == ["device"]
-    assert len(artifact.train_sample) <= 500 and list(artifact.train_sample.columns) == artifact.features
+    assert (
+        len(artifact.train_sample) <= 500
+        and list(artifact.train_sample.columns) == artifact.features
+    )
     assert len(artifact.test_frame) == len(artifact.y_test) == len(artifact.test_scores) == 180
     assert "customer_id" in artifact.test_frame.columns
     np.testing.assert_allclose(artifact.predict_proba(artifact.test_frame), artifact.test_scores)
-    prep_width = artifact.pipeline.named_steps["prep"].transform(artifact.train_sample).shape[1]
-    assert len(artifact.feature_columns()) == prep_width
-    assert set(artifact.feature_columns()) == set(artifact.features)
+    prep = artifact.pipeline.named_steps["prep"]
+    groups = column_groups(prep, artifact.features)
+    assert len(groups) == prep.transform(artifact.train_sample).shape[1]
+    assert set(groups) == set(artifact.features)
 
 
 def test_splits_are_stratified_disjoint_and_complete():
     y = (np.arange(1000) % 5 == 0).astype(int)
-    for fractions, sizes in [((0.7, 0.15, 0.15), (700, 150, 150)), ((0.8, 0.1, 0.1), (800, 100, 100))]:
+    for fractions, sizes in [
+        ((0.7, 0.15, 0.15), (700, 150, 150)),
+        ((0.8, 0.1, 0.1), (800, 100, 100)),
+    ]:
         parts = split_rows(y, fractions, seed=3)
         assert tuple(len(p) for p in parts) == sizes
         assert len(np.unique(np.concatenate(parts))) == 1000
@@ -110,7 +114,9 @@ def test_splits_are_stratified_disjoint_and_complete():
 
 
 def test_smote_resamples_only_the_training_rows(db, table):
-    result = train_classifier(table, target="converted", algo="logreg", balance="smote", folds=2, db=db)
+    result = train_classifier(
+        table, target="converted", algo="logreg", balance="smote", folds=2, db=db
+    )
     artifact, _ = registry.load_model(result["model_id"], db=db)
     y = (customers()["converted"] == "yes").astype(int).to_numpy()
     _, val, test = split_rows(y, (0.7, 0.15, 0.15), seed=0)
@@ -122,13 +128,17 @@ def test_smote_resamples_only_the_training_rows(db, table):
 
 @pytest.mark.parametrize("balance", ["class_weight", "undersample", "none"])
 def test_other_balances_train(db, table, balance):
-    result = train_classifier(table, target="converted", algo="logreg", balance=balance, folds=0, db=db)
+    result = train_classifier(
+        table, target="converted", algo="logreg", balance=balance, folds=0, db=db
+    )
     assert result["metrics"]["test"]["roc_auc"] > 0.75
 
 
 def test_leakage_guard_names_a_planted_leak_and_not_honest_columns(db):
     frame = customers()
-    frame["refund_total"] = np.where(frame["converted"] == "yes", 50.0, 0.0) + np.random.default_rng(1).random(1200)
+    frame["refund_total"] = np.where(
+        frame["converted"] == "yes", 50.0, 0.0
+    ) + np.random.default_rng(1).random(1200)
     frame["converted_channel"] = np.where(frame["converted"] == "yes", "email", "none")
     load(frame, "customers", db)
     result = train_classifier("customers", target="converted", algo="logreg", folds=0, db=db)
@@ -151,12 +161,19 @@ def test_leakage_guard_names_dates_and_keeps_quiet_on_honest_tables(db, table):
 
 def test_positive_matches_however_the_target_is_stored(db):
     frame = customers(600)
-    for stored, positive in [(frame["converted"].str.upper(), "yes"), (frame["converted"] == "yes", "yes"),
-                             ((frame["converted"] == "yes").astype(int), "true")]:
+    for stored, positive in [
+        (frame["converted"].str.upper(), "yes"),
+        (frame["converted"] == "yes", "yes"),
+        ((frame["converted"] == "yes").astype(int), "true"),
+    ]:
         load(frame.assign(converted=stored), "customers", db)
-        result = train_classifier("customers", target="converted", positive=positive, algo="logreg", folds=0, db=db)
+        result = train_classifier(
+            "customers", target="converted", positive=positive, algo="logreg", folds=0, db=db
+        )
         assert result["rows"]["test"] == 90
-        assert result["metrics"]["test"]["positives"] == pytest.approx(0.15 * (frame["converted"] == "yes").sum(), abs=1)
+        assert result["metrics"]["test"]["positives"] == pytest.approx(
+            0.15 * (frame["converted"] == "yes").sum(), abs=1
+        )
 
 
 def test_default_positive_is_the_minority_value(db, table):
@@ -165,7 +182,9 @@ def test_default_positive_is_the_minority_value(db, table):
 
 
 def test_numeric_text_becomes_numeric_and_empty_or_constant_columns_are_dropped():
-    frame = customers(300).assign(visits_text=lambda f: f["visits"].map(lambda v: "" if pd.isna(v) else f"{v:g}"))
+    frame = customers(300).assign(
+        visits_text=lambda f: f["visits"].map(lambda v: "" if pd.isna(v) else f"{v:g}")
+    )
     frame["visits_text"] = frame["visits_text"].replace("", None)
     frame["empty"] = None
     frame["same"] = "x"
@@ -190,15 +209,32 @@ def test_scores_a_whole_table_and_exports_it(trained, tmp_path):
 
 def test_search_reports_each_trial_and_never_loses_to_the_defaults(db, table):
     seen = []
-    grid = train_classifier(table, target="converted", algo="logreg", search="grid", folds=0,
-                            on_trial=seen.append, db=db)
+    grid = train_classifier(
+        table,
+        target="converted",
+        algo="logreg",
+        search="grid",
+        folds=0,
+        on_trial=seen.append,
+        db=db,
+    )
     assert len(seen) == len(grid["trials"]) == 4
     assert max(t["roc_auc"] for t in seen) == seen[-1]["best_roc_auc"] >= seen[0]["roc_auc"]
     seen.clear()
-    bayes = train_classifier(table, target="converted", algo="logreg", search="bayes", trials=4,
-                             folds=0, on_trial=seen.append, db=db)
+    bayes = train_classifier(
+        table,
+        target="converted",
+        algo="logreg",
+        search="bayes",
+        trials=4,
+        folds=0,
+        on_trial=seen.append,
+        db=db,
+    )
     assert len(seen) == 4 and seen[0]["params"] == {"C": 1.0}
-    assert bayes["metrics"]["validation"]["roc_auc"] == pytest.approx(max(t["roc_auc"] for t in seen))
+    assert bayes["metrics"]["validation"]["roc_auc"] == pytest.approx(
+        max(t["roc_auc"] for t in seen)
+    )
 
 
 def test_threshold_by_best_f1_and_by_profit():
@@ -219,8 +255,15 @@ def test_baseline_is_the_base_rate():
 
 
 def test_profit_threshold_reports_expected_profit(db, table):
-    result = train_classifier(table, target="converted", algo="logreg", folds=0, cost_per_contact=1.0,
-                              value_per_conversion=20.0, db=db)
+    result = train_classifier(
+        table,
+        target="converted",
+        algo="logreg",
+        folds=0,
+        cost_per_contact=1.0,
+        value_per_conversion=20.0,
+        db=db,
+    )
     test = result["metrics"]["test"]
     matrix = test["confusion_matrix"]
     assert test["expected_profit"] == 20.0 * matrix["tp"] - (matrix["tp"] + matrix["fp"])
@@ -228,6 +271,7 @@ def test_profit_threshold_reports_expected_profit(db, table):
 
 
 # Bad input: each a clear message with the fix.
+
 
 def test_missing_target_column_lists_the_columns(db, table):
     with pytest.raises(BadInputError, match="no column 'bought'.*customer_id, visits.*--target"):
@@ -241,7 +285,9 @@ def test_one_class_target(db):
 
 
 def test_positive_value_that_does_not_occur_lists_the_values(db, table):
-    with pytest.raises(BadInputError, match=r"'maybe' does not occur.*found: no \(\d+\), yes \(\d+\)"):
+    with pytest.raises(
+        BadInputError, match=r"'maybe' does not occur.*found: no \(\d+\), yes \(\d+\)"
+    ):
         train_classifier(table, target="converted", positive="maybe", db=db)
 
 
@@ -251,8 +297,9 @@ def test_missing_target_values_are_refused_or_dropped_on_request(db):
     load(frame, "customers", db)
     with pytest.raises(BadInputError, match="missing in 7 of 600 rows.*--drop-missing-target"):
         train_classifier("customers", target="converted", db=db)
-    result = train_classifier("customers", target="converted", algo="logreg", folds=0,
-                              drop_missing_target=True, db=db)
+    result = train_classifier(
+        "customers", target="converted", algo="logreg", folds=0, drop_missing_target=True, db=db
+    )
     assert any("Dropped 7 rows" in w for w in result["warnings"])
     assert sum(result["rows"].values()) == 593
 
@@ -264,13 +311,22 @@ def test_more_than_two_classes_suggests_positive(db):
     with pytest.raises(BadInputError, match="3 values .*--positive") as caught:
         train_classifier("customers", target="plan", db=db)
     assert all(plan in str(caught.value) for plan in ("gold", "silver", "bronze"))
-    result = train_classifier("customers", target="plan", positive="Gold", algo="logreg", folds=0, db=db)
-    assert result["positive"] == "gold" and any("others are negative" in w for w in result["warnings"])
+    result = train_classifier(
+        "customers", target="plan", positive="Gold", algo="logreg", folds=0, db=db
+    )
+    assert result["positive"] == "gold" and any(
+        "others are negative" in w for w in result["warnings"]
+    )
 
 
 def test_nothing_left_to_learn_from(db):
-    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(100)], "same": 1,
-                          "converted": ["yes"] * 30 + ["no"] * 70})
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(100)],
+            "same": 1,
+            "converted": ["yes"] * 30 + ["no"] * 70,
+        }
+    )
     load(frame, "customers", db)
     with pytest.raises(BadInputError, match="No usable feature column"):
         train_classifier("customers", target="converted", db=db)
@@ -285,11 +341,15 @@ def test_too_few_positives_for_the_split_the_folds_and_smote(db):
         train_classifier("customers", target="converted", db=db)
     frame.loc[:19, "converted"] = "yes"
     load(frame, "customers", db)
-    with pytest.raises(NotEnoughDataError, match="holds only 14 rows .* 20-fold .* needs at least 20"):
+    with pytest.raises(
+        NotEnoughDataError, match="holds only 14 rows .* 20-fold .* needs at least 20"
+    ):
         train_classifier("customers", target="converted", folds=20, db=db)
     frame.loc[15:, "converted"] = "no"
     load(frame, "customers", db)
-    with pytest.raises(NotEnoughDataError, match=r"SMOTE needs at least 6 .* holds 11, about 5 per fold"):
+    with pytest.raises(
+        NotEnoughDataError, match=r"SMOTE needs at least 6 .* holds 11, about 5 per fold"
+    ):
         train_classifier("customers", target="converted", balance="smote", folds=2, db=db)
 
 
@@ -305,7 +365,9 @@ def test_bad_options_are_refused(db, table):
 def test_shoppers_beats_default_hist_gradient_boosting(db):
     from personalization.data.ingest import ingest_file
 
-    ingest_file(shared_file("online-shoppers/online_shoppers_intention.csv"), kind="customers", db=db)
+    ingest_file(
+        shared_file("online-shoppers/online_shoppers_intention.csv"), kind="customers", db=db
+    )
     result = train_classifier("customers", target="Revenue", positive="TRUE", folds=0, db=db)
     frame = store.read_table("customers", db=db)
     y = (frame.pop("Revenue") == "TRUE").astype(int).to_numpy()

@@ -1,4 +1,4 @@
-"""Splits, ranking metrics, cross-validation and search on tiny cases with known answers."""
+"""Splits, ranking metrics and cross-validation on tiny cases with known answers."""
 
 from __future__ import annotations
 
@@ -26,8 +26,14 @@ def csr(rows: list[list[int]], n_items: int) -> sp.csr_matrix:
 def test_perfect_list_scores_one_everywhere():
     test = csr([[0, 1], [2, 3]], 5)
     m = evaluation.ranking_metrics(np.array([[1, 0], [3, 2]]), test, k=2)
-    assert m == {"precision@2": 1.0, "recall@2": 1.0, "ndcg@2": 1.0, "map@2": 1.0,
-                 "hit_rate@2": 1.0, "mrr": 1.0}
+    assert m == {
+        "precision@2": 1.0,
+        "recall@2": 1.0,
+        "ndcg@2": 1.0,
+        "map@2": 1.0,
+        "hit_rate@2": 1.0,
+        "mrr": 1.0,
+    }
 
 
 def test_known_values_for_one_user():
@@ -96,12 +102,55 @@ def test_diversity_zero_for_identical_items_one_for_orthogonal():
     assert evaluation.intra_list_diversity(np.array([[0, -1]]), vectors) == 0.0
 
 
+def summed_vectors_diversity(recs: np.ndarray, vectors: sp.csr_matrix) -> float:
+    """The former formula: ``|sum of a list's unit vectors|^2`` minus the self-similarities,
+    through a lists x features product (kept here as the reference)."""
+    norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+    unit = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ vectors
+    size = (recs >= 0).sum(axis=1)
+    keep = size >= 2
+    if not keep.any():
+        return 0.0
+    recs, size = recs[keep], size[keep]
+    rows = np.repeat(np.arange(len(recs)), recs.shape[1])
+    flat = recs.ravel()
+    ok = flat >= 0
+    picks = sp.csr_matrix(
+        (np.ones(ok.sum()), (rows[ok], flat[ok])), shape=(len(recs), vectors.shape[0])
+    )
+    summed = picks @ unit
+    self_sim = np.asarray(picks @ (norms > 0).astype(float)).ravel()
+    pair_sum = np.asarray(summed.multiply(summed).sum(axis=1)).ravel() - self_sim
+    return float(np.clip(1.0 - pair_sum / (size * (size - 1)), 0.0, 1.0).mean())
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_diversity_from_the_gram_matrix_equals_the_summed_vectors_formula(seed):
+    rng = np.random.default_rng(seed)
+    n_items = int(rng.integers(3, 60))
+    vectors = sp.random(
+        n_items, int(rng.integers(1, 30)), density=0.3, random_state=seed, format="csr"
+    )
+    recs = rng.integers(-1, n_items, size=(int(rng.integers(1, 40)), int(rng.integers(1, 8))))
+    expected = summed_vectors_diversity(recs, sp.csr_matrix(vectors, dtype=np.float64))
+    assert evaluation.intra_list_diversity(recs, vectors) == pytest.approx(expected, abs=1e-9)
+
+
 def test_evaluate_recs_has_every_key():
     train = csr([[0], [1]], 3)
     test = csr([[2], [2]], 3)
     m = evaluation.evaluate_recs(np.array([[2, 1], [0, 2]]), test, train, k=2)
-    assert set(m) == {"precision@2", "recall@2", "ndcg@2", "map@2", "hit_rate@2", "mrr",
-                      "coverage", "novelty", "diversity"}
+    assert set(m) == {
+        "precision@2",
+        "recall@2",
+        "ndcg@2",
+        "map@2",
+        "hit_rate@2",
+        "mrr",
+        "coverage",
+        "novelty",
+        "diversity",
+    }
     assert m["coverage"] == 1.0 and m["hit_rate@2"] == 1.0
 
 
@@ -119,7 +168,13 @@ def events_frame() -> pd.DataFrame:
     rows = []
     for u in range(6):
         for i in range(5):
-            rows.append((f"u{u}", f"i{(u + i) % 7}", pd.Timestamp("2024-01-01") + pd.Timedelta(days=u + 3 * i)))
+            rows.append(
+                (
+                    f"u{u}",
+                    f"i{(u + i) % 7}",
+                    pd.Timestamp("2024-01-01") + pd.Timedelta(days=u + 3 * i),
+                )
+            )
     return pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"])
 
 
@@ -129,6 +184,22 @@ def test_random_matrix_split_has_no_leakage_and_keeps_everything():
     assert train.multiply(test).nnz == 0
     assert (train + test - m).count_nonzero() == 0
     assert 0.1 < test.nnz / m.nnz < 0.4
+
+
+def test_holdout_split_holds_out_a_share_of_chosen_users_only():
+    rng = np.random.default_rng(0)
+    matrix = sp.csr_matrix((rng.random((50, 30)) < 0.3).astype(np.float32))
+    counts = np.diff(matrix.indptr)
+    train, users, held = evaluation.holdout_split(matrix, 0.25, 10, np.random.RandomState(0))
+    assert len(users) == 10 and (np.diff(users) > 0).all() and (counts[users] >= 2).all()
+    assert held.shape == (10, 30)
+    held_counts = np.diff(held.indptr)
+    assert (held_counts == np.maximum(1, np.floor(counts[users] * 0.25))).all()
+    full = train.toarray()
+    full[users] += held.toarray()
+    np.testing.assert_array_equal(full, matrix.toarray())
+    others = np.setdiff1d(np.arange(50), users)
+    assert (train[others] != matrix[others]).nnz == 0
 
 
 def test_kfold_each_cell_tested_once():
@@ -164,8 +235,12 @@ def test_leave_last_takes_each_users_newest_items():
     train, test = evaluation.split_leave_last(ev, n=1)
     assert test.groupby("user_id").size().eq(1).all() and test["user_id"].nunique() == 6
     newest = ev.sort_values("timestamp").groupby("user_id").tail(1)
-    assert set(zip(test.user_id, test.item_id, strict=False)) == set(zip(newest.user_id, newest.item_id, strict=False))
-    assert not set(zip(train.user_id, train.item_id, strict=False)) & set(zip(test.user_id, test.item_id, strict=False))
+    assert set(zip(test.user_id, test.item_id, strict=False)) == set(
+        zip(newest.user_id, newest.item_id, strict=False)
+    )
+    assert not set(zip(train.user_id, train.item_id, strict=False)) & set(
+        zip(test.user_id, test.item_id, strict=False)
+    )
 
 
 def test_split_events_rejects_unknown_method_and_bad_size():
@@ -177,50 +252,26 @@ def test_split_events_rejects_unknown_method_and_bad_size():
 
 def test_align_and_unseen_relevant():
     m = sp.csr_matrix(np.array([[1.0, 2.0], [3.0, 0.0]]))
-    out = evaluation.align(m, np.array(["a", "b"]), np.array(["x", "y"]),
-                        np.array(["b", "c", "a"]), np.array(["y", "x"]))
+    out = evaluation.align(
+        m,
+        np.array(["a", "b"]),
+        np.array(["x", "y"]),
+        np.array(["b", "c", "a"]),
+        np.array(["y", "x"]),
+    )
     assert out.toarray().tolist() == [[0, 3], [0, 0], [2, 1]]
     train = sp.csr_matrix(np.array([[1.0, 0.0], [0.0, 0.0]]))
     assert evaluation.unseen_relevant(m, train).toarray().tolist() == [[0, 1], [1, 0]]
 
 
-# ---------------------------------------------------------------- cross-validation and search
+# ---------------------------------------------------------------- cross-validation
 
 
 def test_cross_validate_gives_mean_and_std():
     m = sp.random(8, 8, density=0.5, format="csr", random_state=0)
     seen = []
-    out = evaluation.cross_validate(lambda tr, te: {"n": float(te.nnz)}, m, folds=4,
-                                 progress=lambda f, msg: seen.append(f))
+    out = evaluation.cross_validate(
+        lambda tr, te: {"n": float(te.nnz)}, m, folds=4, progress=lambda f, msg: seen.append(f)
+    )
     assert out["mean"]["n"] == pytest.approx(m.nnz / 4)
     assert out["std"]["n"] >= 0 and len(out["folds"]) == 4 and seen[-1] == 1.0
-
-
-def objective(params: dict) -> dict:
-    return {"ndcg@10": 1.0 - abs(params["rank"] - 20) / 100 - (0.5 if params["mode"] == "bad" else 0)}
-
-
-@pytest.mark.parametrize("method", ["grid", "random", "bayes"])
-def test_search_finds_the_better_setting(method):
-    trials = []
-    out = evaluation.search_params(objective, {"rank": [5, 20, 80], "mode": ["good", "bad"]},
-                                method=method, trials=12, seed=0, on_trial=trials.append)
-    assert out["best_params"] == {"rank": 20, "mode": "good"}
-    assert len(out["trials"]) == len(trials) and trials[0]["trial"] == 0
-    assert out["best_value"] == pytest.approx(1.0)
-
-
-def test_bayes_with_ranges_is_seeded():
-    space = {"rank": (2, 64, "log"), "reg": (0.0, 1.0)}
-    f = lambda p: {"ndcg@10": -abs(p["rank"] - 16) - p["reg"]}  # noqa: E731
-    a = evaluation.search_params(f, space, "bayes", trials=8, seed=5)
-    b = evaluation.search_params(f, space, "bayes", trials=8, seed=5)
-    assert a["best_params"] == b["best_params"] and isinstance(a["best_params"]["rank"], int)
-
-
-def test_grid_of_ranges_and_bad_search():
-    assert evaluation._grid({"a": (1, 5)}) == [{"a": v} for v in (1, 2, 3, 4, 5)]
-    with pytest.raises(BadInputError, match="grid, random, bayes"):
-        evaluation.search_params(objective, {"rank": [1]}, method="annealing")
-    with pytest.raises(BadInputError, match="not among"):
-        evaluation.search_params(lambda p: {"x": 1.0}, {"rank": [1]}, method="grid")

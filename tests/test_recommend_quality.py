@@ -22,8 +22,12 @@ def purchases(tmp_path_factory) -> pd.DataFrame:
     db = tmp_path_factory.mktemp("retail") / "retail.duckdb"
     ingest_file(
         shared_file("online-retail/online_retail.csv.gz"),
-        mapping={"user_id": "CustomerID", "item_id": "StockCode", "timestamp": "InvoiceDate",
-                 "value": "Quantity"},
+        mapping={
+            "user_id": "CustomerID",
+            "item_id": "StockCode",
+            "timestamp": "InvoiceDate",
+            "value": "Quantity",
+        },
         constants={"event_type": "purchase"},
         db=db,
     )

@@ -22,6 +22,7 @@ from personalization.errors import (
     NotFoundError,
 )
 from personalization.recommendation import batch, reasons, serving, training
+from personalization.recommendation.serving import ListRules
 from personalization.store import events as store_events
 
 KITCHEN = [f"kit{i}" for i in range(6)]
@@ -44,8 +45,13 @@ def shop_events() -> pd.DataFrame:
 
 def shop_items() -> pd.DataFrame:
     titles = {
-        "kit0": "Copper Pot", "kit1": "Oak Tray", "kit2": "Linen Tea Towel", "kit3": "Chef Knife",
-        "kit4": "=HYPERLINK(evil)", "kit5": "Salad Bowl", "k_new": "Copper Pan",
+        "kit0": "Copper Pot",
+        "kit1": "Oak Tray",
+        "kit2": "Linen Tea Towel",
+        "kit3": "Chef Knife",
+        "kit4": "=HYPERLINK(evil)",
+        "kit5": "Salad Bowl",
+        "k_new": "Copper Pan",
     }
     rows = [(i, t, "kitchen", 10.0, i != "kit5") for i, t in titles.items()]
     rows += [(i, f"Toy {i[-1]}", "toys", 5.0, True) for i in TOYS]
@@ -60,7 +66,11 @@ def shop_users() -> pd.DataFrame:
 
 
 def load_shop(folder, db) -> None:
-    for kind, frame in (("events", shop_events()), ("items", shop_items()), ("users", shop_users())):
+    for kind, frame in (
+        ("events", shop_events()),
+        ("items", shop_items()),
+        ("users", shop_users()),
+    ):
         path = folder / f"{kind}.csv"
         frame.to_csv(path, index=False)
         ingest_file(path, kind=kind, db=db)
@@ -84,7 +94,16 @@ def kitchen_ids(frame: pd.DataFrame) -> bool:
 
 def test_train_with_defaults_saves_a_model_with_metrics(shop):
     db, out = shop
-    assert {"model_id", "algo", "params", "n_users", "n_items", "nnz", "fit_seconds", "metrics"} <= set(out)
+    assert {
+        "model_id",
+        "algo",
+        "params",
+        "n_users",
+        "n_items",
+        "nnz",
+        "fit_seconds",
+        "metrics",
+    } <= set(out)
     assert (out["algo"], out["n_users"], out["n_items"], out["nnz"]) == ("svd", 20, 12, 80)
     assert out["params"]["rank"] == 2 and out["params"]["rank_"] == 2
     assert out["params"]["event_weights"]["purchase"] == 8.0
@@ -104,7 +123,16 @@ def test_default_svd_chooses_its_rank_and_reports_progress(shop):
 def test_evaluate_beats_popularity_on_clear_tastes(shop):
     db, _ = shop
     out = training.evaluate_recommender(params={"rank": 2}, split="leave-last", k=3, db=db)
-    keys = {"precision@3", "recall@3", "ndcg@3", "map@3", "hit_rate@3", "mrr", "coverage", "novelty"}
+    keys = {
+        "precision@3",
+        "recall@3",
+        "ndcg@3",
+        "map@3",
+        "hit_rate@3",
+        "mrr",
+        "coverage",
+        "novelty",
+    }
     assert keys <= set(out["metrics"]) and keys <= set(out["baseline"])
     assert out["n_test_users"] == 20
     assert out["metrics"]["hit_rate@3"] > out["baseline"]["hit_rate@3"]
@@ -121,8 +149,14 @@ def test_tune_reports_every_trial_and_tests_once(shop):
     db, _ = shop
     seen = []
     out = training.tune_recommender(
-        search="grid", space={"rank": [1, 4]}, params={"weighting": "binary"}, split="random",
-        test_size=0.3, k=3, on_trial=seen.append, db=db,
+        search="grid",
+        space={"rank": [1, 4]},
+        params={"weighting": "binary"},
+        split="random",
+        test_size=0.3,
+        k=3,
+        on_trial=seen.append,
+        db=db,
     )
     assert [t["params"]["rank"] for t in seen] == [1, 4]
     assert out["best_params"]["weighting"] == "binary" and out["best_params"]["rank"] in (1, 4)
@@ -140,7 +174,9 @@ def test_too_few_interactions_says_how_many(tmp_path):
     path = tmp_path / "events.csv"
     shop_events().head(6).to_csv(path, index=False)
     ingest_file(path, kind="events", db=db)
-    with pytest.raises(NotEnoughDataError, match=r"6 events give 6 user-item interactions.*at least 20"):
+    with pytest.raises(
+        NotEnoughDataError, match=r"6 events give 6 user-item interactions.*at least 20"
+    ):
         training.train_recommender(db=db)
 
 
@@ -171,13 +207,15 @@ def test_known_user_gets_unseen_items_of_their_taste_with_reasons(shop):
 
 def test_filters_and_rebuyable(shop):
     db, _ = shop
-    frame = serving.recommend_for_user("k00", k=12, filter_seen=False, db=db)
+    frame = serving.recommend_for_user("k00", k=12, rules=ListRules(filter_seen=False), db=db)
     assert "kit0" in set(frame["item_id"]) and len(frame) == 12
-    frame = serving.recommend_for_user("k00", k=12, rebuyable=["kit0"], db=db)
+    frame = serving.recommend_for_user("k00", k=12, rules=ListRules(rebuyable=["kit0"]), db=db)
     assert "kit0" in set(frame["item_id"]) and "kit1" not in set(frame["item_id"])
-    frame = serving.recommend_for_user("k00", k=12, exclude_categories=["Toys"], only_if="in_stock", db=db)
+    rules = ListRules(exclude_categories=["Toys"], only_if="in_stock")
+    frame = serving.recommend_for_user("k00", k=12, rules=rules, db=db)
     assert set(frame["item_id"]) == {"kit4"}
-    frame = serving.recommend_for_user("k00", k=12, exclude_items=["kit4"], exclude_categories=["toys"], db=db)
+    rules = ListRules(exclude_items=["kit4"], exclude_categories=["toys"])
+    frame = serving.recommend_for_user("k00", k=12, rules=rules, db=db)
     assert set(frame["item_id"]) == {"kit5"}
 
 
@@ -191,9 +229,9 @@ def test_k_beyond_what_is_left_is_capped_with_a_note(shop):
 def test_bad_filters_are_explained(shop):
     db, _ = shop
     with pytest.raises(BadInputError, match="known: kitchen, toys"):
-        serving.recommend_for_user("k00", exclude_categories=["garden"], db=db)
+        serving.recommend_for_user("k00", rules=ListRules(exclude_categories=["garden"]), db=db)
     with pytest.raises(BadInputError, match="not an item column"):
-        serving.recommend_for_user("k00", only_if="on_sale", db=db)
+        serving.recommend_for_user("k00", rules=ListRules(only_if="on_sale"), db=db)
     with pytest.raises(BadInputError, match="k must be"):
         serving.recommend_for_user("k00", k=0, db=db)
 
@@ -215,7 +253,10 @@ def test_new_user_gets_what_similar_users_like(shop):
     frame = serving.recommend_for_new_user({}, k=3, db=db)
     assert (frame["reason"] == "Popular with all customers").all()
     frame = serving.recommend_for_new_user({"location": "London", "device": "tablet"}, k=3, db=db)
-    assert set(frame["item_id"]) <= set(TOYS) and frame["reason"].iloc[0] == "Popular with users in London"
+    assert (
+        set(frame["item_id"]) <= set(TOYS)
+        and frame["reason"].iloc[0] == "Popular with users in London"
+    )
     with pytest.raises(BadInputError, match="users table has: device, location"):
         serving.recommend_for_new_user({"shoe_size": 42}, db=db)
 
@@ -231,7 +272,10 @@ def test_user_without_events_is_served_as_a_new_user(shop):
 def test_segment_top_items(shop):
     db, _ = shop
     frame = serving.segment_top_items("device", "desktop", k=4, db=db)
-    assert set(frame["item_id"]) <= set(TOYS) and frame["reason"].iloc[0] == "Popular with desktop users"
+    assert (
+        set(frame["item_id"]) <= set(TOYS)
+        and frame["reason"].iloc[0] == "Popular with desktop users"
+    )
 
 
 def test_similar_items_for_a_known_and_a_brand_new_item(shop):
@@ -259,8 +303,9 @@ def test_user_history_is_newest_first_with_titles(shop):
 def test_recommendations_for_every_user_have_reasons(shop):
     db, _ = shop
     seen = []
-    frame = batch.recommendations_for_users(k=2, item_columns=["in_stock"], db=db,
-                                                progress=lambda f, m: seen.append(f))
+    frame = batch.recommendations_for_users(
+        k=2, rules=ListRules(item_columns=["in_stock"]), db=db, progress=lambda f, m: seen.append(f)
+    )
     assert list(frame.columns[:5]) == ["user_id", "rank", "item_id", "score", "reason"]
     assert "in_stock" in frame and len(frame) == 40 and frame["user_id"].nunique() == 20
     assert frame["reason"].str.len().gt(0).all() and seen[-1] == 1.0
@@ -315,23 +360,34 @@ def test_reasons_name_history_items_with_their_verbs(shop):
 def test_auto_weighting_only_fills_what_is_open():
     events = shop_events()
     weights = training._weights(None)
-    chosen = training._auto_params("svd", {"rank": 2}, events, "random", weights, None, pd.DataFrame(), 0)
+    chosen = training._auto_params(
+        "svd", {"rank": 2}, events, "random", weights, None, pd.DataFrame(), 0
+    )
     assert chosen["rank"] == 2 and chosen["weighting"] in training.AUTO_WEIGHTINGS
     given = {"weighting": "none"}
-    assert training._auto_params("svd", given, events, "random", weights, None, pd.DataFrame(), 0) == given
-    assert training._auto_params("popularity", {}, events, "random", weights, None, pd.DataFrame(), 0) == {}
-
+    assert (
+        training._auto_params("svd", given, events, "random", weights, None, pd.DataFrame(), 0)
+        == given
+    )
+    assert (
+        training._auto_params("popularity", {}, events, "random", weights, None, pd.DataFrame(), 0)
+        == {}
+    )
 
 
 def test_hybrid_model_knows_brand_new_items_by_their_attributes(shop):
     db, _ = shop
-    out = training.train_recommender(algo="hybrid", params={"collaborative_params": {"rank": 2}}, db=db)
+    out = training.train_recommender(
+        algo="hybrid", params={"collaborative_params": {"rank": 2}}, db=db
+    )
     assert out["n_items"] == 13
     fresh = serving.similar_items("k_new", k=3, model_id=out["model_id"], db=db)
     assert kitchen_ids(fresh) and (fresh["reason"] == "Similar to Copper Pan").all()
     frame = serving.recommend_for_user("k00", k=3, model_id=out["model_id"], db=db)
     assert set(frame["item_id"]) == {"kit4", "kit5", "k_new"}
-    assert frame.set_index("item_id").loc["k_new", "reason"] == "New in kitchen, a category you browse"
+    assert (
+        frame.set_index("item_id").loc["k_new", "reason"] == "New in kitchen, a category you browse"
+    )
     assert frame["reason"].str.len().gt(0).all()
     assert out["status"] == "candidate" and f"--model {out['model_id']}" in out["note"]
 
@@ -371,11 +427,16 @@ def test_serving_a_known_user_reads_no_events(shop, monkeypatch):
 def test_streamed_export_equals_the_in_memory_frame(shop, tmp_path, monkeypatch, suffix):
     db, _ = shop
     users = ["t02", "newbie", "k01", "k07", "t09"]
-    whole = batch.recommendations_for_users(users, k=3, only_if="in_stock", db=db)
+    rules = ListRules(only_if="in_stock")
+    whole = batch.recommendations_for_users(users, k=3, rules=rules, db=db)
     monkeypatch.setattr(batch, "EXPORT_BLOCK_USERS", 2)
     seen = []
     out = batch.export_recommendations(
-        tmp_path / f"recs{suffix}", k=3, users=users, only_if="in_stock", db=db,
+        tmp_path / f"recs{suffix}",
+        k=3,
+        users=users,
+        rules=rules,
+        db=db,
         progress=lambda f, m: seen.append(f),
     )
     assert out["rows"] == len(whole) == 15 and out["users"] == 5 and len(seen) == 3
@@ -390,14 +451,24 @@ def test_streamed_export_equals_the_in_memory_frame(shop, tmp_path, monkeypatch,
 def test_export_takes_filters_and_only_the_chosen_columns(shop, tmp_path):
     db, _ = shop
     out = batch.export_recommendations(
-        tmp_path / "r.csv", k=2, exclude_items=["toy0"], exclude_categories=["kitchen"],
-        item_columns=["in_stock"], only_chosen_columns=True, db=db,
+        tmp_path / "r.csv",
+        k=2,
+        db=db,
+        rules=ListRules(
+            exclude_items=["toy0"],
+            exclude_categories=["kitchen"],
+            item_columns=["in_stock"],
+            only_item_columns=True,
+        ),
     )
     frame = pd.read_csv(out["path"])
     assert list(frame.columns) == ["user_id", "rank", "item_id", "score", "reason", "in_stock"]
     assert frame["item_id"].isin(TOYS).all() and "toy0" not in set(frame["item_id"])
     empty = batch.export_recommendations(tmp_path / "none.csv", users=[], db=db)
-    assert empty["rows"] == 0 and list(pd.read_csv(empty["path"]).columns)[:2] == ["user_id", "rank"]
+    assert empty["rows"] == 0 and list(pd.read_csv(empty["path"]).columns)[:2] == [
+        "user_id",
+        "rank",
+    ]
 
 
 @pytest.mark.parametrize("bulk", [False, True])
@@ -406,9 +477,11 @@ def test_reasons_name_items_from_the_users_own_history(shop, bulk):
     titles = shop_items().set_index("item_id")["title"]
     for user in ("k02", "t05"):
         if bulk:
-            recs = batch.recommendations_for_users([user], k=3, filter_seen=False, db=db)
+            recs = batch.recommendations_for_users(
+                [user], k=3, rules=ListRules(filter_seen=False), db=db
+            )
         else:
-            recs = serving.recommend_for_user(user, k=3, filter_seen=False, db=db)
+            recs = serving.recommend_for_user(user, k=3, rules=ListRules(filter_seen=False), db=db)
         mine = set(titles.reindex(serving.user_history(user, db=db)["item_id"]).fillna(""))
         others = set(titles) - mine
         named = recs["reason"][recs["reason"].str.startswith("Because you")]
@@ -434,7 +507,98 @@ def test_weak_similarity_gives_a_truer_reason(shop, monkeypatch):
     bulk = batch.recommendations_for_users(["k00"], k=3, db=db)
     assert not recs["reason"].str.startswith("Because").any()
     assert recs["reason"].tolist() == bulk["reason"].tolist()
-    assert recs["reason"].isin(
-        ["Popular in kitchen, a category you browse", "Trending this week", reasons.LIKE_YOU]
-    ).all()
+    assert (
+        recs["reason"]
+        .isin(["Popular in kitchen, a category you browse", "Trending this week", reasons.LIKE_YOU])
+        .all()
+    )
     assert (recs["reason"] == "Popular in kitchen, a category you browse").any()
+
+
+# ---------------------------------------------------------------- the one cold-start path
+
+
+def test_a_user_without_events_gets_the_same_list_on_a_page_in_an_export_and_as_a_visitor(shop):
+    db, _ = shop
+    page = serving.recommend_for_user("newbie", k=4, db=db)
+    export = batch.recommendations_for_users(["newbie"], k=4, db=db)
+    visitor = serving.recommend_for_new_user({"device": "mobile", "location": "Berlin"}, k=4, db=db)
+    assert page["item_id"].tolist() == export["item_id"].tolist() == visitor["item_id"].tolist()
+    assert page["reason"].tolist() == export["reason"].tolist() == visitor["reason"].tolist()
+    art, _ = serving.load_artifact(None, db)
+    assert serving.user_segments(art, np.array(["newbie", "k01"]), db) == {
+        "newbie": {"device": "mobile", "location": "Berlin"}
+    }
+
+
+def test_cold_start_relaxes_attributes_until_enough_users_match(shop):
+    db, _ = shop
+    art, _ = serving.load_artifact(None, db)
+    maker = serving.ListMaker(art, 3)
+    berlin_on_desktop = maker.for_segment({"location": "Berlin", "device": "desktop"})
+    assert kitchen_ids(berlin_on_desktop)
+    assert (berlin_on_desktop["reason"] == "Popular with users in Berlin").all()
+    desktop = maker.for_segment({"device": "desktop"})
+    assert set(desktop["item_id"]) <= set(TOYS)
+    touched = shop_events().query("user_id.str.startswith('t')").groupby("item_id")["user_id"]
+    shares = touched.nunique().div(10).reindex(desktop["item_id"])
+    np.testing.assert_allclose(desktop["score"], shares, rtol=1e-6)  # share of desktop users
+    overall = maker.for_segment({})
+    assert (overall["reason"] == "Popular with all customers").all()
+
+
+def test_every_family_serves_new_users_the_same_way(shop):
+    db, _ = shop
+    out = training.train_recommender(algo="itemknn", db=db)
+    frame = serving.recommend_for_user("newbie", k=3, model_id=out["model_id"], db=db)
+    assert kitchen_ids(frame) and (frame["reason"] == "Popular with mobile users in Berlin").all()
+
+
+def test_one_unknown_user_among_many_is_named_and_several_are_counted(shop):
+    db, _ = shop
+    art, _ = serving.load_artifact(None, db)
+    with pytest.raises(NotFoundError, match="no user 'ghost'.*users look like: k00"):
+        serving.user_segments(art, np.array(["k01", "ghost"]), db)
+    with pytest.raises(NotFoundError, match="2 of the users asked for are unknown"):
+        serving.user_segments(art, np.array(["ghost", "spook"]), db)
+
+
+# ---------------------------------------------------------------- rules, segments, id files
+
+
+def test_list_rules_read_one_text_as_one_name_and_are_hashable():
+    rules = ListRules(only_if="in_stock", exclude_items=["a", 7], item_columns=None)
+    assert rules.only_if == ("in_stock",) and rules.exclude_items == ("a", "7")
+    assert rules.item_columns == () and hash(rules) == hash(ListRules(**vars(rules)))
+    assert ListRules().filter_seen
+
+
+def test_rules_check_item_columns_before_scoring(shop):
+    db, _ = shop
+    with pytest.raises(BadInputError, match="no column brand"):
+        batch.recommendations_for_users(k=2, rules=ListRules(item_columns=["brand"]), db=db)
+
+
+def test_attribute_choices_and_matching_users():
+    users = shop_users().assign(spend=[i * 1.5 for i in range(21)])
+    choices = serving.attribute_choices(users)
+    assert choices == {"device": ["desktop", "mobile"], "location": ["Berlin", "London"]}
+    picked = serving.users_matching(users, {"device": "mobile", "location": "Berlin"})
+    assert picked["user_id"].tolist() == [f"k{u:02d}" for u in range(10)] + ["newbie"]
+    assert len(serving.users_matching(users, {})) == 21
+
+
+def test_item_labels_prefer_the_title():
+    frame = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["Pot", "", None]})
+    assert serving.item_labels(frame).tolist() == ["Pot", "b", "c"]
+    assert serving.item_labels(frame[["item_id"]]).tolist() == ["a", "b", "c"]
+
+
+def test_read_user_ids_takes_the_user_column_of_a_file(tmp_path):
+    path = tmp_path / "vip.csv"
+    path.write_text("email,customer_id\nx@y,u2\nz@y,u1\nw@y,u2\n,\n")
+    assert batch.read_user_ids(path) == ["u2", "u1"]
+    empty = tmp_path / "none.csv"
+    empty.write_text("user_id,name\n,a\n")
+    with pytest.raises(BadInputError, match="none.csv holds no customer ids"):
+        batch.read_user_ids(empty)

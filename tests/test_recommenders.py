@@ -3,6 +3,7 @@ model-specific answers (SVD rank, EASE closed form, content and hybrid cold star
 
 from __future__ import annotations
 
+import inspect
 import pickle
 
 import numpy as np
@@ -12,7 +13,7 @@ import scipy.sparse as sp
 
 from personalization.errors import BadInputError
 from personalization.recommendation.models import ALGORITHMS, make_recommender
-from personalization.recommendation.models.base import top_n
+from personalization.recommendation.models.base import SIMILARITY_KINDS, Recommender, top_n
 from personalization.recommendation.models.ease import EASERecommender
 from personalization.recommendation.models.hybrid import HybridRecommender
 from personalization.recommendation.models.svd import SVDRecommender
@@ -60,7 +61,14 @@ def model_and_matrix(request):
 
 def test_registry_lists_every_family():
     assert set(ALGORITHMS) == {
-        "popularity", "trending", "svd", "als", "itemknn", "ease", "content", "hybrid"
+        "popularity",
+        "trending",
+        "svd",
+        "als",
+        "itemknn",
+        "ease",
+        "content",
+        "hybrid",
     }
 
 
@@ -143,6 +151,53 @@ def test_explain_names_history_items(model_and_matrix):
         assert [w for _, w in reasons] == sorted((w for _, w in reasons), reverse=True)
 
 
+def test_item_similarity_ranks_items_of_the_same_block_higher(model_and_matrix):
+    _, model, _ = model_and_matrix
+    assert model.similarity_kind in SIMILARITY_KINDS
+    items = np.repeat(np.arange(N_ITEMS), N_ITEMS)
+    others = np.tile(np.arange(N_ITEMS), N_ITEMS)
+    sims = model.item_similarity(items, others)
+    assert sims.dtype == np.float32 and sims.shape == (N_ITEMS * N_ITEMS,)
+    same = (items // HALF == others // HALF) & (items != others)
+    assert sims[same].mean() > sims[items // HALF != others // HALF].mean()
+    assert model.item_similarity([], []).shape == (0,)
+    np.testing.assert_array_equal(
+        model.item_similarity([3], [5]), sims[3 * N_ITEMS + 5 : 3 * N_ITEMS + 6]
+    )
+
+
+def test_item_similarity_refuses_bad_pairs(model_and_matrix):
+    _, model, _ = model_and_matrix
+    with pytest.raises(BadInputError, match="pair up one to one"):
+        model.item_similarity([0, 1], [2])
+    with pytest.raises(BadInputError, match="others holds item index 20"):
+        model.item_similarity([0], [N_ITEMS])
+    with pytest.raises(BadInputError, match="not fitted"):
+        make_recommender("svd").item_similarity([0], [1])
+
+
+def test_hybrid_similarity_is_its_collaborative_parts():
+    hybrid, _ = fitted("hybrid")
+    part = hybrid.collaborative_
+    assert hybrid.similarity_kind == part.similarity_kind == "taste"
+    items, others = np.arange(N_ITEMS), np.arange(N_ITEMS)[::-1]
+    np.testing.assert_array_equal(
+        hybrid.item_similarity(items, others), part.item_similarity(items, others)
+    )
+
+
+@pytest.mark.parametrize("algo", list(ALGORITHMS))
+def test_fit_has_one_signature_and_checks_age_days(algo):
+    assert inspect.signature(ALGORITHMS[algo].fit) == inspect.signature(Recommender.fit)
+    matrix = block_matrix()
+    age = matrix.copy()
+    model = make_recommender(algo, **PARAMS.get(algo, {}))
+    model.fit(matrix, item_features=item_frame(), age_days=age)
+    assert model.recommend(0, matrix, n=2)[0].shape == (2,)
+    with pytest.raises(BadInputError, match="age_days must be a sparse matrix"):
+        model.fit(matrix, item_features=item_frame(), age_days=age[:, :5])
+
+
 def test_pickle_roundtrip_gives_identical_scores(model_and_matrix):
     _, model, matrix = model_and_matrix
     copy = pickle.loads(pickle.dumps(model))
@@ -213,8 +268,18 @@ def test_an_svd_saved_before_the_shrinkage_still_scores_as_it_did():
     model = SVDRecommender(rank=6, weighting="none", reg=0, popularity_reg=0).fit(matrix)
     expected = model.score(np.arange(10), matrix)
     old = dict(model.__dict__, beta=0.0, beta_=0.0)
-    for name in ("reg", "popularity_reg", "reg_grid", "popularity_reg_grid", "reg_",
-                 "popularity_reg_", "input_factors_", "output_factors_", "shrinkage_", "item_scale_"):
+    for name in (
+        "reg",
+        "popularity_reg",
+        "reg_grid",
+        "popularity_reg_grid",
+        "reg_",
+        "popularity_reg_",
+        "input_factors_",
+        "output_factors_",
+        "shrinkage_",
+        "item_scale_",
+    ):
         del old[name]
     restored = SVDRecommender.__new__(SVDRecommender)
     restored.__setstate__(old)
@@ -272,10 +337,15 @@ def test_ease_log_weighting_equals_ease_on_log1p_weights():
     model = EASERecommender(l2=10.0).fit(matrix)
     plain = EASERecommender(l2=10.0, weighting="none").fit(logged)
     np.testing.assert_allclose(model.weights_, plain.weights_, atol=1e-6)
-    np.testing.assert_allclose(model.score(np.arange(5), matrix), plain.score(np.arange(5), logged), atol=1e-5)
+    np.testing.assert_allclose(
+        model.score(np.arange(5), matrix), plain.score(np.arange(5), logged), atol=1e-5
+    )
     binary = EASERecommender(l2=10.0, weighting="binary").fit(matrix)
-    np.testing.assert_allclose(binary.weights_, EASERecommender(l2=10.0, weighting="none").fit(
-        (matrix > 0).astype(np.float32)).weights_, atol=1e-6)
+    np.testing.assert_allclose(
+        binary.weights_,
+        EASERecommender(l2=10.0, weighting="none").fit((matrix > 0).astype(np.float32)).weights_,
+        atol=1e-6,
+    )
     assert not np.allclose(model.weights_, binary.weights_, atol=1e-3)
 
 
@@ -312,24 +382,6 @@ def test_content_recommends_an_item_without_events():
 def test_content_needs_item_features():
     with pytest.raises(BadInputError, match="item attributes"):
         make_recommender("content").fit(block_matrix())
-
-
-def test_hybrid_cold_user_gets_what_similar_users_like():
-    matrix = block_matrix()
-    users = pd.DataFrame(
-        {
-            "device": ["mobile"] * (N_USERS // 2) + ["desktop"] * (N_USERS // 2),
-            "city": ["Berlin", "Paris"] * (N_USERS // 2),
-        }
-    )
-    model = HybridRecommender(collaborative_params={"rank": 2}).fit(matrix, user_features=users)
-    ids, scores = model.recommend_cold({"device": "desktop", "city": "Paris"}, n=5)
-    assert len(ids) == 5 and all(block_of(i) == 1 for i in ids)
-    assert (np.diff(scores) <= 0).all()
-    peers = model.similar_users({"device": "desktop", "city": "Paris"})
-    assert set(peers) <= set(range(N_USERS // 2, N_USERS))
-    unknown, _ = model.recommend_cold({"device": "tablet"}, n=1)
-    assert unknown[0] == 0
 
 
 def test_trending_favours_recent_interactions():

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
 
+import joblib
 import pytest
 
 from personalization import config, registry
@@ -9,7 +11,9 @@ from personalization.errors import IncompatibleModelError, NotFoundError
 
 
 def test_save_load_promote_roundtrip(db):
-    first = registry.save_model({"w": [1, 2]}, "recommender", "svd", {"rank": 8}, {"ndcg@10": 0.3}, "fp")
+    first = registry.save_model(
+        {"w": [1, 2]}, "recommender", "svd", {"rank": 8}, {"ndcg@10": 0.3}, "fp"
+    )
     second = registry.save_model({"w": [3]}, "recommender", "als", {}, {}, "fp")
     assert registry.resolve(kind="recommender")["model_id"] == first  # the first is promoted
     registry.promote(second)
@@ -34,3 +38,50 @@ def test_incompatible_format_is_refused(db):
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(IncompatibleModelError, match="Train it again"):
         registry.load_model(model_id)
+
+
+def test_a_loaded_model_is_read_once_and_again_when_its_file_changes(db):
+    model_id = registry.save_model({"w": [1]}, "classifier", "logreg", {}, {}, "fp")
+    first, _ = registry.load_model(model_id)
+    assert registry.load_model(model_id)[0] is first
+    path = config.models_dir(db) / model_id / "model.joblib"
+    joblib.dump({"w": [2]}, path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))
+    assert registry.load_model(model_id)[0] == {"w": [2]}
+
+
+def test_headline_metrics_and_the_runs_table():
+    rec = {
+        "model_id": "rec-1",
+        "algo": "svd",
+        "status": "promoted",
+        "name": None,
+        "created": "2026-01-02T03:04:05",
+        "metrics": {"ndcg@10": 0.31234567, "split": "temporal", "baseline": {"ndcg@10": 0.1}},
+    }
+    clf = {
+        "model_id": "clf-1",
+        "algo": "logreg",
+        "status": "candidate",
+        "name": "mine",
+        "created": None,
+        "metrics": {"test": {"roc_auc": 0.8, "rows": 100, "f1": float("nan")}},
+    }
+    assert registry.headline_metrics(rec) == {"ndcg@10": 0.31234567}
+    assert registry.headline_metrics(clf) == {"roc_auc": 0.8}
+    table = registry.runs_table([rec, clf])
+    assert list(table.columns) == [*registry.RUN_COLUMNS, "ndcg@10", "roc_auc"]
+    assert table.loc[0, "trained"] == "2026-01-02 03:04" and table.loc[0, "ndcg@10"] == 0.3123
+    assert table.loc[1, "name"] == "mine"
+    assert list(registry.runs_table([]).columns) == list(registry.RUN_COLUMNS)
+
+
+def test_settings_are_read_from_the_environment_when_asked(tmp_path, monkeypatch):
+    monkeypatch.setenv("PERSONALIZATION_DB", str(tmp_path / "shop.duckdb"))
+    assert config.models_dir() == tmp_path / "shop_models"
+    monkeypatch.setenv("PERSONALIZATION_THREADS", "3")
+    monkeypatch.delenv("PERSONALIZATION_BLAS_THREADS", raising=False)
+    assert (config.threads(), config.blas_threads()) == (3, 1)
+    for unusable in ("0", "", "many"):
+        monkeypatch.setenv("PERSONALIZATION_THREADS", unusable)
+        assert config.threads() == 1

@@ -20,12 +20,34 @@ import subset_online_retail  # noqa: E402
 COLUMNS = {
     "events": ["user_id", "item_id", "event_type", "timestamp", "value", "session_id"],
     "users": ["user_id", "device", "location", "segment", "age_band", "signup_date"],
-    "items": ["item_id", "title", "category", "brand", "price", "description", "in_stock",
-              "added_date"],
-    "customers": ["customer_id", "device", "location", "segment", "age_band", "sessions_30d",
-                  "page_views_30d", "avg_dwell_seconds", "cart_adds_30d", "cart_abandon_rate",
-                  "days_since_last_visit", "purchases_90d", "revenue_90d", "email_opens",
-                  "discount_used", "converted"],
+    "items": [
+        "item_id",
+        "title",
+        "category",
+        "brand",
+        "price",
+        "description",
+        "in_stock",
+        "added_date",
+    ],
+    "customers": [
+        "customer_id",
+        "device",
+        "location",
+        "segment",
+        "age_band",
+        "sessions_30d",
+        "page_views_30d",
+        "avg_dwell_seconds",
+        "cart_adds_30d",
+        "cart_abandon_rate",
+        "days_since_last_visit",
+        "purchases_90d",
+        "revenue_90d",
+        "email_opens",
+        "discount_used",
+        "converted",
+    ],
 }
 EVENT_TYPES = {"view", "click", "add_to_cart", "remove_from_cart", "purchase", "rating"}
 
@@ -86,8 +108,10 @@ def test_events_are_well_formed(shop):
 
 
 def test_segments_prefer_their_own_categories(shop):
-    events = shop["events"].merge(shop["users"][["user_id", "segment"]]).merge(
-        shop["items"][["item_id", "category"]]
+    events = (
+        shop["events"]
+        .merge(shop["users"][["user_id", "segment"]])
+        .merge(shop["items"][["item_id", "category"]])
     )
     overall = events["category"].value_counts().index[0]
     by_segment = events.groupby("segment")["category"].agg(lambda s: s.value_counts().index[0])
@@ -115,9 +139,10 @@ def test_funnel_narrows_and_mobile_converts_less(shop):
 def test_conversion_depends_on_recency(shop):
     customers = shop["customers"].dropna(subset=["days_since_last_visit"])
     yes = customers["converted"] == "yes"
-    assert customers.loc[yes, "days_since_last_visit"].median() < customers.loc[
-        ~yes, "days_since_last_visit"
-    ].median()
+    assert (
+        customers.loc[yes, "days_since_last_visit"].median()
+        < customers.loc[~yes, "days_since_last_visit"].median()
+    )
 
 
 def test_cold_start_items_and_users(shop):
@@ -174,8 +199,16 @@ def test_online_retail_subset_is_reproducible(tmp_path):
     assert target.read_bytes() == committed.read_bytes()
     frame = pd.read_csv(committed, dtype=str)
     assert rows == len(frame)
-    assert list(frame.columns) == ["InvoiceNo", "StockCode", "Description", "Quantity",
-                                   "InvoiceDate", "UnitPrice", "CustomerID", "Country"]
+    assert list(frame.columns) == [
+        "InvoiceNo",
+        "StockCode",
+        "Description",
+        "Quantity",
+        "InvoiceDate",
+        "UnitPrice",
+        "CustomerID",
+        "Country",
+    ]
     assert frame["CustomerID"].nunique() == 300
 
 
@@ -185,18 +218,19 @@ def _csv_rows(name: str) -> int:
 
 
 def test_ensure_sample_data_loads_once_and_trains_the_example_models(db):
-    from personalization import registry, store
-    from personalization.data import sample
+    from personalization import registry, store, workspace
 
     fractions: list[float] = []
-    assert sample.ensure_sample_data(db=db, progress=lambda f, m: fractions.append(f)) is True
+    assert workspace.ensure_sample_data(db=db, progress=lambda f, m: fractions.append(f)) is True
     assert set(store.table_names(db)) >= {"events", "users", "items", "customers"}
     assert store.count_rows("events", db) == _csv_rows("events")
     assert store.count_rows("customers", db) == 3000
     assert fractions[-1] == 1.0 and fractions == sorted(fractions)
-    promoted = {m["kind"]: m["algo"] for m in registry.list_models(db=db) if m["status"] == "promoted"}
+    promoted = {
+        m["kind"]: m["algo"] for m in registry.list_models(db=db) if m["status"] == "promoted"
+    }
     assert promoted == {"recommender": "svd", "classifier": "gradient_boosting"}
-    assert sample.ensure_sample_data(db=db) is False
+    assert workspace.ensure_sample_data(db=db) is False
     assert store.count_rows("events", db) == _csv_rows("events")
     assert len(registry.list_models(db=db)) == 2
 

@@ -1,9 +1,22 @@
 """The command line: ``python -m personalization [--db PATH] COMMAND ...``.
 
-Each command is one library call. On success it prints ONE JSON object on stdout. On bad input
-it prints a one-line message on stderr and exits 2; any other failure exits 1. Commands live in
-the modules of this package, each with a ``register(subparsers)`` that sets ``func`` on its parser;
-``func(args)`` returns the dict to print.
+Each command is one library call. On success it prints ONE JSON object on stdout. On bad input,
+flags argparse refuses included, it prints a one-line message on stderr and exits 2; any other
+failure exits 1.
+
+Commands live in the modules of this package, each with a ``register(subparsers)`` that sets
+``func`` on its parsers; ``func(args)`` returns the dict to print:
+
+- ``data``: ``ingest``, ``tables``, ``profile``, ``readiness``;
+- ``models``: ``models``, ``promote``, ``delete-model``;
+- ``recommend``: ``train-recommender``, ``evaluate-recommender``, ``tune-recommender``,
+  ``recommend``, ``export-recommendations``;
+- ``propensity``: ``train-classifier``, ``score``;
+- ``explain``: ``explain``, ``lift``, ``build-features``.
+
+Building the parser imports no heavy module (pandas, scikit-learn, SHAP): command modules import
+the library inside their command functions, and a flag whose allowed values a library module
+holds names them through ``LibraryChoices``, read only when argparse checks a value or prints help.
 """
 
 from __future__ import annotations
@@ -11,35 +24,67 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
-
-import numpy as np
+from functools import cached_property
+from typing import Any, NoReturn
 
 from personalization.errors import BadInputError, PersonalizationError
 
+PROG = "python -m personalization"
 COMMAND_MODULES = ("data", "models", "recommend", "propensity", "explain")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m personalization",
+class CommandLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are ``BadInputError``: ``main`` prints them on one line
+    and exits 2, like every other bad input. ``commands`` maps each command name to its parser."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+    def add_subparsers(self, **kwargs: Any) -> argparse.Action:
+        action = super().add_subparsers(**kwargs)
+        self.commands = action.choices
+        return action
+
+    def error(self, message: str) -> NoReturn:
+        raise BadInputError(f"{message}; see: {self.prog} --help")
+
+
+class LibraryChoices(Sequence[str]):
+    """The allowed values of a flag, held by a library module (``module.name``, a tuple of
+    strings) and imported only when first needed. Give the flag a ``metavar``: without one
+    argparse lists the choices, and so imports the module, while it builds the parser."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+
+    @cached_property
+    def values(self) -> tuple[str, ...]:
+        """The choices, read from the library module on first use."""
+        return tuple(getattr(importlib.import_module(self.module), self.name))
+
+    def __getitem__(self, index: int) -> str:
+        return self.values[index]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+def build_parser() -> CommandLineParser:
+    """The parser of every command; a command module that fails to import raises."""
+    parser = CommandLineParser(
+        prog=PROG,
         description="Personalization workbench: ingest, train, recommend, explain, export.",
     )
     parser.add_argument(
         "--db", help="DuckDB file (default: $PERSONALIZATION_DB or data/personalization.duckdb)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"personalization.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"personalization.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"personalization.cli.{name}").register(sub)
     return parser
 
 
@@ -54,35 +99,58 @@ def parse_pairs(pairs: Sequence[str] | None, flag: str) -> dict[str, str]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def is_missing(value: Any) -> bool:
+    """True for a scalar that stands for "no value": NaN, ``pd.NaT``, ``pd.NA``."""
     try:
+        return bool(value != value)
+    except TypeError:  # pd.NA: its comparisons are missing too
+        return True
+    except ValueError:  # an array: not one missing value
+        return False
+
+
+def json_ready(obj: Any) -> Any:
+    """``obj`` with only values JSON can print, the one cleaner every command's output goes
+    through: NaN, infinities and missing values become ``None``; numpy scalars and arrays and
+    pandas series become plain numbers and lists; a data frame becomes its list of row dicts;
+    dicts, lists and tuples are cleaned item by item. Dates and other objects stay as they are
+    (``main`` prints them with ``str``)."""
+    if isinstance(obj, dict):
+        return {key: json_ready(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_ready(value) for value in obj]
+    if obj is None or isinstance(obj, str | bool | int):
+        return obj
+    if isinstance(obj, float):
+        return float(obj) if math.isfinite(obj) else None
+    if hasattr(obj, "columns") and hasattr(obj, "to_dict"):
+        return json_ready(obj.to_dict(orient="records"))
+    dtype_kind = getattr(getattr(obj, "dtype", None), "kind", "")
+    if hasattr(obj, "tolist") and dtype_kind not in ("M", "m"):  # dates stay dates
+        return json_ready(obj.tolist())
+    return None if is_missing(obj) else obj
+
+
+def one_line(message: object) -> str:
+    """``message`` as a single line: its lines joined by spaces."""
+    return " ".join(str(message).split("\n"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code (0 done, 1 failed, 2 bad input)."""
+    try:
+        args = build_parser().parse_args(argv)
         result = args.func(args)
     except BadInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except PersonalizationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     try:
-        json.dump(_clean(result), sys.stdout, default=str)
+        json.dump(json_ready(result), sys.stdout, default=str)
         sys.stdout.write("\n")
         sys.stdout.flush()
     except BrokenPipeError:  # the reader (e.g. `| head`) stopped early: not our failure
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
     return 0
-
-
-def _clean(obj):
-    """Replace NaN and infinities by null so that the output is valid JSON."""
-    if isinstance(obj, float | np.floating):
-        obj = float(obj)
-        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    return obj

@@ -2,26 +2,49 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
-import pandas as pd
+from personalization.cli import LibraryChoices, parse_pairs
+from personalization.errors import BadInputError
 
-from personalization import store
-from personalization.cli import parse_pairs
-from personalization.data import ingest, profile
-
-REPORT_KEYS = ("table", "rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped",
-               "rejects", "flagged", "mapping", "notes")
+REPORT_KEYS = (
+    "table",
+    "rows_read",
+    "rows_loaded",
+    "rows_rejected",
+    "duplicates_dropped",
+    "rejects",
+    "flagged",
+    "mapping",
+    "notes",
+)
+KINDS = LibraryChoices("personalization.data.ingest", "KINDS")
 
 
 def register(sub) -> None:
+    """Add the data commands to ``sub`` (the subparsers of ``build_parser``)."""
     p = sub.add_parser("ingest", help="load a CSV (.gz too) or Parquet file into a table")
     p.add_argument("file")
-    p.add_argument("--kind", choices=ingest.KINDS, default="events")
-    p.add_argument("--map", action="append", metavar="ROLE=COLUMN",
-                   help="which column holds a role (repeatable), e.g. --map user_id=CustomerID")
-    p.add_argument("--set", action="append", metavar="ROLE=VALUE",
-                   help="a constant for every row, e.g. --set event_type=purchase")
+    p.add_argument(
+        "--kind",
+        choices=KINDS,
+        default="events",
+        metavar="KIND",
+        help="what the rows are: %(choices)s (default: events)",
+    )
+    p.add_argument(
+        "--map",
+        action="append",
+        metavar="ROLE=COLUMN",
+        help="which column holds a role (repeatable), e.g. --map user_id=CustomerID",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="ROLE=VALUE",
+        help="a constant for every row, e.g. --set event_type=purchase",
+    )
     p.add_argument("--sep", help="delimiter (default: sniffed), e.g. --sep ';'")
     p.add_argument("--timestamp-format", help="strftime format, e.g. '%%d/%%m/%%Y %%H:%%M'")
     p.add_argument("--table", help="table to load into (default: the kind)")
@@ -30,34 +53,50 @@ def register(sub) -> None:
     p = sub.add_parser("tables", help="list the tables with their kind and rows")
     p.set_defaults(func=cmd_tables)
     p = sub.add_parser("profile", help="data-quality profile of a table")
-    p.add_argument("table")
+    p.add_argument("table", nargs="?", help="the table, e.g. events")
+    p.add_argument("--table", dest="table_flag", metavar="NAME", help="the table, as a flag")
     p.set_defaults(func=cmd_profile)
     p = sub.add_parser("readiness", help="is there enough data to train, and what is missing")
     p.set_defaults(func=cmd_readiness)
 
 
-def cmd_ingest(args) -> dict[str, Any]:
+def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
+    from personalization.data import ingest
+
     report = ingest.ingest_file(
-        args.file, kind=args.kind, mapping=parse_pairs(args.map, "--map"),
-        constants=parse_pairs(args.set, "--set"), sep=args.sep,
-        timestamp_format=args.timestamp_format, table=args.table, mode=args.mode, db=args.db,
+        args.file,
+        kind=args.kind,
+        mapping=parse_pairs(args.map, "--map"),
+        constants=parse_pairs(args.set, "--set"),
+        sep=args.sep,
+        timestamp_format=args.timestamp_format,
+        table=args.table,
+        mode=args.mode,
+        db=args.db,
     )
     data = report.to_dict()
     return {k: data[k] for k in REPORT_KEYS}
 
 
-def cmd_tables(args) -> dict[str, Any]:
+def cmd_tables(args: argparse.Namespace) -> dict[str, Any]:
+    from personalization import store
+
     return {"tables": store.list_tables(db=args.db)}
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+def cmd_profile(args: argparse.Namespace) -> dict[str, Any]:
+    from personalization.data import profile
+
+    table = args.table_flag or args.table
+    if not table or (args.table_flag and args.table and args.table != args.table_flag):
+        raise BadInputError(
+            "profile takes one table, as TABLE or --table NAME; e.g. python -m personalization "
+            "profile events"
+        )
+    return profile.profile_table(table, db=args.db)
 
 
-def cmd_profile(args) -> dict[str, Any]:
-    out = profile.profile_table(args.table, db=args.db)
-    return {k: _records(v) if isinstance(v, pd.DataFrame) else v for k, v in out.items()}
+def cmd_readiness(args: argparse.Namespace) -> dict[str, Any]:
+    from personalization.data import profile
 
-
-def cmd_readiness(args) -> dict[str, Any]:
     return profile.readiness(db=args.db)

@@ -2,36 +2,49 @@
 
 from __future__ import annotations
 
-from personalization import registry
+import argparse
+
+from personalization.cli import LibraryChoices
 
 KEYS = ("model_id", "kind", "algo", "name", "status", "metrics", "params", "created")
+KINDS = LibraryChoices("personalization.registry", "KINDS")
 
 
 def register(sub) -> None:
+    """Add the catalog commands to ``sub`` (the subparsers of ``build_parser``)."""
     p = sub.add_parser("models", help="list trained models, newest first")
-    p.add_argument("--kind", choices=registry.KINDS, help="only recommenders or classifiers")
+    p.add_argument(
+        "--kind", choices=KINDS, metavar="KIND", help="only this kind of model: %(choices)s"
+    )
     p.set_defaults(func=cmd_models)
     p = sub.add_parser("promote", help="make a model the default of its kind")
-    p.add_argument("model_id")
+    p.add_argument("model_id", metavar="ID", help="the model's id, as `models` lists it")
     p.set_defaults(func=cmd_promote)
     p = sub.add_parser("delete-model", help="delete a model and its files")
-    p.add_argument("model_id")
+    p.add_argument("model_id", metavar="ID", help="the model's id, as `models` lists it")
     p.set_defaults(func=cmd_delete)
 
 
-def _row(info: dict) -> dict:
+def catalog_row(info: dict) -> dict:
+    """The catalog entry ``info`` reduced to the keys the command line prints (``KEYS``)."""
     return {k: info.get(k) for k in KEYS}
 
 
-def cmd_models(args) -> dict:
-    return {"models": [_row(m) for m in registry.list_models(kind=args.kind, db=args.db)]}
+def cmd_models(args: argparse.Namespace) -> dict:
+    from personalization import registry
+
+    return {"models": [catalog_row(m) for m in registry.list_models(kind=args.kind, db=args.db)]}
 
 
-def cmd_promote(args) -> dict:
+def cmd_promote(args: argparse.Namespace) -> dict:
+    from personalization import registry
+
     info = registry.promote(args.model_id, db=args.db)
-    return {"models": [_row(info)], "promoted": info["model_id"]}
+    return {"models": [catalog_row(info)], "promoted": info["model_id"]}
 
 
-def cmd_delete(args) -> dict:
+def cmd_delete(args: argparse.Namespace) -> dict:
+    from personalization import registry
+
     registry.delete(args.model_id, db=args.db)
     return {"deleted": args.model_id}

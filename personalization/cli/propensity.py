@@ -1,36 +1,60 @@
-"""``train-classifier`` and ``score``: each one call of ``personalization.propensity.classifier``."""
+"""``train-classifier`` and ``score``: each one call of ``personalization.propensity``."""
 
 from __future__ import annotations
 
-from personalization.propensity import classifier
-from personalization.propensity.pipelines import BALANCES, CLASSIFIERS, SCALINGS
+from personalization.propensity import BALANCES, CLASSIFIERS, SCALINGS, SEARCHES
 
 
 def register(sub) -> None:
     p = sub.add_parser("train-classifier", help="train a conversion propensity model on a table")
-    p.add_argument("--table", default="customers",
-                   help="table with one row per customer (default: customers)")
+    p.add_argument(
+        "--table", default="customers", help="table with one row per customer (default: customers)"
+    )
     p.add_argument("--target", required=True, help="column holding the outcome, e.g. converted")
     p.add_argument("--positive", help="the outcome value to predict (default: the rarer of two)")
-    p.add_argument("--exclude", action="append", default=[], metavar="COL",
-                   help="a column not to use as a feature (repeatable)")
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="COL",
+        help="a column not to use as a feature (repeatable)",
+    )
     p.add_argument("--algo", choices=CLASSIFIERS, default="gradient_boosting")
-    p.add_argument("--balance", choices=BALANCES, default="none",
-                   help="imbalance handling inside the training folds (default: none; the threshold is still tuned on validation)")
-    p.add_argument("--split", default="0.7,0.15,0.15",
-                   help="train,validation,test fractions, stratified (default 0.7,0.15,0.15)")
-    p.add_argument("--folds", type=int, default=5,
-                   help="cross-validation folds on train; 0 skips (default 5)")
-    p.add_argument("--search", choices=classifier.SEARCHES, default="none",
-                   help="parameter search on the validation split (default: none)")
+    p.add_argument(
+        "--balance",
+        choices=BALANCES,
+        default="none",
+        help="imbalance handling inside the training folds (default: none; the "
+        "threshold is still tuned on validation)",
+    )
+    p.add_argument(
+        "--split",
+        default="0.7,0.15,0.15",
+        help="train,validation,test fractions, stratified (default 0.7,0.15,0.15)",
+    )
+    p.add_argument(
+        "--folds", type=int, default=5, help="cross-validation folds on train; 0 skips (default 5)"
+    )
+    p.add_argument(
+        "--search",
+        choices=SEARCHES,
+        default="none",
+        help="parameter search on the validation split (default: none)",
+    )
     p.add_argument("--trials", type=int, default=20, help="trials of --search bayes (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scaling", choices=SCALINGS, default="standard", help="z-score or min-max")
-    p.add_argument("--cost-per-contact", type=float, help="with --value-per-conversion: pick the "
-                   "threshold by expected profit instead of F1")
+    p.add_argument(
+        "--cost-per-contact",
+        type=float,
+        help="with --value-per-conversion: pick the threshold by expected profit instead of F1",
+    )
     p.add_argument("--value-per-conversion", type=float)
-    p.add_argument("--drop-missing-target", action="store_true",
-                   help="drop rows whose target is empty instead of refusing")
+    p.add_argument(
+        "--drop-missing-target",
+        action="store_true",
+        help="drop rows whose target is empty instead of refusing",
+    )
     p.add_argument("--name", help="a name to find the model by")
     p.set_defaults(func=cmd_train)
 
@@ -42,19 +66,30 @@ def register(sub) -> None:
 
 
 def cmd_train(args) -> dict:
-    return classifier.train_classifier(
-        table=args.table, target=args.target, positive=args.positive, exclude=args.exclude,
-        algo=args.algo, balance=args.balance, split=classifier.parse_split(args.split),
-        folds=args.folds, search=args.search, trials=args.trials, seed=args.seed,
-        scaling=args.scaling, name=args.name, cost_per_contact=args.cost_per_contact,
+    from personalization.propensity.training import train_classifier
+
+    return train_classifier(
+        table=args.table,
+        target=args.target,
+        positive=args.positive,
+        exclude=args.exclude,
+        algo=args.algo,
+        balance=args.balance,
+        split=args.split,
+        folds=args.folds,
+        search=args.search,
+        trials=args.trials,
+        seed=args.seed,
+        scaling=args.scaling,
+        name=args.name,
+        cost_per_contact=args.cost_per_contact,
         value_per_conversion=args.value_per_conversion,
-        drop_missing_target=args.drop_missing_target, db=args.db,
+        drop_missing_target=args.drop_missing_target,
+        db=args.db,
     )
 
 
 def cmd_score(args) -> dict:
-    if args.out:
-        return classifier.export_scores(args.out, model_id=args.model, table=args.table, db=args.db)
-    scores = classifier.score_customers(model_id=args.model, table=args.table, db=args.db)
-    return {"rows": len(scores), "contacts": int(scores["decision"].sum()),
-            "scores": scores.to_dict(orient="records")}
+    from personalization.propensity.scoring import score_table
+
+    return score_table(model_id=args.model, table=args.table, out=args.out, db=args.db)

@@ -1,6 +1,7 @@
 """``train-recommender``, ``evaluate-recommender``, ``tune-recommender``, ``recommend`` and
 ``export-recommendations``: each one call of ``personalization.recommendation.training``,
-``personalization.recommendation.serving`` or ``personalization.recommendation.batch``."""
+``personalization.recommendation.serving`` or ``personalization.recommendation.batch``, imported
+when the command runs so that the command line starts fast."""
 
 from __future__ import annotations
 
@@ -8,10 +9,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from personalization import evaluation
-from personalization.cli import parse_pairs
+from personalization.cli import LibraryChoices, parse_pairs
 from personalization.errors import BadInputError
-from personalization.recommendation import batch, serving, training
 
 NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 WORDS = {"true": True, "false": False, "none": None, "null": None}
@@ -23,7 +22,9 @@ def register(sub) -> None:
     p.add_argument("--name", help="a name to find the model by")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate-recommender", help="offline metrics beside the popularity baseline")
+    p = sub.add_parser(
+        "evaluate-recommender", help="offline metrics beside the popularity baseline"
+    )
     _model_flags(p)
     _split_flags(p)
     p.add_argument(
@@ -34,20 +35,35 @@ def register(sub) -> None:
     p = sub.add_parser("tune-recommender", help="search parameters on a validation split")
     _model_flags(p)
     _split_flags(p)
-    p.add_argument("--search", choices=evaluation.SEARCHES, default="bayes", help="default: bayes")
+    p.add_argument(
+        "--search",
+        choices=LibraryChoices("personalization.tuning", "SEARCHES"),
+        default="bayes",
+        metavar="SEARCH",
+        help="%(choices)s (default: bayes)",
+    )
     p.add_argument("--trials", type=int, default=20, help="settings to try (default 20)")
     p.set_defaults(func=cmd_tune)
 
-    p = sub.add_parser("recommend", help="top items for one user, with reasons")
+    p = sub.add_parser("recommend", help="top items for one user or a new visitor, with reasons")
     p.add_argument("--model", help="model id (default: the promoted recommender)")
-    p.add_argument("--user", required=True, help="user id")
-    p.add_argument("-k", type=int, default=10, help="number of items (default 10)")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="user id (one without events is served by their attributes)")
+    who.add_argument(
+        "--attribute",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a new visitor's attribute, e.g. device=mobile (repeatable)",
+    )
+    _k_flag(p, "number of items (default 10)")
     p.set_defaults(func=cmd_recommend)
 
-    p = sub.add_parser("export-recommendations", help="top-k lists for many users to CSV or Parquet")
+    p = sub.add_parser(
+        "export-recommendations", help="top-k lists for many users to CSV or Parquet"
+    )
     p.add_argument("--model", help="model id (default: the promoted recommender)")
     p.add_argument("--out", required=True, help="output file, .csv or .parquet")
-    p.add_argument("-k", type=int, default=10, help="items per user (default 10)")
+    _k_flag(p, "items per user (default 10)")
     p.add_argument(
         "--users", help="only these users: a comma list of ids or a file with one id per line"
     )
@@ -65,21 +81,34 @@ def _model_flags(p) -> None:
     p.add_argument(
         "--algo", default="svd", help="popularity, svd, als, itemknn, ease, content, hybrid, ..."
     )
-    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="model parameter (repeatable)")
     p.add_argument(
-        "--event-weight", action="append", metavar="TYPE=W", help="weight of an event type (repeatable)"
+        "--param", action="append", metavar="KEY=VALUE", help="model parameter (repeatable)"
+    )
+    p.add_argument(
+        "--event-weight",
+        action="append",
+        metavar="TYPE=W",
+        help="weight of an event type (repeatable)",
     )
     p.add_argument("--half-life", type=float, help="time decay half-life in days")
     p.add_argument("--table", default="events", help="events table (default: events)")
 
 
 def _split_flags(p) -> None:
-    p.add_argument("--split", choices=evaluation.SPLITS, default="temporal", help="default: temporal")
-    p.add_argument("--test-size", type=float, default=0.2, help="share held out (default 0.2)")
     p.add_argument(
-        "-k", "--k", dest="k", type=int, default=10, help="list length for metrics (default 10)"
+        "--split",
+        choices=LibraryChoices("personalization.evaluation", "SPLITS"),
+        default="temporal",
+        metavar="SPLIT",
+        help="how to hold out: %(choices)s (default: temporal)",
     )
+    p.add_argument("--test-size", type=float, default=0.2, help="share held out (default 0.2)")
+    _k_flag(p, "list length for metrics (default 10)")
     p.add_argument("--seed", type=int, default=0)
+
+
+def _k_flag(p, text: str) -> None:
+    p.add_argument("-k", "--k", dest="k", type=int, default=10, help=text)
 
 
 def parse_value(text: str) -> Any:
@@ -121,10 +150,14 @@ def _common(args) -> dict:
 
 
 def cmd_train(args) -> dict:
+    from personalization.recommendation import training
+
     return training.train_recommender(**_common(args), name=args.name)
 
 
 def cmd_evaluate(args) -> dict:
+    from personalization.recommendation import training
+
     return training.evaluate_recommender(
         **_common(args),
         split=args.split,
@@ -136,6 +169,8 @@ def cmd_evaluate(args) -> dict:
 
 
 def cmd_tune(args) -> dict:
+    from personalization.recommendation import training
+
     common = _common(args)
     fixed = common.pop("params")
     return training.tune_recommender(
@@ -151,43 +186,57 @@ def cmd_tune(args) -> dict:
 
 
 def cmd_recommend(args) -> dict:
-    frame = serving.recommend_for_user(args.user, k=args.k, model_id=args.model, db=args.db)
-    out = {"user": args.user, "items": frame.to_dict(orient="records")}
+    from personalization.recommendation import serving
+
+    if args.user is None:
+        attributes = parse_pairs(args.attribute, "--attribute")
+        frame = serving.recommend_for_new_user(
+            attributes, k=args.k, model_id=args.model, db=args.db
+        )
+        out = {"user": None, "attributes": attributes}
+    else:
+        frame = serving.recommend_for_user(args.user, k=args.k, model_id=args.model, db=args.db)
+        out = {"user": args.user}
+    out["items"] = frame.to_dict(orient="records")
     if "note" in frame.attrs:
         out["note"] = frame.attrs["note"]
     return out
+
+
+def cmd_export(args) -> dict:
+    from personalization import values
+    from personalization.recommendation import batch, serving
+
+    rules = serving.ListRules(
+        filter_seen=not args.include_seen,
+        exclude_items=values.parse_ids(args.exclude_items),
+        exclude_categories=_comma_list(args.exclude_categories),
+        only_if=args.only_if,
+        item_columns=_comma_list(args.columns),
+    )
+    return batch.export_recommendations(
+        args.out, k=args.k, model_id=args.model, users=_users(args.users), rules=rules, db=args.db
+    )
 
 
 def _comma_list(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def cmd_export(args) -> dict:
-    return batch.export_recommendations(
-        args.out,
-        k=args.k,
-        model_id=args.model,
-        users=_users(args.users),
-        item_columns=_comma_list(args.columns),
-        filter_seen=not args.include_seen,
-        exclude_items=_comma_list(args.exclude_items),
-        exclude_categories=_comma_list(args.exclude_categories),
-        only_if=args.only_if,
-        db=args.db,
-    )
-
-
 def _users(spec: str | None) -> list[str] | None:
-    """A comma list of ids, or a file (one id per line; a header ``user_id`` is skipped)."""
+    """A comma list of ids, or a file of ids (one per line, the first field of a CSV line; a
+    header ``user_id`` is skipped)."""
+    from personalization import values
+
     if not spec:
         return None
     path = Path(spec)
     if path.is_file():
-        lines = [line.strip().strip('"') for line in path.read_text().splitlines()]
-        ids = [line.split(",")[0] for line in lines if line]
+        first_fields = (line.split(",")[0] for line in path.read_text().splitlines())
+        ids = values.parse_ids("\n".join(first_fields))
         ids = ids[1:] if ids and ids[0].lower() == "user_id" else ids
     else:
-        ids = [part.strip() for part in spec.split(",") if part.strip()]
+        ids = values.parse_ids(spec)
     if not ids:
         raise BadInputError(f"--users {spec!r} names no user; give a comma list or a file of ids.")
     return ids

@@ -15,13 +15,13 @@ import hashlib
 import io
 import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from personalization.errors import BadInputError
+from personalization.progress import Progress, report
 from personalization.store import loading
 
 KINDS = ("events", "users", "items", "customers")
@@ -38,12 +38,44 @@ REQUIRED = {
     "customers": (),
 }
 SYNONYMS = {
-    "user_id": ("userid", "user", "customerid", "customer", "visitorid", "visitor", "clientid",
-                "client", "memberid", "accountid", "uid"),
-    "item_id": ("itemid", "item", "productid", "product", "stockcode", "sku", "movieid",
-                "articleid", "asin", "contentid", "pid"),
-    "timestamp": ("timestamp", "eventtime", "invoicedate", "datetime", "time", "ts", "date",
-                  "createdat", "eventdate", "orderdate"),
+    "user_id": (
+        "userid",
+        "user",
+        "customerid",
+        "customer",
+        "visitorid",
+        "visitor",
+        "clientid",
+        "client",
+        "memberid",
+        "accountid",
+        "uid",
+    ),
+    "item_id": (
+        "itemid",
+        "item",
+        "productid",
+        "product",
+        "stockcode",
+        "sku",
+        "movieid",
+        "articleid",
+        "asin",
+        "contentid",
+        "pid",
+    ),
+    "timestamp": (
+        "timestamp",
+        "eventtime",
+        "invoicedate",
+        "datetime",
+        "time",
+        "ts",
+        "date",
+        "createdat",
+        "eventdate",
+        "orderdate",
+    ),
     "event_type": ("eventtype", "event", "action", "type", "interaction", "behavior", "behaviour"),
     "value": ("value", "rating", "quantity", "qty", "price", "amount", "revenue", "score"),
     "session_id": ("sessionid", "session", "usersession"),
@@ -139,8 +171,10 @@ def _head_bytes(path: Path) -> bytes:
         with opener(path, "rb") as fh:
             return fh.read(SNIFF_BYTES)
     except (gzip.BadGzipFile, EOFError, OSError) as exc:
-        raise BadInputError(f"{path.name} cannot be read as a gzip file ({exc}); "
-                            f"give the uncompressed CSV or a valid .gz") from exc
+        raise BadInputError(
+            f"{path.name} cannot be read as a gzip file ({exc}); "
+            f"give the uncompressed CSV or a valid .gz"
+        ) from exc
 
 
 def _is_parquet(path: Path, head: bytes) -> bool:
@@ -152,19 +186,25 @@ def _check_text(label: str, head: bytes) -> str:
     if not head.strip():
         raise BadInputError(f"{label} is empty; choose a CSV file with a header line and rows")
     if head.startswith(b"\x1f\x8b"):
-        raise BadInputError(f"{label} is gzip-compressed but its name does not end in .gz; "
-                            f"rename it to end in .csv.gz and load it again")
+        raise BadInputError(
+            f"{label} is gzip-compressed but its name does not end in .gz; "
+            f"rename it to end in .csv.gz and load it again"
+        )
     for magic, what in BINARY_MAGIC.items():
         if head.startswith(magic):
-            raise BadInputError(f"{label} is not a CSV file: it looks like {what}; "
-                                f"save it as CSV (UTF-8) or Parquet and load that")
+            raise BadInputError(
+                f"{label} is not a CSV file: it looks like {what}; "
+                f"save it as CSV (UTF-8) or Parquet and load that"
+            )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     sample = head[:8192]
     controls = sum(b < 32 and b not in (9, 10, 13) for b in sample)
     if b"\x00" in sample or controls > len(sample) * 0.05:
-        raise BadInputError(f"{label} is not a text CSV file (it holds binary data); "
-                            f"save it as CSV (UTF-8) or Parquet and load that")
+        raise BadInputError(
+            f"{label} is not a text CSV file (it holds binary data); "
+            f"save it as CSV (UTF-8) or Parquet and load that"
+        )
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -208,12 +248,15 @@ def _check_columns(label: str, columns: list[str]) -> None:
         )
     empty = [i + 1 for i, c in enumerate(columns) if not c]
     if empty:
-        raise BadInputError(f"{label} has columns without a name (position "
-                            f"{', '.join(map(str, empty))}); give every column a header name")
+        raise BadInputError(
+            f"{label} has columns without a name (position "
+            f"{', '.join(map(str, empty))}); give every column a header name"
+        )
 
 
-def inspect_file(path, kind: str = "events", sep: str | None = None,
-                 source_name: str | None = None) -> FileInfo:
+def inspect_file(
+    path, kind: str = "events", sep: str | None = None, source_name: str | None = None
+) -> FileInfo:
     """Delimiter, columns, the first rows and suggested roles of a CSV (.gz too) or Parquet file.
 
     Raises ``BadInputError`` naming the file (``source_name`` when given), the problem and the
@@ -239,11 +282,14 @@ def inspect_file(path, kind: str = "events", sep: str | None = None,
     _check_columns(label, columns)
     preview = loading.preview_csv(str(path), columns, delimiter, encoding, PREVIEW_ROWS)
     if preview.empty:
-        raise BadInputError(f"{label} has a header ({', '.join(columns[:8])}) but no rows; "
-                            f"choose a file with data rows")
+        raise BadInputError(
+            f"{label} has a header ({', '.join(columns[:8])}) but no rows; "
+            f"choose a file with data rows"
+        )
     notes = [f"{label} is not valid UTF-8; it is read as Latin-1."] if encoding == "latin-1" else []
-    return FileInfo(label, delimiter, columns, preview, suggest_mapping(columns, kind), "csv",
-                    encoding, notes)
+    return FileInfo(
+        label, delimiter, columns, preview, suggest_mapping(columns, kind), "csv", encoding, notes
+    )
 
 
 def _guess_delimiter(text: str) -> str:
@@ -251,7 +297,12 @@ def _guess_delimiter(text: str) -> str:
     best, best_score = ",", (0.0, 1)
     for cand in DELIMITERS:
         try:
-            rows = [r for _, r in zip(range(200), csv.reader(io.StringIO(text), delimiter=cand), strict=False)]
+            rows = [
+                r
+                for _, r in zip(
+                    range(200), csv.reader(io.StringIO(text), delimiter=cand), strict=False
+                )
+            ]
         except csv.Error:
             continue
         rows = [r for r in rows[:-1] or rows if r]
@@ -269,8 +320,9 @@ def _inspect_parquet(path: Path, label: str, kind: str) -> FileInfo:
         columns = [name for name, _ in loading.parquet_schema(str(path))]
         preview = loading.preview_parquet(str(path), PREVIEW_ROWS)
     except Exception as exc:  # noqa: BLE001 - DuckDB raises several types for corrupt files
-        raise BadInputError(f"{label} cannot be read as Parquet ({exc}); export it again as "
-                            f"Parquet or CSV") from exc
+        raise BadInputError(
+            f"{label} cannot be read as Parquet ({exc}); export it again as Parquet or CSV"
+        ) from exc
     _check_columns(label, columns)
     if preview.empty:
         raise BadInputError(f"{label} has columns ({', '.join(columns[:8])}) but no rows")
@@ -289,8 +341,9 @@ def _file_hash(path: Path) -> str:
     return f"{stat.st_size}-{int(stat.st_mtime)}-{digest.hexdigest()[:16]}"
 
 
-def _resolve_mapping(info: FileInfo, kind: str, mapping: dict[str, str] | None,
-                     constants: dict[str, str] | None) -> tuple[dict[str, str], dict[str, str]]:
+def _resolve_mapping(
+    info: FileInfo, kind: str, mapping: dict[str, str] | None, constants: dict[str, str] | None
+) -> tuple[dict[str, str], dict[str, str]]:
     roles = ROLES[kind]
     for role in list(mapping or {}) + list(constants or {}):
         if role not in roles:
@@ -312,8 +365,10 @@ def _resolve_mapping(info: FileInfo, kind: str, mapping: dict[str, str] | None,
     clash = [c for c, n in taken.items() if n > 1]
     if clash:
         roles_of = [r for r, c in resolved.items() if c == clash[0]]
-        raise BadInputError(f"column {clash[0]!r} of {info.name} is mapped to several roles "
-                            f"({', '.join(roles_of)}); map each role to its own column")
+        raise BadInputError(
+            f"column {clash[0]!r} of {info.name} is mapped to several roles "
+            f"({', '.join(roles_of)}); map each role to its own column"
+        )
     if kind == "events" and "event_type" not in resolved and "event_type" not in constants:
         if is_rating_column(resolved.get("value", "")):
             constants["event_type"] = "rating"
@@ -347,8 +402,9 @@ def _missing_role(info: FileInfo, kind: str, role: str) -> str:
     )
 
 
-def _plan_columns(info: FileInfo, kind: str, resolved: dict[str, str],
-                  path: Path) -> list[loading.Column]:
+def _plan_columns(
+    info: FileInfo, kind: str, resolved: dict[str, str], path: Path
+) -> list[loading.Column]:
     """One ``Column`` per file column: role, table name, and the type to read it as."""
     role_of = {col: role for role, col in resolved.items()}
     sniffed = {}
@@ -362,7 +418,9 @@ def _plan_columns(info: FileInfo, kind: str, resolved: dict[str, str],
         name = role or (f"{col}_original" if col in ROLES[kind] else col)
         read_type = _read_type(role, sniffed.get(col, "VARCHAR"))
         if read_type == "BIGINT" and role is None and _has_leading_zeros(info.preview, col):
-            read_type = "VARCHAR"  # codes such as zip codes keep their leading zeros (seen in the preview)
+            read_type = (
+                "VARCHAR"  # codes such as zip codes keep their leading zeros (seen in the preview)
+            )
         out.append(loading.Column(col, name, role, read_type))
     return out
 
@@ -388,11 +446,19 @@ def _read_type(role: str | None, sniffed: str) -> str:
     return "VARCHAR"
 
 
-def ingest_file(path, kind: str = "events", mapping: dict[str, str] | None = None,
-                constants: dict[str, str] | None = None, sep: str | None = None,
-                timestamp_format: str | None = None, table: str | None = None,
-                mode: str = "append", source_name: str | None = None, db=None,
-                progress: Callable[[float, str], None] | None = None) -> IngestReport:
+def ingest_file(
+    path,
+    kind: str = "events",
+    mapping: dict[str, str] | None = None,
+    constants: dict[str, str] | None = None,
+    sep: str | None = None,
+    timestamp_format: str | None = None,
+    table: str | None = None,
+    mode: str = "append",
+    source_name: str | None = None,
+    db=None,
+    progress: Progress = None,
+) -> IngestReport:
     """Load a CSV (.gz too) or Parquet file into ``table`` (default: the kind's table).
 
     ``mapping`` is role -> column (overrides the suggestions; an empty column leaves a suggested
@@ -411,22 +477,36 @@ def ingest_file(path, kind: str = "events", mapping: dict[str, str] | None = Non
     table = table or kind
     if not str(table).strip():
         raise BadInputError("--table needs a name, e.g. --table events")
-    if progress:
-        progress(0.0, "inspecting the file")
+    report(progress, 0.0, "inspecting the file")
     path = Path(path)
     info = inspect_file(path, kind=kind, sep=sep, source_name=source_name)
     resolved, constants = _resolve_mapping(info, kind, mapping, constants)
     plan = loading.LoadPlan(
-        path=str(path), label=info.name, fmt=info.fmt, table=table, kind=kind, mode=mode,
-        columns=_plan_columns(info, kind, resolved, path), constants=constants,
-        roles=ROLES[kind], required=REQUIRED[kind], delimiter=info.delimiter or ",",
-        encoding=info.encoding, timestamp_format=timestamp_format, file_hash=_file_hash(path),
+        path=str(path),
+        label=info.name,
+        fmt=info.fmt,
+        table=table,
+        kind=kind,
+        mode=mode,
+        columns=_plan_columns(info, kind, resolved, path),
+        constants=constants,
+        roles=ROLES[kind],
+        required=REQUIRED[kind],
+        delimiter=info.delimiter or ",",
+        encoding=info.encoding,
+        timestamp_format=timestamp_format,
+        file_hash=_file_hash(path),
         mapping={**resolved, **{k: f"={v}" for k, v in constants.items()}},
     )
     result = loading.load(plan, db=db, progress=progress)
     return IngestReport(
-        table=table, rows_read=result.rows_read, rows_loaded=result.rows_loaded,
-        rows_rejected=result.rows_rejected, duplicates_dropped=result.duplicates_dropped,
-        rejects=result.rejects, flagged=result.flagged, mapping=plan.mapping,
+        table=table,
+        rows_read=result.rows_read,
+        rows_loaded=result.rows_loaded,
+        rows_rejected=result.rows_rejected,
+        duplicates_dropped=result.duplicates_dropped,
+        rejects=result.rejects,
+        flagged=result.flagged,
+        mapping=plan.mapping,
         notes=info.notes + [n for n in result.notes if n not in info.notes],
     )

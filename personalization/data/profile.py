@@ -16,8 +16,19 @@ MIN_USERS = 20
 MIN_ITEMS = 10
 MIN_REPEAT_USERS = 5
 MIN_PER_CLASS = 20
-TARGET_HINTS = ("converted", "conversion", "revenue", "target", "label", "churn", "churned",
-                "purchased", "bought", "outcome", "y")
+TARGET_HINTS = (
+    "converted",
+    "conversion",
+    "revenue",
+    "target",
+    "label",
+    "churn",
+    "churned",
+    "purchased",
+    "bought",
+    "outcome",
+    "y",
+)
 
 
 def _is_events(columns: list[str]) -> bool:
@@ -46,21 +57,41 @@ def _check(name: str, ok: bool, message: str) -> dict[str, Any]:
 
 
 def _recommender_checks(tables: list[str], db) -> list[dict[str, Any]]:
-    events = "events" if "events" in tables else next(
-        (t for t in tables if _is_events([c for c, _ in store.table_columns(t, db=db)])), None)
+    events = (
+        "events"
+        if "events" in tables
+        else next(
+            (t for t in tables if _is_events([c for c, _ in store.table_columns(t, db=db)])), None
+        )
+    )
     if events is None:
-        return [_check("events", False, "There is no events table; load one with: python -m "
-                       "personalization ingest FILE --kind events (or load the sample data)")]
+        return [
+            _check(
+                "events",
+                False,
+                "There is no events table; load one with: python -m "
+                "personalization ingest FILE --kind events (or load the sample data)",
+            )
+        ]
     s = profiling.events_counts(events, db=db)
     return [
         _check("events", True, f"{events}: {s['n_events']:,} events"),
-        _check("users", s["n_users"] >= MIN_USERS,
-               f"{s['n_users']:,} users (need at least {MIN_USERS})"),
-        _check("items", s["n_items"] >= MIN_ITEMS,
-               f"{s['n_items']:,} items (need at least {MIN_ITEMS})"),
-        _check("repeat_users", s["users_with_2_or_more"] >= MIN_REPEAT_USERS,
-               f"{s['users_with_2_or_more']:,} users with 2 or more events (need at least "
-               f"{MIN_REPEAT_USERS}, so that there is history to learn from and to test on)"),
+        _check(
+            "users",
+            s["n_users"] >= MIN_USERS,
+            f"{s['n_users']:,} users (need at least {MIN_USERS})",
+        ),
+        _check(
+            "items",
+            s["n_items"] >= MIN_ITEMS,
+            f"{s['n_items']:,} items (need at least {MIN_ITEMS})",
+        ),
+        _check(
+            "repeat_users",
+            s["users_with_2_or_more"] >= MIN_REPEAT_USERS,
+            f"{s['users_with_2_or_more']:,} users with 2 or more events (need at least "
+            f"{MIN_REPEAT_USERS}, so that there is history to learn from and to test on)",
+        ),
     ]
 
 
@@ -80,16 +111,25 @@ def _find_target(tables: list[str], db) -> tuple[str, str, dict] | None:
 
 def _classifier_checks(target: tuple[str, str, dict] | None) -> list[dict[str, Any]]:
     if target is None:
-        return [_check("target", False, "No table has a yes/no target column (two values, such "
-                       "as converted 0/1 or Revenue TRUE/FALSE); load one with: python -m "
-                       "personalization ingest FILE --kind customers")]
+        return [
+            _check(
+                "target",
+                False,
+                "No table has a yes/no target column (two values, such "
+                "as converted 0/1 or Revenue TRUE/FALSE); load one with: python -m "
+                "personalization ingest FILE --kind customers",
+            )
+        ]
     table, column, counts = target
     shown = ", ".join(f"{v}: {n:,}" for v, n in counts.items())
     ok = min(counts.values()) >= MIN_PER_CLASS
     return [
         _check("target", True, f"{table}.{column} looks like a target ({shown})"),
-        _check("classes", ok, f"{table}.{column} has {shown} (need at least {MIN_PER_CLASS} "
-               f"of each value)"),
+        _check(
+            "classes",
+            ok,
+            f"{table}.{column} has {shown} (need at least {MIN_PER_CLASS} of each value)",
+        ),
     ]
 
 

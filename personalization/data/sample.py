@@ -1,18 +1,19 @@
-"""The bundled sample shop: load it into the database, or only when the database is empty.
+"""The bundled sample shop: its four CSVs, and loading them into the database.
 
 The four CSVs in ``sample_data/`` (written by ``sample_data/generate.py``) have columns named after
 the roles (``user_id``, ``item_id``, ``event_type``, ``timestamp``, ``value``, ``session_id``), so
-they load through the ordinary ingest with no mapping.
+they load through the ordinary ingest with no mapping. Training the example models on them is
+``personalization.workspace``'s job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from personalization import config, store
-from personalization.errors import NotFoundError
+from personalization import config
 from personalization.data.ingest import IngestReport, ingest_file
+from personalization.errors import NotFoundError
+from personalization.progress import Progress, report, scaled
 
 SAMPLE_FILES = {
     "events": "events.csv",
@@ -20,7 +21,6 @@ SAMPLE_FILES = {
     "items": "items.csv",
     "customers": "customers.csv",
 }
-Progress = Callable[[float, str], None]
 
 
 def sample_paths(folder: Path = config.SAMPLE_DATA_DIR) -> dict[str, Path]:
@@ -35,14 +35,7 @@ def sample_paths(folder: Path = config.SAMPLE_DATA_DIR) -> dict[str, Path]:
     return paths
 
 
-def _scaled(progress: Progress | None, start: float, width: float) -> Progress | None:
-    """A progress callback for one step, mapped onto ``[start, start + width]`` of the whole."""
-    if progress is None:
-        return None
-    return lambda fraction, message: progress(start + width * fraction, message)
-
-
-def load_sample_data(db=None, progress: Progress | None = None) -> list[IngestReport]:
+def load_sample_data(db=None, progress: Progress = None) -> list[IngestReport]:
     """Load the sample events, users, items and customers, replacing tables of those names.
 
     Returns one ``IngestReport`` per table, in the order events, users, items, customers.
@@ -52,8 +45,8 @@ def load_sample_data(db=None, progress: Progress | None = None) -> list[IngestRe
     reports = []
     width = 1.0 / len(paths)
     for step, (kind, path) in enumerate(paths.items()):
-        if progress is not None:
-            progress(step * width, f"Loading sample {kind} from {path.name}")
+        start = step * width
+        report(progress, start, f"Loading sample {kind} from {path.name}")
         reports.append(
             ingest_file(
                 path,
@@ -61,37 +54,8 @@ def load_sample_data(db=None, progress: Progress | None = None) -> list[IngestRe
                 mode="replace",
                 source_name=f"sample_data/{path.name}",
                 db=db,
-                progress=_scaled(progress, step * width, width),
+                progress=scaled(progress, start, start + width),
             )
         )
-    if progress is not None:
-        progress(1.0, "Sample data loaded")
+    report(progress, 1.0, "Sample data loaded")
     return reports
-
-
-def train_default_models(db=None, progress: Progress | None = None) -> list[str]:
-    """Train the default recommender (SVD, rank chosen on validation) on ``events`` and the
-    default conversion model (gradient boosting) on ``customers.converted``; return their ids.
-
-    Both become the promoted models of their kind when they are the first of it.
-    """
-    from personalization.propensity import classifier
-    from personalization.recommendation import training
-
-    rec = training.train_recommender("svd", db=db, progress=_scaled(progress, 0.0, 0.5))
-    clf = classifier.train_classifier(
-        "customers", target="converted", positive="yes", db=db, progress=_scaled(progress, 0.5, 0.5)
-    )
-    return [rec["model_id"], clf["model_id"]]
-
-
-def ensure_sample_data(db=None, progress: Progress | None = None, train: bool = True) -> bool:
-    """On an empty database, load the sample shop and (``train``) train the default models on it,
-    so that every page opens on a working example. Returns whether it did anything; a database
-    that holds any user table is left as it is."""
-    if store.table_names(db):
-        return False
-    load_sample_data(db=db, progress=_scaled(progress, 0.0, 0.3 if train else 1.0))
-    if train:
-        train_default_models(db=db, progress=_scaled(progress, 0.3, 0.7))
-    return True

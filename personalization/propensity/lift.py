@@ -1,9 +1,10 @@
-"""Lift, gains and targeting economics of a propensity score, as pure functions.
+"""Lift, gains and targeting economics of a propensity score.
 
 Inputs are a binary outcome ``y_true`` (1 = converted; booleans and 0/1 accepted) and ``scores``
 (higher = more likely to convert) of the same length. Customers are ranked by score, highest
 first; ties keep their input order, so the result is deterministic. Bin 1 holds the highest
-scores. Empty inputs give empty tables with the documented columns.
+scores. Empty inputs give empty tables with the documented columns. Every function is pure
+except ``model_lift``, which reads a saved model's test split (what the ``lift`` command prints).
 """
 
 from __future__ import annotations
@@ -13,19 +14,44 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from personalization import registry
 from personalization.errors import BadInputError
+from personalization.values import segment_columns
 
 DECILE_COLUMNS = [
-    "bin", "customers", "conversions", "rate", "lift", "cumulative_lift", "cumulative_gain",
-    "min_score", "max_score",
+    "bin",
+    "customers",
+    "conversions",
+    "rate",
+    "lift",
+    "cumulative_lift",
+    "cumulative_gain",
+    "min_score",
+    "max_score",
 ]
 SEGMENT_COLUMNS = [
-    "segment", "bin", "customers", "conversions", "rate", "ci_low", "ci_high", "lift",
-    "cumulative_lift", "cumulative_gain",
+    "segment",
+    "bin",
+    "customers",
+    "conversions",
+    "rate",
+    "ci_low",
+    "ci_high",
+    "lift",
+    "cumulative_lift",
+    "cumulative_gain",
 ]
 SIMULATION_COLUMNS = [
-    "share_contacted", "contacted", "min_score", "expected_conversions", "revenue", "cost",
-    "profit", "roi", "within_budget", "best",
+    "share_contacted",
+    "contacted",
+    "min_score",
+    "expected_conversions",
+    "revenue",
+    "cost",
+    "profit",
+    "roi",
+    "within_budget",
+    "best",
 ]
 MISSING_SEGMENT = "(missing)"
 
@@ -66,7 +92,9 @@ def assign_bins(scores: Sequence, bins: int = 10) -> np.ndarray:
     if bins < 1:
         raise BadInputError(f"bins must be at least 1; got {bins}.")
     out = np.zeros(len(s), dtype=int)
-    for number, part in enumerate(np.array_split(rank_order(s), min(bins, max(len(s), 1))), start=1):
+    for number, part in enumerate(
+        np.array_split(rank_order(s), min(bins, max(len(s), 1))), start=1
+    ):
         out[part] = number
     return out
 
@@ -89,10 +117,13 @@ def decile_table(y_true: Sequence, scores: Sequence, bins: int = 10) -> pd.DataF
 
 
 def summarise_bins(frame: pd.DataFrame, base_rate: float, total: float) -> pd.DataFrame:
-    """Counts, rates and cumulative figures per ``bin`` of a frame with columns ``bin`` and ``y``."""
+    """Counts, rates and cumulative figures per ``bin`` of a frame with columns ``bin``, ``y``."""
     table = (
-        frame.groupby("bin")["y"].agg(customers="size", conversions="sum").reset_index()
-        .sort_values("bin").reset_index(drop=True)
+        frame.groupby("bin")["y"]
+        .agg(customers="size", conversions="sum")
+        .reset_index()
+        .sort_values("bin")
+        .reset_index(drop=True)
     )
     table["customers"] = table["customers"].astype(int)
     table["conversions"] = table["conversions"].astype(int)
@@ -146,11 +177,13 @@ def segment_lift(
             f"The segment column has {distinct} distinct values (at most {max_segments} make "
             f"readable segments); choose a categorical column such as a device or a region."
         )
-    frame = pd.DataFrame({
-        "segment": labels.where(labels.notna(), MISSING_SEGMENT).astype(str),
-        "bin": assign_bins(s, bins),
-        "y": y,
-    })
+    frame = pd.DataFrame(
+        {
+            "segment": labels.where(labels.notna(), MISSING_SEGMENT).astype(str),
+            "bin": assign_bins(s, bins),
+            "y": y,
+        }
+    )
     parts = []
     for name, group in frame.groupby("segment", sort=True):
         table = summarise_bins(group, y.mean(), group["y"].sum())
@@ -173,13 +206,15 @@ def gains_curve(y_true: Sequence, scores: Sequence, points: int = 101) -> pd.Dat
     caught = np.concatenate([[0.0], np.cumsum(y[rank_order(s)])])[contacted]
     total = y.sum()
     share = contacted / len(y) if len(y) else np.zeros(len(contacted))
-    return pd.DataFrame({
-        "share_contacted": share,
-        "contacted": contacted,
-        "conversions": caught.astype(int),
-        "share_conversions": caught / total if total > 0 else np.nan,
-        "random": share,
-    })
+    return pd.DataFrame(
+        {
+            "share_contacted": share,
+            "contacted": contacted,
+            "conversions": caught.astype(int),
+            "share_conversions": caught / total if total > 0 else np.nan,
+            "random": share,
+        }
+    )
 
 
 def lift_curve(y_true: Sequence, scores: Sequence, points: int = 100) -> pd.DataFrame:
@@ -195,12 +230,14 @@ def lift_curve(y_true: Sequence, scores: Sequence, points: int = 100) -> pd.Data
     caught = np.cumsum(y[rank_order(s)])[contacted - 1]
     rate = caught / contacted
     base = y.mean()
-    return pd.DataFrame({
-        "share_contacted": contacted / len(y),
-        "contacted": contacted,
-        "rate": rate,
-        "lift": rate / base if base > 0 else np.nan,
-    })
+    return pd.DataFrame(
+        {
+            "share_contacted": contacted / len(y),
+            "contacted": contacted,
+            "rate": rate,
+            "lift": rate / base if base > 0 else np.nan,
+        }
+    )
 
 
 def cut_points(n: int, points: int) -> np.ndarray:
@@ -229,8 +266,11 @@ def targeting_simulation(
     budget.
     """
     y, s = check_inputs(y_true, scores)
-    for name, amount in (("cost_per_contact", cost_per_contact),
-                         ("value_per_conversion", value_per_conversion), ("budget", budget)):
+    for name, amount in (
+        ("cost_per_contact", cost_per_contact),
+        ("value_per_conversion", value_per_conversion),
+        ("budget", budget),
+    ):
         if amount is not None and amount < 0:
             raise BadInputError(f"{name} must be zero or more; got {amount}.")
     if not len(y):
@@ -238,7 +278,9 @@ def targeting_simulation(
     contacted = cut_points(len(y), steps + 1)[1:]
     affordable = None
     if budget is not None:
-        affordable = len(y) if cost_per_contact == 0 else int(min(budget // cost_per_contact, len(y)))
+        affordable = (
+            len(y) if cost_per_contact == 0 else int(min(budget // cost_per_contact, len(y)))
+        )
         contacted = np.unique(np.append(contacted, affordable)) if affordable > 0 else contacted
     order = rank_order(s)
     conversions = np.cumsum(y[order])[contacted - 1]
@@ -246,18 +288,149 @@ def targeting_simulation(
     revenue = conversions * float(value_per_conversion)
     profit = revenue - cost
     within = contacted <= affordable if affordable is not None else np.ones(len(contacted), bool)
-    table = pd.DataFrame({
-        "share_contacted": contacted / len(y),
-        "contacted": contacted,
-        "min_score": s[order][contacted - 1],
-        "expected_conversions": conversions.astype(int),
-        "revenue": revenue,
-        "cost": cost,
-        "profit": profit,
-        "roi": np.divide(profit, cost, out=np.full(len(cost), np.nan), where=cost > 0),
-        "within_budget": within,
-        "best": False,
-    })
+    table = pd.DataFrame(
+        {
+            "share_contacted": contacted / len(y),
+            "contacted": contacted,
+            "min_score": s[order][contacted - 1],
+            "expected_conversions": conversions.astype(int),
+            "revenue": revenue,
+            "cost": cost,
+            "profit": profit,
+            "roi": np.divide(profit, cost, out=np.full(len(cost), np.nan), where=cost > 0),
+            "within_budget": within,
+            "best": False,
+        }
+    )
     if within.any():
         table.loc[table["profit"].where(within).idxmax(), "best"] = True
     return table
+
+
+def depth_summary(
+    y_true: Sequence, scores: Sequence, segments: Sequence, share: float, bins: int = 10
+) -> pd.DataFrame:
+    """Per segment, its customers among the top ``share`` (0..1] of all scores together: the
+    ``segment_lift`` bins 1..``round(share * bins)`` (at least bin 1) added up.
+
+    Columns: ``segment``, ``customers``, ``conversions``, ``rate`` (0..1), ``lift`` (rate over the
+    overall rate; NaN when nobody converted), ``ci_low``, ``ci_high`` (95% Wilson); segments with
+    nobody that deep are left out; highest lift first.
+    """
+    y, _ = check_inputs(y_true, scores)
+    table = segment_lift(y_true, scores, segments, bins=bins)
+    last_bin = max(int(round(share * bins)), 1)
+    top = table[table["bin"] <= last_bin]
+    top = top.groupby("segment")[["customers", "conversions"]].sum().reset_index()
+    top = top[top["customers"] > 0]
+    top["rate"] = top["conversions"] / top["customers"]
+    base_rate = float(y.mean()) if len(y) else 0.0
+    top["lift"] = top["rate"] / base_rate if base_rate > 0 else np.nan
+    top["ci_low"], top["ci_high"] = wilson_interval(top["conversions"], top["customers"])
+    return top.sort_values("lift", ascending=False)
+
+
+def segment_choices(frame: pd.DataFrame, exclude: Sequence[str | None] = ()) -> dict[str, str]:
+    """The columns of ``frame`` that make sensible segments, best first (``values.segment_columns``:
+    columns whose groups are all large enough come first), each with a label that shows its
+    groups and the customers of its smallest one:
+    ``{"device": "device (3 groups, smallest n=41)"}``.
+    """
+    out = {}
+    for column in segment_columns(frame, exclude=tuple(exclude)):
+        counts = frame[column].dropna().astype(str).value_counts()
+        out[column] = f"{column} ({len(counts)} groups, smallest n={int(counts.min()):,})"
+    return out
+
+
+def simulated_cut(
+    y_true: Sequence,
+    scores: Sequence,
+    share: float,
+    cost_per_contact: float,
+    value_per_conversion: float,
+    list_size: int,
+) -> pd.Series:
+    """Contacting the top ``share`` (0..1) of a list of ``list_size`` customers: the conversion
+    rate seen at that depth of ``(y_true, scores)``, applied to ``round(share * list_size)``
+    contacts.
+
+    A row like ``targeting_simulation``'s: ``contacted``, ``expected_conversions``, ``revenue``,
+    ``cost``, ``profit``, ``roi`` (NaN at no cost), ``min_score`` and ``share_contacted``.
+    """
+    y, _ = check_inputs(y_true, scores)
+    table = targeting_simulation(
+        y_true, scores, cost_per_contact, value_per_conversion, steps=len(y)
+    )
+    depth = max(int(round(share * len(y))), 1)
+    row = table.iloc[(table["contacted"] - depth).abs().argmin()].copy()
+    rate = row["expected_conversions"] / row["contacted"]
+    row["contacted"] = max(int(round(share * list_size)), 1)
+    row["expected_conversions"] = rate * row["contacted"]
+    row["revenue"] = row["expected_conversions"] * value_per_conversion
+    row["cost"] = row["contacted"] * cost_per_contact
+    row["profit"] = row["revenue"] - row["cost"]
+    row["roi"] = row["profit"] / row["cost"] if row["cost"] > 0 else np.nan
+    return row
+
+
+def simulate_campaign(
+    y_true: Sequence,
+    scores: Sequence,
+    list_size: int,
+    cost_per_contact: float,
+    value_per_conversion: float,
+    share: float | None = None,
+    budget: float | None = None,
+    steps: int = 50,
+) -> dict:
+    """A campaign to the top of a list of ``list_size`` customers, measured on ``(y_true, scores)``
+    (the test split) and scaled to the list: contact the top ``share`` (0..1], or, with
+    ``budget``, as many as it pays for.
+
+    Returns ``share`` (of the list contacted), ``chosen`` (``simulated_cut`` at that share),
+    ``curve`` (``targeting_simulation`` at ``steps`` cut-offs with money scaled to the list) and
+    ``best`` (the curve's most profitable row within budget, or None). A share of 0 still
+    contacts one customer. Raises ``BadInputError`` when neither ``share`` nor ``budget`` is
+    given, or for a share outside [0, 1].
+    """
+    if budget is not None:
+        share = min(budget / cost_per_contact / list_size, 1.0) if cost_per_contact > 0 else 1.0
+    if share is None or not 0 <= share <= 1:
+        raise BadInputError(f"share must be between 0 and 1, or give a budget; got {share}.")
+    y, _ = check_inputs(y_true, scores)
+    scale = list_size / max(len(y), 1)
+    curve = targeting_simulation(
+        y_true,
+        scores,
+        cost_per_contact * scale,
+        value_per_conversion * scale,
+        budget=budget,
+        steps=steps,
+    )
+    best = curve[curve["best"]].iloc[0] if len(curve) and curve["best"].any() else None
+    chosen = simulated_cut(y_true, scores, share, cost_per_contact, value_per_conversion, list_size)
+    return {"share": share, "chosen": chosen, "curve": curve, "best": best}
+
+
+def model_lift(
+    model_id: str | None = None, segment: str | None = None, bins: int = 10, db=None
+) -> dict:
+    """What the ``lift`` command prints: ``model_id`` and ``rows``, the ``decile_table`` of the
+    saved classifier's test split (``segment`` = ``"all"``), or its ``segment_lift`` by the
+    column ``segment``. Raises ``BadInputError`` for a column the test split lacks and
+    ``NotFoundError`` for an unknown model."""
+    artifact, info = registry.load_model(model_id, kind="classifier", db=db)
+    if segment is None:
+        table = decile_table(artifact.y_test, artifact.test_scores, bins=bins)
+        table.insert(0, "segment", "all")
+    else:
+        if segment not in artifact.test_frame.columns:
+            raise BadInputError(
+                f"--segment {segment!r} is not a column of {artifact.table!r}; columns: "
+                f"{', '.join(map(str, artifact.test_frame.columns))}."
+            )
+        table = segment_lift(
+            artifact.y_test, artifact.test_scores, artifact.test_frame[segment], bins=bins
+        )
+    return {"model_id": info["model_id"], "rows": table.to_dict(orient="records")}

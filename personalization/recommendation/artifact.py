@@ -1,9 +1,9 @@
-"""The saved recommender and what the recommendation modules share.
+"""The saved recommender and the few rules every recommendation module shares.
 
-``RecommenderArtifact`` is what ``rec_training`` saves and ``recommend``, ``reasons`` and
-``rec_export`` read: the model, the training matrix with its id maps, item and user attributes
-and the precomputed pairs behind the reasons. Beside it: which item columns hold a title, a
-category or a price, the size of the scoring blocks, the check of ``k`` and progress reporting.
+``RecommenderArtifact`` is what ``training`` saves and ``serving``, ``reasons`` and ``batch`` read:
+the model, the training matrix with its id maps, item and user attributes and the precomputed
+pairs behind the reasons. Beside it: which item columns hold a title, a category or a price
+(``first_present``), the size of the scoring blocks and the check of a list length ``k``.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ class RecommenderArtifact:
 
     ``interactions`` is the training matrix with its id maps; ``items`` and ``users`` hold the
     attributes (indexed by id as text); ``pair_types`` (same shape as the matrix) the code + 1 of
-    the strongest event type of each pair in ``event_types``; ``neighbours`` (items x items) the
-    top co-occurrence cosines of each item; ``trending`` a boolean per item column.
+    the strongest event type of each pair in ``event_types``; ``trending`` a boolean per item
+    column (these three from ``reasons.reason_inputs``).
     """
 
     model: Recommender
@@ -47,15 +47,16 @@ class RecommenderArtifact:
     users: pd.DataFrame
     pair_types: sp.csr_matrix
     event_types: list[str]
-    neighbours: sp.csr_matrix
     trending: np.ndarray
     metrics: dict = field(default_factory=dict)
 
     @property
     def n_items(self) -> int:
+        """Number of item columns of the training matrix."""
         return self.interactions.matrix.shape[1]
 
     def titles(self, item_indices: np.ndarray) -> np.ndarray:
+        """Title of each item column (its id where there is none), as an array of text."""
         ids = self.interactions.item_ids[item_indices]
         column = first_present(self.items, TITLE_COLUMNS)
         if column is None:
@@ -65,11 +66,12 @@ class RecommenderArtifact:
 
 
 def check_k(k: Any) -> int:
+    """``k`` as an int when it is a whole number >= 1 (not a bool); else ``BadInputError``."""
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise BadInputError(f"k must be a whole number of items >= 1; got {k!r}.")
     return int(k)
 
 
 def first_present(frame: pd.DataFrame, names: Sequence[str]) -> str | None:
+    """The first of ``names`` that is a column of ``frame`` (e.g. ``TITLE_COLUMNS``), or None."""
     return next((n for n in names if n in frame.columns), None)
-

@@ -30,8 +30,12 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
 SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("view", "views", "pageview", "detail", "detailview", "productview"), "view"),
     **dict.fromkeys(("click", "clicks", "productclick"), "click"),
-    **dict.fromkeys(("addtocart", "cart", "cartadd", "addtobasket", "basket", "add"), "add_to_cart"),
-    **dict.fromkeys(("removefromcart", "cartremove", "removefrombasket", "remove"), "remove_from_cart"),
+    **dict.fromkeys(
+        ("addtocart", "cart", "cartadd", "addtobasket", "basket", "add"), "add_to_cart"
+    ),
+    **dict.fromkeys(
+        ("removefromcart", "cartremove", "removefrombasket", "remove"), "remove_from_cart"
+    ),
     **dict.fromkeys(("purchase", "transaction", "order", "buy", "sale", "checkout"), "purchase"),
 }
 RATING = "rating"
@@ -249,7 +253,9 @@ def canonical_event_type(name: str) -> str:
 def _values(events: pd.DataFrame) -> np.ndarray:
     if "value" not in events.columns:
         return np.full(len(events), np.nan)
-    return pd.to_numeric(events["value"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(events["value"], errors="coerce").to_numpy(
+        dtype=np.float64, na_value=np.nan
+    )
 
 
 def _timestamps(events, half_life_days, now) -> tuple[np.ndarray | None, pd.Timestamp | None]:
@@ -268,7 +274,9 @@ def _timestamps(events, half_life_days, now) -> tuple[np.ndarray | None, pd.Time
         valid = times[~np.isnat(times)]
         now_ts = pd.Timestamp(valid.max()) if len(valid) else None
     else:
-        now_ts = pd.Timestamp(now).tz_localize(None) if pd.Timestamp(now).tzinfo else pd.Timestamp(now)
+        now_ts = (
+            pd.Timestamp(now).tz_localize(None) if pd.Timestamp(now).tzinfo else pd.Timestamp(now)
+        )
     return times, now_ts
 
 

@@ -1,13 +1,15 @@
 """The reason beside every recommendation, in words a marketer can read.
 
 - "Because you bought Linen Tea Towel and viewed Oak Tray": the user's history items most
-  similar to the recommended item, with the verb of the strongest event the user had with each,
-  found the same way for one user (``recommend.recommend_for_user``) and for many at once
-  (``rec_export.recommendations_for_users``, exports), so a page and an export agree.
-  Similarity is the cosine of the model's item factors (svd, als, hybrid's collaborative part),
-  of item features (content), the model's item-item weights (itemknn) or co-occurrence (others). A history item is named only when that similarity is at
-  least ``REASON_SIMILARITY`` of its kind (set so that, on the sample shop, nine in ten named
-  pairs share a category), twice that when the two items are of different categories;
+  similar to the recommended item, with the verb (``EVENT_VERBS``) of the strongest event the
+  user had with each, found the same way for one user (``serving.recommend_for_user``) and for
+  many at once (``batch``, exports), so a page and an export agree. Similarity is the model's
+  own, asked through the interface (``Recommender.item_similarity``; hybrid answers with its
+  collaborative part): the cosine of item factors ("taste": svd, als), of item features
+  ("content"), the learned item-item weights ("neighbours": itemknn) or co-occurrence (ease,
+  popularity). A history item is named only when that similarity is at least
+  ``REASON_SIMILARITY`` of its ``similarity_kind`` (set so that, on the sample shop, nine in ten
+  named pairs share a category), twice that when the two items are of different categories;
   otherwise, in this order:
 - "Popular in kitchen, a category you browse": the item's category is one the user touched
   ("New in kitchen, ..." for an item nobody has touched yet, recommended for its content);
@@ -15,7 +17,10 @@
 - "Popular with customers who shop like you": the model's collaborative signal, nothing nameable
   ("New, and close to what you browse" for an item nobody has touched yet);
 - "Popular with mobile users in Berlin": for new users, what similar users touched (``audience``);
-- "Similar to X": for ``recommend.similar_items``.
+- "Similar to X": for ``serving.similar_items``.
+
+The data behind the reasons that the model does not hold (the strongest event type of each
+user-item pair, the trending items) is built here at training time by ``reason_inputs``.
 """
 
 from __future__ import annotations
@@ -24,13 +29,20 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from personalization.recommendation.artifact import BLOCK_CELLS, CATEGORY_COLUMNS, first_present
+from personalization.recommendation.artifact import (
+    CATEGORY_COLUMNS,
+    RecommenderArtifact,
+    first_present,
+)
+from personalization.recommendation.interactions import Interactions
 
-REASON_SIMILARITY = {"factors": 0.4, "features": 0.3, "itemknn": 0.1, "cooccurrence": 0.2}
+REASON_SIMILARITY = {"taste": 0.4, "content": 0.3, "neighbours": 0.1, "co-occurrence": 0.2}
+TRENDING_DAYS = 7
+TRENDING_TOP = 20
 LIKE_YOU = "Popular with customers who shop like you"
 NEW_ITEM = "New, and close to what you browse"
 PLACE_COLUMNS = ("location", "city", "country", "region", "state", "Country")
-VERBS = {
+EVENT_VERBS = {
     "purchase": "bought",
     "add_to_cart": "added to cart",
     "remove_from_cart": "removed from cart",
@@ -40,7 +52,7 @@ VERBS = {
 }
 
 
-def item_reasons(art, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
+def item_reasons(art: RecommenderArtifact, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
     """One readable reason per (matrix row, item column) pair, vectorised over pairs: the same
     for one user's list on a page as for the same user in an export."""
     reasons = np.full(len(rows), LIKE_YOU, dtype=object)
@@ -89,10 +101,12 @@ def _history_reasons(art, rows, items, reasons) -> None:
 
 
 def _pair_similarity(art, items: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, float]:
-    """Similarity (float32) of each ``items[i]`` to ``others[i]`` by the model's own item
-    representation (see the module notes), computed in blocks; and the least similarity that
-    makes a truthful "because you bought" for each pair (doubled across categories)."""
-    sims, base = _raw_similarity(art, items, others)
+    """Similarity (float32) of each ``items[i]`` to ``others[i]``, asked of the model
+    (``item_similarity``); and the least similarity that makes a truthful "because you bought"
+    for each pair: ``REASON_SIMILARITY`` of the model's ``similarity_kind``, doubled across
+    categories."""
+    sims = art.model.item_similarity(items, others)
+    base = REASON_SIMILARITY[art.model.similarity_kind]
     codes = _category_codes(art)
     cross = (codes[items] != codes[others]) & (codes[items] >= 0) & (codes[others] >= 0)
     return sims, np.where(cross, 2 * base, base)
@@ -107,54 +121,14 @@ def _category_codes(art) -> np.ndarray:
     return pd.factorize(cats)[0].astype(np.int64)
 
 
-def _raw_similarity(art, items: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, float]:
-    model = getattr(art.model, "collaborative_", art.model)
-    vectors = _item_vectors(model)
-    out = np.zeros(len(items), dtype=np.float32)
-    if vectors is None and hasattr(model, "similarity_"):
-        if len(items):
-            out[:] = np.asarray(model.similarity_[others, items]).ravel()
-        return out, REASON_SIMILARITY["itemknn"]
-    if vectors is None:
-        if len(items):
-            out[:] = np.asarray(art.neighbours[items, others]).ravel()
-        return out, REASON_SIMILARITY["cooccurrence"]
-    step = max(1, BLOCK_CELLS // max(1, vectors.shape[1]))
-    for start in range(0, len(items), step):
-        a, b = vectors[items[start : start + step]], vectors[others[start : start + step]]
-        if sp.issparse(vectors):
-            out[start : start + step] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
-        else:
-            out[start : start + step] = np.einsum("ij,ij->i", a, b)
-    return out, REASON_SIMILARITY["features" if sp.issparse(vectors) else "factors"]
-
-
-def _item_vectors(model) -> np.ndarray | sp.csr_matrix | None:
-    """Unit-length item vectors of a factor model (or the content model's item features)."""
-    factors = getattr(model, "item_factors_", None)
-    if factors is not None:
-        scale = getattr(model, "singular_values_", None)
-        vectors = np.asarray(factors * scale if scale is not None else factors, dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
-    return getattr(model, "item_features_", None)
-
-
-def _because(parts: list[tuple[str, str]]) -> str:
-    (verb, title), rest = parts[0], parts[1:]
-    text = f"Because you {verb} {title}"
-    if rest:
-        other_verb, other = rest[0]
-        text += f" and {other}" if other_verb == verb else f" and {other_verb} {other}"
-    return text
-
-
 def _verbs(art, rows: np.ndarray, cols: np.ndarray) -> list[str]:
     """The verb of the strongest event type of each (row, column) pair ("bought", "viewed")."""
     if len(rows) == 0:
         return []
     codes = np.asarray(art.pair_types[rows, cols]).ravel().astype(np.int64)
-    words = np.array(["chose"] + [VERBS.get(t, "chose") for t in art.event_types], dtype=object)
+    words = np.array(
+        ["chose"] + [EVENT_VERBS.get(t, "chose") for t in art.event_types], dtype=object
+    )
     return words[np.clip(codes, 0, len(words) - 1)].tolist()
 
 
@@ -186,6 +160,8 @@ def _category_reasons(art, rows, items, new, reasons) -> None:
 
 
 def audience(used: dict) -> str:
+    """The reason of a list for a new user: "Popular with mobile users in Berlin" from the
+    attributes (column -> value) the list was chosen by; "Popular with all customers" for none."""
     if not used:
         return "Popular with all customers"
     places = [str(v) for c, v in used.items() if c in PLACE_COLUMNS]
@@ -194,3 +170,63 @@ def audience(used: dict) -> str:
     if places:
         text += " in " + " and ".join(places)
     return f"Popular with {text}"
+
+
+# ---------------------------------------------------------------- the data behind the reasons
+
+
+def reason_inputs(
+    events: pd.DataFrame, interactions: Interactions, weights: dict[str, float]
+) -> dict:
+    """What the reasons need beside the model, built once at training from the ``events`` the
+    ``interactions`` were built from with ``weights`` (event type -> weight).
+
+    Returns the ``RecommenderArtifact`` fields ``pair_types`` (CSR, the matrix's shape, int16:
+    code + 1 in ``event_types`` of the strongest event type of each pair, 0 where none),
+    ``event_types`` (list of names) and ``trending`` (bool per item column: among the
+    ``TRENDING_TOP`` items most users touched in the last ``TRENDING_DAYS`` days of the data,
+    by two users or more).
+    """
+    pair_types, event_types = _pair_types(events, interactions, weights)
+    return {
+        "pair_types": pair_types,
+        "event_types": event_types,
+        "trending": _trending(events, interactions),
+    }
+
+
+def _pair_types(
+    events: pd.DataFrame, inter: Interactions, weights: dict
+) -> tuple[sp.csr_matrix, list[str]]:
+    """Code + 1 of the strongest event type of each (user, item) pair of the matrix."""
+    if "event_type" not in events:
+        return sp.csr_matrix(inter.matrix.shape, dtype=np.int16), []
+    frame = events[["user_id", "item_id", "event_type"]].dropna()
+    codes, names = pd.factorize(frame["event_type"])
+    types = [str(t) for t in names]
+    strength = np.array([weights.get(t, 1.0) for t in types], dtype=np.float64)[codes]
+    rows = inter.user_indices(frame["user_id"])
+    cols = inter.item_indices(frame["item_id"])
+    keep = (rows >= 0) & (cols >= 0)
+    rows, cols, codes, strength = rows[keep], cols[keep], codes[keep], strength[keep]
+    key = rows.astype(np.int64) * inter.matrix.shape[1] + cols
+    order = np.lexsort((strength, key))  # stable: among equal strengths the latest row wins
+    last = order[np.r_[key[order][1:] != key[order][:-1], True]] if len(order) else order
+    matrix = sp.csr_matrix(
+        ((codes[last] + 1).astype(np.int16), (rows[last], cols[last])), shape=inter.matrix.shape
+    )
+    return matrix, types
+
+
+def _trending(events: pd.DataFrame, inter: Interactions) -> np.ndarray:
+    """Items among the ``TRENDING_TOP`` most users touched in the last week of the data."""
+    out = np.zeros(inter.matrix.shape[1], dtype=bool)
+    if "timestamp" not in events or events["timestamp"].notna().sum() < 2:
+        return out
+    ts = pd.to_datetime(events["timestamp"], errors="coerce")
+    recent = events[ts >= ts.max() - pd.Timedelta(days=TRENDING_DAYS)]
+    counts = recent.groupby(recent["item_id"].astype(str))["user_id"].nunique()
+    top = counts.nlargest(TRENDING_TOP)
+    cols = inter.item_indices(top[top >= 2].index)
+    out[cols[cols >= 0]] = True
+    return out

@@ -7,7 +7,6 @@ reasons) in the registry; ``evaluate_recommender`` and ``tune_recommender`` only
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -16,11 +15,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from personalization import evaluation, registry, store
+from personalization import evaluation, registry, store, tuning
 from personalization.errors import BadInputError, NotEnoughDataError
-from personalization.progress import Progress, report
+from personalization.progress import Progress, report, scaled
 from personalization.recommendation.artifact import (
-    BLOCK_CELLS,
     CATEGORY_COLUMNS,
     PRICE_COLUMNS,
     TITLE_COLUMNS,
@@ -32,30 +30,17 @@ from personalization.recommendation.interactions import (
     RATING,
     Interactions,
     build_interactions,
+    canonical_event_type,
     with_items,
 )
 from personalization.recommendation.models import ALGORITHMS, Recommender, make_recommender
-from personalization.recommendation.models.base import top_n
+from personalization.recommendation.reasons import reason_inputs
 from personalization.store import events as store_events
 
 MIN_INTERACTIONS = 20
 AUTO_WEIGHTINGS = ("log", "binary", "bm25")
 FEATURE_ALGOS = ("content", "hybrid")
 EVAL_MAX_USERS = 5000
-NEIGHBOURS = 30
-TRENDING_DAYS = 7
-TRENDING_TOP = 20
-DEFAULT_SPACES: dict[str, dict[str, Any]] = {
-    "svd": {"rank": (16, 512, "log"), "reg": (0.3, 30.0, "log")},
-    "als": {
-        "factors": (8, 128, "log"),
-        "regularization": (0.001, 1.0, "log"),
-        "alpha": (1.0, 100.0, "log"),
-    },
-    "itemknn": {"k": (10, 400, "log"), "shrink": (0.0, 100.0)},
-    "ease": {"l2": (10.0, 5000.0, "log")},
-    "trending": {"window_days": (1, 60, "log")},
-}
 
 
 def train_recommender(
@@ -97,7 +82,9 @@ def train_recommender(
     )
     artifact.metrics = metrics
     saved_params = {
-        **_public_params(model), "event_weights": weights, "half_life_days": half_life_days
+        **_public_params(model),
+        "event_weights": weights,
+        "half_life_days": half_life_days,
     }
     model_id = registry.save_model(
         artifact,
@@ -186,7 +173,8 @@ def tune_recommender(
     db=None,
     progress: Progress = None,
 ) -> dict:
-    """Search ``space`` (default ``DEFAULT_SPACES[algo]``) on a validation split, then test once.
+    """Search ``space`` (default ``tuning.RECOMMENDER_SPACES[algo]``) on a validation split with
+    ``tuning.search_params`` (``search``: grid, random or bayes), then test once.
 
     The events are split into train and test by ``split``; the train part is split again the
     same way into fit and validation parts. Every trial fits on the fit part and is scored on
@@ -212,10 +200,9 @@ def tune_recommender(
         model, _ = _fit(algo, {**fixed, **trial_params}, data["inter"], items)
         return _score_model(model, data, k)
 
-    def stage(fraction: float, message: str) -> None:
-        report(progress, 0.9 * fraction, message)
-
-    found = evaluation.search_params(objective, space, search, trials, metric, seed, on_trial, stage)
+    found = tuning.search_params(
+        objective, space, search, trials, metric, seed, on_trial, scaled(progress, 0.0, 0.9)
+    )
     best_params = {**fixed, **found["best_params"]}
     report(progress, 0.92, "refitting the best setting and testing it once")
     final = _holdout(algo, best_params, train_ev, test_ev, weights, half_life_days, k, seed, items)
@@ -229,7 +216,6 @@ def tune_recommender(
         "search": search,
         "trials": found["trials"],
     }
-
 
 
 # ---------------------------------------------------------------- fitting and evaluation helpers
@@ -305,10 +291,10 @@ def _fit(
     algo: str, params: dict, inter: Interactions, items: pd.DataFrame
 ) -> tuple[Recommender, float]:
     model = make_recommender(algo, **params)
-    takes_age = "age_days" in inspect.signature(model.fit).parameters
-    extra = {"age_days": inter.age_days} if takes_age else {}
     start = time.perf_counter()
-    model.fit(inter.matrix, item_features=_item_frame(items, inter.item_ids), **extra)
+    model.fit(
+        inter.matrix, item_features=_item_frame(items, inter.item_ids), age_days=inter.age_days
+    )
     return model, time.perf_counter() - start
 
 
@@ -360,7 +346,9 @@ def _eval_data(train_ev, test_ev, weights, half_life_days, seed) -> dict:
 
 def _score_model(model: Recommender, data: dict, k: int) -> dict:
     inter, users = data["inter"], data["users"]
-    recs, _ = model.recommend(users, inter.matrix, n=min(k, inter.matrix.shape[1]), filter_seen=True)
+    recs, _ = model.recommend(
+        users, inter.matrix, n=min(k, inter.matrix.shape[1]), filter_seen=True
+    )
     return evaluation.evaluate_recs(recs, data["test"], inter.matrix, k, users)
 
 
@@ -438,9 +426,15 @@ def _cross_validate(algo, params, inter, k, folds, seed, items, progress) -> dic
 
 def _space(algo: str, space: Mapping[str, Any] | None, fixed: dict) -> dict:
     accepted = set(make_recommender(algo).get_params())
-    chosen = dict(space) if space else {
-        name: spec for name, spec in DEFAULT_SPACES.get(algo, {}).items() if name in accepted
-    }
+    chosen = (
+        dict(space)
+        if space
+        else {
+            name: spec
+            for name, spec in tuning.RECOMMENDER_SPACES.get(algo, {}).items()
+            if name in accepted
+        }
+    )
     chosen = {name: spec for name, spec in chosen.items() if name not in fixed}
     unknown = sorted(set(chosen) - accepted)
     if unknown:
@@ -461,16 +455,18 @@ def _has_times(events: pd.DataFrame) -> bool:
 
 def _fingerprint(table: str, inter: Interactions) -> str:
     return registry.fingerprint(
-        table, inter.matrix.shape, int(inter.matrix.nnz), round(float(inter.matrix.sum()), 3), inter.now
+        table,
+        inter.matrix.shape,
+        int(inter.matrix.nnz),
+        round(float(inter.matrix.sum()), 3),
+        inter.now,
     )
-
 
 
 # ---------------------------------------------------------------- artifact
 
 
 def _artifact(model, algo, params, inter, events, weights, half_life_days, table, items, users):
-    codes, types = _pair_types(events, inter, weights)
     return RecommenderArtifact(
         model=model,
         algo=algo,
@@ -481,10 +477,7 @@ def _artifact(model, algo, params, inter, events, weights, half_life_days, table
         table=table,
         items=items,
         users=users,
-        pair_types=codes,
-        event_types=types,
-        neighbours=_neighbours(inter.matrix),
-        trending=_trending(events, inter),
+        **reason_inputs(events, inter, weights),
     )
 
 
@@ -508,63 +501,86 @@ def _items_from_events(table: str, db) -> pd.DataFrame:
     return frame.groupby("item_id", sort=False).first()
 
 
-def _pair_types(
-    events: pd.DataFrame, inter: Interactions, weights: dict
-) -> tuple[sp.csr_matrix, list[str]]:
-    """Code + 1 of the strongest event type of each (user, item) pair of the matrix."""
-    if "event_type" not in events:
-        return sp.csr_matrix(inter.matrix.shape, dtype=np.int16), []
-    frame = events[["user_id", "item_id", "event_type"]].dropna()
-    codes, names = pd.factorize(frame["event_type"])
-    types = [str(t) for t in names]
-    strength = np.array([weights.get(t, 1.0) for t in types], dtype=np.float64)[codes]
-    rows = inter.user_indices(frame["user_id"])
-    cols = inter.item_indices(frame["item_id"])
-    keep = (rows >= 0) & (cols >= 0)
-    rows, cols, codes, strength = rows[keep], cols[keep], codes[keep], strength[keep]
-    key = rows.astype(np.int64) * inter.matrix.shape[1] + cols
-    order = np.lexsort((strength, key))  # stable: among equal strengths the latest row wins
-    last = order[np.r_[key[order][1:] != key[order][:-1], True]] if len(order) else order
-    matrix = sp.csr_matrix(
-        ((codes[last] + 1).astype(np.int16), (rows[last], cols[last])), shape=inter.matrix.shape
+# ---------------------------------------------------------------- the Train page's flow, as one call
+
+TUNE_SHARE = 0.7
+
+
+def tune_and_train(
+    algo: str = "svd",
+    search: str = "none",
+    trials: int = 20,
+    params: Mapping[str, Any] | None = None,
+    event_weights: Mapping[str, float] | None = None,
+    half_life_days: float | None = None,
+    table: str = "events",
+    name: str | None = None,
+    on_trial: Callable[[dict], None] | None = None,
+    db=None,
+    progress: Progress = None,
+) -> dict:
+    """Tune ``algo`` when ``search`` is not ``none`` (``tune_recommender``: ``trials`` settings on a
+    validation split, each reported to ``on_trial``), then train it with the best ``params`` found
+    on all events and save it (``train_recommender``).
+
+    Returns ``train_recommender``'s result with the popularity ``baseline`` next to ``metrics``
+    (both holdout metrics with the same keys), and ``tuning`` (``best_params``, ``best_metrics``,
+    ``metric``, ``trials``) when tuned. ``progress`` hears 0..``TUNE_SHARE`` for tuning.
+    """
+    params = dict(params or {})
+    common = {"event_weights": event_weights, "half_life_days": half_life_days, "table": table}
+    tuned = None
+    if search != "none":
+        tuned = tune_recommender(
+            algo=algo,
+            search=search,
+            trials=trials,
+            params=params,
+            on_trial=on_trial,
+            db=db,
+            progress=scaled(progress, 0.0, TUNE_SHARE),
+            **common,
+        )
+        params = dict(tuned.get("best_params") or params)
+    start = TUNE_SHARE if tuned else 0.0
+    trained = train_recommender(
+        algo=algo, params=params, name=name, db=db, progress=scaled(progress, start, 1.0), **common
     )
-    return matrix, types
+    metrics = dict(trained.get("metrics") or {})
+    result = {**trained, "baseline": metrics.pop("baseline", {}), "metrics": metrics}
+    if tuned:
+        result["tuning"] = {
+            k: tuned[k] for k in ("best_params", "best_metrics", "metric", "trials")
+        }
+    return result
 
 
-def _neighbours(matrix: sp.csr_matrix, n: int = NEIGHBOURS) -> sp.csr_matrix:
-    """Each item's ``n`` most co-occurring items by cosine of their binary user columns."""
-    item_users = (matrix.T.tocsr() > 0).astype(np.float32)
-    norms = np.sqrt(np.asarray(item_users.sum(axis=1)).ravel())
-    inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    unit = (sp.diags(inverse) @ item_users).tocsr()
-    n_items = matrix.shape[1]
-    n = min(n, max(1, n_items - 1))
-    step = max(1, BLOCK_CELLS // max(1, n_items))
-    rows, cols, vals = [], [], []
-    unit_t = unit.T.tocsr()
-    for start in range(0, n_items, step):
-        block = np.arange(start, min(n_items, start + step))
-        sims = (unit[block] @ unit_t).toarray()
-        sims[np.arange(len(block)), block] = -np.inf
-        ids, values = top_n(sims, n)
-        ok = (ids >= 0) & (values > 0)
-        rows.append(np.repeat(block, n)[ok.ravel()])
-        cols.append(ids[ok])
-        vals.append(values[ok])
-    return sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_items, n_items)
-    )
+def chosen_settings(params: Mapping[str, Any]) -> str:
+    """What a model left on ``auto`` chose for itself, as people read it: ``"rank 512 (hidden
+    tastes), shrinkage 3, best-seller damping 0.3, log weights"``; empty when nothing was chosen.
+    ``params`` are a saved model's params (``train_recommender``'s ``params``)."""
+    parts = []
+    if params.get("rank") in (None, "auto") and "rank_" in params:
+        parts.append(f"rank {params['rank_']} (hidden tastes)")
+    if params.get("reg") in (None, "auto") and "reg_" in params:
+        parts.append(f"shrinkage {params['reg_']:g}")
+    if params.get("popularity_reg") in (None, "auto") and "popularity_reg_" in params:
+        parts.append(f"best-seller damping {params['popularity_reg_']:g}")
+    if params.get("weighting"):
+        parts.append(f"{params['weighting']} weights")
+    return ", ".join(parts)
 
 
-def _trending(events: pd.DataFrame, inter: Interactions) -> np.ndarray:
-    """Items among the ``TRENDING_TOP`` most users touched in the last week of the data."""
-    out = np.zeros(inter.matrix.shape[1], dtype=bool)
-    if not _has_times(events):
-        return out
-    ts = pd.to_datetime(events["timestamp"], errors="coerce")
-    recent = events[ts >= ts.max() - pd.Timedelta(days=TRENDING_DAYS)]
-    counts = recent.groupby(recent["item_id"].astype(str))["user_id"].nunique()
-    top = counts.nlargest(TRENDING_TOP)
-    cols = inter.item_indices(top[top >= 2].index)
-    out[cols[cols >= 0]] = True
-    return out
+def event_weight_defaults(present: list[str]) -> dict[str, float]:
+    """The event types of ``present`` to weigh, in order (the ones of ``DEFAULT_EVENT_WEIGHTS``
+    first, then the others sorted; ratings left out: they weigh their own value), each with its
+    default weight (a synonym such as ``addtocart`` takes its type's; an unknown type 1).
+    Without ``present``, the default types."""
+    names = [str(e) for e in present] or list(DEFAULT_EVENT_WEIGHTS)
+    ordered = [e for e in DEFAULT_EVENT_WEIGHTS if e in names]
+    ordered += sorted(e for e in set(names) if e not in DEFAULT_EVENT_WEIGHTS)
+    return {
+        e: float(DEFAULT_EVENT_WEIGHTS.get(canonical_event_type(e), 1.0))
+        for e in ordered
+        if e != RATING
+    }

@@ -1,8 +1,14 @@
-"""The only package that talks to DuckDB.
+"""The only package that talks to DuckDB (all SQL of the project lives here).
 
-``core`` opens connections and runs generic queries; ``catalog`` owns the datasets, models and
-feedback tables; ``loading`` turns files into tables; ``events`` reads interactions for the
-recommenders; ``features`` builds per-user feature tables in SQL.
+- ``core``: connections (with a short retry while another process writes), identifier quoting,
+  generic queries, the list of user tables.
+- ``catalog``: the tables the project owns: datasets, models and feedback.
+- ``loading``: files into tables (read, convert, reject, deduplicate, store in one transaction).
+- ``profiling``: column statistics and event counts for the data profile.
+- ``events``: events and item / user attributes as frames, for the recommenders.
+- ``features``: the per-customer feature table, built in SQL.
+
+The most used names of ``core`` and ``catalog`` are offered here (``store.read_table``, ...).
 """
 
 from personalization.store.catalog import (
@@ -15,7 +21,6 @@ from personalization.store.catalog import (
     list_models,
     record_dataset,
     set_promoted,
-    update_model_metrics,
 )
 from personalization.store.core import (
     connect,
@@ -56,5 +61,4 @@ __all__ = [
     "table_columns",
     "table_exists",
     "table_names",
-    "update_model_metrics",
 ]

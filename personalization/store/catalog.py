@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from personalization.store.core import connect, query_df, query_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def record_dataset(
@@ -56,14 +57,6 @@ def insert_model(
                 datetime.now(),
                 status,
             ],
-        )
-
-
-def update_model_metrics(model_id: str, metrics: dict, db=None) -> None:
-    with connect(db) as con:
-        con.execute(
-            "UPDATE models SET metrics = ? WHERE model_id = ?",
-            [json.dumps(metrics, default=str), model_id],
         )
 
 

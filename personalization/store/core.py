@@ -1,8 +1,8 @@
 """Connections, quoting, generic queries and the catalog tables.
 
-DuckDB lets one process write a file at a time. The dashboard, the command line and the REST
-service may all use the same file, so every call opens a short-lived connection, retries briefly
-while another process holds the lock, and then raises ``DatabaseBusyError`` with a clear message.
+DuckDB lets one process write a file at a time. The dashboard and the command line may use the
+same file at once, so every call opens a short-lived connection, retries briefly while another
+process holds the lock, and then raises ``DatabaseBusyError`` with a clear message.
 
 Every statement takes values as parameters; every identifier goes through ``quote_ident``.
 """
@@ -14,13 +14,15 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import pandas as pd
 
 from personalization import config
 from personalization.errors import DatabaseBusyError, NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BUSY_TIMEOUT_SECONDS = 15.0
 
@@ -180,9 +182,11 @@ def list_tables(db=None) -> list[dict]:
             ).fetchall()
             if r[0] not in CATALOG_TABLES
         ]
-        kinds = dict(con.execute("SELECT table_name, kind FROM datasets").fetchall()) if (
-            "datasets" in _all_tables(con)
-        ) else {}
+        kinds = (
+            dict(con.execute("SELECT table_name, kind FROM datasets").fetchall())
+            if ("datasets" in _all_tables(con))
+            else {}
+        )
         out = []
         for name in names:
             rows = con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0]

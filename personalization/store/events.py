@@ -59,7 +59,9 @@ def read_user_events(
         _require_column(table, "user_id", list(types))
         wanted = [c for c in EVENT_COLUMNS if c in types]
         select = ", ".join(quote_ident(c) for c in wanted)
-        order = f" ORDER BY {quote_ident('timestamp')} DESC NULLS LAST" if "timestamp" in types else ""
+        order = (
+            f" ORDER BY {quote_ident('timestamp')} DESC NULLS LAST" if "timestamp" in types else ""
+        )
         sql = (
             f"SELECT {select} FROM {quote_ident(table)} WHERE {_as_text('user_id', types)} = ?"
             f"{order} LIMIT ?"

@@ -17,8 +17,16 @@ CART = "add_to_cart"
 VIEW = "view"
 TARGET = "converted"
 BEHAVIOUR = (
-    "recency_days", "tenure_days", "events", "sessions", "days_active", "monetary", "dwell_mean",
-    "distinct_items", "cart_abandonment", "distinct_categories",
+    "recency_days",
+    "tenure_days",
+    "events",
+    "sessions",
+    "days_active",
+    "monetary",
+    "dwell_mean",
+    "distinct_items",
+    "cart_abandonment",
+    "distinct_categories",
 )
 
 
@@ -29,7 +37,7 @@ def events_summary(events_table: str, db=None) -> dict:
         f'SELECT count(*), count("timestamp"), min("timestamp"), max("timestamp") FROM {t}', db=db
     )[0]
     types = query_rows(
-        f'SELECT CAST(event_type AS VARCHAR), count(*) FROM {t} WHERE event_type IS NOT NULL '
+        f"SELECT CAST(event_type AS VARCHAR), count(*) FROM {t} WHERE event_type IS NOT NULL "
         f"GROUP BY 1 ORDER BY 2 DESC, 1",
         db=db,
     )
@@ -56,7 +64,7 @@ def count_events_between(
 ) -> int:
     """Events of ``event_type`` with ``start <= timestamp <= end``."""
     sql = (
-        f'SELECT count(*) FROM {quote_ident(events_table)} WHERE event_type = ? '
+        f"SELECT count(*) FROM {quote_ident(events_table)} WHERE event_type = ? "
         f'AND "timestamp" >= ? AND "timestamp" <= ?'
     )
     return int(query_rows(sql, [event_type, start, end], db=db)[0][0])
@@ -134,9 +142,9 @@ def feature_sql(
     attributes = attribute_columns(users_table, taken, db)
 
     ctes = [
-        f'past AS (SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(item_id AS VARCHAR) AS item_id, '
+        f"past AS (SELECT CAST(user_id AS VARCHAR) AS user_id, CAST(item_id AS VARCHAR) AS item_id, "
         f'event_type, "timestamp"{", value" if has_value else ""}'
-        f'{", session_id" if has_session else ""} FROM {quote_ident(events_table)} '
+        f"{', session_id' if has_session else ''} FROM {quote_ident(events_table)} "
         f'WHERE "timestamp" < CAST($cutoff AS TIMESTAMP) AND user_id IS NOT NULL)',
         f"base AS (SELECT user_id, {', '.join(aggregates)} FROM past GROUP BY user_id)",
         "carted AS (SELECT DISTINCT user_id, item_id FROM past WHERE event_type = $cart)",
@@ -144,7 +152,7 @@ def feature_sql(
         "carts AS (SELECT c.user_id, count(*) AS carted, "
         "count(*) FILTER (WHERE b.item_id IS NULL) AS abandoned FROM carted c "
         "LEFT JOIN bought b ON c.user_id = b.user_id AND c.item_id = b.item_id GROUP BY c.user_id)",
-        f'label AS (SELECT DISTINCT CAST(user_id AS VARCHAR) AS user_id FROM {quote_ident(events_table)} '
+        f"label AS (SELECT DISTINCT CAST(user_id AS VARCHAR) AS user_id FROM {quote_ident(events_table)} "
         f'WHERE event_type = $purchase AND "timestamp" >= CAST($cutoff AS TIMESTAMP) '
         f'AND "timestamp" <= CAST($label_end AS TIMESTAMP))',
     ]
@@ -199,8 +207,13 @@ def write_customer_features(
                 con.execute("ROLLBACK")
                 return {"rows": int(rows), "positives": int(positives), "written": False}
             record_dataset(
-                out_table, "customers", source, "", int(rows),
-                {"key": "user_id", "target": TARGET}, con=con,
+                out_table,
+                "customers",
+                source,
+                "",
+                int(rows),
+                {"key": "user_id", "target": TARGET},
+                con=con,
             )
             con.execute("COMMIT")
         except BaseException:

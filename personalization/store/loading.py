@@ -12,7 +12,6 @@ so a column called ``x"; DROP TABLE events; --`` is only ever a quoted identifie
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,38 +19,71 @@ import duckdb
 import pandas as pd
 
 from personalization.errors import BadInputError
+from personalization.progress import Progress, report
 from personalization.store.catalog import record_dataset
 from personalization.store.core import connect, quote_ident
 
 MAX_REJECTS_SHOWN = 20
-NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE",
-                 "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")
-TIME_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE", "TIMESTAMP_NS", "TIMESTAMP_MS",
-              "TIMESTAMP_S")
+NUMERIC_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "FLOAT",
+    "DOUBLE",
+    "UBIGINT",
+    "UINTEGER",
+    "USMALLINT",
+    "UTINYINT",
+)
+TIME_TYPES = (
+    "TIMESTAMP",
+    "TIMESTAMP WITH TIME ZONE",
+    "DATE",
+    "TIMESTAMP_NS",
+    "TIMESTAMP_MS",
+    "TIMESTAMP_S",
+)
 FALLBACK_TIME_FORMATS = (
-    "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S",
-    "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d", "%d-%m-%Y %H:%M:%S", "%d-%m-%Y", "%Y%m%d",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y",
+    "%Y%m%d",
 )
 ROLE_TYPES = {
-    "user_id": "VARCHAR", "item_id": "VARCHAR", "event_type": "VARCHAR", "session_id": "VARCHAR",
-    "timestamp": "TIMESTAMP", "value": "DOUBLE",
+    "user_id": "VARCHAR",
+    "item_id": "VARCHAR",
+    "event_type": "VARCHAR",
+    "session_id": "VARCHAR",
+    "timestamp": "TIMESTAMP",
+    "value": "DOUBLE",
 }
 BAD_TS = "__bad_timestamp"
 BAD_VALUE = "__bad_value"
-ROW_HASH = "__row_hash"       # hash of every column of the file, for finding duplicates
-HIDDEN = (ROW_HASH, BAD_TS, BAD_VALUE)   # staging columns that never reach the table
-PARALLEL_WRITE_ROWS = 1_000_000   # loads this large are written without insertion order
+ROW_HASH = "__row_hash"  # hash of every column of the file, for finding duplicates
+HIDDEN = (ROW_HASH, BAD_TS, BAD_VALUE)  # staging columns that never reach the table
+PARALLEL_WRITE_ROWS = 1_000_000  # loads this large are written without insertion order
 
 
 @dataclass
 class Column:
     """One column of the file: where it comes from, what it is called in the table."""
 
-    source: str            # name in the file's header
-    name: str              # name in the table
+    source: str  # name in the file's header
+    name: str  # name in the table
     role: str | None = None
-    read_type: str = "VARCHAR"   # type to read a CSV column as
+    read_type: str = "VARCHAR"  # type to read a CSV column as
 
 
 @dataclass
@@ -59,15 +91,15 @@ class LoadPlan:
     """Everything ``load`` needs; built by ``personalization.data.ingest``."""
 
     path: str
-    label: str                       # name of the file in messages
-    fmt: str                         # "csv" or "parquet"
+    label: str  # name of the file in messages
+    fmt: str  # "csv" or "parquet"
     table: str
     kind: str
-    mode: str                        # "append" or "replace"
+    mode: str  # "append" or "replace"
     columns: list[Column]
-    constants: dict[str, str] = field(default_factory=dict)   # role -> constant value
-    roles: tuple[str, ...] = ()      # canonical roles of the kind, in table order
-    required: tuple[str, ...] = ()   # roles that must be present in every row
+    constants: dict[str, str] = field(default_factory=dict)  # role -> constant value
+    roles: tuple[str, ...] = ()  # canonical roles of the kind, in table order
+    required: tuple[str, ...] = ()  # roles that must be present in every row
     delimiter: str = ","
     encoding: str = "utf-8"
     timestamp_format: str | None = None
@@ -94,14 +126,13 @@ def sniff_csv(path: str, sep: str | None, encoding: str) -> dict[str, Any]:
 
     ``types`` is empty when the sniffer gives up; the caller then reads every column as text.
     """
-    args = ("header = true, quote = '\"', escape = '\"', ignore_errors = true, encoding = ?"
-            + (", delim = ?" if sep else ""))
+    args = "header = true, quote = '\"', escape = '\"', ignore_errors = true, encoding = ?" + (
+        ", delim = ?" if sep else ""
+    )
     params: list[Any] = [path, encoding] + ([sep] if sep else [])
     con = duckdb.connect()
     try:
-        row = con.execute(
-            f"SELECT Delimiter, Columns FROM sniff_csv(?, {args})", params
-        ).fetchone()
+        row = con.execute(f"SELECT Delimiter, Columns FROM sniff_csv(?, {args})", params).fetchone()
     except duckdb.Error:
         return {"delimiter": sep or ",", "types": []}
     finally:
@@ -150,9 +181,6 @@ def _safe_names(n: int) -> list[str]:
 # --------------------------------------------------------------------------- loading
 
 
-Progress = Callable[[float, str], None] | None
-
-
 def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
     """Read and clean ``plan.path`` in a staging table, then store it into ``plan.table``.
 
@@ -162,36 +190,36 @@ def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
     short transaction at the end together with the catalog row. The staging table is dropped whatever happens. Raises
     ``BadInputError`` (and stores nothing) when no row survives or every timestamp fails.
     """
-    step = progress or (lambda f, m: None)
     stage = f"__staging_{plan.table}"
     with connect(db) as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
         _drop_staging(con, stage)
         try:
-            step(0.05, f"reading {plan.label}")
+            report(progress, 0.05, f"reading {plan.label}")
             reader_rejects, notes = _read_into(con, plan, stage)
-            step(0.55, "converting values")
+            report(progress, 0.55, "converting values")
             _convert(con, plan, stage)
-            step(0.65, "dropping duplicate rows")
+            report(progress, 0.65, "dropping duplicate rows")
             parsed = _count(con, stage)
             base = con.execute(f"SELECT min(rowid) FROM {quote_ident(stage)}").fetchone()[0] or 0
             reason = _reject_reason(plan, stage, con)
             duplicates = _drop_duplicates(con, stage)
-            step(0.75, "checking required values")
-            row_rejects, n_row_rejects = (_reject_rows(con, stage, reason, base)
-                                          if _may_reject(con, plan, stage) else ([], 0))
+            report(progress, 0.75, "checking required values")
+            row_rejects, n_row_rejects = (
+                _reject_rows(con, stage, reason, base) if _may_reject(con, plan, stage) else ([], 0)
+            )
             flagged = _flags(con, stage)
             loaded = parsed - duplicates - n_row_rejects
             if loaded == 0:
                 raise BadInputError(_nothing_left(plan, parsed, reader_rejects, row_rejects))
-            step(0.85, f"storing into {plan.table}")
+            report(progress, 0.85, f"storing into {plan.table}")
             _commit(con, plan, stage, parallel=loaded >= PARALLEL_WRITE_ROWS)
         finally:
             _drop_staging(con, stage)
     rejects = _merge_rejects(reader_rejects, row_rejects, plan.fmt)
     n_reader = len({r["line"] for r in reader_rejects})
-    step(1.0, "done")
+    report(progress, 1.0, "done")
     return LoadResult(
         rows_read=parsed + n_reader,
         rows_loaded=loaded,
@@ -214,8 +242,9 @@ def _commit(con, plan: LoadPlan, stage: str, parallel: bool) -> None:
     try:
         _store(con, plan, stage, parallel)
         total = _count(con, plan.table)
-        record_dataset(plan.table, plan.kind, plan.label, plan.file_hash, total, plan.mapping,
-                       con=con)
+        record_dataset(
+            plan.table, plan.kind, plan.label, plan.file_hash, total, plan.mapping, con=con
+        )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -230,7 +259,8 @@ def column_types(con, table: str) -> dict[str, str]:
     """Column name -> DuckDB type of ``table`` on the open connection ``con``, in order."""
     rows = con.execute(
         "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_name = ? ORDER BY ordinal_position", [table]
+        "WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
     ).fetchall()
     return dict(rows)
 
@@ -277,24 +307,30 @@ def _read_into(con, plan: LoadPlan, stage: str) -> tuple[list[dict], list[str]]:
         described = con.execute(f"DESCRIBE SELECT * FROM {source}", [plan.path]).fetchall()
         types = {r[0]: r[1] for r in described}
         proj, params = _projection(plan, types)
-        con.execute(f"CREATE TEMP TABLE {quote_ident(stage)} AS SELECT {proj} FROM {source}",
-                    params + [plan.path])
+        con.execute(
+            f"CREATE TEMP TABLE {quote_ident(stage)} AS SELECT {proj} FROM {source}",
+            params + [plan.path],
+        )
         return [], []
     notes: list[str] = []
     read_types = [c.read_type for c in plan.columns]
     for attempt in range(3):
         rejects = _read_csv(con, plan, stage, read_types, attempt)
         retype = {
-            r["column_idx"] for r in rejects
-            if r["error_type"] == "CAST" and r["column_idx"] is not None
+            r["column_idx"]
+            for r in rejects
+            if r["error_type"] == "CAST"
+            and r["column_idx"] is not None
             and plan.columns[r["column_idx"]].role is None
             and read_types[r["column_idx"]] != "VARCHAR"
         }
         unicode = any(r["error_type"] in ("INVALID UNICODE", "INVALID ENCODING") for r in rejects)
         if unicode and plan.encoding != "latin-1":
             plan.encoding = "latin-1"
-            notes.append(f"{plan.label} is not valid UTF-8; it was read as Latin-1. Re-save it "
-                         f"as UTF-8 if characters look wrong.")
+            notes.append(
+                f"{plan.label} is not valid UTF-8; it was read as Latin-1. Re-save it "
+                f"as UTF-8 if characters look wrong."
+            )
         elif not retype:
             return _reader_rejects(plan, rejects), notes
         for i in retype:
@@ -320,8 +356,13 @@ def _read_csv(con, plan: LoadPlan, stage: str, read_types: list[str], attempt: i
         f"SELECT line, column_name, error_type, csv_line, error_message FROM {errors} ORDER BY line"
     ).fetchall()
     return [
-        {"line": int(r[0]), "column_idx": _safe_index(r[1]), "error_type": r[2],
-         "csv_line": r[3], "message": r[4]}
+        {
+            "line": int(r[0]),
+            "column_idx": _safe_index(r[1]),
+            "error_type": r[2],
+            "csv_line": r[3],
+            "message": r[4],
+        }
         for r in rows
     ]
 
@@ -368,14 +409,18 @@ def _convert(con, plan: LoadPlan, stage: str) -> None:
     if ts_col and "timestamp" not in plan.constants and types["timestamp"] != "TIMESTAMP":
         expr, params = _timestamp_expr(con, plan, stage, types["timestamp"])
         replace.append(f'{expr} AS "timestamp"')
-        extra.append(f'CASE WHEN "timestamp" IS NOT NULL AND {expr} IS NULL '
-                     f'THEN CAST("timestamp" AS VARCHAR) END AS {quote_ident(BAD_TS)}')
+        extra.append(
+            f'CASE WHEN "timestamp" IS NOT NULL AND {expr} IS NULL '
+            f'THEN CAST("timestamp" AS VARCHAR) END AS {quote_ident(BAD_TS)}'
+        )
     val_col = next((c for c in plan.columns if c.role == "value"), None)
     if val_col and "value" not in plan.constants and types["value"] != "DOUBLE":
         expr = 'TRY_CAST("value" AS DOUBLE)'
         replace.append(f'{expr} AS "value"')
-        extra.append(f'CASE WHEN "value" IS NOT NULL AND {expr} IS NULL '
-                     f'THEN CAST("value" AS VARCHAR) END AS {quote_ident(BAD_VALUE)}')
+        extra.append(
+            f'CASE WHEN "value" IS NOT NULL AND {expr} IS NULL '
+            f'THEN CAST("value" AS VARCHAR) END AS {quote_ident(BAD_VALUE)}'
+        )
     if not replace:
         return
     typed = stage + "_typed"
@@ -391,7 +436,7 @@ def _convert(con, plan: LoadPlan, stage: str) -> None:
 
 def _timestamp_expr(con, plan: LoadPlan, stage: str, source_type: str) -> tuple[str, list[Any]]:
     """SQL turning the staged timestamp column into TIMESTAMP (NULL where it fails)."""
-    ref = "\"timestamp\""
+    ref = '"timestamp"'
     if source_type in TIME_TYPES:
         return f"CAST({ref} AS TIMESTAMP)", []
     if source_type in NUMERIC_TYPES:
@@ -406,12 +451,13 @@ def _timestamp_expr(con, plan: LoadPlan, stage: str, source_type: str) -> tuple[
     if total and digits == total:
         return _epoch_expr(con, stage, f"TRY_CAST(trim({ref}) AS BIGINT)"), []
     iso = f"CAST(TRY_CAST({ref} AS TIMESTAMPTZ) AS TIMESTAMP)"
-    sample = [r[0] for r in con.execute(
-        f"SELECT {ref} FROM {q} WHERE {ref} IS NOT NULL LIMIT 1000").fetchall()]
+    sample = [
+        r[0]
+        for r in con.execute(f"SELECT {ref} FROM {q} WHERE {ref} IS NOT NULL LIMIT 1000").fetchall()
+    ]
     if not sample or _parses(con, sample, iso.replace(ref, "s")) >= len(sample):
         return iso, []
-    best = max(FALLBACK_TIME_FORMATS,
-               key=lambda f: _parses(con, sample, "TRY_STRPTIME(s, ?)", [f]))
+    best = max(FALLBACK_TIME_FORMATS, key=lambda f: _parses(con, sample, "TRY_STRPTIME(s, ?)", [f]))
     iso_count = _parses(con, sample, iso.replace(ref, "s"))
     if _parses(con, sample, "TRY_STRPTIME(s, ?)", [best]) > iso_count:
         return f"TRY_STRPTIME({ref}, ?)", [best]
@@ -419,9 +465,12 @@ def _timestamp_expr(con, plan: LoadPlan, stage: str, source_type: str) -> tuple[
 
 
 def _parses(con, sample: list[str], expr: str, params: list[Any] | None = None) -> int:
-    return int(con.execute(
-        f"SELECT count({expr}) FROM (SELECT unnest(?::VARCHAR[]) AS s)", (params or []) + [sample]
-    ).fetchone()[0])
+    return int(
+        con.execute(
+            f"SELECT count({expr}) FROM (SELECT unnest(?::VARCHAR[]) AS s)",
+            (params or []) + [sample],
+        ).fetchone()[0]
+    )
 
 
 def _epoch_expr(con, stage: str, ref: str) -> str:
@@ -437,7 +486,7 @@ def _check_timestamps(con, plan: LoadPlan, table: str, ts_col: Column | None) ->
         return
     q = quote_ident(table)
     good, bad, sample = con.execute(
-        f"SELECT count(\"timestamp\"), count({quote_ident(BAD_TS)}), "
+        f'SELECT count("timestamp"), count({quote_ident(BAD_TS)}), '
         f"any_value({quote_ident(BAD_TS)}) FROM {q}"
     ).fetchone()
     if bad and not good:
@@ -468,14 +517,19 @@ def _drop_duplicates(con, stage: str) -> int:
 
 
 def _id_roles(plan: LoadPlan, cols: dict[str, str]) -> list[str]:
-    return [r for r in ("user_id", "item_id", "session_id")
-            if r in cols and r not in plan.constants and cols[r] == "VARCHAR"]
+    return [
+        r
+        for r in ("user_id", "item_id", "session_id")
+        if r in cols and r not in plan.constants and cols[r] == "VARCHAR"
+    ]
 
 
 def _clean_id(col: str) -> str:
     """SQL for ``17850.0`` -> ``17850`` (ids exported through a float column), others as they are."""
-    return (f"CASE WHEN {col} LIKE '%.0' AND regexp_full_match({col}, '-?[0-9]+\\.0+') "
-            f"THEN regexp_replace({col}, '^(-?[0-9]+)\\.0+$', '\\1') ELSE {col} END")
+    return (
+        f"CASE WHEN {col} LIKE '%.0' AND regexp_full_match({col}, '-?[0-9]+\\.0+') "
+        f"THEN regexp_replace({col}, '^(-?[0-9]+)\\.0+$', '\\1') ELSE {col} END"
+    )
 
 
 def _reject_reason(plan: LoadPlan, stage: str, con) -> str | None:
@@ -488,13 +542,17 @@ def _reject_reason(plan: LoadPlan, stage: str, con) -> str | None:
     for role in _checked_roles(plan):
         src = next(c.source for c in plan.columns if c.role == role)
         col = quote_ident(role)
-        reasons.append(f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN "
-                       f"{_literal(f'missing {role} (column {src!r})')} END")
+        reasons.append(
+            f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN "
+            f"{_literal(f'missing {role} (column {src!r})')} END"
+        )
     if BAD_TS in cols:
         src = next(c.source for c in plan.columns if c.role == "timestamp")
-        reasons.append(f"CASE WHEN {quote_ident(BAD_TS)} IS NOT NULL THEN "
-                       f"{_literal(f'timestamp (column {src!r}) is not a date/time: ')} || "
-                       f"{quote_ident(BAD_TS)} END")
+        reasons.append(
+            f"CASE WHEN {quote_ident(BAD_TS)} IS NOT NULL THEN "
+            f"{_literal(f'timestamp (column {src!r}) is not a date/time: ')} || "
+            f"{quote_ident(BAD_TS)} END"
+        )
     return f"coalesce({', '.join(reasons)})" if reasons else None
 
 
@@ -516,9 +574,11 @@ def _may_reject(con, plan: LoadPlan, stage: str) -> bool:
         tests.append(f"count({quote_ident(BAD_TS)}) > 0")
     if not tests:
         return False
-    return bool(con.execute(
-        f"SELECT coalesce({' OR '.join(f'({t})' for t in tests)}, false) FROM {quote_ident(stage)}"
-    ).fetchone()[0])
+    return bool(
+        con.execute(
+            f"SELECT coalesce({' OR '.join(f'({t})' for t in tests)}, false) FROM {quote_ident(stage)}"
+        ).fetchone()[0]
+    )
 
 
 def _reject_rows(con, stage: str, reason: str | None, base: int) -> tuple[list[dict], int]:
@@ -545,7 +605,7 @@ def _flags(con, stage: str) -> dict[str, int]:
     q = quote_ident(stage)
     out: dict[str, int] = {}
     if cols.get("value") == "DOUBLE":
-        n = con.execute(f"SELECT count(*) FROM {q} WHERE \"value\" < 0").fetchone()[0]
+        n = con.execute(f'SELECT count(*) FROM {q} WHERE "value" < 0').fetchone()[0]
         if n:
             out["negative_value"] = int(n)
     if BAD_VALUE in cols:
@@ -573,8 +633,10 @@ def _merge_rejects(reader: list[dict], rows: list[dict], fmt: str) -> list[dict]
 
 def _nothing_left(plan: LoadPlan, parsed: int, reader: list[dict], rows: list[dict]) -> str:
     first = (rows or reader or [{"reason": "no data rows"}])[0]["reason"]
-    return (f"{plan.label}: no row could be loaded ({parsed} parsed, all rejected or duplicates; "
-            f"first reason: {first}); check the column mapping (--map ROLE=COLUMN) and the file")
+    return (
+        f"{plan.label}: no row could be loaded ({parsed} parsed, all rejected or duplicates; "
+        f"first reason: {first}); check the column mapping (--map ROLE=COLUMN) and the file"
+    )
 
 
 def _store(con, plan: LoadPlan, stage: str, parallel: bool) -> None:
@@ -582,7 +644,8 @@ def _store(con, plan: LoadPlan, stage: str, parallel: bool) -> None:
     target = quote_ident(plan.table)
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
-        "AND table_name = ?", [plan.table]
+        "AND table_name = ?",
+        [plan.table],
     ).fetchone()[0]
     new = {n: t for n, t in column_types(con, stage).items() if n not in HIDDEN}
     source = _cleaned(plan, stage, new)

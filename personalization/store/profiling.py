@@ -35,9 +35,17 @@ def column_stats(table: str, db=None) -> tuple[int, pd.DataFrame]:
     rows = int(row[0])
     records = []
     for i, (name, typ) in enumerate(cols.items()):
-        nonnull, distinct, low, high = row[1 + 4 * i: 5 + 4 * i]
-        records.append({"column": name, "type": typ, "nulls": rows - int(nonnull),
-                        "distinct": int(distinct), "min": low, "max": high})
+        nonnull, distinct, low, high = row[1 + 4 * i : 5 + 4 * i]
+        records.append(
+            {
+                "column": name,
+                "type": typ,
+                "nulls": rows - int(nonnull),
+                "distinct": int(distinct),
+                "min": low,
+                "max": high,
+            }
+        )
     frame = pd.DataFrame(records, columns=["column", "type", "nulls", "distinct", "min", "max"])
     return rows, frame
 
@@ -51,7 +59,7 @@ def event_stats(table: str, db=None) -> dict[str, Any]:
             f"SELECT event_type, count(*) AS n FROM {q} GROUP BY ALL ORDER BY n DESC, event_type"
         ).fetchall()
         n_items, first, last = con.execute(
-            f"SELECT count(DISTINCT item_id), min(\"timestamp\"), max(\"timestamp\") FROM {q}"
+            f'SELECT count(DISTINCT item_id), min("timestamp"), max("timestamp") FROM {q}'
         ).fetchone()
         quantiles = con.execute(
             f"SELECT min(n), quantile_cont(n, 0.25), median(n), quantile_cont(n, 0.75), "
@@ -59,8 +67,8 @@ def event_stats(table: str, db=None) -> dict[str, Any]:
             f"FROM (SELECT count(*) AS n FROM {q} GROUP BY user_id)"
         ).fetchone()
         per_day = con.execute(
-            f"SELECT CAST(\"timestamp\" AS DATE) AS day, count(*) AS events FROM {q} "
-            f"WHERE \"timestamp\" IS NOT NULL GROUP BY day ORDER BY day"
+            f'SELECT CAST("timestamp" AS DATE) AS day, count(*) AS events FROM {q} '
+            f'WHERE "timestamp" IS NOT NULL GROUP BY day ORDER BY day'
         ).df()
     keys = ("min", "p25", "median", "p75", "p90", "max", "mean")
     return {
@@ -68,8 +76,10 @@ def event_stats(table: str, db=None) -> dict[str, Any]:
         "n_users": int(quantiles[8]),
         "n_items": int(n_items),
         "users_with_2_or_more": int(quantiles[7] or 0),
-        "interactions_per_user": {k: (float(v) if v is not None else None)
-                                  for k, v in zip(keys, quantiles[:7], strict=True)},
+        "interactions_per_user": {
+            k: (float(v) if v is not None else None)
+            for k, v in zip(keys, quantiles[:7], strict=True)
+        },
         "date_range": [first, last] if first is not None else None,
         "events_per_day": per_day,
     }
@@ -80,8 +90,11 @@ def two_valued_columns(table: str, db=None) -> list[dict[str, Any]]:
     q = quote_ident(table)
     with connect(db, read_only=True) as con:
         con.execute("SET enable_progress_bar = false")
-        cols = [n for n, t in column_types(con, table).items()
-                if t in ("VARCHAR", "BOOLEAN") or t in NUMERIC_TYPES]
+        cols = [
+            n
+            for n, t in column_types(con, table).items()
+            if t in ("VARCHAR", "BOOLEAN") or t in NUMERIC_TYPES
+        ]
         if not cols:
             return []
         row = con.execute(
@@ -107,10 +120,14 @@ def events_summary(table: str, db=None) -> dict[str, Any]:
         con.execute("SET enable_progress_bar = false")
         n, users, items, first, last = con.execute(
             f"SELECT count(*), count(DISTINCT user_id), count(DISTINCT item_id), "
-            f"min(\"timestamp\"), max(\"timestamp\") FROM {q}"
+            f'min("timestamp"), max("timestamp") FROM {q}'
         ).fetchone()
-    return {"n_events": int(n), "n_users": int(users), "n_items": int(items),
-            "date_range": [first, last] if first is not None else None}
+    return {
+        "n_events": int(n),
+        "n_users": int(users),
+        "n_items": int(items),
+        "date_range": [first, last] if first is not None else None,
+    }
 
 
 def events_counts(table: str, db=None) -> dict[str, int]:
@@ -123,5 +140,9 @@ def events_counts(table: str, db=None) -> dict[str, int]:
             f"(SELECT count(DISTINCT item_id) FROM {q}) "
             f"FROM (SELECT count(*) AS n FROM {q} GROUP BY user_id)"
         ).fetchone()
-    return {"n_events": int(n), "n_users": int(users), "n_items": int(items),
-            "users_with_2_or_more": int(repeat)}
+    return {
+        "n_events": int(n),
+        "n_users": int(users),
+        "n_items": int(items),
+        "users_with_2_or_more": int(repeat),
+    }

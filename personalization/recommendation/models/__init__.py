@@ -1,5 +1,17 @@
 """Recommender models behind one interface (``base.Recommender``) and the registry of them.
 
+- ``base``: the interface (``fit`` with one signature for every family, ``recommend``, ``score``,
+  ``similar_items``, ``item_similarity`` with its ``similarity_kind``, ``explain``), input checks
+  and the shared top-N, cosine and co-occurrence machinery.
+- ``popularity``: the most weighted items for everyone (the baseline).
+- ``trending``: popularity over a recent window, weighted by recency (``age_days``).
+- ``svd``: shrunk truncated SVD (a low-rank denoising autoencoder), settings chosen on validation.
+- ``als``: implicit-feedback ALS solved by conjugate gradient.
+- ``itemknn``: item-item cosine neighbours.
+- ``ease``: the closed-form EASE item-item model.
+- ``content``: item attributes (TF-IDF and one-hot) and the ``FeatureEncoder``.
+- ``hybrid``: collaborative and content scores blended by how much history there is.
+
 ``make_recommender("svd", rank=32)`` builds a model by its name in ``ALGORITHMS``; unknown names
 and parameters raise ``BadInputError`` naming what is accepted.
 """

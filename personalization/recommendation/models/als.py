@@ -26,6 +26,8 @@ from personalization.recommendation.models.base import (
     Recommender,
     check_number,
     cosine_similarity_to,
+    pair_dots,
+    unit_rows,
 )
 
 CHUNK = 1 << 14
@@ -38,7 +40,10 @@ class ALSRecommender(Recommender):
     scale), ``iterations`` (>= 1), ``cg_steps`` (>= 1), ``random_state``.
 
     Learned: ``user_factors_`` (n_users, factors), ``item_factors_`` (n_items, factors), float32.
+    ``item_similarity`` is the cosine of the item factors.
     """
+
+    similarity_kind = "taste"
 
     def __init__(
         self,
@@ -56,7 +61,13 @@ class ALSRecommender(Recommender):
         self.cg_steps = cg_steps
         self.random_state = random_state
 
-    def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
+    def _fit(
+        self,
+        user_items: sp.csr_matrix,
+        item_features: Any,
+        user_features: Any,
+        age_days: sp.csr_matrix | None,
+    ) -> None:
         k = check_number("factors", self.factors, 1, integer=True)
         reg = check_number("regularization", self.regularization, 0)
         alpha = check_number("alpha", self.alpha, 1e-12)
@@ -85,12 +96,19 @@ class ALSRecommender(Recommender):
             confidence = rows[~known].copy()
             confidence.data = (self.alpha_ * confidence.data).astype(np.float32)
             factors[~known] = solve_cg(
-                plan_blocks(confidence), self.item_factors_, factors[~known], self.regularization_, 20
+                plan_blocks(confidence),
+                self.item_factors_,
+                factors[~known],
+                self.regularization_,
+                20,
             )
         return factors @ self.item_factors_.T
 
     def _item_similarity(self, item_index: int) -> np.ndarray:
         return cosine_similarity_to(self.item_factors_, item_index)
+
+    def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
+        return pair_dots(unit_rows(self.item_factors_), items, others)
 
 
 def solve_cg(
@@ -133,7 +151,9 @@ def plan_blocks(confidence: sp.csr_matrix) -> list[Block]:
     return blocks
 
 
-def padded_rows(matrix: sp.csr_matrix, rows: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+def padded_rows(
+    matrix: sp.csr_matrix, rows: np.ndarray, length: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Column indices and values (len(rows), length) of ``rows``, padded with index n_cols and
     value 0."""
     counts = np.diff(matrix.indptr)[rows]

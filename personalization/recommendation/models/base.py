@@ -4,10 +4,13 @@ Data convention (as in ``implicit``): ``user_items`` is a CSR matrix, users x it
 weights; results are ``(ids, scores)`` pairs of item column indices and scores, best first.
 
 A subclass implements ``_fit`` (learn from the checked matrix), ``_score`` (dense scores for some
-rows of a user x item matrix, so that a new or updated history is folded in without refitting) and
-``_item_similarity`` (one item against every item). ``recommend``, ``similar_items`` and
-``explain`` are built on them here: ``recommend`` scores users in blocks of about
-``BLOCK_CELLS`` cells (small enough to stay in cache) as float32, sets the seen items to ``-inf``
+rows of a user x item matrix, so that a new or updated history is folded in without refitting),
+``_item_similarity`` (one item against every item) and ``_pair_similarity`` (item pairs, in the
+terms its class attribute ``similarity_kind`` names, one of ``SIMILARITY_KINDS``: "taste" for
+latent factors, "content" for item attributes, "neighbours" for learned item-item weights,
+"co-occurrence" for the cosine of the items' user columns). ``recommend``, ``similar_items``,
+``item_similarity`` and ``explain`` are built on them here: ``recommend`` scores users in blocks
+of about ``BLOCK_CELLS`` cells (small enough to stay in cache) as float32, sets the seen items to ``-inf``
 through the CSR indices and selects the top ``n`` with one pass over the block (``top_n``), with
 no Python loop per user. Users with no history, and models whose scores are the same for everyone
 (popularity, trending), skip the dense block: the catalogue is ordered once and each user takes
@@ -18,10 +21,10 @@ when ``filter_seen`` or ``exclude`` remove some). For one user the arrays hold o
 remain; for an array of users the 2-D result is padded with item ``-1`` and score ``-inf``.
 A user with no history gets the most popular items.
 
-Threads: BLAS runs single-threaded inside ``fit`` and ``recommend`` (``BLAS_THREADS``, override
-with ``$PERSONALIZATION_BLAS_THREADS``) because OpenBLAS threads that spin on a busy machine make
-the small dense steps many times slower; ``recommend`` instead scores blocks of users in
-``WORKERS`` Python threads (numpy releases the GIL in products and ``argpartition``).
+Threads: BLAS runs single-threaded inside ``fit`` and ``recommend`` (``config.blas_threads()``,
+override with ``$PERSONALIZATION_BLAS_THREADS``) because OpenBLAS threads that spin on a busy
+machine make the small dense steps many times slower; ``recommend`` instead scores blocks of
+users in ``WORKERS`` Python threads (numpy releases the GIL in products and ``argpartition``).
 """
 
 from __future__ import annotations
@@ -38,41 +41,58 @@ import scipy.sparse as sp
 from numpy.lib.stride_tricks import as_strided
 from threadpoolctl import threadpool_limits
 
+from personalization import config
 from personalization.errors import BadInputError
 
 BLOCK_CELLS = 1 << 22
-BLAS_THREADS = int(os.environ.get("PERSONALIZATION_BLAS_THREADS", "1"))
+SIMILARITY_KINDS = ("taste", "content", "neighbours", "co-occurrence")
+NEIGHBOURS = 30
+VALIDATION_K = 10
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 class Recommender(ABC):
     """Abstract base of every recommender; see the module docstring for the conventions."""
 
+    similarity_kind: str
+    """What ``item_similarity`` measures, one of ``SIMILARITY_KINDS``."""
+
     def fit(
         self,
         user_items: sp.csr_matrix,
         item_features: Any = None,
         user_features: Any = None,
+        age_days: sp.csr_matrix | None = None,
     ) -> Self:
         """Learn from ``user_items`` (CSR, users x items, weights >= 0); return ``self``.
 
         ``item_features`` / ``user_features`` (rows aligned with the columns / rows of
-        ``user_items``) are used by the models that take them (content, hybrid) and ignored by
-        the others. Raises ``BadInputError`` for a matrix that is not CSR, empty or negative.
+        ``user_items``) are used by the models that take them (content, hybrid) and ``age_days``
+        (CSR with the shape and non-zeros of ``user_items``: the age in days of each pair's latest
+        event, ``Interactions.age_days``) by the ones that weigh recency (trending); the others
+        ignore them. Raises ``BadInputError`` for a matrix that is not CSR, empty or negative,
+        and for ``age_days`` that does not match it.
         """
         user_items = check_user_items(user_items)
         if user_items.nnz == 0:
             raise BadInputError(
                 "user_items has no interactions; load events (or lower the minimums) before fitting."
             )
+        age_days = check_age_days(age_days, user_items)
         self.n_users_, self.n_items_ = user_items.shape
         self.item_popularity_ = np.asarray(user_items.sum(axis=0), dtype=np.float32).ravel()
-        with threadpool_limits(limits=BLAS_THREADS):
-            self._fit(user_items, item_features, user_features)
+        with threadpool_limits(limits=config.blas_threads()):
+            self._fit(user_items, item_features, user_features, age_days)
         return self
 
     @abstractmethod
-    def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
+    def _fit(
+        self,
+        user_items: sp.csr_matrix,
+        item_features: Any,
+        user_features: Any,
+        age_days: sp.csr_matrix | None,
+    ) -> None:
         """Set the learned attributes from a checked, non-empty matrix."""
 
     @abstractmethod
@@ -83,7 +103,13 @@ class Recommender(ABC):
     def _item_similarity(self, item_index: int) -> np.ndarray:
         """Similarity (n_items,) of every item to ``item_index``; higher is more similar."""
 
-    def _contributions(self, history: np.ndarray, weights: np.ndarray, item_index: int) -> np.ndarray:
+    @abstractmethod
+    def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
+        """``item_similarity`` of checked index arrays of one length."""
+
+    def _contributions(
+        self, history: np.ndarray, weights: np.ndarray, item_index: int
+    ) -> np.ndarray:
         """How much each history item adds to the score of ``item_index`` (default: weight x sim)."""
         return weights * self._item_similarity(item_index)[history]
 
@@ -134,7 +160,7 @@ class Recommender(ABC):
                 block, user_items[block], n, filter_seen, banned, orders
             )
 
-        with threadpool_limits(limits=BLAS_THREADS):
+        with threadpool_limits(limits=config.blas_threads()):
             if len(starts) > 1 and WORKERS > 1:
                 with ThreadPoolExecutor(max_workers=WORKERS) as pool:
                     list(pool.map(run, starts))
@@ -156,6 +182,26 @@ class Recommender(ABC):
         ids, scores = top_n(sims[None, :], n)
         keep = ids[0] >= 0
         return ids[0][keep], scores[0][keep]
+
+    def item_similarity(
+        self, items: np.ndarray | Sequence[int], others: np.ndarray | Sequence[int]
+    ) -> np.ndarray:
+        """How alike each pair ``(items[i], others[i])`` is, float32 (len(items),), in the terms
+        of ``similarity_kind``: the cosine of the items' factors ("taste", -1..1), of their
+        attributes ("content", 0..1) or of their user columns ("co-occurrence", 0..1), or the
+        learned weight of ``others[i]`` in the score of ``items[i]`` ("neighbours", >= 0).
+        Kinds that keep only each item's nearest items give 0 for the rest. Vectorised over
+        pairs (e.g. recommended items against a user's history items); 0 pairs give an empty array.
+        """
+        self._check_fitted()
+        items, others = self._check_items(items), self._check_items(others, "others")
+        if len(items) != len(others):
+            raise BadInputError(
+                f"items and others must pair up one to one; got {len(items)} and {len(others)}."
+            )
+        if len(items) == 0:
+            return np.zeros(0, dtype=np.float32)
+        return np.asarray(self._pair_similarity(items, others), dtype=np.float32).ravel()
 
     def explain(
         self, user_index: int, user_items: sp.csr_matrix, item_index: int, n: int = 3
@@ -258,15 +304,19 @@ class Recommender(ABC):
             )
         return int(item_index)
 
+    def _check_items(self, items, name: str = "items") -> np.ndarray:
+        array = np.asarray(items, dtype=np.int64).ravel()
+        bad = array[(array < 0) | (array >= self.n_items_)]
+        if len(bad):
+            raise BadInputError(
+                f"{name} holds item index {int(bad[0])}; item indices run 0..{self.n_items_ - 1}."
+            )
+        return array
+
     def _exclude_mask(self, exclude) -> np.ndarray | None:
         if exclude is None:
             return None
-        items = np.asarray(exclude, dtype=np.int64).ravel()
-        bad = items[(items < 0) | (items >= self.n_items_)]
-        if len(bad):
-            raise BadInputError(
-                f"exclude holds item index {int(bad[0])}; item indices run 0..{self.n_items_ - 1}."
-            )
+        items = self._check_items(exclude, "exclude")
         return items if len(items) else None
 
 
@@ -284,6 +334,23 @@ def check_user_items(user_items: Any) -> sp.csr_matrix:
     if not matrix.has_sorted_indices:
         matrix = matrix.sorted_indices()
     return matrix
+
+
+def check_age_days(age_days: Any, user_items: sp.csr_matrix) -> sp.csr_matrix | None:
+    """``age_days`` as a CSR with sorted indices when it has the shape and the non-zeros of
+    ``user_items`` (None stays None); else ``BadInputError``."""
+    if age_days is None:
+        return None
+    if (
+        not sp.issparse(age_days)
+        or age_days.shape != user_items.shape
+        or (age_days.nnz != user_items.nnz)
+    ):
+        raise BadInputError(
+            "age_days must be a sparse matrix with the shape and non-zeros of user_items; "
+            "pass Interactions.age_days from the same build_interactions call."
+        )
+    return sp.csr_matrix(age_days).sorted_indices()
 
 
 def weigh(rows: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
@@ -420,6 +487,60 @@ def top_global(
     ids[hit_rows, rank[hit_rows, hit_pos]] = order[hit_pos]
     out[hit_rows, rank[hit_rows, hit_pos]] = vector[order[hit_pos]]
     return ids, out
+
+
+def unit_rows(vectors: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
+    """``vectors`` (items x dims, dense or sparse) with each row scaled to length 1, float32;
+    all-zero rows stay zero."""
+    if sp.issparse(vectors):
+        vectors = sp.csr_matrix(vectors, dtype=np.float32)
+        norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+        inverse = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        return (sp.diags(inverse.astype(np.float32)) @ vectors).tocsr()
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def pair_dots(
+    vectors: np.ndarray | sp.csr_matrix, items: np.ndarray, others: np.ndarray
+) -> np.ndarray:
+    """Dot product (float32, len(items)) of rows ``items[i]`` and ``others[i]`` of ``vectors``,
+    in blocks of about ``BLOCK_CELLS`` gathered cells."""
+    out = np.zeros(len(items), dtype=np.float32)
+    step = max(1, BLOCK_CELLS // max(1, vectors.shape[1]))
+    for start in range(0, len(items), step):
+        a, b = vectors[items[start : start + step]], vectors[others[start : start + step]]
+        if sp.issparse(vectors):
+            out[start : start + step] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
+        else:
+            out[start : start + step] = np.einsum("ij,ij->i", a, b)
+    return out
+
+
+def cooccurrence_neighbours(user_items: sp.csr_matrix, n: int = NEIGHBOURS) -> sp.csr_matrix:
+    """Each item's ``n`` most co-occurring items (CSR, items x items): the cosine of the items'
+    binary user columns, kept where positive, in blocks of about ``BLOCK_CELLS`` cells."""
+    item_users = (user_items.T.tocsr() > 0).astype(np.float32)
+    unit = unit_rows(item_users)
+    n_items = user_items.shape[1]
+    n = min(n, max(1, n_items - 1))
+    step = max(1, BLOCK_CELLS // max(1, n_items))
+    rows, cols, vals = [], [], []
+    unit_t = unit.T.tocsr()
+    for start in range(0, n_items, step):
+        block = np.arange(start, min(n_items, start + step))
+        sims = (unit[block] @ unit_t).toarray()
+        sims[np.arange(len(block)), block] = -np.inf
+        ids, values = top_n(sims, n)
+        ok = (ids >= 0) & (values > 0)
+        rows.append(np.repeat(block, n)[ok.ravel()])
+        cols.append(ids[ok])
+        vals.append(values[ok])
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_items, n_items),
+    )
 
 
 def cosine_similarity_to(vectors: np.ndarray | sp.spmatrix, item_index: int) -> np.ndarray:

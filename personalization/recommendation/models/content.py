@@ -20,7 +20,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from personalization.errors import BadInputError
-from personalization.recommendation.models.base import Recommender, check_number
+from personalization.recommendation.models.base import Recommender, check_number, pair_dots
 
 TEXT_MIN_WORDS = 3.0
 NUMERIC_BINS = 5
@@ -35,14 +35,20 @@ class FeatureEncoder:
     def fit(self, frame: pd.DataFrame) -> FeatureEncoder:
         self.text_ = [c for c in frame.columns if _is_text(frame[c])]
         self.numeric_ = [
-            c for c in frame.columns
+            c
+            for c in frame.columns
             if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
         ]
         self.categorical_ = [c for c in frame.columns if c not in self.text_ + self.numeric_]
         self.edges_ = {
-            c: np.unique(np.nanquantile(pd.to_numeric(frame[c], errors="coerce"),
-                                        np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1]))
-            for c in self.numeric_ if frame[c].notna().any()
+            c: np.unique(
+                np.nanquantile(
+                    pd.to_numeric(frame[c], errors="coerce"),
+                    np.linspace(0, 1, NUMERIC_BINS + 1)[1:-1],
+                )
+            )
+            for c in self.numeric_
+            if frame[c].notna().any()
         }
         self.categories_ = {c: sorted(set(self._tokens(frame, c))) for c in self.categorical_}
         self.categories_.update({c: list(range(len(e) + 1)) for c, e in self.edges_.items()})
@@ -73,7 +79,9 @@ class FeatureEncoder:
     def _tokens(self, frame: pd.DataFrame, column) -> pd.Series:
         if column in self.edges_:
             values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-            return pd.Series(np.where(np.isnan(values), -1, np.searchsorted(self.edges_[column], values)))
+            return pd.Series(
+                np.where(np.isnan(values), -1, np.searchsorted(self.edges_[column], values))
+            )
         return frame[column].astype("string").fillna("(missing)").astype(str)
 
     def _one_hot(self, frame: pd.DataFrame, column, values: list) -> sp.csr_matrix:
@@ -125,20 +133,31 @@ class ContentRecommender(Recommender):
 
     ``fit`` needs ``item_features`` (a DataFrame of item attributes, rows in the order of the
     columns of ``user_items``, or a matrix). Learned: ``item_features_`` (CSR, rows L2-normalised),
-    ``encoder_`` (a ``FeatureEncoder``, None when a matrix was given).
+    ``encoder_`` (a ``FeatureEncoder``, None when a matrix was given). ``item_similarity`` is the
+    cosine of the item features.
     """
+
+    similarity_kind = "content"
 
     def __init__(self, max_features: int = 5000) -> None:
         self.max_features = max_features
 
-    def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
+    def _fit(
+        self,
+        user_items: sp.csr_matrix,
+        item_features: Any,
+        user_features: Any,
+        age_days: sp.csr_matrix | None,
+    ) -> None:
         if item_features is None:
             raise BadInputError(
                 "content needs item attributes (item_features); load an items table with "
                 "title, category or description columns, or choose another algorithm."
             )
         limit = check_number("max_features", self.max_features, 1, integer=True)
-        matrix, self.encoder_ = encode_features(item_features, self.n_items_, "item_features", limit)
+        matrix, self.encoder_ = encode_features(
+            item_features, self.n_items_, "item_features", limit
+        )
         self.item_features_ = normalize(matrix, norm="l2", axis=1).astype(np.float32).tocsr()
 
     def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
@@ -147,3 +166,6 @@ class ContentRecommender(Recommender):
 
     def _item_similarity(self, item_index: int) -> np.ndarray:
         return (self.item_features_ @ self.item_features_[item_index].T).toarray().ravel()
+
+    def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
+        return pair_dots(self.item_features_, items, others)

@@ -22,15 +22,18 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from personalization.errors import BadInputError, NotEnoughDataError
+from personalization.evaluation import holdout_split, ndcg_at_k
 from personalization.recommendation.models.base import (
+    NEIGHBOURS,
+    VALIDATION_K,
     Recommender,
     check_choice,
     check_number,
+    cooccurrence_neighbours,
     cosine_similarity_to,
     top_n,
     weigh,
 )
-from personalization.recommendation.models.svd import VALIDATION_K, holdout_split, ndcg_at_k
 
 WEIGHTINGS = ("log", "none", "binary")
 L2_GRID = (100.0, 300.0, 1000.0, 3000.0)
@@ -45,8 +48,12 @@ class EASERecommender(Recommender):
 
     Learned: ``weights_`` (n_items, n_items) float32 with a zero diagonal; scores are
     ``w(x_u) B``; ``l2_`` the penalty used; with ``l2="auto"`` also ``l2_scores_`` (penalty ->
-    validation NDCG@10).
+    validation NDCG@10); ``neighbours_`` (CSR, items x items) each item's ``NEIGHBOURS`` most
+    co-occurring items, which ``item_similarity`` reads (the weights of ``B`` have no scale a
+    reason could be judged by).
     """
+
+    similarity_kind = "co-occurrence"
 
     def __init__(
         self,
@@ -62,7 +69,13 @@ class EASERecommender(Recommender):
         self.max_items = max_items
         self.random_state = random_state
 
-    def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
+    def _fit(
+        self,
+        user_items: sp.csr_matrix,
+        item_features: Any,
+        user_features: Any,
+        age_days: sp.csr_matrix | None,
+    ) -> None:
         check_choice("weighting", self.weighting, WEIGHTINGS)
         self._check_size()
         if self.l2 in (None, "auto"):
@@ -72,6 +85,7 @@ class EASERecommender(Recommender):
         else:
             self.l2_ = check_number("l2", self.l2, 1e-9)
         self.weights_ = ease_weights(gram_of(self._weigh(user_items)), self.l2_)
+        self.neighbours_ = cooccurrence_neighbours(user_items, NEIGHBOURS)
 
     def _check_size(self) -> None:
         limit = check_number("max_items", self.max_items, 1, integer=True)
@@ -102,7 +116,7 @@ class EASERecommender(Recommender):
             scores = np.asarray(history @ ease_weights(gram, l2))
             scores[seen_rows, seen_cols] = -np.inf
             ids, _ = top_n(scores, min(VALIDATION_K, self.n_items_))
-            results[l2] = ndcg_at_k(ids, held)
+            results[l2] = ndcg_at_k(ids, held, ids.shape[1])
         return results
 
     def _weigh(self, rows: sp.csr_matrix) -> sp.csr_matrix:
@@ -114,7 +128,12 @@ class EASERecommender(Recommender):
     def _item_similarity(self, item_index: int) -> np.ndarray:
         return cosine_similarity_to(self.weights_.T, item_index)
 
-    def _contributions(self, history: np.ndarray, weights: np.ndarray, item_index: int) -> np.ndarray:
+    def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
+        return np.asarray(self.neighbours_[items, others]).ravel()
+
+    def _contributions(
+        self, history: np.ndarray, weights: np.ndarray, item_index: int
+    ) -> np.ndarray:
         row = sp.csr_matrix((weights, history, [0, len(history)]), shape=(1, self.n_items_))
         return self._weigh(row).data * self.weights_[history, item_index]
 

@@ -18,11 +18,19 @@ class ItemKNNRecommender(Recommender):
     diagonal).
     """
 
+    similarity_kind = "neighbours"
+
     def __init__(self, k: int = 100, shrink: float = 0.0) -> None:
         self.k = k
         self.shrink = shrink
 
-    def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
+    def _fit(
+        self,
+        user_items: sp.csr_matrix,
+        item_features: Any,
+        user_features: Any,
+        age_days: sp.csr_matrix | None,
+    ) -> None:
         k = check_number("k", self.k, 1, integer=True)
         shrink = check_number("shrink", self.shrink, 0)
         matrix = user_items.tocsc().astype(np.float32)
@@ -31,7 +39,9 @@ class ItemKNNRecommender(Recommender):
         keep = co.row != co.col
         rows, cols, data = co.row[keep], co.col[keep], co.data[keep]
         data = data / (norms[rows] * norms[cols] + shrink + 1e-12)
-        self.similarity_ = keep_top_k(rows, cols, data.astype(np.float32), k, self.n_items_).T.tocsr()
+        self.similarity_ = keep_top_k(
+            rows, cols, data.astype(np.float32), k, self.n_items_
+        ).T.tocsr()
 
     def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
         return (rows @ self.similarity_).toarray()
@@ -39,7 +49,12 @@ class ItemKNNRecommender(Recommender):
     def _item_similarity(self, item_index: int) -> np.ndarray:
         return self.similarity_[:, item_index].toarray().ravel()
 
-    def _contributions(self, history: np.ndarray, weights: np.ndarray, item_index: int) -> np.ndarray:
+    def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
+        return np.asarray(self.similarity_[others, items]).ravel()
+
+    def _contributions(
+        self, history: np.ndarray, weights: np.ndarray, item_index: int
+    ) -> np.ndarray:
         return weights * self.similarity_[history, item_index].toarray().ravel()
 
 

@@ -7,20 +7,33 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from personalization.recommendation.models.base import Recommender, cosine_similarity_to
+from personalization.recommendation.models.base import (
+    Recommender,
+    cosine_similarity_to,
+    pair_dots,
+    unit_rows,
+)
 
 
 class PopularityRecommender(Recommender):
     """Scores each item by its total weight over all users (weighted counts).
 
-    ``similar_items`` and ``explain`` use the cosine of the items' user columns (co-occurrence),
-    since popularity itself relates no item to another.
+    ``similar_items``, ``item_similarity`` and ``explain`` use the cosine of the items' user
+    columns (co-occurrence), since popularity itself relates no item to another.
     """
+
+    similarity_kind = "co-occurrence"
 
     def __init__(self) -> None:
         pass
 
-    def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
+    def _fit(
+        self,
+        user_items: sp.csr_matrix,
+        item_features: Any,
+        user_features: Any,
+        age_days: sp.csr_matrix | None,
+    ) -> None:
         self.item_scores_ = self.item_popularity_.astype(np.float32)
         self.item_users_ = user_items.T.tocsr()
 
@@ -32,3 +45,6 @@ class PopularityRecommender(Recommender):
 
     def _item_similarity(self, item_index: int) -> np.ndarray:
         return cosine_similarity_to(self.item_users_, item_index)
+
+    def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
+        return pair_dots(unit_rows(self.item_users_), items, others)

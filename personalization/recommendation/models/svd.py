@@ -32,13 +32,17 @@ import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
 from personalization.errors import NotEnoughDataError
+from personalization.evaluation import holdout_split, ndcg_at_k
 from personalization.recommendation.models.base import (
+    VALIDATION_K,
     WORKERS,
     Recommender,
     check_choice,
     check_number,
     cosine_similarity_to,
+    pair_dots,
     top_n,
+    unit_rows,
     weigh,
 )
 
@@ -50,7 +54,6 @@ RANK_BUDGET = 2.5e9
 VALIDATION_CELLS = 1.6e7
 SMALL_RANKS = (2, 4)
 WEIGHTINGS = ("none", "log", "binary", "bm25")
-VALIDATION_K = 10
 AUTO = (None, "auto")
 
 
@@ -76,8 +79,11 @@ class SVDRecommender(Recommender):
     (rank_,) the factor weights f, ``item_scale_`` (n_items,) D, ``input_factors_`` V D^-1 diag(f)
     and ``output_factors_`` D V (scores are ``x input_factors_ output_factors_^T``), and
     ``validation_scores_`` ((rank, reg, popularity_reg) -> validation NDCG@10, when something
-    was chosen).
+    was chosen). ``item_similarity`` is the cosine of the item factors scaled by the singular
+    values.
     """
+
+    similarity_kind = "taste"
 
     def __init__(
         self,
@@ -109,7 +115,13 @@ class SVDRecommender(Recommender):
         self.n_iter = n_iter
         self.random_state = random_state
 
-    def _fit(self, user_items: sp.csr_matrix, item_features: Any, user_features: Any) -> None:
+    def _fit(
+        self,
+        user_items: sp.csr_matrix,
+        item_features: Any,
+        user_features: Any,
+        age_days: sp.csr_matrix | None,
+    ) -> None:
         check_choice("weighting", self.weighting, WEIGHTINGS)
         rng = check_random_state(self.random_state)
         max_rank = max(1, min(user_items.shape) - 1)
@@ -142,9 +154,15 @@ class SVDRecommender(Recommender):
         if "item_factors_" in state and "input_factors_" not in state:
             factors = state["item_factors_"]
             state = {
-                "reg": 0.0, "popularity_reg": 0.0, "reg_grid": REG_GRID,
-                "popularity_reg_grid": POPULARITY_REG_GRID, "reg_": 0.0, "popularity_reg_": 0.0,
-                **state, "input_factors_": factors, "output_factors_": factors,
+                "reg": 0.0,
+                "popularity_reg": 0.0,
+                "reg_grid": REG_GRID,
+                "popularity_reg_grid": POPULARITY_REG_GRID,
+                "reg_": 0.0,
+                "popularity_reg_": 0.0,
+                **state,
+                "input_factors_": factors,
+                "output_factors_": factors,
             }
         self.__dict__.update(state)
 
@@ -173,6 +191,9 @@ class SVDRecommender(Recommender):
 
     def _item_similarity(self, item_index: int) -> np.ndarray:
         return cosine_similarity_to(self.item_factors_ * self.singular_values_, item_index)
+
+    def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
+        return pair_dots(unit_rows(self.item_factors_ * self.singular_values_), items, others)
 
     def _contributions(
         self, history: np.ndarray, weights: np.ndarray, item_index: int
@@ -260,7 +281,7 @@ class Factors:
             ranked = scores.copy()
             ranked[seen_rows, seen_cols] = -np.inf
             ids, _ = top_n(ranked, min(VALIDATION_K, len(self.scale)))
-            results[k] = ndcg_at_k(ids, held)
+            results[k] = ndcg_at_k(ids, held, ids.shape[1])
         return results
 
 
@@ -293,41 +314,3 @@ def orthonormalise(block: np.ndarray) -> np.ndarray:
     values, vectors = np.linalg.eigh(gram)
     scale = np.where(values > values.max() * 1e-10, 1.0 / np.sqrt(np.clip(values, 1e-300, None)), 0)
     return block @ (vectors * scale).astype(np.float32)
-
-
-def holdout_split(
-    user_items: sp.csr_matrix, fraction: float, n_users: int, rng
-) -> tuple[sp.csr_matrix, np.ndarray, sp.csr_matrix]:
-    """Hold out ``fraction`` (at least one) of the interactions of up to ``n_users`` random users
-    with two or more; return the remaining matrix, those users and their held-out rows."""
-    counts = np.diff(user_items.indptr)
-    candidates = np.flatnonzero(counts >= 2)
-    users = np.sort(rng.choice(candidates, size=min(n_users, len(candidates)), replace=False))
-    chosen = np.zeros(user_items.shape[0], dtype=bool)
-    chosen[users] = True
-    rows = np.repeat(np.arange(user_items.shape[0]), counts)
-    order = np.lexsort((rng.random(user_items.nnz), rows))
-    rank = np.empty(user_items.nnz, dtype=np.int64)
-    rank[order] = np.arange(user_items.nnz) - user_items.indptr[rows[order]]
-    n_held = np.where(chosen, np.maximum(1, np.floor(counts * fraction)), 0)
-    mask = rank < n_held[rows]
-    held_full = user_items.copy()
-    held_full.data = np.where(mask, held_full.data, 0).astype(np.float32)
-    held_full.eliminate_zeros()
-    train = user_items.copy()
-    train.data = np.where(mask, 0, train.data).astype(np.float32)
-    train.eliminate_zeros()
-    return train, users, held_full[users]
-
-
-def ndcg_at_k(ids: np.ndarray, relevant: sp.csr_matrix) -> float:
-    """Mean binary NDCG of ranked ``ids`` (users, k; -1 = empty) against rows of ``relevant``."""
-    k = ids.shape[1]
-    discounts = 1.0 / np.log2(np.arange(2, k + 2))
-    lookup = relevant[np.repeat(np.arange(ids.shape[0]), k), np.clip(ids, 0, None).ravel()]
-    hits = (np.asarray(lookup).reshape(ids.shape) > 0) & (ids >= 0)
-    dcg = hits @ discounts
-    n_rel = np.minimum(np.diff(relevant.indptr), k)
-    ideal = np.cumsum(discounts)[np.maximum(n_rel, 1) - 1]
-    valid = n_rel > 0
-    return float((dcg[valid] / ideal[valid]).mean()) if valid.any() else 0.0
