@@ -64,18 +64,7 @@ def decile_section(y: np.ndarray, scores: np.ndarray) -> None:
     )
     shown = table.assign(rate=table["rate"] * 100, cumulative_gain=table["cumulative_gain"] * 100)
     st.dataframe(
-        shown[
-            [
-                "bin",
-                "customers",
-                "conversions",
-                "rate",
-                "lift",
-                "cumulative_lift",
-                "cumulative_gain",
-                "min_score",
-            ]
-        ],
+        shown[[c for c in lift.DECILE_COLUMNS if c != "max_score"]],
         hide_index=True,
         width="stretch",
         column_config={
