@@ -85,3 +85,23 @@ def test_settings_are_read_from_the_environment_when_asked(tmp_path, monkeypatch
     for unusable in ("0", "", "many"):
         monkeypatch.setenv("PERSONALIZATION_THREADS", unusable)
         assert config.threads() == 1
+
+
+@pytest.mark.parametrize(
+    "old_module", ["personalization.rec_artifact", "personalization.propensity"]
+)
+def test_a_model_saved_before_the_layout_move_is_refused_with_retrain(db, old_module):
+    """Saved artifacts name their classes by module; those of the flat layout are gone."""
+    import sys
+    import types
+
+    fake = types.ModuleType(old_module)
+    artifact_class = type("Artifact", (), {"__module__": old_module})
+    fake.Artifact = artifact_class
+    sys.modules[old_module] = fake
+    try:
+        model_id = registry.save_model(artifact_class(), "recommender", "svd", {}, {}, "fp")
+    finally:
+        del sys.modules[old_module]
+    with pytest.raises(IncompatibleModelError, match=f"{model_id}.*train it again"):
+        registry.load_model(model_id)
