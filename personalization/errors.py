@@ -28,5 +28,6 @@ class DatabaseBusyError(PersonalizationError):
     """Another process holds the DuckDB file for writing and did not let go in time."""
 
 
-class IncompatibleModelError(PersonalizationError):
-    """A saved model was written by an incompatible version of this library."""
+class IncompatibleModelError(BadInputError):
+    """A saved model is damaged or was written by an incompatible version of this library; the
+    fix is the user's (train it again, or delete it), so the command line exits 2."""

@@ -124,25 +124,35 @@ def load_model(model_id: str | None = None, kind: str | None = None, db=None) ->
 
 
 def _read_artifact(folder: Path, model_id: str) -> Any:
-    meta_path = folder / "meta.json"
-    if not meta_path.exists():
-        raise NotFoundError(
-            f"The files of model {model_id} are missing from {folder}; "
-            f"train it again or delete it from the catalog."
-        )
-    meta = json.loads(meta_path.read_text())
-    if meta.get("format_version") != FORMAT_VERSION:
+    fix = f"train it again, or remove it with: python -m personalization delete-model {model_id}"
+    meta_path, model_path = folder / "meta.json", folder / "model.joblib"
+    if not meta_path.exists() or not model_path.exists():
+        raise NotFoundError(f"The files of model {model_id} are missing from {folder}; {fix}")
+    try:
+        meta = json.loads(meta_path.read_text())
+        version = meta.get("format_version")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
         raise IncompatibleModelError(
-            f"Model {model_id} was saved in format {meta.get('format_version')} by "
+            f"Model {model_id} is damaged: its meta.json cannot be read ({_first_line(exc)}); {fix}"
+        ) from exc
+    if version != FORMAT_VERSION:
+        raise IncompatibleModelError(
+            f"Model {model_id} was saved in format {version} by "
             f"version {meta.get('library_version')}; this version reads format {FORMAT_VERSION}. "
             f"Train it again with this version."
         )
     try:
-        return joblib.load(folder / "model.joblib")
-    except (ModuleNotFoundError, AttributeError, ImportError, EOFError, ValueError) as exc:
+        return joblib.load(model_path)
+    except Exception as exc:  # any damage or an older layout: one message, never a traceback
         raise IncompatibleModelError(
-            f"Model {model_id} cannot be read by this version ({exc}); train it again."
+            f"Model {model_id} cannot be read by this version (damaged, or saved before a change "
+            f"of the library: {type(exc).__name__}: {_first_line(exc)}); {fix}"
         ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else "no detail"
 
 
 def _mtime(path: Path) -> int | None:

@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import io
 import re
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ import pandas as pd
 
 from personalization.errors import BadInputError
 from personalization.progress import Progress, report
+from personalization import store
 from personalization.store import loading
 
 KINDS = ("events", "users", "items", "customers")
@@ -341,6 +343,23 @@ def _file_hash(path: Path) -> str:
     return f"{stat.st_size}-{int(stat.st_mtime)}-{digest.hexdigest()[:16]}"
 
 
+def check_gzip(path: Path, label: str) -> None:
+    """Read a ``.gz`` file to its end, so that a truncated or damaged one is refused before
+    anything is stored (a reader can otherwise stop early at the damage and load part of it).
+    Streams 1 MB at a time; costs one decompression of the file."""
+    if path.suffix.lower() != ".gz":
+        return
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+    except (gzip.BadGzipFile, EOFError, OSError, zlib.error) as exc:
+        raise BadInputError(
+            f"{label} is a damaged or truncated gzip file ({exc}); nothing was stored. "
+            f"Copy or download it again, or give the uncompressed CSV"
+        ) from exc
+
+
 def _resolve_mapping(
     info: FileInfo, kind: str, mapping: dict[str, str] | None, constants: dict[str, str] | None
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -474,11 +493,10 @@ def ingest_file(
     _check_kind(kind)
     if mode not in ("append", "replace"):
         raise BadInputError(f"--mode must be append or replace; got {mode!r}")
-    table = table or kind
-    if not str(table).strip():
-        raise BadInputError("--table needs a name, e.g. --table events")
+    table = store.check_data_table_name(table or kind)
     report(progress, 0.0, "inspecting the file")
     path = Path(path)
+    check_gzip(path, source_name or path.name)
     info = inspect_file(path, kind=kind, sep=sep, source_name=source_name)
     resolved, constants = _resolve_mapping(info, kind, mapping, constants)
     plan = loading.LoadPlan(

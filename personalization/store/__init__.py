@@ -23,6 +23,7 @@ from personalization.store.catalog import (
     set_promoted,
 )
 from personalization.store.core import (
+    check_data_table_name,
     connect,
     count_rows,
     database_file,
@@ -39,6 +40,7 @@ from personalization.store.core import (
 )
 
 __all__ = [
+    "check_data_table_name",
     "add_feedback",
     "connect",
     "count_rows",

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from personalization import config
-from personalization.errors import DatabaseBusyError, NotFoundError
+from personalization.errors import BadInputError, DatabaseBusyError, NotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +37,31 @@ CATALOG_DDL = (
         user_id VARCHAR, item_id VARCHAR, model_id VARCHAR, thumbs INTEGER, created TIMESTAMP)""",
 )
 CATALOG_TABLES = ("datasets", "models", "feedback")
+SYSTEM_PREFIXES = ("duckdb_", "pg_", "sqlite_", "information_schema")
+SYSTEM_NAMES = ("main", "temp", "system", "memory")
+
+
+def check_data_table_name(name: str) -> str:
+    """``name`` stripped, if data may be loaded into a table of that name.
+
+    The catalog tables the project owns (``CATALOG_TABLES``) and DuckDB's own names are refused
+    with ``BadInputError`` (DuckDB compares names without case, so ``Models`` is refused too).
+    """
+    clean = str(name).strip()
+    folded = clean.lower()
+    if not clean:
+        raise BadInputError("--table needs a name, e.g. --table events")
+    if folded in CATALOG_TABLES:
+        raise BadInputError(
+            f"{clean!r} is a table the workbench keeps for itself ({', '.join(CATALOG_TABLES)}); "
+            f"load the file into another table, e.g. --table my_{folded}"
+        )
+    if folded in SYSTEM_NAMES or folded.startswith(SYSTEM_PREFIXES):
+        raise BadInputError(
+            f"{clean!r} is a name DuckDB keeps for itself; choose another --table name, "
+            f"e.g. --table my_data"
+        )
+    return clean
 
 
 def quote_ident(name: str) -> str:

@@ -12,7 +12,9 @@ so a column called ``x"; DROP TABLE events; --`` is only ever a quoted identifie
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -74,6 +76,8 @@ BAD_VALUE = "__bad_value"
 ROW_HASH = "__row_hash"  # hash of every column of the file, for finding duplicates
 HIDDEN = (ROW_HASH, BAD_TS, BAD_VALUE)  # staging columns that never reach the table
 PARALLEL_WRITE_ROWS = 1_000_000  # loads this large are written without insertion order
+
+MAX_LINE_MB = 2  # DuckDB's read_csv max_line_size default (2,000,000 bytes)
 
 
 @dataclass
@@ -150,6 +154,8 @@ def preview_csv(path: str, names: list[str], sep: str, encoding: str, limit: int
             "encoding = ?, names = ?, ignore_errors = true, null_padding = false) LIMIT ?",
             [path, sep, encoding, _safe_names(len(names)), limit],
         ).df()
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        raise BadInputError(_read_error(Path(path).name, str(exc))) from exc
     finally:
         con.close()
     frame.columns = names
@@ -197,7 +203,7 @@ def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
         _drop_staging(con, stage)
         try:
             report(progress, 0.05, f"reading {plan.label}")
-            reader_rejects, notes = _read_into(con, plan, stage)
+            reader_rejects, notes = _read_file(con, plan, stage)
             report(progress, 0.55, "converting values")
             _convert(con, plan, stage)
             report(progress, 0.65, "dropping duplicate rows")
@@ -296,6 +302,33 @@ def _role_expr(role: str, ref: str, source_type: str) -> str:
     if ROLE_TYPES[role] == "VARCHAR" and source_type != "VARCHAR":
         return f"CAST({ref} AS VARCHAR)"
     return ref
+
+
+def _read_file(con, plan: LoadPlan, stage: str) -> tuple[list[dict], list[str]]:
+    """``_read_into`` with DuckDB's errors about the file itself turned into one-line
+    ``BadInputError``s that name the file, the line where known, and the fix."""
+    try:
+        return _read_into(con, plan, stage)
+    except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+        raise BadInputError(_read_error(plan.label, str(exc))) from exc
+
+
+def _read_error(label: str, detail: str) -> str:
+    where = re.search(r"Line:?\s*(\d+)", detail)
+    at = f" near line {where.group(1)}" if where else ""
+    if "maximum line size" in detail.lower():
+        return (
+            f"{label} has a line{at} longer than {MAX_LINE_MB} MB (a field of that size is not "
+            f"customer data); shorten or remove that field and load the file again; nothing "
+            f"was stored"
+        )
+    if "gzip" in detail.lower():
+        return (
+            f"{label} is a damaged or truncated gzip file; nothing was stored. Copy or download "
+            f"it again, or give the uncompressed CSV"
+        )
+    first = detail.strip().splitlines()[0] if detail.strip() else "unreadable"
+    return f"{label} cannot be read{at} ({first[:200]}); nothing was stored. Check the file"
 
 
 def _read_into(con, plan: LoadPlan, stage: str) -> tuple[list[dict], list[str]]:

@@ -1,0 +1,182 @@
+"""Hostile and damaged input against a database that holds data and models: the catalog cannot
+be overwritten by an ingest, and a damaged model file gives one line naming the model and the
+fix, exit 2, never a traceback; everything stored stays exactly as it was."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import shutil
+
+import duckdb
+import pytest
+
+from personalization import config
+from personalization.cli import main
+from personalization.recommendation.training import train_recommender
+
+
+@pytest.fixture(scope="module")
+def stocked(classifier_db, tmp_path_factory):
+    """The sample shop with a promoted recommender and classifier: (template db, rec, clf)."""
+    db, clf = classifier_db
+    rec = train_recommender(algo="popularity", db=db)["model_id"]
+    return db, rec, clf
+
+
+@pytest.fixture
+def shop(stocked, tmp_path):
+    """A private copy of the stocked database and its model files."""
+    source, rec, clf = stocked
+    target = tmp_path / "shop.duckdb"
+    shutil.copy(source, target)
+    shutil.copytree(config.models_dir(source), config.models_dir(target))
+    return target, rec, clf
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+def everything(db) -> dict[str, list]:
+    """Every row of every table, sorted, to compare before and after."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+        return {n: sorted(map(repr, con.execute(f'SELECT * FROM "{n}"').fetchall())) for n in names}
+    finally:
+        con.close()
+
+
+EVENTS = "user_id,item_id,event_type,timestamp\nu1,p1,view,2024-01-01 10:00:00\n"
+
+
+@pytest.mark.parametrize(
+    ("table", "mode"),
+    [
+        ("models", "replace"),
+        ("feedback", "append"),
+        ("datasets", "append"),
+        ("Models", "replace"),
+        (" models ", "replace"),
+        ("duckdb_tables", "replace"),
+        ("information_schema", "append"),
+    ],
+)
+def test_ingest_never_writes_into_the_catalog(shop, tmp_path, table, mode):
+    db, _, _ = shop
+    csv = tmp_path / "events.csv"
+    csv.write_text(EVENTS)
+    before = everything(db)
+    code, out, err = run(
+        "--db", str(db), "ingest", str(csv), "--kind", "events", "--table", table, "--mode", mode
+    )
+    assert (code, out) == (2, "")
+    assert len(err.strip().splitlines()) == 1 and "--table" in err, err
+    assert everything(db) == before
+    assert run("--db", str(db), "models")[0] == 0
+
+
+def damage_truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def damage_garbage(path):
+    path.write_bytes(b"\x00\x01 not a model at all " * 40)
+
+
+def damage_delete(path):
+    path.unlink()
+
+
+def damage_meta(path):
+    (path.parent / "meta.json").write_text("{ not json")
+
+
+COMMANDS = {
+    "recommend": lambda rec, clf, tmp: ["recommend", "--user", "u0001", "--model", rec],
+    "export-recommendations": lambda rec, clf, tmp: [
+        "export-recommendations",
+        "--model",
+        rec,
+        "--out",
+        str(tmp / "out.csv"),
+    ],
+    "score": lambda rec, clf, tmp: ["score", "--model", clf],
+    "explain": lambda rec, clf, tmp: ["explain", "--model", clf],
+    "lift": lambda rec, clf, tmp: ["lift", "--model", clf],
+}
+
+
+@pytest.mark.parametrize("damage", [damage_truncate, damage_garbage, damage_delete, damage_meta])
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_damaged_model_is_one_line_naming_it_and_the_fix(shop, tmp_path, command, damage):
+    db, rec, clf = shop
+    argv = COMMANDS[command](rec, clf, tmp_path)
+    model = rec if "--model" in argv and argv[argv.index("--model") + 1] == rec else clf
+    damage(config.models_dir(db) / model / "model.joblib")
+    before = everything(db)
+    code, out, err = run("--db", str(db), *argv)
+    assert (code, out) == (2, ""), err
+    assert len(err.strip().splitlines()) == 1, err
+    assert model in err and ("train it again" in err.lower() or "delete-model" in err), err
+    assert "Traceback" not in err
+    assert everything(db) == before
+    assert not (tmp_path / "out.csv").exists()
+
+
+def big_events_gz(path, rows: int = 250_000) -> bytes:
+    import gzip
+    import random
+
+    rng = random.Random(0)
+    lines = ["user_id,item_id,event_type,timestamp"]
+    lines += [
+        f"u{rng.randrange(10**6)},p{rng.randrange(10**5)},view,2024-01-0{rng.randrange(1, 9)} 10:00:00"
+        for _ in range(rows)
+    ]
+    data = gzip.compress("\n".join(lines).encode())
+    assert len(data) > 1_500_000  # the damage lies past the first MB a sniffer reads
+    return data
+
+
+def truncated(data: bytes) -> bytes:
+    return data[: len(data) * 3 // 4]
+
+
+def corrupted(data: bytes) -> bytes:
+    damaged = bytearray(data)
+    for i in range(len(data) * 3 // 4, len(data) * 3 // 4 + 64):
+        damaged[i] ^= 0x5A
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("damage", [truncated, corrupted])
+def test_a_damaged_gzip_is_refused_whole(shop, tmp_path, damage):
+    db, _, _ = shop
+    path = tmp_path / "events.csv.gz"
+    path.write_bytes(damage(big_events_gz(path)))
+    before = everything(db)
+    code, out, err = run("--db", str(db), "ingest", str(path), "--kind", "events")
+    assert (code, out) == (2, ""), err
+    assert len(err.strip().splitlines()) == 1 and "gzip" in err, err
+    assert everything(db) == before
+
+
+def test_a_huge_field_is_one_line_of_bad_input(shop, tmp_path):
+    db, _, _ = shop
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user_id,item_id,event_type,timestamp,note\n"
+        f"u1,p1,view,2024-01-01 10:00:00,{'x' * 3_000_000}\n"
+        "u2,p2,view,2024-01-01 11:00:00,ok\n"
+    )
+    before = everything(db)
+    code, out, err = run("--db", str(db), "ingest", str(path), "--kind", "events")
+    assert (code, out) == (2, ""), err
+    assert len(err.strip().splitlines()) == 1 and "2 MB" in err, err[:300]
+    assert everything(db) == before
