@@ -180,3 +180,38 @@ def test_a_huge_field_is_one_line_of_bad_input(shop, tmp_path):
     assert (code, out) == (2, ""), err
     assert len(err.strip().splitlines()) == 1 and "2 MB" in err, err[:300]
     assert everything(db) == before
+
+
+def test_leading_zeros_late_in_a_file_are_kept_as_text(db, tmp_path):
+    from personalization.data.ingest import ingest_file
+    from personalization.store import read_table
+
+    rows = [f"{i},{10000 + i},{i % 90}" for i in range(1, 60_001)]
+    rows += ["0042,01234,30", "007,00501,40"]
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,area,age\n" + "\n".join(rows) + "\n")
+    report = ingest_file(path, kind="customers", db=db)
+    assert report.rows_loaded == 60_002
+    assert any("area" in note and "leading zeros" in note for note in report.notes)
+    table = read_table("customers", db=db)
+    tail = table.tail(2).astype(str).to_dict("records")
+    assert tail == [
+        {"customer_id": "0042", "area": "01234", "age": "30"},
+        {"customer_id": "007", "area": "00501", "age": "40"},
+    ]
+    assert table["age"].dtype.kind == "i"  # a count without leading zeros stays a number
+
+
+def test_a_workbook_renamed_parquet_is_one_line_without_sql(shop, tmp_path):
+    import zipfile
+
+    db, _, _ = shop
+    path = tmp_path / "events.parquet"
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("xl/workbook.xml", "<workbook/>")
+    before = everything(db)
+    code, out, err = run("--db", str(db), "ingest", str(path), "--kind", "events")
+    assert (code, out) == (2, "")
+    assert len(err.strip().splitlines()) == 1 and "Parquet" in err
+    assert "SELECT" not in err and "LINE 1" not in err, err
+    assert everything(db) == before

@@ -146,7 +146,7 @@ def test_timestamp_format_flag(db, tmp_path):
     assert got == [("2020-02-03 10:00:00",)]
 
 
-def test_customers_keep_booleans_as_written_and_numbers_numeric(db, tmp_path):
+def test_customers_keep_booleans_as_written_numbers_numeric_and_ids_as_text(db, tmp_path):
     path = write(
         tmp_path,
         "c.csv",
@@ -156,7 +156,7 @@ def test_customers_keep_booleans_as_written_and_numbers_numeric(db, tmp_path):
     assert (report.rows_loaded, report.duplicates_dropped) == (2, 1)
     types = dict(store.table_columns("customers", db=db))
     assert types == {
-        "id": "BIGINT",
+        "id": "VARCHAR",
         "visits": "BIGINT",
         "spend": "DOUBLE",
         "converted": "VARCHAR",

@@ -323,7 +323,8 @@ def _inspect_parquet(path: Path, label: str, kind: str) -> FileInfo:
         preview = loading.preview_parquet(str(path), PREVIEW_ROWS)
     except Exception as exc:  # noqa: BLE001 - DuckDB raises several types for corrupt files
         raise BadInputError(
-            f"{label} cannot be read as Parquet ({exc}); export it again as Parquet or CSV"
+            f"{label} cannot be read as Parquet ({str(exc).strip().splitlines()[0][:200]}); "
+            f"export it again as Parquet or CSV"
         ) from exc
     _check_columns(label, columns)
     if preview.empty:
@@ -436,20 +437,22 @@ def _plan_columns(
         role = role_of.get(col)
         name = role or (f"{col}_original" if col in ROLES[kind] else col)
         read_type = _read_type(role, sniffed.get(col, "VARCHAR"))
-        if read_type == "BIGINT" and role is None and _has_leading_zeros(info.preview, col):
-            read_type = (
-                "VARCHAR"  # codes such as zip codes keep their leading zeros (seen in the preview)
-            )
-        out.append(loading.Column(col, name, role, read_type))
+        whole = read_type == "BIGINT" and role is None and info.fmt == "csv"
+        if whole:  # read as text: a leading zero late in the file decides (see loading)
+            read_type = "VARCHAR"
+        out.append(loading.Column(col, name, role, read_type, whole and not _is_id_name(col)))
     return out
 
 
-def _has_leading_zeros(preview: pd.DataFrame, col: str) -> bool:
-    """Whether a previewed value of ``col`` is a whole number written with a leading zero."""
-    if col not in preview.columns:
-        return False
-    text = preview[col].dropna().astype(str).str.strip()
-    return bool(text.str.fullmatch(r"0\d+").any())
+def _is_id_name(column: str) -> bool:
+    """Whether a column's name says it holds ids or codes (``customer_id``, ``CustomerID``,
+    ``StockCode``, ``zip``): those stay text whatever their values look like."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", column).lower()
+    words = re.split(r"[^a-z0-9]+", spaced)
+    return bool(words) and words[-1] in ID_WORDS
+
+
+ID_WORDS = ("id", "key", "code", "zip", "zipcode", "postcode", "sku", "ean", "upc")
 
 
 def _read_type(role: str | None, sniffed: str) -> str:

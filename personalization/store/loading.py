@@ -88,6 +88,7 @@ class Column:
     name: str  # name in the table
     role: str | None = None
     read_type: str = "VARCHAR"  # type to read a CSV column as
+    whole_numbers: bool = False  # read as text; stored as BIGINT unless a value keeps a leading 0
 
 
 @dataclass
@@ -205,7 +206,7 @@ def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
             report(progress, 0.05, f"reading {plan.label}")
             reader_rejects, notes = _read_file(con, plan, stage)
             report(progress, 0.55, "converting values")
-            _convert(con, plan, stage)
+            notes += _convert(con, plan, stage)
             report(progress, 0.65, "dropping duplicate rows")
             parsed = _count(con, stage)
             base = con.execute(f"SELECT min(rowid) FROM {quote_ident(stage)}").fetchone()[0] or 0
@@ -428,14 +429,15 @@ def _reader_rejects(plan: LoadPlan, rejects: list[dict]) -> list[dict]:
     return list(out.values())
 
 
-def _convert(con, plan: LoadPlan, stage: str) -> None:
-    """Turn the timestamp and value roles into TIMESTAMP and DOUBLE, keeping failures aside.
+def _convert(con, plan: LoadPlan, stage: str) -> list[str]:
+    """Turn the timestamp and value roles into TIMESTAMP and DOUBLE, keeping failures aside, and
+    the ``whole_numbers`` columns into BIGINT where the whole column allows; return notes.
 
     Rebuilds the staging table in file order (so rowids stay row positions); a value that does
     not convert becomes NULL and its text goes to a ``__bad_*`` column for the reject report.
     """
     types = column_types(con, stage)
-    replace: list[str] = []
+    replace, notes = _whole_numbers(con, plan, stage)
     extra: list[str] = []
     params: list[Any] = []
     ts_col = next((c for c in plan.columns if c.role == "timestamp"), None)
@@ -455,7 +457,7 @@ def _convert(con, plan: LoadPlan, stage: str) -> None:
             f'THEN CAST("value" AS VARCHAR) END AS {quote_ident(BAD_VALUE)}'
         )
     if not replace:
-        return
+        return notes
     typed = stage + "_typed"
     con.execute(
         f"CREATE TEMP TABLE {quote_ident(typed)} AS SELECT * REPLACE ({', '.join(replace)}), "
@@ -465,6 +467,35 @@ def _convert(con, plan: LoadPlan, stage: str) -> None:
     _check_timestamps(con, plan, typed, ts_col)
     con.execute(f"DROP TABLE {quote_ident(stage)}")
     con.execute(f"ALTER TABLE {quote_ident(typed)} RENAME TO {quote_ident(stage)}")
+    return notes
+
+
+def _whole_numbers(con, plan: LoadPlan, stage: str) -> tuple[list[str], list[str]]:
+    """``REPLACE`` items casting each ``whole_numbers`` column to BIGINT, unless any value of it,
+    however late in the file, is written with a leading zero (a code: ``0042``, a zip) or is not
+    a whole number; such a column stays text, with a note for the leading zeros."""
+    columns = [c for c in plan.columns if c.whole_numbers]
+    if not columns:
+        return [], []
+    checks = []
+    for c in columns:
+        ref = quote_ident(c.name)
+        checks.append(f"coalesce(bool_or(regexp_full_match(trim({ref}), '[+-]?0[0-9]+')), false)")
+        checks.append(
+            f"coalesce(bool_or({ref} IS NOT NULL AND TRY_CAST({ref} AS BIGINT) IS NULL), false)"
+        )
+    found = con.execute(f"SELECT {', '.join(checks)} FROM {quote_ident(stage)}").fetchone()
+    replace, notes = [], []
+    for i, c in enumerate(columns):
+        zeros, other = found[2 * i], found[2 * i + 1]
+        if zeros:
+            notes.append(
+                f"Column {c.source!r} has values written with leading zeros (such as 0042); it is "
+                f"kept as text so that they are not lost"
+            )
+        elif not other:
+            replace.append(f"TRY_CAST({quote_ident(c.name)} AS BIGINT) AS {quote_ident(c.name)}")
+    return replace, notes
 
 
 def _timestamp_expr(con, plan: LoadPlan, stage: str, source_type: str) -> tuple[str, list[Any]]:
