@@ -215,3 +215,37 @@ def test_a_workbook_renamed_parquet_is_one_line_without_sql(shop, tmp_path):
     assert len(err.strip().splitlines()) == 1 and "Parquet" in err
     assert "SELECT" not in err and "LINE 1" not in err, err
     assert everything(db) == before
+
+
+def dated_events(extra: str = "") -> str:
+    rows = [
+        f"u{i},p{i % 7},view,{i % 12 + 1:02d}/{i % 11 + 1:02d}/2024 10:00\n" for i in range(1200)
+    ]
+    return "user_id,item_id,event_type,timestamp\n" + "".join(rows) + extra
+
+
+def test_dates_that_read_both_ways_are_refused_with_the_flag_to_choose(shop, tmp_path):
+    db, _, _ = shop
+    path = tmp_path / "events.csv"
+    path.write_text(dated_events())
+    before = everything(db)
+    code, out, err = run("--db", str(db), "ingest", str(path), "--kind", "events")
+    assert (code, out) == (2, "")
+    assert len(err.strip().splitlines()) == 1 and "--timestamp-format" in err, err
+    assert "12/01/2024 10:00 is 01 December 2024 or 12 January 2024" in err
+    assert everything(db) == before
+
+
+@pytest.mark.parametrize(
+    ("late", "expected"),
+    [("13/01/2024 10:00", "2024-11-12"), ("01/13/2024 10:00", "2024-12-11")],
+)
+def test_one_late_date_settles_day_and_month_for_the_whole_column(db, tmp_path, late, expected):
+    from personalization import store
+    from personalization.data.ingest import ingest_file
+
+    path = tmp_path / "events.csv"
+    path.write_text(dated_events(f"u9999,p1,view,{late}\n"))
+    assert ingest_file(path, kind="events", db=db).rows_loaded == 1201
+    latest = store.query_rows("SELECT CAST(max(timestamp) AS DATE)::VARCHAR FROM events", db=db)
+    assert latest == [(expected,)]

@@ -521,11 +521,50 @@ def _timestamp_expr(con, plan: LoadPlan, stage: str, source_type: str) -> tuple[
     ]
     if not sample or _parses(con, sample, iso.replace(ref, "s")) >= len(sample):
         return iso, []
-    best = max(FALLBACK_TIME_FORMATS, key=lambda f: _parses(con, sample, "TRY_STRPTIME(s, ?)", [f]))
-    iso_count = _parses(con, sample, iso.replace(ref, "s"))
-    if _parses(con, sample, "TRY_STRPTIME(s, ?)", [best]) > iso_count:
-        return f"TRY_STRPTIME({ref}, ?)", [best]
-    return iso, []
+    # The order of day and month is decided by the whole column: one value such as 13/01/2024
+    # settles it; a column that reads both ways is refused (see _ambiguous_dates).
+    formats = list(FALLBACK_TIME_FORMATS)
+    counts = con.execute(
+        f"SELECT count({iso}), "
+        + ", ".join(f"count(TRY_STRPTIME({ref}, ?))" for _ in formats)
+        + f" FROM {q}",
+        formats,
+    ).fetchone()
+    iso_count, parsed = counts[0], dict(zip(formats, counts[1:], strict=True))
+    best = max(formats, key=lambda f: parsed[f])
+    if parsed[best] <= iso_count:
+        return iso, []
+    twin = _day_month_twin(best)
+    if twin in parsed and parsed[twin] == parsed[best]:
+        _refuse_ambiguous(con, plan, stage, best, twin)
+    return f"TRY_STRPTIME({ref}, ?)", [best]
+
+
+def _day_month_twin(fmt: str) -> str:
+    """The same format with day and month swapped (``%m/%d/%Y`` <-> ``%d/%m/%Y``)."""
+    return fmt.replace("%m", "\0").replace("%d", "%m").replace("\0", "%d")
+
+
+def _refuse_ambiguous(con, plan: LoadPlan, stage: str, month_first: str, day_first: str) -> None:
+    """Raise ``BadInputError`` when some dates read differently month-first and day-first and
+    none settles the order; show two such rows read both ways and the flag that decides."""
+    if month_first.startswith("%d"):
+        month_first, day_first = day_first, month_first
+    ref = '"timestamp"'
+    rows = con.execute(
+        f"SELECT {ref}, TRY_STRPTIME({ref}, ?), TRY_STRPTIME({ref}, ?) FROM {quote_ident(stage)} "
+        f"WHERE TRY_STRPTIME({ref}, ?) <> TRY_STRPTIME({ref}, ?) LIMIT 2",
+        [month_first, day_first, month_first, day_first],
+    ).fetchall()
+    if not rows:
+        return
+    shown = "; ".join(f"{text} is {a:%d %B %Y} or {b:%d %B %Y}" for text, a, b in rows)
+    column = next((c.source for c in plan.columns if c.role == "timestamp"), "timestamp")
+    raise BadInputError(
+        f"{plan.label}: the dates in {column!r} read both month-first and day-first ({shown}), "
+        f"and no date settles which; say it with --timestamp-format '{day_first}' (day first) "
+        f"or --timestamp-format '{month_first}' (month first); nothing was stored"
+    )
 
 
 def _parses(con, sample: list[str], expr: str, params: list[Any] | None = None) -> int:
