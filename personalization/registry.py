@@ -22,7 +22,7 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from personalization import __version__, config, store
+from personalization import __version__, config, safe_load, store
 from personalization.errors import IncompatibleModelError, NotFoundError
 from personalization.values import is_number
 
@@ -142,7 +142,13 @@ def _read_artifact(folder: Path, model_id: str) -> Any:
             f"Train it again with this version."
         )
     try:
-        return joblib.load(model_path)
+        return safe_load.load_artifact(model_path)
+    except safe_load.UntrustedModelError as exc:
+        raise IncompatibleModelError(
+            f"Model {model_id} was not loaded: {exc}, so the file was not written by this "
+            f"workbench and nothing in it was run; remove it with: "
+            f"python -m personalization delete-model {model_id}"
+        ) from exc
     except Exception as exc:  # any damage or an older layout: one message, never a traceback
         raise IncompatibleModelError(
             f"Model {model_id} cannot be read by this version (damaged, or saved before a change "

@@ -249,3 +249,31 @@ def test_one_late_date_settles_day_and_month_for_the_whole_column(db, tmp_path, 
     assert ingest_file(path, kind="events", db=db).rows_loaded == 1201
     latest = store.query_rows("SELECT CAST(max(timestamp) AS DATE)::VARCHAR FROM events", db=db)
     assert latest == [(expected,)]
+
+
+class Exploit:
+    """A pickle that runs a shell command when an unrestricted loader reads it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_a_crafted_model_file_runs_nothing(shop, tmp_path, command):
+    import joblib
+
+    db, rec, clf = shop
+    argv = COMMANDS[command](rec, clf, tmp_path)
+    model = rec if argv[argv.index("--model") + 1] == rec else clf
+    marker = tmp_path / "ran"
+    joblib.dump({"model": Exploit(marker)}, config.models_dir(db) / model / "model.joblib")
+    code, out, err = run("--db", str(db), *argv)
+    assert not marker.exists()
+    assert (code, out) == (2, "")
+    assert len(err.strip().splitlines()) == 1 and "nothing in it was run" in err, err
+    assert model in err and ("posix.system" in err or "os.system" in err)

@@ -25,6 +25,7 @@ LAYERS = {
     "values": 0,
     "store": 1,
     "export": 2,
+    "safe_load": 1,
     "registry": 2,
     "evaluation": 2,
     "tuning": 2,
