@@ -1,7 +1,8 @@
 """Personalization Workbench: the Streamlit entry point (``streamlit run app.py``).
 
-Sets up the page, loads the bundled sample shop on the first start with an empty database, and
-groups the pages in the sidebar. A page whose file is not there is left out, so the app always runs.
+Sets up the page, offers two workspaces in the sidebar (the bundled sample shop, in a database of
+its own, and the user's own data), loads the sample shop into its own database the first time it is
+opened, and groups the pages in the sidebar. A page whose file is not there is left out.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ SECTIONS = {
     "Insight": [
         ("pages/explain.py", "Explain", ":material/lightbulb:"),
         ("pages/lift.py", "Lift", ":material/trending_up:"),
+        ("pages/monitor.py", "Monitor", ":material/monitor_heart:"),
     ],
 }
 
@@ -73,6 +75,28 @@ def wait_for_first_start(db: str) -> bool:
     return state["loaded"]
 
 
+def workspace_switch() -> None:
+    """The sidebar's choice of workspace; a change reopens the page on the other database."""
+    current = ui.workspace()
+    with st.sidebar:
+        choice = st.segmented_control(
+            "Workspace",
+            list(ui.WORKSPACES),
+            default=current,
+            format_func=ui.WORKSPACES.get,
+            key=f"workspace_choice_{current}",
+            help="The sample shop and your own data live in two separate databases and never "
+            "mix. Files you upload always go into My data.",
+        )
+        if choice and choice != current:
+            ui.open_workspace(choice)
+            st.rerun()
+        if current == "sample":
+            st.caption("Trying the bundled sample shop. Upload a file on **Data** to use your own.")
+        else:
+            st.caption(f"Your own data: `{Path(ui.db_path()).name}`")
+
+
 def build_navigation() -> dict[str, list[st.Page]]:
     nav: dict[str, list[st.Page]] = {}
     for section, pages in SECTIONS.items():
@@ -93,7 +117,12 @@ st.set_page_config(
 )
 
 page = st.navigation(build_navigation())  # the sidebar shows the real pages during the first load
-if wait_for_first_start(ui.db_path()) and "sample_banner" not in st.session_state:
+workspace_switch()
+if (
+    ui.is_sample()
+    and wait_for_first_start(ui.db_path())
+    and "sample_banner" not in st.session_state
+):
     st.session_state["sample_banner"] = True
     ui.refresh()
 page.run()

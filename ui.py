@@ -8,7 +8,9 @@ result is reused across reruns), render. The API:
 - ``link(page_path, label, icon)``: a ``st.page_link`` that is left out while the page file is absent.
 - ``show_error(exc)``: one ``st.error`` with the message of a ``PersonalizationError``.
 - ``progress_bar(container)``: a bar in ``container`` and the progress callable that moves it.
-- ``db_path()``: the database file this session uses (``$PERSONALIZATION_DB`` or the default).
+- Workspaces: ``WORKSPACES`` (the sample shop, in a database of its own, and the user's own
+  data); ``workspace()`` the one open in this session, ``is_sample()``, ``open_workspace(name)``;
+  ``db_path()``: the database file of the open workspace.
 - ``data_version()``: a token that changes whenever tables or models change; ``refresh()`` after a
   page writes (ingest, train, promote) so the next read sees it at once.
 - Cached loaders (all keyed by database path and data version): ``tables()``, ``overview()``,
@@ -40,6 +42,7 @@ from personalization.errors import PersonalizationError
 
 __all__ = [
     "METRIC_HELP",
+    "WORKSPACES",
     "data_version",
     "db_path",
     "empty_state",
@@ -48,6 +51,8 @@ __all__ = [
     "fmt_num",
     "fmt_pct",
     "header",
+    "is_sample",
+    "open_workspace",
     "link",
     "load_model",
     "metric_help",
@@ -65,6 +70,7 @@ __all__ = [
     "table",
     "table_names_or_stop",
     "tables",
+    "workspace",
 ]
 
 ROOT = Path(__file__).resolve().parent
@@ -158,9 +164,35 @@ def progress_bar(container: Any = st, text: str = "Starting…") -> Callable[[fl
     return move
 
 
+WORKSPACES = {"sample": "Sample shop", "mine": "My data"}
+
+
+def workspace() -> str:
+    """The workspace open in this session: ``sample`` or ``mine``. A new session opens the user's
+    own data when there is some, else the sample shop."""
+    if st.session_state.get("workspace") not in WORKSPACES:
+        from personalization import workspace as library
+
+        st.session_state["workspace"] = "mine" if library.has_own_data() else "sample"
+    return st.session_state["workspace"]
+
+
+def is_sample() -> bool:
+    return workspace() == "sample"
+
+
+def open_workspace(name: str) -> None:
+    """Switch this session to the workspace ``name`` (``sample`` or ``mine``)."""
+    if name not in WORKSPACES:
+        raise ValueError(f"workspace must be one of {sorted(WORKSPACES)}")
+    st.session_state["workspace"] = name
+    refresh()
+
+
 def db_path() -> str:
-    """The database file of this session, as an absolute path string (a cache key)."""
-    return str(config.db_path().resolve())
+    """The database file of the open workspace, as an absolute path string (a cache key)."""
+    path = config.sample_db_path() if is_sample() else config.db_path()
+    return str(path.resolve())
 
 
 def refresh() -> None:
@@ -302,7 +334,27 @@ def pick_model(kind: str, empty_message: str, key: str, help: str, container: An
         help=help,
         format_func=lambda m: f"{model_label(by_id[m])} ({m[-4:]})",
     )
+    model_data_note(by_id[chosen], container)
     return by_id[chosen]
+
+
+def model_data_note(model: dict, container: Any = st) -> None:
+    """Under a model choice: what data the model was trained on, and a warning when that data has
+    changed since (retrain it on the Train page)."""
+    state = _data_state(model["model_id"], db_path(), data_version())
+    if state["current"] is False:
+        container.warning(
+            f"This model is out of date: {state['message']}. Its suggestions come from the "
+            "earlier data; train a new one on the Train page.",
+            icon=":material/update:",
+        )
+    elif state["table"]:
+        container.caption(f"Trained on the data now in **{state['table']}**.")
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def _data_state(model_id: str, db: str, version: str) -> dict:
+    return registry.data_state(registry.resolve(model_id, db=db), db=db)
 
 
 def fmt_int(value: Any) -> str:

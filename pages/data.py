@@ -15,20 +15,10 @@ from personalization.data import ingest
 from personalization.errors import PersonalizationError
 
 NONE = "— not in this file —"
-KIND_HELP = {
-    "events": "One row per action: who (user), on what (item), what they did (event type), when.",
-    "users": "One row per customer with attributes such as device, location or segment.",
-    "items": "One row per product with attributes such as title, category or price.",
-    "customers": "One row per customer with features and an outcome to predict (e.g. converted).",
-}
-SEPARATORS = {
-    "Detect automatically": None,
-    "Comma ,": ",",
-    "Semicolon ;": ";",
-    "Tab": "\t",
-    "Pipe |": "|",
-}
+SEPARATORS = {"Detect automatically": None, "Comma ,": ",", "Semicolon ;": ";", "Tab": "\t"}
+SEPARATORS["Pipe |"] = "|"
 TEMP_DIR = Path(tempfile.gettempdir()) / "personalization-uploads"
+TEXT = st.column_config.TextColumn
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=8)
@@ -49,51 +39,66 @@ def save_upload(upload) -> tuple[Path, str]:
     return path, digest
 
 
-def mapping_widgets(info: ingest.FileInfo, kind: str, digest: str) -> tuple[dict, dict]:
-    """A selectbox per role prefilled from the suggestion, plus constants; returns both dicts.
+def pick_columns(info: ingest.FileInfo, labels: dict[str, str], key: str) -> dict[str, str]:
+    """A selectbox per role or attribute (name -> label), prefilled from the suggestion.
 
-    A role set to "not in this file" maps to "" so that the library drops its suggestion."""
-    roles = ingest.ROLES.get(kind, ())
+    One set to "not in this file" maps to "" so that the library drops its suggestion."""
     mapping: dict[str, str] = {}
-    constants: dict[str, str] = {}
     cols = st.columns(3)
-    for i, role in enumerate(roles):
-        suggested = info.suggested.get(role)
+    for i, (name, label) in enumerate(labels.items()):
         options = [NONE, *info.columns]
         chosen = cols[i % 3].selectbox(
-            role,
+            label,
             options,
-            index=options.index(suggested) if suggested in options else 0,
-            key=f"map_{digest}_{kind}_{role}",
-            help=ROLE_HELP.get(role),
+            options.index(info.suggested.get(name, NONE)),
+            key=f"{key}_{name}",
+            help=ingest.ROLE_HELP.get(name),
         )
-        mapping[role] = "" if chosen == NONE else chosen
-    if kind == "events" and not mapping.get("event_type"):
-        rating = ingest.is_rating_column(mapping.get("value") or "")
-        constant = st.text_input(
-            "Event type for every row",
-            value="rating" if rating else "purchase",
-            help="This file has no event-type column, so every row gets this type "
-            "(for example purchase for an order file, rating for a ratings file).",
-            key=f"const_{digest}_event_type",
-        )
-        if constant.strip():
-            constants["event_type"] = constant.strip()
-    return mapping, constants
+        mapping[name] = "" if chosen == NONE else chosen
+    return mapping
 
 
-ROLE_HELP = {
-    "user_id": "The customer id column.",
-    "item_id": "The product (or content) id column.",
-    "event_type": "What happened: view, click, add_to_cart, purchase, rating, …",
-    "timestamp": "When it happened. Dates, ISO text and Unix seconds are all understood.",
-    "value": "A number that goes with the event: a rating, revenue, quantity or dwell time.",
-    "session_id": "Groups events of one visit (optional).",
-}
+def event_type_for_all(mapping: dict[str, str], digest: str) -> dict[str, str]:
+    """A constant event type when the file has no event-type column."""
+    constant = st.text_input(
+        "Event type for every row",
+        value="rating" if ingest.is_rating_column(mapping.get("value") or "") else "purchase",
+        help="This file has no event-type column, so every row gets this type "
+        "(for example purchase for an order file, rating for a ratings file).",
+        key=f"const_{digest}_event_type",
+    )
+    return {"event_type": constant.strip()} if constant.strip() else {}
+
+
+def attribute_widgets(info: ingest.FileInfo, digest: str) -> dict[str, str]:
+    """Product and customer attributes of an events file, those found pre-filled and explained."""
+    labels = ingest.ATTRIBUTE_LABELS
+    found = [f"{labels[n]}: **{c}**" for n, c in info.suggested.items() if n in labels]
+    if found:
+        st.info(
+            f"This file also describes products and customers ({', '.join(found)}). They are "
+            "filled in below: product names then show in recommendation lists and reasons "
+            "(“Because you bought …”) instead of codes.",
+            icon=":material/label:",
+        )
+    with st.expander("Product and customer attributes", expanded=bool(found)):
+        return pick_columns(info, ingest.ATTRIBUTE_LABELS, f"attr_{digest}")
+
+
+def date_order(choice: dict) -> str:
+    """The day/month radio for dates that read both ways; returns the chosen format."""
+    st.warning(
+        f"The dates in **{choice['column']}** read both day-first and month-first, and no date "
+        "settles which. Choose the order, then press Load again.",
+        icon=":material/event:",
+    )
+    st.dataframe(pd.DataFrame(choice["examples"]), hide_index=True)
+    label = st.radio("The file writes dates", list(choice["choices"]), key="date_order")
+    return choice["choices"][label]
 
 
 def show_report(report: dict) -> None:
-    """The ingest report: counts as cards, then the first rejected lines and the flags."""
+    """The ingest report: counts as cards, attributes, rejects by reason, then the lines."""
     st.success(f"Loaded into table **{report['table']}**.", icon=":material/task_alt:")
     cards = st.columns(4)
     for card, key, label in zip(
@@ -103,23 +108,40 @@ def show_report(report: dict) -> None:
         strict=True,
     ):
         card.metric(label, ui.fmt_int(report.get(key, 0)), help=ui.METRIC_HELP[key])
+    if ingest.describe_attributes(report):
+        st.info(ingest.describe_attributes(report), icon=":material/label:")
+    if report.get("reject_summary"):
+        st.markdown("**What was left out or flagged, and what to do**")
+        rows = st.column_config.NumberColumn("Rows", format="localized")
+        config = {"reason": "Reason", "rows": rows, "fix": TEXT("What to do", width="large")}
+        st.dataframe(pd.DataFrame(report["reject_summary"]), hide_index=True, column_config=config)
     if report.get("rejects"):
-        st.markdown("**Rejected rows** (first ones; nothing else was left out)")
-        st.dataframe(
-            pd.DataFrame(report["rejects"]),
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "line": st.column_config.NumberColumn("Line in file", format="%d"),
-                "reason": st.column_config.TextColumn("Why it was left out", width="large"),
-            },
-        )
+        with st.expander("Rejected lines (the first ones; the table above counts them all)"):
+            line = st.column_config.NumberColumn("Line in file", format="%d")
+            why = TEXT("Why it was left out", width="large")
+            config = {"line": line, "reason": why}
+            st.dataframe(pd.DataFrame(report["rejects"]), hide_index=True, column_config=config)
     for note in report.get("notes") or []:
         st.caption(note)
-    flagged = {k: v for k, v in (report.get("flagged") or {}).items() if v}
-    if flagged:
-        lines = ", ".join(f"{ui.fmt_int(v)} {k.replace('_', ' ')}" for k, v in flagged.items())
-        st.info(f"Kept but flagged for your attention: {lines}.", icon=":material/flag:")
+
+
+def options(kind: str) -> tuple[str | None, str, str, str]:
+    """Separator, timestamp format, table name and mode, from the Options expander."""
+    sep = SEPARATORS[st.selectbox("Separator", list(SEPARATORS))]
+    ts_format = st.text_input(
+        "Timestamp format",
+        placeholder="e.g. %d/%m/%Y %H:%M (leave empty to detect)",
+        help="Only needed when dates are written in an unusual way.",
+    )
+    table_name = st.text_input("Table name", value=kind, help="Where the rows are stored.")
+    mode = st.radio(
+        "If the table already exists",
+        ["append", "replace"],
+        format_func={"append": "Add these rows", "replace": "Replace its rows"}.get,
+        horizontal=True,
+        help="Choose replace to swap the sample shop for your own data.",
+    )
+    return sep, ts_format, table_name, mode
 
 
 def upload_section() -> None:
@@ -133,24 +155,11 @@ def upload_section() -> None:
     kind = left.selectbox(
         "What does the file hold?",
         ingest.KINDS,
-        help=" ".join(f"{k}: {v}" for k, v in KIND_HELP.items()),
+        help=" ".join(f"{k}: {v}" for k, v in ingest.KIND_HELP.items()),
     )
-    left.caption(KIND_HELP[kind])
+    left.caption(ingest.KIND_HELP[kind])
     with right.expander("Options"):
-        sep = SEPARATORS[st.selectbox("Separator", list(SEPARATORS))]
-        ts_format = st.text_input(
-            "Timestamp format",
-            placeholder="e.g. %d/%m/%Y %H:%M (leave empty to detect)",
-            help="Only needed when dates are written in an unusual way.",
-        )
-        table_name = st.text_input("Table name", value=kind, help="Where the rows are stored.")
-        mode = st.radio(
-            "If the table already exists",
-            ["append", "replace"],
-            format_func={"append": "Add these rows", "replace": "Replace its rows"}.get,
-            horizontal=True,
-            help="Choose replace to swap the sample shop for your own data.",
-        )
+        sep, ts_format, table_name, mode = options(kind)
     if upload is None:
         return
     path, digest = save_upload(upload)
@@ -167,8 +176,19 @@ def upload_section() -> None:
         "**Map the columns** — the columns we recognised are filled in; pick another column "
         "for any role that is wrong. Columns not mapped are kept as they are."
     )
-    mapping, constants = mapping_widgets(info, kind, digest)
+    mapping = pick_columns(info, {r: r for r in ingest.ROLES[kind]}, f"map_{digest}_{kind}")
+    constants = {}
+    if kind == "events":
+        if not mapping.get("event_type"):
+            constants = event_type_for_all(mapping, digest)
+        mapping.update(attribute_widgets(info, digest))
+    choice = st.session_state.get("date_choice")
+    if choice and choice["digest"] == digest:
+        ts_format = date_order(choice)
     if st.button("Load", type="primary", icon=":material/upload:", key="load_file"):
+        if ui.is_sample():
+            ui.open_workspace("mine")
+            st.info("Your file goes into My data; the sample shop stays as it was.")
         slot = st.empty()
         try:
             report = ingest.ingest_file(
@@ -184,6 +204,9 @@ def upload_section() -> None:
                 db=ui.db_path(),
                 progress=ui.progress_bar(slot, "Loading…"),
             )
+        except ingest.AmbiguousDatesError as exc:
+            st.session_state["date_choice"] = dict(ingest.date_order_choice(exc), digest=digest)
+            st.rerun()
         except PersonalizationError as exc:
             slot.empty()
             ui.show_error(exc)
@@ -191,6 +214,7 @@ def upload_section() -> None:
         slot.empty()
         ui.refresh()
         st.session_state["sample_banner"] = False
+        st.session_state.pop("date_choice", None)
         st.session_state["last_report"] = (digest, report.to_dict())
     last = st.session_state.get("last_report")
     if last and last[0] == digest:
@@ -199,38 +223,29 @@ def upload_section() -> None:
 
 def profile_charts(name: str, prof: dict) -> None:
     columns = prof.get("columns")
-    rows = int(prof.get("rows", 0))
-    st.dataframe(
-        columns,
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "column": "Column",
-            "type": "Type",
-            "nulls": st.column_config.NumberColumn("Missing", format="localized"),
-            "distinct": st.column_config.NumberColumn(
-                "Distinct", format="localized", help="Approximate number of different values."
-            ),
-            "min": "Smallest",
-            "max": "Largest",
-        },
-    )
+    number = st.column_config.NumberColumn
+    config = {
+        "column": "Column",
+        "type": "Type",
+        "nulls": number("Missing", format="localized"),
+        "distinct": number("Distinct", format="localized", help="Approximate distinct values."),
+        "min": "Smallest",
+        "max": "Largest",
+    }
+    st.dataframe(columns, hide_index=True, width="stretch", column_config=config)
     left, right = st.columns(2)
-    with left:
-        st.markdown("**Missing values per column**")
-        st.plotly_chart(charts.nulls_per_column(columns, rows), width="stretch")
+    left.markdown("**Missing values per column**")
+    left.plotly_chart(charts.nulls_per_column(columns, int(prof.get("rows", 0))), width="stretch")
     if "events_per_type" not in prof:
         return
-    with right:
-        st.markdown("**Events per type**")
-        st.plotly_chart(charts.events_per_type(prof["events_per_type"]), width="stretch")
+    right.markdown("**Events per type**")
+    right.plotly_chart(charts.events_per_type(prof["events_per_type"]), width="stretch")
     left, right = st.columns(2)
     with left:
         st.markdown("**Events per customer**")
         interactions_chart(prof.get("interactions_per_user") or {})
-    with right:
-        st.markdown("**Events per day**")
-        st.plotly_chart(charts.events_per_day(prof.get("events_per_day")), width="stretch")
+    right.markdown("**Events per day**")
+    right.plotly_chart(charts.events_per_day(prof.get("events_per_day")), width="stretch")
 
 
 def interactions_chart(quantiles: dict) -> None:

@@ -28,10 +28,14 @@ def customer(model_id: str, db: str, key: str) -> dict:
 
 def global_section(points: pd.DataFrame) -> pd.DataFrame:
     st.subheader("What drives conversion overall")
-    table = shap.importance(points)
+    table = explain.with_shares(shap.importance(points))
     left, right = st.columns(2)
-    left.plotly_chart(mc.shap_bar(table, title="Feature importance"), width="stretch")
-    left.caption("How much each feature moves the score on average, in either direction.")
+    left.plotly_chart(mc.share_bar(table, title="Share of the explanation"), width="stretch")
+    left.caption(
+        "Each column's share of everything that moves customers' chances away from the average, "
+        "in either direction; the shares add up to 100%. Columns are the ones of your table "
+        "(a text column's values count as one column)."
+    )
     right.plotly_chart(mc.beeswarm(points, title="Effect per customer"), width="stretch")
     right.caption(
         "One dot per customer. Right of the line raises the score, left lowers it; red dots have a high "
@@ -91,38 +95,41 @@ def customer_section(model_id: str, artifact) -> None:
     st.subheader("Why this customer scores as they do")
     key = pick_customer(artifact)
     result = customer(model_id, ui.db_path(), key)
-    average = shap.as_probability(result["base_value"], result["output_space"])
+    average = result["average_rate"]
     a, b = st.columns(2)
     a.metric(
         "Predicted chance to convert",
-        ui.fmt_pct(result["probability"]),
-        delta=f"{(result['probability'] - average) * 100:+.1f} pts vs average",
+        ui.fmt_pct(result["chance"]),
+        delta=f"{(result['chance'] - average) * 100:+.1f} pts vs average",
         help="The model's probability that this customer converts.",
     )
     b.metric(
         "Average customer",
         ui.fmt_pct(average),
-        help="Where every explanation starts: the model's output for an average customer.",
+        help="The share of the test customers who really converted: the same rate as the Lift "
+        "page's overall conversion rate. Every explanation starts from it.",
     )
+    calibration = result["calibration"]
+    if calibration["skewed"]:
+        st.warning(calibration["message"], icon=":material/balance:")
+    else:
+        st.caption(calibration["message"])
     st.info(result["sentence"], icon=":material/lightbulb:")
     st.plotly_chart(
-        mc.waterfall_figure(
-            result["contributions"],
-            result["base_value"],
-            result["prediction"],
-            output_space=result["output_space"],
+        mc.chance_waterfall(
+            result["steps"],
+            average,
+            result["model_average"],
+            result["chance"],
             title="From the average customer to this one",
         ),
         width="stretch",
     )
-    units = (
-        "percentage points of the chance (0.10 = 10 points)"
-        if result["output_space"] == "probability"
-        else "log-odds, the model's own units: compare their sizes rather than read them as percentages"
-    )
     st.caption(
-        f"Red bars raise the chance, blue bars lower it; the values after '=' are this customer's. "
-        f"The numbers in the sentence and on the bars are {units}."
+        "Red bars raise the chance, blue bars lower it, in percentage points; the values after "
+        "'=' are this customer's. Columns are added biggest first, so 'from A to B' depends on "
+        "that order while the size of each step does not. Computed with SHAP on the chance "
+        "itself, against 50 test customers spread over all scores."
     )
 
 
@@ -139,6 +146,13 @@ try:
         help="The promoted model is chosen by default.",
     )["model_id"]
     artifact, info = ui.load_model(model_id)
+    hold = (info.get("details") or {}).get("hold")
+    if hold and str(hold).startswith("leakage") and info.get("status") != "promoted":
+        st.warning(
+            f"This model is on hold ({hold}): the column it names may be recorded after the "
+            "outcome, so the explanation below may lean on it. Answer it on the Train page.",
+            icon=":material/report:",
+        )
     sample = st.select_slider(
         "Customers to explain",
         SAMPLE_SIZES,

@@ -223,6 +223,13 @@ try:
 except PersonalizationError as exc:
     ui.show_error(exc)
     st.stop()
+if shown.empty:
+    st.warning(
+        "These customers get no suggestion with these settings: the rules leave no product to "
+        "suggest. Loosen them (hide fewer categories, drop the in-stock rule, or let customers "
+        "see what they already bought).",
+        icon=":material/block:",
+    )
 st.dataframe(
     shown,
     hide_index=True,
@@ -251,7 +258,18 @@ if st.button("Prepare the file", type="primary", icon=":material/build:", key="p
     except PersonalizationError as exc:
         ui.show_error(exc)
 ready = st.session_state.get("export")
-if ready and ready[0] == settings:
+if ready and ready[0] == settings and not ready[1]["rows"]:
+    st.warning(
+        "The file would be empty: no customer got a suggestion with these settings. "
+        + (
+            "The rules above leave no product to suggest: loosen them (hide fewer categories, "
+            "drop the in-stock rule) or turn off *Hide what each customer already bought*."
+            if shown.empty
+            else "Check the chosen customers: none of them is known to the model."
+        ),
+        icon=":material/block:",
+    )
+elif ready and ready[0] == settings:
     result = ready[1]
     st.success(
         f"{ui.fmt_int(result['rows'])} rows for {ui.fmt_int(result['users'])} customers are ready "

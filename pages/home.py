@@ -15,13 +15,14 @@ ui.header(
     "This page shows what data is loaded and what to do next.",
 )
 
-if st.session_state.get("sample_banner"):
+if ui.is_sample() and st.session_state.get("sample_banner"):
     with st.container(border=True):
         st.success(
-            "The bundled **sample shop** (a fictional store with 90 days of activity) was loaded and "
-            "a recommender and a conversion model were trained on it, so you can try everything "
-            "right away. To use your own data, open the **Data** page, "
-            "upload your file and choose **Replace** so the sample rows are swapped out.",
+            "This is the bundled **sample shop** (a fictional store with 90 days of activity), with "
+            "a recommender and a conversion model trained on it, so you can try everything right "
+            "away. It lives in a database of its own: to use your own data, open the **Data** "
+            "page and upload a file; it goes into **My data** (switch in the sidebar), and the "
+            "sample stays as it is.",
             icon=":material/storefront:",
         )
         if st.button("Got it, hide this", key="hide_banner"):

@@ -9,10 +9,10 @@ import streamlit as st
 import ui
 from personalization.charts import propensity as mc
 from personalization.errors import PersonalizationError
-from personalization.propensity import lift
+from personalization.propensity import lift, metrics
 
 
-def outcome_cards(y: np.ndarray, scores: np.ndarray) -> None:
+def outcome_cards(artifact, y: np.ndarray, scores: np.ndarray) -> None:
     deciles = lift.decile_table(y, scores, bins=10)
     top = deciles.iloc[0] if len(deciles) else None
     a, b, c = st.columns(3)
@@ -23,14 +23,20 @@ def outcome_cards(y: np.ndarray, scores: np.ndarray) -> None:
     )
     b.metric(
         "Overall conversion rate",
-        ui.fmt_pct(y.mean()),
-        help="What contacting customers at random would convert.",
+        ui.fmt_pct(lift.overall_rate(artifact)),
+        help="What contacting customers at random would convert; the Explain page's average "
+        "customer.",
     )
     c.metric(
         "Lift in the top 10%",
         f"{ui.fmt_num(top['lift'] if top is not None else None, 2)}x",
         help=ui.metric_help("lift"),
     )
+    test, baseline = (artifact.metrics.get(k) or {} for k in ("test", "baseline"))
+    words = [
+        w["text"] for w in metrics.metrics_in_words(test, baseline) if w["metric"] == "roc_auc"
+    ]
+    st.markdown("\n".join(f"- {line}" for line in [lift.lift_in_words(y, scores), *words]))
 
 
 def curves(y: np.ndarray, scores: np.ndarray) -> None:
@@ -117,18 +123,24 @@ def segment_section(artifact, y: np.ndarray, scores: np.ndarray) -> None:
         format_func=lambda d: f"{d}% by score" if d < 100 else "everyone",
         help="Lift of the customers of each segment who fall in the top share of scores.",
     )
-    chosen = lift.depth_summary(
-        y, scores, artifact.test_frame[column].to_numpy(), share=depth / 100
-    )
+    groups = lift.merge_small_groups(artifact.test_frame[column])
+    chosen = lift.depth_summary(y, scores, groups.to_numpy(), share=depth / 100)
     st.plotly_chart(
         mc.segment_lift_figure(
             chosen, base_rate=float(y.mean()), title=f"Lift by {column}, top {depth}% of scores"
         ),
         width="stretch",
     )
+    sizes = lift.segment_groups(artifact.test_frame[column])
+    listed = " · ".join(
+        f"{row.segment} {row.customers:,}" + (" (too few to trust)" if row.small else "")
+        for row in sizes.itertuples()
+    )
     st.caption(
-        "A bar above the dashed line converts better than random. The whisker is a 95% confidence "
-        "interval: wide whiskers mean too few customers to be sure; n is the number of customers."
+        f"Customers per group in the test split: {listed}. Groups under "
+        f"{lift.MIN_GROUP_CUSTOMERS} customers are merged into 'other'. A bar above the dashed "
+        "line converts better than random; the whisker is a 95% confidence interval (wide means "
+        "too few customers to be sure); n on a bar counts its customers in the top share."
     )
 
 
@@ -262,7 +274,7 @@ try:
             "pages/train.py",
             "Train a conversion model",
         )
-    outcome_cards(y_test, test_scores)
+    outcome_cards(artifact, y_test, test_scores)
     curves(y_test, test_scores)
     decile_section(y_test, test_scores)
     segment_section(artifact, y_test, test_scores)

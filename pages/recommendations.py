@@ -8,12 +8,12 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from panels import customer_search
 from personalization import store
 from personalization.charts import recommender as charts
 from personalization.errors import PersonalizationError
 from personalization.recommendation import reasons, serving
 
-MAX_CHOICES = 2000
 MAX_FILTERS = 4
 SPINNERS = {
     "recommend_for_user": "Finding recommendations…",
@@ -149,32 +149,8 @@ def attribute_boxes(attributes: dict[str, list[str]], blank: str, prefix: str) -
     return {column: value for column, value in chosen.items() if value != blank}
 
 
-def pick_user(users: pd.DataFrame | None, attributes: dict[str, list[str]]) -> str | None:
-    """Choose a customer: filter by attributes (if a users table exists), then pick or type an id.
-
-    A link with ``?user=ID`` opens the page on that customer.
-    """
-    options = []
-    if users is not None:
-        chosen = attribute_boxes(attributes, "Any", "filter") if attributes else {}
-        matching = serving.users_matching(users, chosen)
-        options = matching["user_id"].astype(str).head(MAX_CHOICES).tolist()
-    linked = st.query_params.get("user")
-    if linked and linked not in options:
-        options.insert(0, linked)
-    return st.selectbox(
-        "Customer id",
-        options,
-        index=options.index(linked) if linked else (0 if options else None),
-        accept_new_options=True,
-        placeholder="Type a customer id",
-        key="customer",
-        help="Pick from the list (narrowed by the filters) or type any customer id.",
-    )
-
-
-def customer_tab(model_id: str, k: int, users: pd.DataFrame | None, attributes: dict) -> None:
-    user_id = pick_user(users, attributes)
+def customer_tab(model_id: str, k: int, attributes: dict) -> None:
+    user_id = customer_search.pick_user(attributes, attribute_boxes)
     if not user_id:
         st.info(
             "Choose or type a customer id to see their recommendations.", icon=":material/info:"
@@ -289,7 +265,7 @@ attributes = serving.attribute_choices(users) if users is not None else {}
 
 one, new, segment = st.tabs(["One customer", "New visitor", "Whole segment"])
 with one:
-    customer_tab(model["model_id"], k, users, attributes)
+    customer_tab(model["model_id"], k, attributes)
 with new:
     new_customer_tab(model["model_id"], k, attributes)
 with segment:

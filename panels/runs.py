@@ -94,11 +94,13 @@ def train_and_show(
 
 def standing(result: dict) -> str:
     """Whether the new run is the one every page uses, or how to make it so."""
+    why = result.get("why") or ""
+    why = f" ({why})" if why else ""
     if result.get("status") == "promoted":
-        return "It is the model in use on every page."
+        return f"It is now the model in use on every page{why}."
     return (
-        "The earlier model stays in use; pick this run under *Model to use everywhere* below "
-        "to switch."
+        f"The earlier model stays in use{why}; pick this run under *Model to use everywhere* "
+        "below to switch." + (f" {result['note']}." if "scores" in result.get("note", "") else "")
     )
 
 
@@ -138,15 +140,16 @@ def earlier_runs(kind: str) -> None:
     if not runs:
         st.caption("No runs yet: the first model you train is saved and promoted automatically.")
         return
-    table = registry.runs_table(runs)
+    table = registry.runs_table(runs, db=ui.db_path())
     st.dataframe(table.rename(columns=_metric_columns(table)), hide_index=True, width="stretch")
     ids = [r["model_id"] for r in runs]
     by_id = {r["model_id"]: r for r in runs}
     left, right = st.columns([3, 2])
+    alike = [m for m in ids if by_id[m].get("data_fingerprint") == runs[0].get("data_fingerprint")]
     chosen = left.multiselect(
         "Compare runs",
         ids,
-        default=ids[:2],
+        default=alike[:2],
         key=f"compare_{kind}_{len(ids)}",
         format_func=lambda m: run_name(by_id[m]),
         help="Pick two or more runs to see their metrics side by side.",
@@ -168,7 +171,14 @@ def earlier_runs(kind: str) -> None:
         ui.refresh()
         st.toast(f"{target} is now the promoted {kind}.")
         st.rerun()
-    if len(chosen) >= 2:
+    fingerprints = {by_id[m].get("data_fingerprint") for m in chosen}
+    if len(chosen) >= 2 and len(fingerprints) > 1:
+        st.info(
+            "These runs were trained on different data, so their scores cannot be compared; "
+            "pick runs trained on the same data (the *data* column says which are current).",
+            icon=":material/compare_arrows:",
+        )
+    elif len(chosen) >= 2:
         compare_runs([by_id[m] for m in chosen])
     elif chosen:
         st.caption("Pick a second run to compare.")

@@ -9,7 +9,7 @@ import streamlit as st
 
 import ui
 from panels import runs
-from personalization import propensity
+from personalization import propensity, registry
 from personalization.charts import propensity as charts
 from personalization.errors import PersonalizationError
 from personalization.values import is_number
@@ -191,17 +191,52 @@ def classifier_curves(model_id: str) -> None:
     )
 
 
+def leakage_section(result: dict) -> None:
+    """Each flagged column loudly, with one-click ways out: exclude it and retrain with the same
+    settings, or keep the model (the column is known before the outcome) and promote it."""
+    flagged = result.get("leakage") or []
+    if not flagged or result.get("leakage_kept"):
+        return
+    for finding in flagged:
+        column = finding["column"]
+        st.error(finding["message"], icon=":material/report:")
+        if st.button(f"Exclude {column} and retrain", key=f"clf_exclude_{column}", type="primary"):
+            settings = dict(result["settings"])
+            settings["exclude"] = tuple(dict.fromkeys([*settings.get("exclude", ()), column]))
+            try:
+                st.session_state["clf_result"] = train_classifier_run(settings)
+            except PersonalizationError as exc:
+                ui.show_error(exc)
+                return
+            ui.refresh()
+            st.rerun()
+    if st.button("Keep it (it is known before the outcome)", key=f"clf_keep_{result['model_id']}"):
+        registry.promote(result["model_id"], db=ui.db_path())
+        st.session_state["clf_result"] = {**result, "status": "promoted", "leakage_kept": True}
+        ui.refresh()
+        st.rerun()
+
+
 def show_classifier_result(result: dict) -> None:
-    """The saved run: warnings, its cards against no model, cross-validation, its curves."""
+    """The saved run: leakage flags, warnings, its cards against no model in plain words,
+    cross-validation, its curves."""
+    leakage_section(result)
     for warning in result.get("warnings") or []:
         st.warning(warning, icon=":material/warning:")
-    st.success(
-        f"Saved **{result['model_id']}** ({result.get('algo', '')}). " + runs.standing(result)
+    held = result.get("leakage") and result.get("status") != "promoted"
+    standing = (
+        "It is NOT in use until you answer the leakage question above."
+        if held
+        else runs.standing(result)
     )
+    st.success(f"Saved **{result['model_id']}** ({result.get('algo', '')}). " + standing)
     metrics = result.get("metrics") or {}
     test, baseline = metrics.get("test") or {}, metrics.get("baseline") or {}
     cards = runs.CARDS["classifier"]
     runs.metric_cards(test, baseline, cards, "no model")
+    words = result.get("metrics_in_words") or []
+    if words:
+        st.markdown("\n".join(f"- {w['text']}" for w in words))
     st.caption(
         "Compared with no model: ranking customers at random (ROC AUC 0.5) and contacting "
         "everyone (precision = the conversion rate, recall = 100%, so a lower recall is expected)."

@@ -139,7 +139,7 @@ def train_recommender_run(settings: dict) -> dict:
 
 def show_recommender_result(result: dict) -> None:
     """The saved run: what it is, what it chose, its cards and bars against popularity."""
-    from personalization.recommendation import training
+    from personalization.recommendation import summary, training
 
     st.success(
         f"Saved **{result['model_id']}** ({result['algo']}, {ui.fmt_int(result.get('n_users'))} "
@@ -156,6 +156,9 @@ def show_recommender_result(result: dict) -> None:
             icon=":material/info:",
         )
         return
+    said = summary.verdict(metrics, baseline)
+    if said:
+        st.markdown(f"**In short:** {said}")
     cards = runs.CARDS["recommender"]
     runs.metric_cards(metrics, baseline, cards, "popularity")
     shown = [k for k in metrics if k.split("@")[0] in cards]

@@ -1,8 +1,9 @@
 """The exception family users see.
 
 Every message says what is wrong, what was found, and how to fix it. The command line turns
-``BadInputError`` into exit code 2 and any other ``PersonalizationError`` into exit code 1; pages
-show the message with ``st.error``.
+``BadInputError`` and ``DatabaseBusyError`` into exit code 2 and any other ``PersonalizationError``
+into exit code 1; pages show the message with ``st.error`` (a ``DatabaseBusyError`` as a waiting
+state: the database is in use, nothing is wrong with the input).
 """
 
 from __future__ import annotations
@@ -25,7 +26,22 @@ class NotEnoughDataError(BadInputError):
 
 
 class DatabaseBusyError(PersonalizationError):
-    """Another process holds the DuckDB file for writing and did not let go in time."""
+    """Another process held the DuckDB file and did not let go in time: nothing is wrong and
+    nothing was changed; the fix is to try again when it finishes (the command line exits 2).
+
+    ``path`` is the database file, ``holder`` what holds it (``"PID 123: python -m
+    personalization ingest big.csv"``, or ``""`` when DuckDB did not say).
+    """
+
+    def __init__(self, message: str, path: str = "", holder: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.holder = holder
+
+
+class MemoryLimitError(BadInputError):
+    """A task needed more memory than DuckDB may use (``PERSONALIZATION_MEMORY_LIMIT``); nothing
+    was stored. The fix is the user's: a higher limit, or a smaller file."""
 
 
 class IncompatibleModelError(BadInputError):

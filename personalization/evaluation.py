@@ -25,7 +25,8 @@ import scipy.sparse as sp
 from personalization.errors import BadInputError, NotEnoughDataError
 from personalization.progress import Progress, report
 
-SPLITS = ("random", "temporal", "leave-last")
+SPLITS = ("random", "temporal", "leave-last", "next-event", "rest-of-session")
+SEQUENCE_SPLITS = ("next-event", "rest-of-session")
 ACCURACY = ("precision", "recall", "ndcg", "map", "hit_rate")
 DIVERSITY_CELLS = 1 << 22
 
@@ -107,7 +108,9 @@ def split_events(
 
     ``random``: ``test_size`` of the (user, item) pairs with all their events; ``temporal``: every
     event at or after the global cut-off time that leaves ``test_size`` of the events after it;
-    ``leave-last``: for each user the ``n`` items they touched last (see ``split_leave_last``).
+    ``leave-last``: for each user the ``n`` items they touched last (see ``split_leave_last``);
+    ``next-event``: each user's last event (``split_next_event``); ``rest-of-session``: the
+    second half of each user's last session (``split_rest_of_session``).
     """
     if method == "random":
         return split_events_random(events, test_size, seed)
@@ -115,6 +118,10 @@ def split_events(
         return split_temporal(events, test_size)
     if method == "leave-last":
         return split_leave_last(events, n)
+    if method == "next-event":
+        return split_next_event(events)
+    if method == "rest-of-session":
+        return split_rest_of_session(events)
     raise BadInputError(f"split must be one of {', '.join(SPLITS)}; got {method!r}")
 
 
@@ -180,6 +187,88 @@ def split_leave_last(events: pd.DataFrame, n: int = 1) -> tuple[pd.DataFrame, pd
     key = pd.MultiIndex.from_arrays([events["user_id"], events["item_id"]])
     mask = key.isin(pd.MultiIndex.from_arrays([chosen["user_id"], chosen["item_id"]]))
     return events[~mask], events[mask]
+
+
+def split_next_event(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each user's last event by time (ties: the later row) is the test set; only users with
+    two events or more give one, so every test user keeps history in train. Both parts come
+    back ordered by user and time. Raises ``NotEnoughDataError`` when no user has two events."""
+    ordered = _by_user_and_time(events)
+    users = ordered["user_id"].to_numpy()
+    last = np.r_[users[1:] != users[:-1], True] if len(users) else np.zeros(0, dtype=bool)
+    counts = ordered.groupby("user_id", sort=False)["user_id"].transform("size").to_numpy()
+    in_test = last & (counts >= 2)
+    if not in_test.any():
+        raise NotEnoughDataError(
+            "The next-event split needs users with two events or more; found none. "
+            "Load more events per user or use --split random."
+        )
+    return ordered[~in_test], ordered[in_test]
+
+
+def split_rest_of_session(
+    events: pd.DataFrame, gap_minutes: float = 30.0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The second half (rounded down, at least one event) of each user's last session with two
+    events or more is the test set. Sessions: the ``session`` column when present, else
+    ``session_id``, else a split after ``gap_minutes`` without an event. Both parts come back
+    ordered by user and time. Raises ``NotEnoughDataError`` when no session has two events."""
+    ordered = _by_user_and_time(events)
+    session = _sessions(ordered, gap_minutes)
+    frame = pd.DataFrame({"user": ordered["user_id"].to_numpy(), "session": session})
+    size = frame.groupby("session")["session"].transform("size").to_numpy()
+    last = frame.groupby("user")["session"].transform("max").to_numpy()
+    position = frame.groupby("session").cumcount().to_numpy()
+    chosen = (session == last) & (size >= 2)
+    in_test = chosen & (position >= size - size // 2)
+    if not in_test.any():
+        raise NotEnoughDataError(
+            "The rest-of-session split needs sessions with two events or more; found none. "
+            "Use --split next-event."
+        )
+    return ordered[~in_test], ordered[in_test]
+
+
+def next_event_metrics(ranks: np.ndarray, k: int = 20) -> dict[str, float]:
+    """``hr@K`` (share of held-out events in the top ``k``), ``mrr@K`` (mean of 1 / rank, 0
+    beyond ``k``) and ``ndcg@K`` (1 / log2(rank + 1), 0 beyond ``k``) from the 1-based rank of
+    each held-out event's item (``inf`` where it was not ranked). All in [0, 1]; 0 for none."""
+    ranks = np.asarray(ranks, dtype=np.float64)
+    keys = (f"hr@{k}", f"mrr@{k}", f"ndcg@{k}")
+    if ranks.size == 0:
+        return dict.fromkeys(keys, 0.0)
+    inside = ranks <= k
+    safe = np.where(inside, ranks, 1.0)
+    values = (inside, np.where(inside, 1.0 / safe, 0.0), np.where(inside, 1 / np.log2(safe + 1), 0))
+    return {key: float(np.mean(v)) for key, v in zip(keys, values, strict=True)}
+
+
+def ranks_in(recs: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """1-based position of ``truth[i]`` in row ``i`` of ``recs`` (users x K), ``inf`` when
+    absent."""
+    recs = _as_recs(recs)
+    found = recs == np.asarray(truth, dtype=np.int64)[:, None]
+    return np.where(found.any(axis=1), found.argmax(axis=1) + 1.0, np.inf)
+
+
+def _by_user_and_time(events: pd.DataFrame) -> pd.DataFrame:
+    order = np.lexsort((_time_order(events), events["user_id"].astype(str).to_numpy()))
+    return events.iloc[order]
+
+
+def _sessions(ordered: pd.DataFrame, gap_minutes: float) -> np.ndarray:
+    users = ordered["user_id"].astype(str).to_numpy()
+    new_user = np.r_[True, users[1:] != users[:-1]] if len(users) else np.zeros(0, dtype=bool)
+    if "session" in ordered:
+        marks = ordered["session"].to_numpy()
+        return np.cumsum(new_user | np.r_[True, marks[1:] != marks[:-1]][: len(users)]) - 1
+    if "session_id" in ordered and ordered["session_id"].notna().any():
+        marks = ordered["session_id"].astype(str).to_numpy()
+        return np.cumsum(new_user | np.r_[True, marks[1:] != marks[:-1]][: len(users)]) - 1
+    stamps = pd.to_datetime(ordered.get("timestamp"), errors="coerce")
+    seconds = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+    gaps = np.r_[False, np.diff(seconds) > gap_minutes * 60.0] if len(users) else new_user
+    return np.cumsum(new_user | gaps) - 1
 
 
 def align(

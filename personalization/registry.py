@@ -9,6 +9,7 @@ the one cache of loaded models for the command line, the pages and serving.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -27,9 +28,10 @@ from personalization.errors import IncompatibleModelError, NotFoundError
 from personalization.values import is_number
 
 FORMAT_VERSION = 1
+MODEL_FILE, META_FILE = "model.joblib", "meta.json"
 KINDS = ("recommender", "classifier")
 LOADED_MODELS = 4
-RUN_COLUMNS = ("model", "algorithm", "status", "name", "trained")
+RUN_COLUMNS = ("model", "algorithm", "status", "name", "trained", "data")
 
 _LOADED: OrderedDict[tuple, Any] = OrderedDict()
 _LOADED_LOCK = threading.Lock()
@@ -58,18 +60,26 @@ def save_model(
     data_fingerprint: str,
     name: str | None = None,
     db=None,
+    *,
+    data_table: str | None = None,
+    hold: str | None = None,
 ) -> str:
     """Write ``artifact`` to disk and add its catalog row; return the new model id.
 
-    The first model of a kind is promoted at once, so that a fresh install has a default.
+    The row's ``details`` record the table the model was trained on (``data_table``, else the
+    artifact's ``table`` or ``params["table"]``) and what it held then, ``hold`` (a reason not to
+    promote it, such as a leakage warning) and the SHA-256 of every file, checked before each load.
+    The model is promoted when it is the first of its kind, or when the promoted one was trained
+    on data that is no longer there and nothing holds this one back; otherwise it is a candidate.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
     model_id = new_model_id(kind, algo)
     folder = config.models_dir(db) / model_id
     folder.mkdir(parents=True, exist_ok=False)
+    table = data_table or getattr(artifact, "table", None) or (params or {}).get("table")
     try:
-        joblib.dump(artifact, folder / "model.joblib", compress=3)
+        joblib.dump(artifact, folder / MODEL_FILE, compress=3)
         meta = {
             "model_id": model_id,
             "kind": kind,
@@ -78,8 +88,15 @@ def save_model(
             "format_version": FORMAT_VERSION,
             "library_version": __version__,
         }
-        (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-        first = not store.list_models(kind=kind, db=db)
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+        details = {
+            "data_table": table,
+            "data_stamp": store.table_stamp(table, db=db) if table else None,
+            "hold": hold,
+            "files": {name: _sha256(folder / name) for name in (MODEL_FILE, META_FILE)},
+        }
+        status, why = _status_of_new(kind, hold, db)
+        details["promotion"] = why
         store.insert_model(
             model_id,
             kind,
@@ -88,13 +105,75 @@ def save_model(
             params,
             metrics,
             data_fingerprint,
-            status="promoted" if first else "candidate",
+            status="candidate",
+            details=details,
             db=db,
         )
+        if status == "promoted":
+            store.set_promoted(model_id, kind, db=db)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(Exception):
+            store.delete_model(model_id, db=db)
         raise
     return model_id
+
+
+def _status_of_new(kind: str, hold: str | None, db) -> tuple[str, str]:
+    """Whether a new model of ``kind`` becomes the default, and why, in a sentence."""
+    models = store.list_models(kind=kind, db=db)
+    if hold:
+        return "candidate", f"not promoted: {hold}"
+    if not models:
+        return "promoted", f"the first {kind}, so it is the default"
+    champion = next((m for m in models if m["status"] == "promoted"), None)
+    if champion is None:
+        return "promoted", f"no {kind} was the default"
+    state = data_state(champion, db=db)
+    if state["current"] is False:
+        return "promoted", (
+            f"it replaces {champion['model_id']}, which was trained on data no longer loaded "
+            f"({state['message']})"
+        )
+    return "candidate", f"{champion['model_id']} stays the default (trained on the same data)"
+
+
+def data_state(info: dict, db=None) -> dict:
+    """Whether the data ``info`` (a catalog row) was trained on is still what is loaded.
+
+    ``current`` is True (unchanged), False (replaced, added to or gone) or None (a model saved
+    before this was recorded); ``table`` names the table; ``message`` says it in plain words.
+    """
+    details = info.get("details") or {}
+    table, stamp = details.get("data_table"), details.get("data_stamp")
+    if not table or not stamp:
+        return {
+            "current": None,
+            "table": table,
+            "message": "what it was trained on is not recorded",
+        }
+    now = store.table_stamp(table, db=db)
+    if now is None:
+        return {
+            "current": False,
+            "table": table,
+            "message": f"it was trained on the table {table}, which is no longer there",
+        }
+    if now != stamp:
+        return {
+            "current": False,
+            "table": table,
+            "message": f"{table} has been loaded again or added to since it was trained",
+        }
+    return {"current": True, "table": table, "message": f"trained on the data now in {table}"}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load_model(model_id: str | None = None, kind: str | None = None, db=None) -> tuple[Any, dict]:
@@ -109,13 +188,13 @@ def load_model(model_id: str | None = None, kind: str | None = None, db=None) ->
     folder = config.models_dir(db) / info["model_id"]
     key = (
         str(folder.resolve()),
-        *(_mtime(folder / name) for name in ("model.joblib", "meta.json")),
+        *(_mtime(folder / name) for name in (MODEL_FILE, META_FILE)),
     )
     with _LOADED_LOCK:
         if key in _LOADED:
             _LOADED.move_to_end(key)
             return _LOADED[key], info
-    artifact = _read_artifact(folder, info["model_id"])
+    artifact = _read_artifact(folder, info)
     with _LOADED_LOCK:
         _LOADED[key] = artifact
         while len(_LOADED) > LOADED_MODELS:
@@ -123,11 +202,13 @@ def load_model(model_id: str | None = None, kind: str | None = None, db=None) ->
     return artifact, info
 
 
-def _read_artifact(folder: Path, model_id: str) -> Any:
+def _read_artifact(folder: Path, info: dict) -> Any:
+    model_id = info["model_id"]
     fix = f"train it again, or remove it with: python -m personalization delete-model {model_id}"
-    meta_path, model_path = folder / "meta.json", folder / "model.joblib"
+    meta_path, model_path = folder / META_FILE, folder / MODEL_FILE
     if not meta_path.exists() or not model_path.exists():
         raise NotFoundError(f"The files of model {model_id} are missing from {folder}; {fix}")
+    _check_files(folder, info, fix)
     try:
         meta = json.loads(meta_path.read_text())
         version = meta.get("format_version")
@@ -154,6 +235,23 @@ def _read_artifact(folder: Path, model_id: str) -> Any:
             f"Model {model_id} cannot be read by this version (damaged, or saved before a change "
             f"of the library: {type(exc).__name__}: {_first_line(exc)}); {fix}"
         ) from exc
+
+
+def _check_files(folder: Path, info: dict, fix: str) -> None:
+    """Refuse files whose SHA-256 differs from the one recorded when the model was saved."""
+    model_id = info["model_id"]
+    recorded = (info.get("details") or {}).get("files")
+    if not recorded:
+        raise IncompatibleModelError(
+            f"Model {model_id} was saved before model files were checked, so it is not loaded; "
+            f"{fix}"
+        )
+    for name, digest in recorded.items():
+        if _sha256(folder / name) != digest:
+            raise IncompatibleModelError(
+                f"Model {model_id} was not loaded: its file {name} changed after it was saved "
+                f"(SHA-256 differs), so nothing in it was run; {fix}"
+            )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -190,20 +288,47 @@ def resolve(model_id: str | None = None, kind: str | None = None, db=None) -> di
 
 
 def standing(model_id: str, db=None) -> dict:
-    """``status`` of a just-saved model and, for a candidate, a ``note`` on how to use it: the
-    commands without ``--model`` (and the dashboard's default) use the promoted model."""
+    """``status`` of a just-saved model, ``why`` it is (or is not) the default, and for a
+    candidate a ``note`` on how to use it; when it beats the default on the same data and the
+    same validation, the note suggests promoting it."""
     info = resolve(model_id, db=db)
+    why = (info.get("details") or {}).get("promotion") or ""
     if info["status"] == "promoted":
-        return {"status": "promoted"}
-    current = resolve(kind=info["kind"], db=db)["model_id"]
-    return {
-        "status": info["status"],
-        "note": (
-            f"{model_id} is a candidate: without --model, the commands use the promoted "
-            f"{info['kind']} {current}. Use --model {model_id}, or make it the default with: "
-            f"python -m personalization promote {model_id}"
-        ),
-    }
+        return {"status": "promoted", "why": why}
+    current = resolve(kind=info["kind"], db=db)
+    better = better_than(info, current)
+    note = (
+        f"{model_id} is a candidate: without --model, the commands use the promoted "
+        f"{info['kind']} {current['model_id']}. Use --model {model_id}, or make it the default "
+        f"with: python -m personalization promote {model_id}"
+    )
+    if better:
+        note = f"{better}; promote it with: python -m personalization promote {model_id}"
+    return {"status": info["status"], "why": why, "note": note}
+
+
+def better_than(info: dict, other: dict) -> str | None:
+    """A sentence when ``info`` scores higher than ``other`` on the same data and validation
+    (same data fingerprint, same headline metric and split); None otherwise."""
+    if info["model_id"] == other["model_id"] or info.get("data_fingerprint") != other.get(
+        "data_fingerprint"
+    ):
+        return None
+    mine, theirs = headline_metrics(info), headline_metrics(other)
+    for key in ("ndcg@10", "roc_auc", *sorted(mine)):
+        if key in mine and key in theirs and _split(info) == _split(other):
+            if mine[key] > theirs[key]:
+                return (
+                    f"{info['model_id']} scores {key} {mine[key]:.3f} against "
+                    f"{theirs[key]:.3f} for the default {other['model_id']} on the same data"
+                )
+            return None
+    return None
+
+
+def _split(info: dict) -> Any:
+    metrics = info.get("metrics") or {}
+    return metrics.get("split"), metrics.get("k")
 
 
 def list_models(kind: str | None = None, db=None) -> list[dict]:
@@ -222,17 +347,20 @@ def headline_metrics(info: dict) -> dict[str, float]:
     }
 
 
-def runs_table(runs: list[dict]) -> pd.DataFrame:
-    """One row per catalog row in ``runs``: ``RUN_COLUMNS`` (``trained`` as ``YYYY-MM-DD HH:MM``)
-    and then each headline metric (rounded to 4 decimals; missing where a run lacks it)."""
+def runs_table(runs: list[dict], db=None) -> pd.DataFrame:
+    """One row per catalog row in ``runs``: ``RUN_COLUMNS`` (``trained`` as ``YYYY-MM-DD HH:MM``;
+    ``data``: "current" or "earlier data", see ``data_state``) and then each headline metric
+    (rounded to 4 decimals; missing where a run lacks it)."""
     rows = []
     for info in runs:
+        current = data_state(info, db=db)["current"]
         row = {
             "model": info["model_id"],
             "algorithm": info["algo"],
             "status": info["status"],
             "name": info.get("name") or "",
             "trained": (info.get("created") or "")[:16].replace("T", " "),
+            "data": {True: "current", False: "earlier data"}.get(current, "not recorded"),
         }
         row.update({k: round(v, 4) for k, v in headline_metrics(info).items()})
         rows.append(row)

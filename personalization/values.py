@@ -13,6 +13,7 @@ TRUE_TEXT = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_TEXT = frozenset({"false", "0", "no", "n", "f"})
 MAX_SEGMENT_GROUPS = 30
 MIN_GROUP_CUSTOMERS = 30
+SMALL_GROUPS_SHARE = 0.1
 
 
 def is_true(values: pd.Series) -> pd.Series:
@@ -52,9 +53,12 @@ def segment_columns(
     min_group: int = MIN_GROUP_CUSTOMERS,
 ) -> list[str]:
     """Columns that make sensible segments, best first: between 2 and ``max_groups`` distinct
-    values (text, flags, or whole numbers with few values), ranked by how many rows the
-    smallest of their groups holds, so that a column whose groups have ``min_group`` rows or more
-    comes before one with groups of 1 or 2. Ids, free text and continuous numbers are left out."""
+    values (text, flags, or whole numbers with few values). Ids, free text and continuous numbers
+    are left out. Ranked in three tiers: every group holds ``min_group`` rows or more; then
+    columns whose small groups together hold at most ``SMALL_GROUPS_SHARE`` of the rows beside
+    at least two large groups (usable once the small ones are merged into "other"); then the
+    rest. Within a tier, the larger the smallest group (up to ``min_group``) and the fewer the
+    groups, the earlier."""
     scored = []
     for column in frame.columns:
         if column in exclude:
@@ -66,8 +70,16 @@ def segment_columns(
         numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
         if numeric and len(counts) > 12:
             continue
+        small = counts[counts < min_group]
+        large = len(counts) - len(small)
+        if small.empty:
+            tier = 0
+        elif large >= 2 and small.sum() <= SMALL_GROUPS_SHARE * counts.sum():
+            tier = 1
+        else:
+            tier = 2
         smallest = int(counts.min())
-        scored.append((smallest < min_group, -min(smallest, min_group), len(counts), column))
+        scored.append((tier, -min(smallest, min_group), len(counts), column))
     return [column for *_, column in sorted(scored, key=lambda s: s[:3])]
 
 

@@ -1,13 +1,19 @@
-"""A workspace ready to open: an empty database gets the sample shop and its example models.
+"""Two workspaces that never mix: the bundled sample shop, in a database of its own
+(``config.sample_db_path()``), and the user's own data (``config.db_path()``).
 
-This is the dashboard's first start, and a library call the command line can make as well. It
+``ensure_sample_data`` fills an empty database with the sample shop and its example models: the
+dashboard's first start does it to the sample database only, and the command line only when asked
+(``load-sample``, through ``load_sample``); ``has_own_data`` tells whether the user's database holds
+any data yet. It
 sits above ``data`` (which loads the sample tables) and the two model packages (which train on
 them); the model packages are imported when training starts, so importing this module is cheap.
 """
 
 from __future__ import annotations
 
-from personalization import store
+from pathlib import Path
+
+from personalization import config, store
 from personalization.data.sample import load_sample_data
 from personalization.progress import Progress, report, scaled
 
@@ -41,3 +47,26 @@ def ensure_sample_data(db=None, progress: Progress = None, train: bool = True) -
     if train:
         train_default_models(db=db, progress=scaled(progress, LOAD_SHARE, 1.0))
     return True
+
+
+def load_sample(db=None, progress: Progress = None) -> dict:
+    """Load the sample shop into its own database (beside ``db``, the user's) unless it is there
+    already; ``db`` (the sample database's path), ``loaded`` (whether it loaded now), ``tables``
+    and ``models`` (ids)."""
+    path = config.sample_db_path(db)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    loaded = ensure_sample_data(db=path, progress=progress)
+    from personalization import registry
+
+    return {
+        "db": str(path.resolve()),
+        "loaded": loaded,
+        "tables": store.list_tables(db=path),
+        "models": [m["model_id"] for m in registry.list_models(db=path)],
+    }
+
+
+def has_own_data(db=None) -> bool:
+    """Whether the user's database exists and holds a table of data or a model."""
+    path = Path(config.db_path(db))
+    return path.exists() and bool(store.table_names(path) or store.list_models(db=path))

@@ -22,6 +22,9 @@ def test_sample_model_shows_curves_deciles_segments_and_simulator(classifier_db,
         segment.options[0].startswith(f"{segment.value} (") and "smallest n=" in segment.options[0]
     )
     assert "segment" in [o.split(" (")[0] for o in segment.options]
+    words = " ".join(m.value for m in at.markdown)
+    assert "The top 10% by score convert at" in words and "times in 100" in words
+    assert any("Customers per group in the test split:" in c.value for c in at.caption)
 
 
 def test_segment_and_depth_change_the_segment_chart(classifier_db, monkeypatch):

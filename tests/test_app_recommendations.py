@@ -23,10 +23,31 @@ USERS = (
 )
 
 
-def test_a_customers_list_with_thumbs_up_stored(shop_model, db):
+def open_customer(user_id: str):
+    """The page with ``user_id`` found by typing its id and chosen among the matches."""
     at = app_page(PAGE)
+    at.text_input(key="customer_prefix").set_value(user_id).run()
+    at.selectbox(key=f"customer_{user_id}").set_value(user_id).run()
     assert not at.exception
-    assert at.selectbox(key="customer").value == "u1"
+    return at
+
+
+def test_customers_are_found_by_id_prefix_most_active_first(shop_model, db):
+    at = app_page(PAGE)
+    busiest = store.query_rows(
+        "SELECT user_id FROM events GROUP BY user_id ORDER BY count(*) DESC, user_id LIMIT 1"
+    )[0][0]
+    assert at.selectbox(key="customer_").value == busiest  # a real customer, never a made-up one
+    at.text_input(key="customer_prefix").set_value("U").run()  # any case
+    found = at.selectbox(key="customer_U").options
+    assert found and all(label.startswith("u") and "events" in label for label in found)
+    at.text_input(key="customer_prefix").set_value("zz").run()
+    assert not at.exception
+    assert any("No customer id starts with" in w.value for w in at.warning)
+
+
+def test_a_customers_list_with_thumbs_up_stored(shop_model, db):
+    at = open_customer("u1")
     expected = serving.recommend_for_user("u1", k=10, model_id=shop_model, db=db)
     ups = [b for b in at.button if b.key and b.key.startswith("up_")]
     assert len(ups) == len(expected)
@@ -40,7 +61,7 @@ def test_a_customers_list_with_thumbs_up_stored(shop_model, db):
 
 
 def test_history_shows_only_this_customer_newest_first_in_plain_words(shop_model, db):
-    at = app_page(PAGE)
+    at = open_customer("u1")
     history = at.dataframe[0].value
     assert set(history["user_id"]) == {"u1"} and len(history) == 3
     assert history["timestamp"].is_monotonic_decreasing
@@ -49,7 +70,7 @@ def test_history_shows_only_this_customer_newest_first_in_plain_words(shop_model
 
 
 def test_similar_items_new_visitor_and_segment(shop_model, db):
-    at = app_page(PAGE)
+    at = open_customer("u1")
     frames = [d.value for d in at.dataframe]
     similar = serving.similar_items(
         serving.recommend_for_user("u1", model_id=shop_model, db=db)["item_id"].iloc[0],

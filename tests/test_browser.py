@@ -30,13 +30,9 @@ ARGS = [
 ]
 TRAIN_TIMEOUT_MS = 300_000
 PAGE_TIMEOUT_MS = 90_000
-UPLOAD = (
-    "CustomerID;StockCode;InvoiceDate;Quantity\n"
-    "u0001;p001;2026-09-01 10:00:00;1\n"
-    "u0002;p002;2026-09-01 11:00:00;2\n"
-    ";p003;2026-09-01 12:00:00;1\n"
-    "u0003;p004;not a date;1\n"
-)
+# "My data": a real shop's invoices (UCI Online Retail, 300 customers), not the sample shop
+UPLOAD = ROOT / "sample_data" / "online_retail_sample.csv"
+SAMPLE_TITLES = ROOT / "sample_data" / "items.csv"
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is absent (CI installs Debian's chromium)", allow_module_level=True)
@@ -159,49 +155,58 @@ def test_home_after_first_start(page, app_url):
     shoot(page, "01-home")
 
 
-def test_upload_on_the_data_page(page, app_url, tmp_path):
-    visit(page, app_url, "data")
-    path = tmp_path / "orders.csv"
-    path.write_text(UPLOAD)
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(path))
-    page.get_by_text("Map the columns").wait_for()
-    settle(page)
-    page.locator(".st-key-load_file button").click()
-    page.get_by_text("Rows loaded").wait_for()
-    settle(page)
-    cards = page.locator('[data-testid="stMetric"]')
-    assert "Rows read" in cards.first.inner_text()
-    assert "4" in cards.first.inner_text()
-    page.get_by_text("Rejected rows", exact=False).first.wait_for()
-    shoot(page, "02-data-report")
-
-
-def test_train_a_recommender(page, app_url):
-    visit(page, app_url, "train")
-    page.locator(".st-key-train_rec button").click()
-    saved(page)
-    shoot(page, "03-train-recommender")
-
-
-def test_train_a_conversion_model(page, app_url):
+def test_train_a_conversion_model_on_the_sample(page, app_url):
     visit(page, app_url, "train")
     page.get_by_role("tab", name="Conversion model").click()
     settle(page)
     page.locator(".st-key-train_clf button").click()
     saved(page)
-    shoot(page, "04-train-conversion")
+    shoot(page, "02-train-conversion")
 
 
-def test_recommendations_and_a_thumbs_up(page, app_url):
+def test_explain_and_lift(page, app_url):
+    visit(page, app_url, "explain")
+    page.get_by_role("heading", name="Explain").first.wait_for()
+    shoot(page, "03-explain")
+    visit(page, app_url, "lift")
+    page.get_by_role("heading", name="Lift").first.wait_for()
+    shoot(page, "04-lift")
+
+
+def test_my_own_file_goes_into_my_data(page, app_url):
+    visit(page, app_url, "data")
+    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(UPLOAD))
+    page.get_by_text("Map the columns").wait_for()
+    settle(page)
+    page.locator(".st-key-load_file button").click()
+    page.get_by_text("Rows loaded").wait_for(timeout=TRAIN_TIMEOUT_MS)
+    settle(page)
+    cards = page.locator('[data-testid="stMetric"]')
+    assert "Rows read" in cards.first.inner_text()
+    assert "5,974" in cards.first.inner_text()
+    shoot(page, "05-data-report")
+
+
+def test_train_a_recommender_on_my_data(page, app_url):
+    visit(page, app_url, "train")  # a new session: it opens My data, which now holds the file
+    page.locator(".st-key-train_rec button").click()
+    saved(page)
+    shoot(page, "06-train-recommender")
+
+
+def test_recommendations_come_from_my_data(page, app_url):
     visit(page, app_url, "recommendations")
     page.get_by_text("Top 10 for", exact=False).wait_for()
-    shoot(page, "05-recommendations")
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    sample_titles = [line.split(",")[1] for line in SAMPLE_TITLES.read_text().splitlines()[1:40]]
+    assert not [t for t in sample_titles if t in text], "a sample-shop product is shown"
+    shoot(page, "07-recommendations")
     page.locator('[class*="st-key-up_"] button').first.click()
     page.get_by_text("Thumbs up", exact=False).first.wait_for()
-    shoot(page, "06-thumbs-up")
+    shoot(page, "08-thumbs-up")
 
 
-def test_export_download(page, app_url, tmp_path):
+def test_export_download_of_my_data(page, app_url, tmp_path):
     visit(page, app_url, "export")
     page.locator(".st-key-prepare_export button").click()
     page.get_by_text("are ready", exact=False).wait_for(timeout=TRAIN_TIMEOUT_MS)
@@ -209,15 +214,8 @@ def test_export_download(page, app_url, tmp_path):
         page.locator(".st-key-download_export button").click()
     saved = tmp_path / download.value.suggested_filename
     download.value.save_as(saved)
-    header = saved.read_text().splitlines()[0]
-    assert header.startswith("user_id,rank,item_id,score,reason")
-    shoot(page, "07-export")
-
-
-def test_explain_and_lift(page, app_url):
-    visit(page, app_url, "explain")
-    page.get_by_role("heading", name="Explain").first.wait_for()
-    shoot(page, "08-explain")
-    visit(page, app_url, "lift")
-    page.get_by_role("heading", name="Lift").first.wait_for()
-    shoot(page, "09-lift")
+    lines = saved.read_text().splitlines()
+    assert lines[0].startswith("user_id,rank,item_id,score,reason")
+    users = {line.split(",")[0] for line in lines[1:]}
+    assert len(users) >= 250 and not any(u.startswith("u0") for u in users)  # no sample ids
+    shoot(page, "09-export")

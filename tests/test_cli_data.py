@@ -96,3 +96,30 @@ def test_profile_takes_the_table_as_a_flag_too(db, tmp_path, capsys):
     assert code == 0 and out["rows"] == 1
     code, _, err = run(capsys, "--db", str(db), "profile")
     assert code == 2 and err.startswith("error: profile takes one table") and err.count("\n") == 1
+
+
+def test_ingest_maps_attributes_and_summarises_rejects(db, tmp_path, capsys):
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "CustomerID,StockCode,Description,UnitPrice,Country\n"
+        "c1,A,Mug,2.5,France\n,B,Cup,1.0,Spain\n,C,Jug,3.0,Spain\n"
+    )
+    argv = ["--db", str(db), "ingest", str(path), "--set", "event_type=purchase"]
+    code, out, _ = run(capsys, *argv, "--table", "plain")
+    assert code == 0 and "items_updated" not in out and "users_updated" not in out
+    assert "--map title=Description" in out["notes"][-1]
+    assert out["reject_summary"][0]["rows"] == 2
+    assert out["reject_summary"][0]["reason"] == "missing customer id (column 'CustomerID')"
+    code, out, _ = run(
+        capsys, *argv, "--map", "title=Description", "--map", "price=UnitPrice",
+        "--map", "country=Country",
+    )  # fmt: skip
+    assert code == 0 and (out["items_updated"], out["users_updated"]) == (1, 1)
+    assert out["mapping"]["title"] == "Description"
+    code, out, _ = run(capsys, "--db", str(db), "tables")
+    assert {t["name"]: t["kind"] for t in out["tables"]} == {
+        "events": "events",
+        "items": "items",
+        "plain": "events",
+        "users": "users",
+    }

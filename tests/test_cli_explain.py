@@ -51,7 +51,9 @@ def test_explain_global(trained, capsys):
     db, model_id, _ = trained
     code, out = run(capsys, "--db", db, "explain", "--model", model_id, "--top", 2, "--sample", 50)
     assert code == 0
-    assert [set(f) for f in out["features"]] == [{"feature", "mean_abs_shap"}] * 2
+    assert [set(f) for f in out["features"]] == [{"feature", "mean_abs_shap", "share"}] * 2
+    assert 0 < out["features"][1]["share"] <= out["features"][0]["share"] < 1
+    assert out["average_rate"] == pytest.approx(0.4, abs=0.2)
     assert out["features"][0]["feature"] in {"visits", "recency_days"}
     assert out["output_space"] == "log_odds"
 
@@ -64,6 +66,12 @@ def test_explain_one_row(trained, capsys):
     assert out["sentence"].endswith(".")
     total = out["base_value"] + sum(f["shap"] for f in out["features"])
     assert total == pytest.approx(out["prediction"], abs=1e-6)  # --top 10 covers all 3 features
+    chance = out["model_average"] + sum(f["change"] for f in out["features"])
+    assert chance == pytest.approx(out["chance"], abs=1e-6)
+    assert "the chance from" in out["features"][0]["text"]
+    frame = trained[2]
+    assert out["average_rate"] > 0 and "chance" in out["calibration"]
+    assert 0 < out["average_rate"] < 1 and frame["converted"].mean() > 0
 
 
 def test_explain_unknown_row_is_bad_input(trained, capsys):

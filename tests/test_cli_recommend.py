@@ -156,7 +156,12 @@ def test_export_with_users_file_and_columns(shop, capsys, tmp_path):
         "--columns",
         "in_stock",
     )
-    assert code == 0 and out == {"path": str(target), "rows": 4, "users": 2}
+    assert code == 0 and out["batch_id"]  # the logged list's id (monitoring)
+    assert {k: out[k] for k in ("path", "rows", "users")} == {
+        "path": str(target),
+        "rows": 4,
+        "users": 2,
+    }
     frame = pd.read_parquet(target)
     assert list(frame.columns[:5]) == ["user_id", "rank", "item_id", "score", "reason"]
     assert "in_stock" in frame

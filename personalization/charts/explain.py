@@ -252,3 +252,84 @@ def _rank_unit(values: pd.Series) -> pd.Series:
     if numeric.notna().sum() < max(1, len(values) // 2):
         return pd.Series(np.nan, index=values.index)
     return numeric.rank(pct=True)
+
+
+def share_bar(importance: pd.DataFrame, top: int = 15, title: str | None = None) -> go.Figure:
+    """Horizontal bars of each column's share of the explanation (``feature``, ``share`` 0..1, as
+    ``propensity.explain.with_shares`` gives), biggest on top, labelled in percent."""
+    data = importance.sort_values("share", ascending=False).head(top).iloc[::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=data["share"],
+            y=data["feature"].astype(str),
+            orientation="h",
+            marker_color=MODEL,
+            text=[f"{s:.0%}" for s in data["share"]],
+            textposition="outside",
+            hovertemplate="%{y}: %{x:.1%} of the explanation<extra></extra>",
+        )
+    )
+    fig.update_xaxes(tickformat=".0%")
+    return style_results(
+        fig,
+        "Share of the explanation (how much each column moves the chance, on average)",
+        "Column",
+        title,
+        height=rows_height(len(data)),
+    )
+
+
+def chance_waterfall(
+    steps: pd.DataFrame,
+    average_rate: float,
+    model_average: float,
+    chance: float,
+    top: int = 10,
+    title: str | None = None,
+) -> go.Figure:
+    """One customer's chance built up from the real conversion rate, in percent.
+
+    ``steps`` has ``feature``, ``value`` and ``change`` (chance points, in the order to draw, as
+    ``propensity.explain.chance_steps`` gives). The first bar is the real rate, then the model's
+    average against it (left out when under half a point), the ``top`` steps, the rest summed,
+    and the customer's chance; the bars add up exactly.
+    """
+    head, rest = steps.head(top), steps.iloc[top:]
+    labels, moves = ["Average customer (real rate)"], [float(average_rate)]
+    if abs(model_average - average_rate) >= 0.005:
+        labels.append("Model's average vs the real rate")
+        moves.append(float(model_average - average_rate))
+    labels += [
+        f"{f} = {short_text(v)}" for f, v in zip(head["feature"], head["value"], strict=True)
+    ]
+    moves += [float(c) for c in head["change"]]
+    if len(rest):
+        labels.append(f"{len(rest)} other columns")
+        moves.append(float(rest["change"].sum()))
+    labels.append("This customer")
+    text = [f"{moves[0]:.1%}"] + [f"{m * 100:+.1f} pts" for m in moves[1:]] + [f"{chance:.1%}"]
+    fig = go.Figure(
+        go.Waterfall(
+            orientation="h",
+            y=labels,
+            x=moves + [float(chance)],
+            measure=["absolute"] + ["relative"] * (len(moves) - 1) + ["total"],
+            increasing={"marker": {"color": UP}},
+            decreasing={"marker": {"color": DOWN}},
+            totals={"marker": {"color": BASELINE}},
+            text=text,
+            textposition="outside",
+            connector={"line": {"color": "#d1d5db"}},
+        )
+    )
+    fig.add_vline(x=float(average_rate), line_color=BASELINE, line_dash="dot")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(tickformat=".0%")
+    fig.update_layout(showlegend=False)
+    return style_results(
+        fig,
+        "Chance to convert (each bar adds or removes points)",
+        "Column",
+        title,
+        height=rows_height(len(labels)),
+    )

@@ -31,10 +31,12 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, NoReturn
 
-from personalization.errors import BadInputError, PersonalizationError
+from personalization.errors import BadInputError, DatabaseBusyError, PersonalizationError
 
 PROG = "python -m personalization"
-COMMAND_MODULES = ("data", "models", "recommend", "propensity", "explain")
+COMMAND_MODULES = (
+    "data", "models", "recommend", "propensity", "explain", "monitor", "jobs", "serve",
+)  # fmt: skip
 
 
 class CommandLineParser(argparse.ArgumentParser):
@@ -141,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         result = args.func(args)
-    except BadInputError as exc:
+    except (BadInputError, DatabaseBusyError) as exc:  # busy: try again when it finishes
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except PersonalizationError as exc:

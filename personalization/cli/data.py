@@ -18,6 +18,9 @@ REPORT_KEYS = (
     "flagged",
     "mapping",
     "notes",
+    "reject_summary",
+    "items_updated",
+    "users_updated",
 )
 KINDS = LibraryChoices("personalization.data.ingest", "KINDS")
 
@@ -37,7 +40,10 @@ def register(sub) -> None:
         "--map",
         action="append",
         metavar="ROLE=COLUMN",
-        help="which column holds a role (repeatable), e.g. --map user_id=CustomerID",
+        help="which column holds a role (repeatable), e.g. --map user_id=CustomerID; for "
+        "events also item attributes (title, description, category, brand, price, item.NAME) and "
+        "user attributes (country, device, location, segment, age, gender, user.NAME), e.g. "
+        "--map title=Description: they fill the items / users tables",
     )
     p.add_argument(
         "--set",
@@ -75,7 +81,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
         db=args.db,
     )
     data = report.to_dict()
-    return {k: data[k] for k in REPORT_KEYS}
+    return {k: data[k] for k in REPORT_KEYS if k in data}
 
 
 def cmd_tables(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""``models``, ``promote`` and ``delete-model``: the model catalog."""
+"""``models``, ``promote`` and ``delete-model``: the model catalog; ``load-sample``: the bundled
+sample shop in its own database (the only way the command line loads it)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ def register(sub) -> None:
     p = sub.add_parser("delete-model", help="delete a model and its files")
     p.add_argument("model_id", metavar="ID", help="the model's id, as `models` lists it")
     p.set_defaults(func=cmd_delete)
+    p = sub.add_parser(
+        "load-sample",
+        help="load the bundled sample shop and its example models into their own database "
+        "(sample_shop.duckdb beside --db); your own data is never touched",
+    )
+    p.set_defaults(func=cmd_load_sample)
 
 
 def catalog_row(info: dict) -> dict:
@@ -33,7 +40,13 @@ def catalog_row(info: dict) -> dict:
 def cmd_models(args: argparse.Namespace) -> dict:
     from personalization import registry
 
-    return {"models": [catalog_row(m) for m in registry.list_models(kind=args.kind, db=args.db)]}
+    rows = []
+    for info in registry.list_models(kind=args.kind, db=args.db):
+        state = registry.data_state(info, db=args.db)
+        rows.append(
+            {**catalog_row(info), "data_current": state["current"], "data": state["message"]}
+        )
+    return {"models": rows}
 
 
 def cmd_promote(args: argparse.Namespace) -> dict:
@@ -48,3 +61,9 @@ def cmd_delete(args: argparse.Namespace) -> dict:
 
     registry.delete(args.model_id, db=args.db)
     return {"deleted": args.model_id}
+
+
+def cmd_load_sample(args: argparse.Namespace) -> dict:
+    from personalization import workspace
+
+    return workspace.load_sample(db=args.db)

@@ -6,7 +6,14 @@ from personalization.propensity import BALANCES, CLASSIFIERS, SCALINGS, SEARCHES
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train-classifier", help="train a conversion propensity model on a table")
+    p = sub.add_parser(
+        "train-classifier",
+        help="train a conversion propensity model on a table",
+        description="Train a conversion propensity model. A column that alone predicts the "
+        "target suspiciously well (probably recorded after the outcome) is listed under "
+        "'leakage' and the model is saved without being promoted: retrain with --exclude COL, "
+        "or promote it when the column is known before the outcome.",
+    )
     p.add_argument(
         "--table", default="customers", help="table with one row per customer (default: customers)"
     )
@@ -17,7 +24,7 @@ def register(sub) -> None:
         action="append",
         default=[],
         metavar="COL",
-        help="a column not to use as a feature (repeatable)",
+        help="a column not to use as a feature (repeatable), e.g. one the leakage guard names",
     )
     p.add_argument("--algo", choices=CLASSIFIERS, default="gradient_boosting")
     p.add_argument(

@@ -74,6 +74,15 @@ def register(sub) -> None:
     p.add_argument("--exclude-items", help="comma list of item ids never to recommend")
     p.add_argument("--exclude-categories", help="comma list of categories never to recommend")
     p.add_argument("--only-if", help="only items whose yes/no column is true (e.g. in_stock)")
+    p.add_argument(
+        "--control-share",
+        type=float,
+        help="hold out this share of customers (e.g. 0.1) as a control group that gets the "
+        "best-sellers list; stable per customer for the salt; the file gains 'group'",
+    )
+    p.add_argument(
+        "--salt", default="personalization-control", help="salt of the control draw (recorded)"
+    )
     p.set_defaults(func=cmd_export)
 
 
@@ -215,7 +224,14 @@ def cmd_export(args) -> dict:
         item_columns=_comma_list(args.columns),
     )
     return batch.export_recommendations(
-        args.out, k=args.k, model_id=args.model, users=_users(args.users), rules=rules, db=args.db
+        args.out,
+        k=args.k,
+        model_id=args.model,
+        users=_users(args.users),
+        rules=rules,
+        db=args.db,
+        control_share=args.control_share,
+        salt=args.salt,
     )
 
 

@@ -17,13 +17,14 @@ import re
 import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
 
+from personalization import store
 from personalization.errors import BadInputError
 from personalization.progress import Progress, report
-from personalization import store
 from personalization.store import loading
 
 KINDS = ("events", "users", "items", "customers")
@@ -82,6 +83,63 @@ SYNONYMS = {
     "value": ("value", "rating", "quantity", "qty", "price", "amount", "revenue", "score"),
     "session_id": ("sessionid", "session", "usersession"),
 }
+ATTRIBUTES = {
+    "items": ("title", "description", "category", "brand", "price"),
+    "users": ("country", "device", "location", "segment", "age", "gender"),
+}
+ATTRIBUTE_KEYS = {"items": "item_id", "users": "user_id"}
+ATTRIBUTE_PREFIXES = {"item.": "items", "user.": "users"}
+ATTRIBUTE_SYNONYMS = {
+    "title": (
+        "title",
+        "producttitle",
+        "productname",
+        "itemname",
+        "name",
+        "description",
+        "productdescription",
+        "itemdescription",
+    ),
+    "description": ("description", "productdescription", "itemdescription", "details"),
+    "category": ("category", "productcategory", "categoryname", "department", "genre"),
+    "brand": ("brand", "brandname", "manufacturer"),
+    "price": ("price", "unitprice", "listprice", "itemprice", "productprice"),
+    "country": ("country", "countryname", "countrycode"),
+    "device": ("device", "devicetype", "platform"),
+    "location": ("location", "city", "region", "state"),
+    "segment": ("segment", "customersegment", "usersegment", "tier"),
+    "age": ("age", "customerage", "userage"),
+    "gender": ("gender", "sex"),
+}
+ATTRIBUTE_LABELS = {
+    "title": "Product names",
+    "description": "Product descriptions",
+    "category": "Product categories",
+    "brand": "Brands",
+    "price": "Prices",
+    "country": "Customer countries",
+    "device": "Customer devices",
+    "location": "Customer locations",
+    "segment": "Customer segments",
+    "age": "Customer ages",
+    "gender": "Customer genders",
+}
+KIND_HELP = {
+    "events": "One row per action: who (user), on what (item), what they did (event type), when.",
+    "users": "One row per customer with attributes such as device, location or segment.",
+    "items": "One row per product with attributes such as title, category or price.",
+    "customers": "One row per customer with features and an outcome to predict (e.g. converted).",
+}
+ROLE_HELP = {
+    "user_id": "The customer id column.",
+    "item_id": "The product (or content) id column.",
+    "event_type": "What happened: view, click, add_to_cart, purchase, rating, …",
+    "timestamp": "When it happened. Dates, ISO text and Unix seconds are all understood.",
+    "value": "A number that goes with the event: a rating, revenue, quantity or dwell time.",
+    "session_id": "Groups events of one visit (optional).",
+    "title": "Product names: shown in recommendation lists and reasons instead of codes.",
+    "price": "Stored per product as the median of its prices in the file.",
+}
 PREVIEW_ROWS = 20
 SNIFF_BYTES = 1 << 20
 DELIMITERS = (",", ";", "|", "\t")
@@ -122,9 +180,14 @@ class IngestReport:
     flagged: dict
     mapping: dict
     notes: list[str] = field(default_factory=list)
+    reject_summary: list[dict] = field(default_factory=list)
+    items_updated: int | None = None  # ids given attributes; None when none were mapped
+    users_updated: int | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The report as JSON-ready data; ``items_updated`` / ``users_updated`` only when
+        attributes of that table were mapped."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 def _norm(name: str) -> str:
@@ -135,8 +198,31 @@ def suggest_mapping(columns: list[str], kind: str) -> dict[str, str]:
     """Role -> column for the roles of ``kind`` whose column can be guessed from its name.
 
     A column named after the role wins; then the synonyms, in order (case, ``_``, ``-`` and
-    spaces ignored). Each column serves at most one role.
+    spaces ignored). Each column serves at most one role. For events it also proposes item and
+    user attributes (``title`` for Description, ``price`` for UnitPrice, ``country``, ...) from
+    the columns no role took; ``ingest_file`` applies those only when they are passed in
+    ``mapping`` (the Data page pre-fills them).
     """
+    out = _suggest_roles(columns, kind)
+    if kind == "events":
+        out.update(_suggest_attributes(columns, set(out.values())))
+    return out
+
+
+def _suggest_attributes(columns: list[str], used: set[str]) -> dict[str, str]:
+    by_norm: dict[str, str] = {}
+    for col in columns:
+        if col not in used:
+            by_norm.setdefault(_norm(col), col)
+    out: dict[str, str] = {}
+    for name, aliases in ATTRIBUTE_SYNONYMS.items():
+        col = next((by_norm[a] for a in aliases if a in by_norm), None)
+        if col is not None and col not in out.values():
+            out[name] = col
+    return out
+
+
+def _suggest_roles(columns: list[str], kind: str) -> dict[str, str]:
     _check_kind(kind)
     by_norm: dict[str, str] = {}
     for col in columns:
@@ -220,7 +306,7 @@ def _decode(head: bytes, encoding: str) -> str:
 
 
 def _header(text: str, sep: str) -> list[str]:
-    first = next(csv.reader(io.StringIO(text), delimiter=sep), [])
+    first = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep), [])
     return [c.strip() for c in first]
 
 
@@ -302,7 +388,9 @@ def _guess_delimiter(text: str) -> str:
             rows = [
                 r
                 for _, r in zip(
-                    range(200), csv.reader(io.StringIO(text), delimiter=cand), strict=False
+                    range(200),
+                    csv.reader(io.StringIO(text, newline=""), delimiter=cand),
+                    strict=False,
                 )
             ]
         except csv.Error:
@@ -377,7 +465,8 @@ def _resolve_mapping(
                 f"{info.name} has no column {col!r} for --map {role}={col}; "
                 f"found: {', '.join(info.columns)}"
             )
-    resolved = {r: c for r, c in {**info.suggested, **mapping}.items() if r not in unmapped}
+    suggested = {r: c for r, c in info.suggested.items() if r in roles}
+    resolved = {r: c for r, c in {**suggested, **mapping}.items() if r not in unmapped}
     constants = dict(constants or {})
     for role in constants:
         resolved.pop(role, None)
@@ -413,7 +502,7 @@ def _missing_role(info: FileInfo, kind: str, role: str) -> str:
     if role == "event_type":
         fix += " or give every row the same type with --set event_type=purchase"
     other = {"item_id": "users", "user_id": "items"}.get(role) if kind == "events" else None
-    if other and set(REQUIRED[other]) <= set(suggest_mapping(info.columns, other)):
+    if other and set(REQUIRED[other]) <= set(_suggest_roles(info.columns, other)):
         fix += f"; or, if it describes {other} rather than events, load it with --kind {other}"
     article = "an" if kind[0] in "aeiou" else "a"
     return (
@@ -491,7 +580,16 @@ def ingest_file(
     reason); negative values are kept and counted in ``flagged``. Loads of a million rows or
     more are written in parallel blocks whose order may differ from the file's (sort by
     timestamp when order matters). Raises ``BadInputError`` for a file that cannot be loaded,
-    leaving stored data untouched.
+    leaving stored data untouched; ``AmbiguousDatesError`` (a ``BadInputError``) when the dates
+    read both day-first and month-first (``date_order_choice`` gives the two formats).
+
+    For events, ``mapping`` may also name item attributes (``title``, ``description``,
+    ``category``, ``brand``, ``price``, ``item.NAME``) and user attributes (``country``,
+    ``device``, ``location``, ``segment``, ``age``, ``gender``, ``user.NAME``): they fill or
+    update the ``items`` / ``users`` tables in the same transaction, one row per id with the most
+    recent non-empty value of each (by timestamp), the price as the median of the id's prices
+    (see ``store.attributes``). Suggested attributes are applied only when passed here.
+    The report's ``reject_summary`` counts every rejected row by reason, with the fix.
     """
     _check_kind(kind)
     if mode not in ("append", "replace"):
@@ -501,7 +599,10 @@ def ingest_file(
     path = Path(path)
     check_gzip(path, source_name or path.name)
     info = inspect_file(path, kind=kind, sep=sep, source_name=source_name)
+    mapping, wanted = _split_attributes(kind, mapping)
     resolved, constants = _resolve_mapping(info, kind, mapping, constants)
+    columns = _plan_columns(info, kind, resolved, path)
+    attributes = _attribute_sets(info, table, wanted, columns)
     plan = loading.LoadPlan(
         path=str(path),
         label=info.name,
@@ -509,7 +610,7 @@ def ingest_file(
         table=table,
         kind=kind,
         mode=mode,
-        columns=_plan_columns(info, kind, resolved, path),
+        columns=columns,
         constants=constants,
         roles=ROLES[kind],
         required=REQUIRED[kind],
@@ -517,9 +618,15 @@ def ingest_file(
         encoding=info.encoding,
         timestamp_format=timestamp_format,
         file_hash=_file_hash(path),
-        mapping={**resolved, **{k: f"={v}" for k, v in constants.items()}},
+        mapping={
+            **resolved,
+            **{k: f"={v}" for k, v in constants.items()},
+            **{k: v for named in wanted.values() for k, v in named.items()},
+        },
+        attributes=attributes,
     )
     result = loading.load(plan, db=db, progress=progress)
+    updated = result.attributes_updated
     return IngestReport(
         table=table,
         rows_read=result.rows_read,
@@ -529,5 +636,190 @@ def ingest_file(
         rejects=result.rejects,
         flagged=result.flagged,
         mapping=plan.mapping,
-        notes=info.notes + [n for n in result.notes if n not in info.notes],
+        notes=info.notes
+        + [n for n in result.notes if n not in info.notes]
+        + _attribute_hint(info, kind, wanted),
+        reject_summary=summarise_rejects(result.reject_counts, result.flagged, resolved),
+        items_updated=updated.get("items"),
+        users_updated=updated.get("users"),
     )
+
+
+# --------------------------------------------------------------------------- attributes
+
+
+def _split_attributes(
+    kind: str, mapping: dict[str, str] | None
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Roles apart from attributes: ``({role: column}, {table: {attribute: column}})``.
+
+    An attribute is a name of ``ATTRIBUTES`` or ``item.NAME`` / ``user.NAME``; an empty column
+    leaves it out. Raises ``BadInputError`` for attributes outside an events file.
+    """
+    roles: dict[str, str] = {}
+    wanted: dict[str, dict[str, str]] = {}
+    for key, col in (mapping or {}).items():
+        table, name = _attribute_of(key)
+        if table is None or key in ROLES[kind]:
+            roles[key] = col
+        elif kind != "events":
+            raise BadInputError(
+                f"{key!r} is an attribute taken from an events file (--kind events); a {kind} "
+                f"file keeps its columns under their own names, so rename the column in the file"
+            )
+        elif col:
+            wanted.setdefault(table, {})[name] = col
+    return roles, wanted
+
+
+def _attribute_of(key: str) -> tuple[str | None, str]:
+    """(table, attribute) of a mapping key, or (None, key) when it is not an attribute."""
+    for prefix, table in ATTRIBUTE_PREFIXES.items():
+        if key.startswith(prefix):
+            name = key[len(prefix) :].strip()
+            if not name or name == ATTRIBUTE_KEYS[table]:
+                raise BadInputError(
+                    f"--map {key}=COLUMN needs an attribute name after {prefix!r} other than "
+                    f"{ATTRIBUTE_KEYS[table]}, e.g. --map {prefix}colour=Colour"
+                )
+            return table, name
+    table = next((t for t, names in ATTRIBUTES.items() if key in names), None)
+    return table, key
+
+
+def _attribute_sets(
+    info: FileInfo, table: str, wanted: dict[str, dict[str, str]], columns: list[loading.Column]
+) -> list[store.AttributeSet]:
+    """One ``AttributeSet`` per table named in ``wanted``, with staging column names."""
+    staged = {c.source: c.name for c in columns}
+    out = []
+    for target, named in wanted.items():
+        if target == table:
+            raise BadInputError(
+                f"the events of {info.name} are loaded into {table!r}, which is also where its "
+                f"{target} attributes would go; load the events into another table (--table)"
+            )
+        for name, col in named.items():
+            if col not in staged:
+                raise BadInputError(
+                    f"{info.name} has no column {col!r} for --map {name}={col}; "
+                    f"found: {', '.join(info.columns)}"
+                )
+        key = ATTRIBUTE_KEYS[target]
+        out.append(store.AttributeSet(target, key, {n: staged[c] for n, c in named.items()}))
+    return out
+
+
+def _attribute_hint(info: FileInfo, kind: str, wanted: dict) -> list[str]:
+    """A note naming the attribute columns found but not mapped (the CLI applies none unasked)."""
+    if kind != "events" or wanted:
+        return []
+    found = {n: c for n, c in info.suggested.items() if _attribute_of(n)[0]}
+    if not found:
+        return []
+    flags = " ".join(f"--map {n}={c}" for n, c in found.items())
+    return [
+        f"{info.name} also holds product or customer attributes; add {flags} to fill the items "
+        f"and users tables (products then show names in lists and reasons)."
+    ]
+
+
+# --------------------------------------------------------------------------- the load report
+
+ROLE_WORDS = {
+    "user_id": "customer id",
+    "item_id": "product id",
+    "event_type": "event type",
+    "session_id": "session id",
+    "timestamp": "date/time",
+}
+FIXES = {
+    "user_id": "These rows name no customer (often guest checkouts), so they cannot be "
+    "personalised. To keep them, map another id column (--map user_id=COLUMN) or fill the id "
+    "in the file.",
+    "item_id": "These rows name no product, so nothing can be learned or recommended from them. "
+    "Fill the id in the file, or map another column (--map item_id=COLUMN).",
+    "event_type": "Fill the type in the file, or give every row one type "
+    "(--set event_type=purchase).",
+    "bad_timestamp": "The lines listed below show examples. Fix those dates in the file, or give "
+    "the format (--timestamp-format, e.g. '%d/%m/%Y %H:%M').",
+    "malformed": "Usually a separator or a quote inside a value. Put quotes around such values "
+    "(or fix the separator) in those lines and load again; the other rows are loaded.",
+    "bad_type": "Fix or clear those values in the file and load again.",
+    "other": "Check those lines in the file (listed below) and load again.",
+    "negative_value": "Usually returns or cancellations. They are kept in the events table; "
+    "recommenders do not count a purchase with a negative value as a purchase (it weighs "
+    "nothing), so a returned product is not pushed. Nothing to do unless they are not returns.",
+    "value_not_a_number": "These rows are kept without a value (a rating without a value weighs "
+    "nothing). If the values matter, fix them in the file (e.g. remove currency signs).",
+}
+
+
+def summarise_rejects(counts: list[dict], flagged: dict, mapping: dict[str, str]) -> list[dict]:
+    """Every rejected row by reason, then the flagged ones: ``{reason, rows, fix}`` each, the
+    fix in plain words. ``counts`` are ``LoadResult.reject_counts``; ``flagged`` the kept-but-
+    flagged counts (negative values, values that are not numbers); ``mapping`` role -> column."""
+    out = []
+    for c in counts:
+        column = f" (column {c['column']!r})" if c.get("column") else ""
+        cause, role = c["cause"], c.get("role")
+        if cause == "missing":
+            reason, fix = f"missing {ROLE_WORDS.get(role, role)}{column}", FIXES.get(role)
+        elif cause == "bad_timestamp":
+            reason, fix = f"date/time not readable{column}", FIXES[cause]
+        elif cause == "malformed":
+            reason, fix = "line does not match the header (wrong number of fields)", FIXES[cause]
+        elif cause == "bad_type":
+            reason, fix = f"value does not fit its column{column}", FIXES[cause]
+        else:
+            reason, fix = f"unreadable line ({cause})", FIXES["other"]
+        out.append({"reason": reason, "rows": int(c["rows"]), "fix": fix or FIXES["other"]})
+    column = f" in {mapping['value']!r}" if mapping.get("value") else ""
+    words = {
+        "negative_value": f"negative values{column} (rows kept)",
+        "value_not_a_number": f"values{column} that are not numbers (rows kept)",
+    }
+    for key, n in (flagged or {}).items():
+        if n and key in words:
+            out.append({"reason": words[key], "rows": int(n), "fix": FIXES[key]})
+    return out
+
+
+def date_order_choice(error: loading.AmbiguousDatesError) -> dict:
+    """What a page needs to let the user settle an ``AmbiguousDatesError``: ``column``,
+    ``examples`` (each ``{"In the file", "Read day first", "Read month first"}``, dates written
+    out) and ``choices``, label -> ``timestamp_format``:
+    ``{"day first (31/01/2024)": "%d/%m/%Y %H:%M", "month first (01/31/2024)": ...}``."""
+    day = datetime(2024, 1, 31)
+    return {
+        "column": error.column,
+        "examples": [
+            {
+                "In the file": e["value"],
+                "Read day first": f"{e['day_first']:%d %B %Y}",
+                "Read month first": f"{e['month_first']:%d %B %Y}",
+            }
+            for e in error.examples
+        ],
+        "choices": {
+            f"day first ({day.strftime(error.day_first.split(' ')[0])})": error.day_first,
+            f"month first ({day.strftime(error.month_first.split(' ')[0])})": error.month_first,
+        },
+    }
+
+
+def describe_attributes(report: dict) -> str | None:
+    """One sentence on the products and customers that got attributes from a load (``report`` as
+    ``IngestReport.to_dict``), e.g. "3,684 products got names or attributes (title, price)."."""
+    parts = []
+    for key, table, what in (
+        ("items_updated", "items", "products got names or attributes"),
+        ("users_updated", "users", "customers got attributes"),
+    ):
+        if key in report:
+            names = [k for k in report.get("mapping", {}) if _attribute_of(k)[0] == table]
+            parts.append(f"{report[key]:,} {what} ({', '.join(names)})")
+    return "; ".join(parts) + "." if parts else None
+
+
+AmbiguousDatesError = loading.AmbiguousDatesError

@@ -1,9 +1,8 @@
-"""Which columns of a customer table a propensity model learns from, and a guard against leakage.
+"""Which columns of a customer table a propensity model learns from, and warnings on the doubtful ones.
 
 ``choose_columns`` sorts columns into numeric and categorical features, a key (an id column) and
-dropped ones (dates, empty or constant columns), with a warning for each that needs a look;
-``leakage_warnings`` names a column that alone predicts the target almost perfectly (probably
-recorded after the outcome).
+dropped ones (dates, empty or constant columns), with a warning for each that needs a look. The
+guard against columns recorded after the outcome is ``personalization.propensity.leakage``.
 """
 
 from __future__ import annotations
@@ -11,16 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
 
 from personalization.errors import BadInputError
 
 ID_NAME = re.compile(r"(^|[^a-z])(id|uuid|guid|key)([^a-z]|$)|id$")
 DATE_NAME = re.compile(r"date|time|(^|_)at$|^converted_|_on$")
-LEAK_AUC = 0.98
-LEAK_SAMPLE = 20_000
 NUMERIC_SHARE = 0.95
 
 
@@ -106,33 +101,3 @@ def _looks_numeric(col: pd.Series) -> bool:
     present = col.dropna()
     parsed = pd.to_numeric(present.astype(str).str.strip(), errors="coerce")
     return len(present) > 0 and parsed.notna().mean() >= NUMERIC_SHARE
-
-
-def leakage_warnings(
-    X: pd.DataFrame, y: np.ndarray, numeric: list[str], categorical: list[str]
-) -> list[str]:
-    """A warning for each column that alone ranks the target with ROC-AUC >= 0.98 (either way)."""
-    if len(X) > LEAK_SAMPLE:
-        picked = np.random.default_rng(0).choice(len(X), LEAK_SAMPLE, replace=False)
-        X, y = X.iloc[picked], y[picked]
-    out = []
-    for column in numeric + categorical:
-        auc = _single_feature_auc(X[column], y, column in numeric)
-        if auc >= LEAK_AUC:
-            out.append(
-                f"Column {column!r} alone predicts the target almost perfectly (ROC-AUC {auc:.3f} "
-                f"on train); it is probably recorded after the outcome (leakage). Check it and "
-                f"exclude it with --exclude {column}."
-            )
-    return out
-
-
-def _single_feature_auc(col: pd.Series, y: np.ndarray, numeric: bool) -> float:
-    if numeric:
-        values = pd.to_numeric(col, errors="coerce").astype(float)
-        values = values.fillna(values.median() if values.notna().any() else 0.0)
-    else:
-        text = col.astype(str).where(col.notna(), "(missing)")
-        values = text.map(pd.Series(y, index=text.index).groupby(text).mean())
-    auc = roc_auc_score(y, values.to_numpy(dtype=float))
-    return float(max(auc, 1 - auc))

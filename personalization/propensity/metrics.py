@@ -92,3 +92,101 @@ def baseline_metrics(y: np.ndarray, base_rate: float) -> dict:
         "threshold": 0.0,
         "base_rate": base_rate,
     }
+
+
+AUC_VERDICTS = (
+    (0.97, "suspiciously high: check that no column is recorded after the outcome"),
+    (0.85, "very good"),
+    (0.75, "good"),
+    (0.65, "fair"),
+    (0.0, "weak: little better than a coin toss"),
+)
+RATIO_VERDICTS = ((3.0, "very good"), (2.0, "good"), (1.3, "fair"), (0.0, "weak"))
+
+
+def verdict(value: float, scale: tuple[tuple[float, str], ...]) -> str:
+    """The word of the first step of ``scale`` (``(floor, word)``, highest first) ``value`` reaches."""
+    return next(word for floor, word in scale if value >= floor)
+
+
+def metrics_in_words(test: dict, baseline: dict) -> list[dict]:
+    """Each classifier metric of ``test`` in plain words, beside ``baseline`` (``baseline_metrics``).
+
+    Returns one dict per metric present (``roc_auc``, ``pr_auc``, ``precision``, ``recall``,
+    ``f1``, ``brier``): ``metric``, ``value``, ``baseline``, ``verdict`` and ``text``, e.g.
+    "ROC AUC 0.91: ranks a converter above a non-converter 91 times in 100; 0.5 is a coin toss
+    (very good)." Verdicts: ROC AUC by ``AUC_VERDICTS``; PR AUC and precision by how many times
+    the conversion rate they reach (``RATIO_VERDICTS``); F1 and Brier against the baseline.
+    """
+    rate = float(baseline.get("precision", 0.0))
+    threshold = test.get("threshold")
+    out = []
+
+    def add(metric: str, word: str, text: str) -> None:
+        out.append(
+            {
+                "metric": metric,
+                "value": float(test[metric]),
+                "baseline": baseline.get(metric),
+                "verdict": word,
+                "text": f"{text} ({word}).",
+            }
+        )
+
+    def times(value: float) -> float:
+        return value / rate if rate > 0 else float("nan")
+
+    if "roc_auc" in test:
+        auc = float(test["roc_auc"])
+        add(
+            "roc_auc",
+            verdict(auc, AUC_VERDICTS),
+            f"ROC AUC {auc:.2f}: ranks a converter above a non-converter {auc * 100:.0f} times "
+            f"in 100; 0.5 is a coin toss",
+        )
+    if "pr_auc" in test:
+        pr = float(test["pr_auc"])
+        add(
+            "pr_auc",
+            verdict(times(pr), RATIO_VERDICTS),
+            f"PR AUC {pr:.2f}: going down the list, on average {pr:.0%} of the customers picked "
+            f"convert, against {rate:.0%} when picking at random ({times(pr):.1f}x)",
+        )
+    if "precision" in test:
+        precision = float(test["precision"])
+        cut = f" (score {threshold:.2f} or more)" if threshold is not None else ""
+        add(
+            "precision",
+            verdict(times(precision), RATIO_VERDICTS),
+            f"Precision {precision:.2f}: of the customers the model picks{cut}, "
+            f"{precision * 100:.0f} in 100 convert, against {rate * 100:.0f} in 100 when "
+            f"contacting everyone ({times(precision):.1f}x)",
+        )
+    if "recall" in test:
+        recall = float(test["recall"])
+        add(
+            "recall",
+            "a trade-off, not a grade",
+            f"Recall {recall:.2f}: the picked customers include {recall * 100:.0f} of every 100 "
+            f"converters; contacting everyone finds all of them, at a {rate:.0%} hit rate",
+        )
+    if "f1" in test:
+        f1, base = float(test["f1"]), float(baseline.get("f1", 0.0))
+        add(
+            "f1",
+            "better than contacting everyone"
+            if f1 > base
+            else "no better than contacting everyone",
+            f"F1 {f1:.2f}: one figure balancing precision and recall (0 to 1, higher is better); "
+            f"contacting everyone scores {base:.2f}",
+        )
+    if "brier" in test and "brier" in baseline:
+        brier, base = float(test["brier"]), float(baseline["brier"])
+        add(
+            "brier",
+            "honest chances" if brier < base else "no better than the average rate",
+            f"Brier score {brier:.3f}: the average squared gap between the predicted chance and "
+            f"what happened (0 is perfect, lower is better); giving everyone the average rate "
+            f"scores {base:.3f}",
+        )
+    return out

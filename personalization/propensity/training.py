@@ -3,8 +3,10 @@
 ``train_classifier`` reads any table with a target column, splits it stratified into train,
 validation and test, cross-validates on train, searches parameters on validation only (through
 ``personalization.tuning``), picks a decision threshold on validation, reports final figures on
-test only beside the base-rate baseline, warns about columns that look like leakage, and saves a
-``ClassifierArtifact`` in the registry.
+test only beside the base-rate baseline (and says each in plain words), flags columns that look
+recorded after the outcome (``personalization.propensity.leakage``: single-feature ROC-AUC and
+share of the SHAP explanation), and saves a ``ClassifierArtifact`` in the registry, on hold (not
+promoted) while a leakage flag is unanswered.
 """
 
 from __future__ import annotations
@@ -22,13 +24,14 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from personalization import registry, store, tuning
 from personalization.errors import BadInputError, NotEnoughDataError
 from personalization.progress import Progress, report, scaled
-from personalization.propensity import BALANCES, CLASSIFIERS, SCALINGS, SEARCHES
+from personalization.propensity import BALANCES, CLASSIFIERS, SCALINGS, SEARCHES, leakage
 from personalization.propensity.artifact import ClassifierArtifact
-from personalization.propensity.columns import choose_columns, leakage_warnings
+from personalization.propensity.columns import choose_columns
 from personalization.propensity.metrics import (
     baseline_metrics,
     choose_threshold,
     final_metrics,
+    metrics_in_words,
     split_metrics,
 )
 from personalization.propensity.pipelines import (
@@ -82,7 +85,11 @@ def train_classifier(
     reported).
 
     Returns a dict with ``model_id``, ``algo``, ``params``, ``metrics`` (``validation``, ``test``,
-    ``baseline``), ``cv`` (``roc_auc_mean``, ``roc_auc_std``), ``warnings``, ``trials`` and more.
+    ``baseline``), ``cv`` (``roc_auc_mean``, ``roc_auc_std``), ``warnings``, ``leakage`` (a list
+    of ``column``, ``auc``, ``shap_share``, ``message``; non-empty means the model was saved with
+    ``hold="leakage: <column>"`` and is not promoted), ``single_feature_auc`` (per feature),
+    ``metrics_in_words`` (``metrics.metrics_in_words``), ``settings`` (the arguments to train
+    again), ``trials`` and more.
     Raises ``BadInputError`` (or its ``NotFoundError``/``NotEnoughDataError`` children) for input
     that cannot be trained on, with the fix in the message.
     """
@@ -101,7 +108,9 @@ def train_classifier(
     X = frame[columns["features"]]
     X_train, y_train = X.iloc[train_idx], y[train_idx]
     report(progress, 0.08, "checking columns for leakage")
-    warnings += leakage_warnings(X_train, y_train, columns["numeric"], columns["categorical"])
+    aucs = leakage.single_feature_auc(
+        X_train, y_train, columns["numeric"], columns["categorical"], seed
+    )
     spec = {
         "algo": algo,
         "numeric": columns["numeric"],
@@ -164,6 +173,10 @@ def train_classifier(
         "positive": positive_label,
         "exclude": list(exclude),
     }
+    report(progress, 0.93, "measuring how much of the explanation each column carries")
+    shares = leakage.model_shares(artifact)
+    flagged = leakage.findings(aucs, shares)
+    warnings += leakage.notes(aucs, shares, flagged)
     report(progress, 0.95, "saving the model")
     model_id = registry.save_model(
         artifact,
@@ -174,7 +187,9 @@ def train_classifier(
         data_fingerprint=registry.fingerprint(table, frame.shape, list(frame.columns), y.sum()),
         name=name,
         db=db,
+        hold=leakage.hold_reason(flagged),
     )
+    flagged = leakage.findings(aucs, shares, model_id)
     report(progress, 1.0, "done")
     return {
         "model_id": model_id,
@@ -185,6 +200,23 @@ def train_classifier(
         "cv": cv,
         "threshold": threshold,
         "warnings": warnings,
+        "leakage": flagged,
+        "single_feature_auc": {c: round(a, 4) for c, a in aucs.items()},
+        "metrics_in_words": metrics_in_words(metrics["test"], metrics["baseline"]),
+        "settings": {
+            "table": table,
+            "target": target,
+            "positive": positive,
+            "exclude": list(exclude),
+            "algo": algo,
+            "balance": balance,
+            "split": list(fractions),
+            "folds": folds,
+            "search": search,
+            "trials": trials,
+            "seed": seed,
+            "scaling": scaling,
+        },
         "trials": trial_log,
         "target": target,
         "positive": positive_label,

@@ -3,12 +3,24 @@
 Users are scored in blocks of ``EXPORT_BLOCK_USERS`` by ``serving.ListMaker`` (no Python loop per
 user) under one ``serving.ListRules``; users without events but in the users table get their
 segment's favourites. ``export_recommendations`` writes block by block, so memory stays flat for
-any number of users. ``read_user_ids`` reads the customers of an uploaded file.
+any number of users, to a temporary name renamed into place at the end (a killed export leaves no
+half-written file under the final name). ``read_user_ids`` reads the customers of an uploaded file.
+
+Every export is logged (user, item, rank, model, group, time) in the monitoring tables, so that
+what customers did next can be matched to it. With a control share, a random share of customers,
+stable per customer for a salt (``assign_groups``: SHA-256 of salt and id), is held out of the
+personalised list: they get the best-sellers list (what is popular with all customers, the same
+for everyone) instead, so every customer still receives a list and a readout measures what
+personalisation adds over that default. The file gains ``group`` (treatment / control); the salt
+and share are recorded with the export run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +37,13 @@ from personalization.recommendation.serving import (
     load_artifact,
     user_segments,
 )
+from personalization.store import monitoring as store_monitoring
 
 EXPORT_BLOCK_USERS = 2000
+DEFAULT_SALT = "personalization-control"
+TREATMENT = "treatment"
+CONTROL = "control"
+GROUPS = (TREATMENT, CONTROL)
 
 
 def recommendations_for_users(
@@ -76,30 +93,118 @@ def export_recommendations(
     rules: ListRules | None = None,
     db=None,
     progress: Progress = None,
+    control_share: float | None = None,
+    salt: str = DEFAULT_SALT,
 ) -> dict:
     """Write the top ``k`` of ``users`` (None: everyone) to ``out`` (.csv, formula-safe, or
     .parquet), scored and written block by block so memory stays flat for any number of users.
 
     The file has ``user_id``, ``rank``, ``item_id``, ``score``, ``reason``, then title, category
     and price when the items have them, and ``rules.item_columns`` (with
-    ``rules.only_item_columns``, only those). Returns ``path``, ``rows`` and ``users`` (number of
-    users in the file). Raises ``BadInputError`` for another extension, before any scoring.
+    ``rules.only_item_columns``, only those). With ``control_share`` (strictly between 0 and 1)
+    it also has ``group``: control customers (``assign_groups``) get the best-sellers list.
+    Every row is logged in ``recommendation_log`` and the run in ``export_runs``; a failed export
+    logs nothing. Returns ``path``, ``rows``, ``users`` (number of users in the file),
+    ``batch_id`` and, with a control share, ``control_users``, ``control_share`` and ``salt``.
+    Raises ``BadInputError`` for another extension or a bad share, before any scoring.
     """
     path = Path(out)
     if path.suffix.lower() not in FORMATS:
         raise BadInputError(
             f"Cannot export to {path.name!r}: use a file name ending in .csv or .parquet."
         )
-    blocks = recommendation_blocks(users, k, model_id, rules, db=db, progress=progress)
-    counted = {"users": 0}
+    share = None if control_share is None else check_control_share(control_share)
+    art, info = load_artifact(model_id, db)
+    maker = ListMaker(art, k, rules)
+    blocks = recommendation_blocks(users, k, info["model_id"], rules, db=db, progress=progress)
+    batch_id, now = uuid.uuid4().hex[:12], datetime.now()
+    counted = {"users": 0, "control": 0}
 
-    def counting() -> Iterator[pd.DataFrame]:
+    def grouped() -> Iterator[pd.DataFrame]:
         for block in blocks:
+            if share is not None:
+                block = with_control(block, maker, share, salt)
+                counted["control"] += int(block.loc[block["group"] == CONTROL, "user_id"].nunique())
             counted["users"] += int(block["user_id"].nunique())
+            log = block.assign(model_id=info["model_id"])
+            if "group" not in log.columns:
+                log["group"] = TREATMENT
+            store_monitoring.append_log(log, batch_id, "export", now, db=db)
             yield block
 
-    written, rows = write_blocks(counting(), path)
-    return {"path": str(written), "rows": int(rows), "users": counted["users"]}
+    try:
+        written, rows = write_blocks(grouped(), path)
+        store_monitoring.record_export(
+            {
+                "batch_id": batch_id,
+                "path": str(written.resolve()),
+                "model_id": info["model_id"],
+                "control_share": share or 0.0,
+                "salt": salt if share is not None else "",
+                "users": counted["users"],
+                "control_users": counted["control"],
+                "created": now,
+            },
+            db=db,
+        )
+    except BaseException:
+        store_monitoring.delete_batch(batch_id, db=db)
+        raise
+    result = {"path": str(written), "rows": int(rows), "users": counted["users"]}
+    result["batch_id"] = batch_id
+    if share is not None:
+        result.update(control_users=counted["control"], control_share=share, salt=salt)
+    return result
+
+
+def check_control_share(share: Any) -> float:
+    """``share`` as a float strictly between 0 and 1; else ``BadInputError``."""
+    try:
+        value = float(share)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0 < value < 1:
+        raise BadInputError(
+            f"--control-share must lie strictly between 0 and 1 (a share of the customers, "
+            f"e.g. 0.1); got {share!r}."
+        )
+    return value
+
+
+def control_draw(user_id: Any, salt: str = DEFAULT_SALT) -> float:
+    """The customer's fixed number in [0, 1) for ``salt``: the first 8 bytes of
+    SHA-256(salt + ":" + id) over 2**64. Uniform whatever the ids look like."""
+    digest = hashlib.sha256(f"{salt}:{user_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def assign_groups(user_ids: Iterable[Any], share: float, salt: str = DEFAULT_SALT) -> np.ndarray:
+    """``control`` (draw below ``share``) or ``treatment`` for each id, in order: the same
+    customer gets the same group in every export with the same salt."""
+    share = check_control_share(share)
+    draws = np.fromiter((control_draw(u, salt) for u in user_ids), dtype=float)
+    return np.where(draws < share, CONTROL, TREATMENT).astype(object)
+
+
+def with_control(block: pd.DataFrame, maker: ListMaker, share: float, salt: str) -> pd.DataFrame:
+    """``block`` with ``group``; the lists of its control customers replaced by the
+    best-sellers list (``maker.for_segment({})``), in the order of the block's customers."""
+    ids = pd.unique(block["user_id"])
+    groups = dict(zip(ids, assign_groups(ids, share, salt), strict=True))
+    block = block.assign(group=block["user_id"].map(groups))
+    control = [u for u in ids if groups[u] == CONTROL]
+    if not control:
+        return block
+    best = maker.for_segment({})
+    repeated = best.loc[best.index.repeat(len(control))].reset_index(drop=True)
+    repeated.insert(0, "user_id", np.tile(np.asarray(control, dtype=object), len(best)))
+    repeated["group"] = CONTROL
+    frame = pd.concat(
+        [block[block["group"] == TREATMENT], repeated[block.columns]], ignore_index=True
+    )
+    position = pd.Series(np.arange(len(ids)), index=ids)
+    order = np.lexsort((frame["rank"].to_numpy(), position[frame["user_id"]].to_numpy()))
+    return frame.iloc[order].reset_index(drop=True)
 
 
 def read_user_ids(path: str | Path, source_name: str | None = None) -> list[str]:

@@ -3,6 +3,13 @@
 ``train_recommender`` fits on all events, measures a quick holdout beside the popularity
 baseline and saves a ``RecommenderArtifact`` (model, matrix, attributes, the pairs behind the
 reasons) in the registry; ``evaluate_recommender`` and ``tune_recommender`` only measure.
+
+The sequence families (``SEQUENCE_ALGORITHMS``) read the events ordered by time within users and
+sessions (``sequences``; ``--param session_gap=MINUTES`` sets the inactivity gap that splits
+sessions where the table has no ``session_id``, 30 by default) and their quick holdout is the
+next-event one. ``evaluate_recommender(split="next-event")`` (or ``"rest-of-session"``) holds
+out each user's last event (or the end of their last session), repeats counted as hits, and
+measures HR@K, MRR@K and NDCG@K of the model beside popularity, the default SVD and EASE.
 """
 
 from __future__ import annotations
@@ -33,14 +40,28 @@ from personalization.recommendation.interactions import (
     canonical_event_type,
     with_items,
 )
-from personalization.recommendation.models import ALGORITHMS, Recommender, make_recommender
+from personalization.recommendation.models import (
+    ALGORITHMS,
+    SEQUENCE_ALGORITHMS,
+    Recommender,
+    make_recommender,
+)
+from personalization.recommendation.models.sasrec import require_torch
 from personalization.recommendation.reasons import reason_inputs
+from personalization.recommendation.sequences import (
+    DEFAULT_GAP_MINUTES,
+    build_sequences,
+    read_sequence_events,
+)
 from personalization.store import events as store_events
 
 MIN_INTERACTIONS = 20
 AUTO_WEIGHTINGS = ("log", "binary", "bm25")
 FEATURE_ALGOS = ("content", "hybrid")
 EVAL_MAX_USERS = 5000
+SESSION_GAP = "session_gap"
+SEQUENCE_BASELINES = ("popularity", "svd", "ease")
+SEQUENCE_K = 20
 
 
 def train_recommender(
@@ -64,18 +85,27 @@ def train_recommender(
     ``baseline`` with the same keys). Raises ``NotEnoughDataError`` for too few interactions.
     """
     params = dict(params or {})
+    gap = _session_gap(params)
     _check_algo(algo, params)
     report(progress, 0.05, f"reading {table}")
-    events = store_events.read_events(table, db=db)
+    sequential = algo in SEQUENCE_ALGORITHMS
+    if sequential:
+        events = read_sequence_events(table, gap, db=db)
+    else:
+        events = store_events.read_events(table, db=db)
     weights = _weights(event_weights)
     inter = _interactions(events, weights, half_life_days)
     items, users = _attributes(table, db)
     report(progress, 0.15, "choosing defaults and measuring on a holdout split")
-    metrics, params = _quick_metrics(algo, params, events, weights, half_life_days, items)
+    if sequential:
+        metrics = _quick_sequence_metrics(algo, params, events, weights, half_life_days, items)
+    else:
+        metrics, params = _quick_metrics(algo, params, events, weights, half_life_days, items)
     if algo in FEATURE_ALGOS:
         inter = with_items(inter, items.index.astype(str))
     report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
-    model, seconds = _fit(algo, params, inter, items)
+    seqs = build_sequences(events, inter, weights) if sequential else None
+    model, seconds = _fit(algo, params, inter, items, seqs)
     report(progress, 0.85, "saving the model")
     artifact = _artifact(
         model, algo, params, inter, events, weights, half_life_days, table, items, users
@@ -85,6 +115,7 @@ def train_recommender(
         **_public_params(model),
         "event_weights": weights,
         "half_life_days": half_life_days,
+        **({SESSION_GAP: gap} if sequential else {}),
     }
     model_id = registry.save_model(
         artifact,
@@ -134,12 +165,23 @@ def evaluate_recommender(
     Returns ``metrics`` and ``baseline`` (``precision@K``, ``recall@K``, ``ndcg@K``, ``map@K``,
     ``hit_rate@K``, ``mrr``, ``coverage``, ``novelty``, ``diversity``), ``fit_seconds``,
     ``split``, ``k``, ``n_test_users``. Raises ``BadInputError`` when ``k`` exceeds the catalogue.
+    ``split="next-event"`` / ``"rest-of-session"``: see ``evaluate_sequences`` (metrics
+    ``hr@K``, ``mrr@K``, ``ndcg@K``; ``baselines`` for popularity, SVD and EASE).
     """
     params = dict(params or {})
+    gap = _session_gap(params)
     _check_algo(algo, params)
     k = check_k(k)
     weights = _weights(event_weights)
     report(progress, 0.05, f"reading {table}")
+    if split in evaluation.SEQUENCE_SPLITS:
+        events = read_sequence_events(table, gap, db=db)
+        _check_k_fits(k, _interactions(events, weights, half_life_days).matrix.shape[1])
+        items, _ = _attributes(table, db)
+        result = evaluate_sequences(
+            algo, params, events, split, k, weights, half_life_days, items, seed, progress
+        )
+        return {**result, "split": split, "k": k}
     events = store_events.read_events(table, db=db)
     inter = _interactions(events, weights, half_life_days)
     _check_k_fits(k, inter.matrix.shape[1])
@@ -227,6 +269,23 @@ def _check_algo(algo: str, params: dict) -> None:
             f"Unknown recommender {algo!r}; choose one of: {', '.join(ALGORITHMS)}."
         )
     make_recommender(algo, **params)
+    if algo == "sasrec":
+        require_torch()
+
+
+def _session_gap(params: dict) -> float:
+    """Pop ``session_gap`` (minutes of inactivity that end a session) from ``params``."""
+    value = params.pop(SESSION_GAP, DEFAULT_GAP_MINUTES)
+    try:
+        gap = float(value)
+    except (TypeError, ValueError):
+        gap = -1.0
+    if not gap > 0:
+        raise BadInputError(
+            f"session_gap must be a positive number of minutes; got {value!r} "
+            f"(e.g. --param session_gap=30)."
+        )
+    return gap
 
 
 def _check_k_fits(k: int, n_items: int) -> None:
@@ -288,13 +347,18 @@ def _check_enough(inter: Interactions, n_events: int) -> None:
 
 
 def _fit(
-    algo: str, params: dict, inter: Interactions, items: pd.DataFrame
+    algo: str, params: dict, inter: Interactions, items: pd.DataFrame, seqs=None
 ) -> tuple[Recommender, float]:
     model = make_recommender(algo, **params)
     start = time.perf_counter()
-    model.fit(
-        inter.matrix, item_features=_item_frame(items, inter.item_ids), age_days=inter.age_days
-    )
+    if seqs is not None and algo in SEQUENCE_ALGORITHMS:
+        model.fit_sequences(seqs, inter.matrix)
+    else:
+        model.fit(
+            inter.matrix,
+            item_features=_item_frame(items, inter.item_ids),
+            age_days=inter.age_days,
+        )
     return model, time.perf_counter() - start
 
 
@@ -307,7 +371,15 @@ def _item_frame(items: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame | Non
 
 def _public_params(model: Recommender) -> dict:
     params = {k: v for k, v in model.get_params().items() if _plain(v)}
-    for learned, kind in (("rank_", int), ("reg_", float), ("popularity_reg_", float)):
+    learned_names = (
+        ("rank_", int),
+        ("reg_", float),
+        ("popularity_reg_", float),
+        ("repeat_weight_", float),
+        ("family_", str),
+        ("epochs_", int),
+    )
+    for learned, kind in learned_names:
         if hasattr(model, learned):
             params[learned] = kind(getattr(model, learned))
     return params
@@ -376,6 +448,131 @@ def _quick_metrics(algo, params, events, weights, half_life_days, items) -> tupl
     except NotEnoughDataError as exc:
         return {"note": f"no holdout metrics: {exc}"}, params
     return {**result["metrics"], "baseline": result["baseline"], "split": method}, params
+
+
+def _quick_sequence_metrics(algo, params, events, weights, half_life_days, items) -> dict:
+    """Next-event holdout metrics at ``SEQUENCE_K`` of a sequence family beside popularity."""
+    try:
+        result = evaluate_sequences(
+            algo,
+            params,
+            events,
+            "next-event",
+            SEQUENCE_K,
+            weights,
+            half_life_days,
+            items,
+            0,
+            baselines=("popularity",),
+        )
+    except NotEnoughDataError as exc:
+        return {"note": f"no holdout metrics: {exc}"}
+    return {**result["metrics"], "baseline": result["baseline"], "split": "next-event"}
+
+
+def evaluate_sequences(
+    algo: str,
+    params: Mapping[str, Any],
+    events: pd.DataFrame,
+    split: str = "next-event",
+    k: int = SEQUENCE_K,
+    weights: Mapping[str, float] | None = None,
+    half_life_days: float | None = None,
+    items: pd.DataFrame | None = None,
+    seed: int = 0,
+    progress: Progress = None,
+    baselines: tuple[str, ...] = SEQUENCE_BASELINES,
+) -> dict:
+    """The sequence protocol on ``events`` ordered by user and time (``read_sequence_events``).
+
+    ``next-event``: each user's last event is held out; the models fit on the rest and rank
+    every item for up to ``EVAL_MAX_USERS`` of those users, repeats allowed (an item the user
+    had before counts as a hit when it is the next one). ``rest-of-session``: the second half of
+    each user's last session is held out and every item of it is relevant. Returns ``metrics``
+    (``hr@K``, ``mrr@K``, ``ndcg@K``; ``recall@K`` too for rest-of-session) of ``algo``,
+    ``baseline`` (popularity), ``baselines`` (each of ``baselines``: its metrics and
+    ``fit_seconds``, or ``skipped`` with why), ``fit_seconds``, ``n_test_users``, ``params``.
+    """
+    weights = dict(weights or _weights(None))
+    items = pd.DataFrame() if items is None else items
+    train_ev, test_ev = evaluation.split_events(events, split)
+    inter = _interactions(train_ev, weights, half_life_days)
+    seqs = build_sequences(train_ev, inter, weights)
+    users, truth = _held_out(inter, test_ev, split, seed)
+    found: dict[str, dict] = {}
+    steps = [algo, *[b for b in baselines if b != algo]]
+    for step, name in enumerate(steps):
+        report(progress, 0.1 + 0.85 * step / len(steps), f"fitting {name}")
+        chosen = dict(params) if name == algo else {}
+        try:
+            model, seconds = _fit(name, chosen, inter, items, seqs)
+        except BadInputError as exc:
+            if name == algo:
+                raise
+            found[name] = {"skipped": str(exc).splitlines()[0]}
+            continue
+        start = time.perf_counter()
+        recs, _ = model.recommend(
+            users, inter.matrix, n=min(k, inter.matrix.shape[1]), filter_seen=False
+        )
+        per_user = (time.perf_counter() - start) / max(1, len(users))
+        found[name] = {
+            **_sequence_scores(recs, truth, split, k),
+            "fit_seconds": round(seconds, 3),
+            "ms_per_user": round(1000 * per_user, 3),
+        }
+        if name == algo:
+            found[name]["params"] = _public_params(model)
+    mine = found[algo]
+    report(progress, 1.0, "done")
+    return {
+        "metrics": {key: v for key, v in mine.items() if key not in ("fit_seconds", "params")},
+        "baseline": found.get("popularity", {}),
+        "baselines": {name: found[name] for name in steps if name != algo},
+        "fit_seconds": mine["fit_seconds"],
+        "n_test_users": int(len(users)),
+        "params": mine.get("params", {}),
+    }
+
+
+def _held_out(inter: Interactions, test_ev: pd.DataFrame, split: str, seed: int):
+    """Test users (matrix rows, sorted, at most ``EVAL_MAX_USERS``) and their truth: the held-out
+    item column (-1 when the item is new to the catalogue) for next-event, a users x items CSR
+    of the held-out items for rest-of-session."""
+    rows = inter.user_indices(test_ev["user_id"].to_numpy())
+    cols = inter.item_indices(test_ev["item_id"].to_numpy())
+    known = rows >= 0
+    users = np.unique(rows[known])
+    if len(users) == 0:
+        raise NotEnoughDataError(
+            "No held-out event belongs to a user with events in the training part; "
+            "load more events per user."
+        )
+    if len(users) > EVAL_MAX_USERS:
+        users = np.sort(np.random.default_rng(seed).choice(users, EVAL_MAX_USERS, replace=False))
+    if split == "next-event":
+        truth = np.full(inter.matrix.shape[0], -1, dtype=np.int64)
+        truth[rows[known]] = cols[known]
+        return users, truth[users]
+    ok = known & (cols >= 0)
+    test = sp.csr_matrix(
+        (np.ones(ok.sum(), dtype=np.float32), (rows[ok], cols[ok])), shape=inter.matrix.shape
+    )
+    test.data[:] = 1.0
+    return users, test
+
+
+def _sequence_scores(recs: np.ndarray, truth, split: str, k: int) -> dict:
+    if split == "next-event":
+        return evaluation.next_event_metrics(evaluation.ranks_in(recs, truth), k)
+    test = (truth > 0).astype(np.float32)
+    found = evaluation.ranking_metrics(recs, test, k, None)
+    return {
+        f"hr@{k}": found[f"hit_rate@{k}"],
+        f"mrr@{k}": found["mrr"],
+        f"ndcg@{k}": found[f"ndcg@{k}"],
+        f"recall@{k}": found[f"recall@{k}"],
+    }
 
 
 def _auto_params(algo, params, train_ev, method, weights, half_life_days, items, seed) -> dict:

@@ -4,13 +4,17 @@
   generic queries, the list of user tables.
 - ``catalog``: the tables the project owns: datasets, models and feedback.
 - ``loading``: files into tables (read, convert, reject, deduplicate, store in one transaction).
+- ``attributes``: item / user attributes from an events file into ``items`` / ``users``.
 - ``profiling``: column statistics and event counts for the data profile.
 - ``events``: events and item / user attributes as frames, for the recommenders.
 - ``features``: the per-customer feature table, built in SQL.
+- ``monitoring``: logged lists, export runs with control groups, survey answers; event windows.
+- ``sequences``: events ordered by time within users and sessions, for the sequence models.
 
 The most used names of ``core`` and ``catalog`` are offered here (``store.read_table``, ...).
 """
 
+from personalization.store.attributes import AttributeSet
 from personalization.store.catalog import (
     add_feedback,
     datasets,
@@ -21,6 +25,7 @@ from personalization.store.catalog import (
     list_models,
     record_dataset,
     set_promoted,
+    table_stamp,
 )
 from personalization.store.core import (
     check_data_table_name,
@@ -38,8 +43,10 @@ from personalization.store.core import (
     table_exists,
     table_names,
 )
+from personalization.store.sequences import read_sequences
 
 __all__ = [
+    "AttributeSet",
     "check_data_table_name",
     "add_feedback",
     "connect",
@@ -56,11 +63,13 @@ __all__ = [
     "query_df",
     "query_rows",
     "quote_ident",
+    "read_sequences",
     "read_table",
     "record_dataset",
     "require_table",
     "set_promoted",
     "table_columns",
+    "table_stamp",
     "table_exists",
     "table_names",
 ]

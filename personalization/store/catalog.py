@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from personalization.store.core import connect, query_df, query_rows
+from personalization.store.core import connect, query_df, query_rows, quote_ident
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,10 +42,12 @@ def insert_model(
     data_fingerprint: str,
     status: str = "candidate",
     db=None,
+    details: dict | None = None,
 ) -> None:
     with connect(db) as con:
         con.execute(
-            "INSERT INTO models VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO models (model_id, kind, algo, name, params, metrics, data_fingerprint, "
+            "created, status, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 model_id,
                 kind,
@@ -56,12 +58,13 @@ def insert_model(
                 data_fingerprint,
                 datetime.now(),
                 status,
+                json.dumps(details or {}, default=str),
             ],
         )
 
 
 def _model_row(row: tuple) -> dict[str, Any]:
-    model_id, kind, algo, name, params, metrics, fingerprint, created, status = row
+    model_id, kind, algo, name, params, metrics, fingerprint, created, status, details = row
     return {
         "model_id": model_id,
         "kind": kind,
@@ -72,13 +75,15 @@ def _model_row(row: tuple) -> dict[str, Any]:
         "data_fingerprint": fingerprint,
         "created": created.isoformat(timespec="seconds") if created else None,
         "status": status,
+        "details": json.loads(details or "{}"),
     }
 
 
 def list_models(kind: str | None = None, db=None) -> list[dict[str, Any]]:
     """Catalog rows, newest first; ``kind`` filters (``recommender`` or ``classifier``)."""
     sql = (
-        "SELECT model_id, kind, algo, name, params, metrics, data_fingerprint, created, status "
+        "SELECT model_id, kind, algo, name, params, metrics, data_fingerprint, created, status, "
+        "details "
         "FROM models"
     )
     params: list[Any] = []
@@ -91,7 +96,8 @@ def list_models(kind: str | None = None, db=None) -> list[dict[str, Any]]:
 
 def get_model(model_id: str, db=None) -> dict[str, Any] | None:
     rows = query_rows(
-        "SELECT model_id, kind, algo, name, params, metrics, data_fingerprint, created, status "
+        "SELECT model_id, kind, algo, name, params, metrics, data_fingerprint, created, status, "
+        "details "
         "FROM models WHERE model_id = ?",
         [model_id],
         db=db,
@@ -131,3 +137,22 @@ def feedback(model_id: str | None = None, db=None) -> pd.DataFrame:
         sql += " WHERE model_id = ?"
         params.append(model_id)
     return query_df(sql + " ORDER BY created DESC", params, db=db)
+
+
+def table_stamp(table: str, db=None) -> str | None:
+    """What ``table`` holds now, as a short text that changes with every load into it (the time,
+    file hash and rows of its last ingest, or its row count when no ingest recorded it); None when
+    there is no such table."""
+    with connect(db, read_only=True) as con:
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        ).fetchone()[0]
+        if not exists:
+            return None
+        row = con.execute(
+            "SELECT ingested_at, file_hash, rows FROM datasets WHERE table_name = ?", [table]
+        ).fetchone()
+        if row is not None:
+            return f"{row[0].isoformat(timespec='seconds')}|{row[1]}|{row[2]}"
+        count = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
+        return f"rows|{count}"

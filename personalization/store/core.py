@@ -1,8 +1,15 @@
 """Connections, quoting, generic queries and the catalog tables.
 
-DuckDB lets one process write a file at a time. The dashboard and the command line may use the
-same file at once, so every call opens a short-lived connection, retries briefly while another
-process holds the lock, and then raises ``DatabaseBusyError`` with a clear message.
+DuckDB lets one process write a file, or many processes read it, at a time. The dashboard and
+the command line may use the same file at once, so every call opens a short-lived connection,
+retries while another process holds the lock (saying at once on stderr that it waits, and for
+what), and then raises ``DatabaseBusyError`` with a clear message. Long work that writes (an
+ingest) is done in a ``scratch`` database of its own and only its final copy ``attach``es the
+file, so the file is locked for seconds, not for the whole load.
+
+Every connection gets DuckDB's ``memory_limit`` from ``config.memory_limit()`` and spills to a
+temporary folder beside the database when it needs more; running out even so raises
+``MemoryLimitError`` (one line: what was being done, the limit, the fix).
 
 Every statement takes values as parameters; every identifier goes through ``quote_ident``.
 """
@@ -10,6 +17,10 @@ Every statement takes values as parameters; every identifier goes through ``quot
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,12 +30,19 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from personalization import config
-from personalization.errors import BadInputError, DatabaseBusyError, NotFoundError
+from personalization.errors import (
+    BadInputError,
+    DatabaseBusyError,
+    MemoryLimitError,
+    NotFoundError,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 BUSY_TIMEOUT_SECONDS = 15.0
+NOTE_WAIT_FROM_SECONDS = 2.0  # callers that wait at least this long say on stderr that they wait
+TARGET = "target"  # the name the database file is attached under by ``attach``
 
 CATALOG_DDL = (
     """CREATE TABLE IF NOT EXISTS datasets (
@@ -35,8 +53,14 @@ CATALOG_DDL = (
         metrics VARCHAR, data_fingerprint VARCHAR, created TIMESTAMP, status VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS feedback (
         user_id VARCHAR, item_id VARCHAR, model_id VARCHAR, thumbs INTEGER, created TIMESTAMP)""",
+    # what a model was trained on and how its files are checked (JSON: data_table, data_stamp,
+    # hold, files -> SHA-256); added after the first release, hence the ALTER
+    "ALTER TABLE models ADD COLUMN IF NOT EXISTS details VARCHAR",
 )
-CATALOG_TABLES = ("datasets", "models", "feedback")
+CATALOG_TABLES = (
+    "datasets", "models", "feedback", "retrain_runs", "recommendation_log", "export_runs",
+    "survey_answers",
+)  # fmt: skip
 SYSTEM_PREFIXES = ("duckdb_", "pg_", "sqlite_", "information_schema")
 SYSTEM_NAMES = ("main", "temp", "system", "memory")
 
@@ -71,11 +95,94 @@ def quote_ident(name: str) -> str:
 
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc).lower()
-    # Another process holds the file ("Could not set lock ... Conflicting lock"), or another
-    # thread of this process has it open in the other mode ("different configuration").
+    # Another process holds the file ("Could not set lock ... Conflicting lock"), another thread
+    # of this process has it open in the other mode ("different configuration"), or attached
+    # from its own scratch database ("Unique file handle conflict ... already attached").
     return any(
         word in text
-        for word in ("lock", "conflicting", "another process", "different configuration")
+        for word in (
+            "lock",
+            "conflicting",
+            "another process",
+            "different configuration",
+            "file handle conflict",
+            "already attached",
+        )
+    )
+
+
+def lock_holder(exc: Exception) -> str:
+    """What holds the file, from DuckDB's lock error: ``"PID 123: python -m personalization
+    ingest big.csv"`` (its command line where the system shows it), or ``""``."""
+    text = str(exc)
+    found = re.search(r"PID (\d+)", text)
+    if found is None:
+        return "another connection of this process" if "attached" in text else ""
+    pid = found.group(1)
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return f"PID {pid}"
+    command = " ".join(
+        Path(a.decode(errors="replace")).name if i == 0 else a.decode(errors="replace")
+        for i, a in enumerate(argv)
+        if a
+    )
+    return f"PID {pid}: {command[:160]}" if command else f"PID {pid}"
+
+
+def _busy(path: Path, exc: Exception, timeout: float) -> DatabaseBusyError:
+    holder = lock_holder(exc)
+    by = f" ({holder})" if holder else ""
+    return DatabaseBusyError(
+        f"The database {path} is busy: another process{by} is writing to it and did not finish "
+        f"within {timeout:g} s; nothing was changed. Try again when it finishes, or point "
+        f"PERSONALIZATION_DB at another file",
+        path=str(path),
+        holder=holder,
+    )
+
+
+def _note_wait(path: Path, exc: Exception, timeout: float, read_only: bool) -> None:
+    holder = lock_holder(exc) or "another process"
+    doing = "read" if read_only else "write"
+    print(
+        f"waiting: {path} is locked by {holder}; will {doing} as soon as it is free "
+        f"(up to {timeout:g} s)",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _retry_while_locked(open_once, path: Path, timeout: float | None, read_only: bool):
+    """``open_once()`` retried while the file is locked, for ``timeout`` seconds (default
+    ``BUSY_TIMEOUT_SECONDS``, read at each call); says once on stderr that it waits (when the
+    wait may last ``NOTE_WAIT_FROM_SECONDS`` or more), then raises ``DatabaseBusyError``."""
+    timeout = BUSY_TIMEOUT_SECONDS if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    noted = False
+    while True:
+        try:
+            return open_once()
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise _busy(path, exc, timeout) from exc
+            if not noted and timeout >= NOTE_WAIT_FROM_SECONDS:
+                _note_wait(path, exc, timeout, read_only)
+                noted = True
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+
+def _out_of_memory(task: str, exc: Exception) -> MemoryLimitError:
+    limit = config.memory_limit()
+    return MemoryLimitError(
+        f"{task} needed more memory than DuckDB may use here ({limit}, after spilling to disk); "
+        f"nothing was stored. Raise the limit, e.g. PERSONALIZATION_MEMORY_LIMIT=16GB, or split "
+        f"the work (a smaller file, fewer columns)"
     )
 
 
@@ -83,43 +190,88 @@ def _is_lock_error(exc: Exception) -> bool:
 def connect(
     db: str | os.PathLike | None = None,
     read_only: bool = False,
-    timeout: float = BUSY_TIMEOUT_SECONDS,
+    timeout: float | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database file for the length of a ``with`` block.
 
     Creates the file, its folder and the catalog tables on first use. While another process
-    holds the write lock it retries for up to ``timeout`` seconds, then raises
-    ``DatabaseBusyError``.
+    holds the lock it retries for up to ``timeout`` seconds (saying so at once on stderr), then
+    raises ``DatabaseBusyError``. DuckDB running out of memory inside the block raises
+    ``MemoryLimitError``.
     """
     path = config.db_path(db)
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
         if read_only and not path.exists():
             read_only = False
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        try:
-            con = duckdb.connect(str(path), read_only=read_only)
-            break
-        except (duckdb.IOException, duckdb.ConnectionException) as exc:
-            if not _is_lock_error(exc) or time.monotonic() > deadline:
-                if _is_lock_error(exc):
-                    raise DatabaseBusyError(
-                        f"The database {path} is busy: another process (the dashboard, a "
-                        f"command or a server) is writing to it. Wait for it to finish and try "
-                        f"again, or point PERSONALIZATION_DB at another file."
-                    ) from exc
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+    settings = {"memory_limit": config.memory_limit()}
+    con = _retry_while_locked(
+        lambda: duckdb.connect(str(path), read_only=read_only, config=settings),
+        path,
+        timeout,
+        read_only,
+    )
     try:
         if not read_only:
             for ddl in CATALOG_DDL:
                 con.execute(ddl)
         yield con
+    except duckdb.OutOfMemoryException as exc:
+        raise _out_of_memory(f"Working on {path}", exc) from exc
     finally:
         con.close()
+
+
+@contextmanager
+def scratch(
+    db: str | os.PathLike | None = None, task: str = "This task"
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A private in-memory DuckDB for long work (reading and cleaning a file) that holds no lock
+    on the database file; it spills to a temporary folder beside that file (removed at the end)
+    and has DuckDB's ``memory_limit``. Write its result with ``attach``. Running out of memory
+    raises ``MemoryLimitError`` naming ``task`` (e.g. "Loading big.csv (2.1 GB) into events").
+    """
+    path = config.db_path(db)
+    folder = path.resolve().parent if str(path) != ":memory:" else Path(tempfile.gettempdir())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        spill = tempfile.mkdtemp(prefix=f".{path.stem}-staging-", dir=folder)
+    except OSError:  # a folder we may not write to: the system's temporary folder will do
+        spill = tempfile.mkdtemp(prefix=f".{path.stem}-staging-")
+    con = duckdb.connect(config={"memory_limit": config.memory_limit(), "temp_directory": spill})
+    try:
+        yield con
+    except duckdb.OutOfMemoryException as exc:
+        raise _out_of_memory(task, exc) from exc
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+
+
+@contextmanager
+def attach(
+    con: duckdb.DuckDBPyConnection,
+    db: str | os.PathLike | None = None,
+    timeout: float | None = None,
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The database file attached to the ``scratch`` connection ``con`` for writing, as its
+    default database (unqualified names are its tables; the scratch's TEMP tables stay
+    readable), for the length of a ``with`` block: the only time the file is locked. Waits for
+    another writer like ``connect``; creates the catalog tables on first use."""
+    path = config.db_path(db)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    _retry_while_locked(
+        lambda: con.execute(f"ATTACH ? AS {TARGET}", [str(path)]), path, timeout, False
+    )
+    try:
+        con.execute(f"USE {TARGET}")
+        for ddl in CATALOG_DDL:
+            con.execute(ddl)
+        yield con
+    finally:
+        con.execute("USE memory")
+        con.execute(f"DETACH {TARGET}")
 
 
 def execute(sql: str, params: Sequence[Any] | None = None, db=None) -> None:

@@ -144,3 +144,39 @@ _COLUMNS_SQL = (
     "SELECT column_name FROM information_schema.columns "
     "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position"
 )
+
+
+def search_users(
+    prefix: str = "",
+    attributes: dict[str, str] | None = None,
+    limit: int = 50,
+    table: str = "events",
+    db=None,
+) -> pd.DataFrame:
+    """Customers of ``table`` whose id starts with ``prefix`` (any case), most active first:
+    ``user_id``, ``events``, ``last_seen``. ``attributes`` keeps those whose ``users`` row has
+    each column equal to the value (compared as text)."""
+    require_table(table, db)
+    where, params = ["user_id IS NOT NULL"], []
+    if prefix:
+        where.append("starts_with(lower(user_id), lower(?))")
+        params.append(str(prefix))
+    join = ""
+    if attributes:
+        if not table_exists("users", db):
+            raise BadInputError("There is no users table to filter customers by; load one first.")
+        conditions = [f"CAST(u.{quote_ident(col)} AS VARCHAR) = ?" for col in attributes]
+        join = (
+            " SEMI JOIN (SELECT CAST(user_id AS VARCHAR) AS user_id FROM users u WHERE "
+            + " AND ".join(conditions)
+            + ") f USING (user_id)"
+        )
+        params = [str(v) for v in attributes.values()] + params
+    sql = (
+        f"SELECT user_id, count(*) AS events, max(timestamp) AS last_seen "
+        f"FROM (SELECT CAST(user_id AS VARCHAR) AS user_id, timestamp FROM {quote_ident(table)})"
+        f"{join} WHERE {' AND '.join(where)} "
+        "GROUP BY user_id ORDER BY events DESC, user_id LIMIT ?"
+    )
+    with connect(db, read_only=True) as con:
+        return con.execute(sql, [*params, int(limit)]).df()

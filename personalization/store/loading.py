@@ -22,8 +22,9 @@ import pandas as pd
 
 from personalization.errors import BadInputError
 from personalization.progress import Progress, report
+from personalization.store.attributes import AttributeSet, store_attributes
 from personalization.store.catalog import record_dataset
-from personalization.store.core import connect, quote_ident
+from personalization.store.core import attach, quote_ident, scratch
 
 MAX_REJECTS_SHOWN = 20
 NUMERIC_TYPES = (
@@ -77,6 +78,11 @@ ROW_HASH = "__row_hash"  # hash of every column of the file, for finding duplica
 HIDDEN = (ROW_HASH, BAD_TS, BAD_VALUE)  # staging columns that never reach the table
 PARALLEL_WRITE_ROWS = 1_000_000  # loads this large are written without insertion order
 
+ALTER_MAX_COLUMNS = 16  # an append adding more new columns rebuilds the table (see _store)
+ALTER_MAX_CELLS = 20_000_000  # ... or adding more NULL cells to the stored rows
+WIDEN_MAX_EMPTY_CELLS = 100_000_000  # an append may add this many empty cells to stored rows,
+WIDEN_MAX_FACTOR = 4  # ... or this many times the file's own cells, whichever is more
+
 MAX_LINE_MB = 2  # DuckDB's read_csv max_line_size default (2,000,000 bytes)
 
 
@@ -110,6 +116,24 @@ class LoadPlan:
     timestamp_format: str | None = None
     file_hash: str = ""
     mapping: dict[str, str] = field(default_factory=dict)
+    attributes: list[AttributeSet] = field(default_factory=list)  # items / users from events
+
+
+class AmbiguousDatesError(BadInputError):
+    """The timestamp column reads both day-first and month-first and no date settles which.
+
+    ``column`` is the file's column, ``day_first`` / ``month_first`` the two strftime formats,
+    ``examples`` up to two ``{"value", "day_first", "month_first"}`` (the text, both readings).
+    """
+
+    def __init__(
+        self, message: str, column: str, day_first: str, month_first: str, examples: list[dict]
+    ) -> None:
+        super().__init__(message)
+        self.column = column
+        self.day_first = day_first
+        self.month_first = month_first
+        self.examples = examples
 
 
 @dataclass
@@ -121,6 +145,8 @@ class LoadResult:
     rejects: list[dict]
     flagged: dict[str, int]
     notes: list[str]
+    reject_counts: list[dict] = field(default_factory=list)  # every reject, by cause
+    attributes_updated: dict[str, int] = field(default_factory=dict)  # table -> ids
 
 
 # --------------------------------------------------------------------------- reading a file
@@ -191,14 +217,18 @@ def _safe_names(n: int) -> list[str]:
 def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
     """Read and clean ``plan.path`` in a staging table, then store it into ``plan.table``.
 
-    The staging table is a temporary table (named ``__staging_<table>``, in memory, spilling to
-    disk when large), so reading and cleaning never touch stored data and cost no compression;
-    it is written once into the database, with ids written as float text normalised, in one
-    short transaction at the end together with the catalog row. The staging table is dropped whatever happens. Raises
-    ``BadInputError`` (and stores nothing) when no row survives or every timestamp fails.
+    The staging table is a temporary table (named ``__staging_<table>``) of a ``scratch``
+    database of its own (in memory, spilling to disk beside the database when large), so reading
+    and cleaning never touch stored data, cost no compression and hold no lock on the database
+    file: other commands read and write it meanwhile. The file is attached only for the final
+    copy, one short transaction that writes the rows (ids written as float text normalised)
+    together with the catalog row. The staging table is dropped whatever happens. Raises
+    ``BadInputError`` (and stores nothing) when no row survives or every timestamp fails,
+    ``MemoryLimitError`` when DuckDB runs out of memory, ``DatabaseBusyError`` when another
+    process holds the file for the whole wait.
     """
     stage = f"__staging_{plan.table}"
-    with connect(db) as con:
+    with scratch(db, _task(plan)) as con:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
         _drop_staging(con, stage)
@@ -211,17 +241,21 @@ def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
             parsed = _count(con, stage)
             base = con.execute(f"SELECT min(rowid) FROM {quote_ident(stage)}").fetchone()[0] or 0
             reason = _reject_reason(plan, stage, con)
+            cause = _reject_reason(plan, stage, con, causes=True)
             duplicates = _drop_duplicates(con, stage)
             report(progress, 0.75, "checking required values")
-            row_rejects, n_row_rejects = (
-                _reject_rows(con, stage, reason, base) if _may_reject(con, plan, stage) else ([], 0)
+            row_rejects, n_row_rejects, row_causes = (
+                _reject_rows(con, stage, reason, base, cause)
+                if _may_reject(con, plan, stage)
+                else ([], 0, {})
             )
             flagged = _flags(con, stage)
             loaded = parsed - duplicates - n_row_rejects
             if loaded == 0:
                 raise BadInputError(_nothing_left(plan, parsed, reader_rejects, row_rejects))
             report(progress, 0.85, f"storing into {plan.table}")
-            _commit(con, plan, stage, parallel=loaded >= PARALLEL_WRITE_ROWS)
+            with attach(con, db):
+                updated = _commit(con, plan, stage, parallel=loaded >= PARALLEL_WRITE_ROWS)
         finally:
             _drop_staging(con, stage)
     rejects = _merge_rejects(reader_rejects, row_rejects, plan.fmt)
@@ -235,7 +269,19 @@ def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
         rejects=rejects[:MAX_REJECTS_SHOWN],
         flagged=flagged,
         notes=notes,
+        reject_counts=_reject_counts(plan, reader_rejects, row_causes),
+        attributes_updated=updated,
     )
+
+
+def _task(plan: LoadPlan) -> str:
+    """What a load does, for messages: ``Loading big.csv (2.1 GB, 5000 columns) into events``."""
+    try:
+        size = Path(plan.path).stat().st_size
+    except OSError:
+        size = 0
+    shown = f"{size / 2**30:.1f} GB" if size >= 2**30 else f"{size / 2**20:.1f} MB"
+    return f"Loading {plan.label} ({shown}, {len(plan.columns)} columns) into {plan.table}"
 
 
 def _drop_staging(con, stage: str) -> None:
@@ -243,11 +289,23 @@ def _drop_staging(con, stage: str) -> None:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(name)}")
 
 
-def _commit(con, plan: LoadPlan, stage: str, parallel: bool) -> None:
-    """Swap or append the staging table and record the dataset, all or nothing."""
+def _commit(con, plan: LoadPlan, stage: str, parallel: bool) -> dict[str, int]:
+    """Swap or append the staging table, fill the attribute tables and record the dataset, all
+    or nothing; return the ids given attributes per table."""
     con.execute("BEGIN TRANSACTION")
     try:
         _store(con, plan, stage, parallel)
+        cols = column_types(con, stage)
+        updated = {
+            a.table: store_attributes(
+                con,
+                stage,
+                a,
+                _clean_id(quote_ident(a.key)) if a.key in _id_roles(plan, cols) else None,
+                (plan.label, plan.file_hash),
+            )
+            for a in plan.attributes
+        }
         total = _count(con, plan.table)
         record_dataset(
             plan.table, plan.kind, plan.label, plan.file_hash, total, plan.mapping, con=con
@@ -256,6 +314,7 @@ def _commit(con, plan: LoadPlan, stage: str, parallel: bool) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    return updated
 
 
 def _count(con, table: str) -> int:
@@ -416,16 +475,16 @@ def _reader_rejects(plan: LoadPlan, rejects: list[dict]) -> list[dict]:
     for r in rejects:
         if r["line"] in out:
             continue
-        kind = r["error_type"]
+        kind, column = r["error_type"], None
         if kind in ("MISSING COLUMNS", "TOO MANY COLUMNS"):
-            reason = f"malformed line: {r['message']}"
+            reason, cause = f"malformed line: {r['message']}", "malformed"
         elif kind == "CAST" and r["column_idx"] is not None:
             col = plan.columns[r["column_idx"]]
             message = r["message"].replace(f'"c{r["column_idx"]}"', repr(col.source))
-            reason = f"column {col.source!r}: {message}"
+            reason, cause, column = f"column {col.source!r}: {message}", "bad_type", col.source
         else:
-            reason = f"{kind.lower()}: {r['message']}"
-        out[r["line"]] = {"line": r["line"], "reason": reason}
+            reason, cause = f"{kind.lower()}: {r['message']}", kind.lower()
+        out[r["line"]] = {"line": r["line"], "reason": reason, "cause": cause, "column": column}
     return list(out.values())
 
 
@@ -560,10 +619,14 @@ def _refuse_ambiguous(con, plan: LoadPlan, stage: str, month_first: str, day_fir
         return
     shown = "; ".join(f"{text} is {a:%d %B %Y} or {b:%d %B %Y}" for text, a, b in rows)
     column = next((c.source for c in plan.columns if c.role == "timestamp"), "timestamp")
-    raise BadInputError(
+    raise AmbiguousDatesError(
         f"{plan.label}: the dates in {column!r} read both month-first and day-first ({shown}), "
         f"and no date settles which; say it with --timestamp-format '{day_first}' (day first) "
-        f"or --timestamp-format '{month_first}' (month first); nothing was stored"
+        f"or --timestamp-format '{month_first}' (month first); nothing was stored",
+        column,
+        day_first,
+        month_first,
+        [{"value": text, "month_first": a, "day_first": b} for text, a, b in rows],
     )
 
 
@@ -635,8 +698,9 @@ def _clean_id(col: str) -> str:
     )
 
 
-def _reject_reason(plan: LoadPlan, stage: str, con) -> str | None:
-    """SQL giving why a row is rejected (NULL when it is kept), or None when nothing can be.
+def _reject_reason(plan: LoadPlan, stage: str, con, causes: bool = False) -> str | None:
+    """SQL giving why a row is rejected (NULL when it is kept), or None when nothing can be;
+    with ``causes``, only the role that failed (``user_id``, ..., ``timestamp``), for counting.
 
     A row is rejected when a required id is missing or blank, or its timestamp did not parse.
     """
@@ -645,17 +709,13 @@ def _reject_reason(plan: LoadPlan, stage: str, con) -> str | None:
     for role in _checked_roles(plan):
         src = next(c.source for c in plan.columns if c.role == role)
         col = quote_ident(role)
-        reasons.append(
-            f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN "
-            f"{_literal(f'missing {role} (column {src!r})')} END"
-        )
+        why = role if causes else f"missing {role} (column {src!r})"
+        reasons.append(f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN {_literal(why)} END")
     if BAD_TS in cols:
         src = next(c.source for c in plan.columns if c.role == "timestamp")
-        reasons.append(
-            f"CASE WHEN {quote_ident(BAD_TS)} IS NOT NULL THEN "
-            f"{_literal(f'timestamp (column {src!r}) is not a date/time: ')} || "
-            f"{quote_ident(BAD_TS)} END"
-        )
+        text = _literal(f"timestamp (column {src!r}) is not a date/time: ")
+        why = "'timestamp'" if causes else f"{text} || {quote_ident(BAD_TS)}"
+        reasons.append(f"CASE WHEN {quote_ident(BAD_TS)} IS NOT NULL THEN {why} END")
     return f"coalesce({', '.join(reasons)})" if reasons else None
 
 
@@ -684,22 +744,52 @@ def _may_reject(con, plan: LoadPlan, stage: str) -> bool:
     )
 
 
-def _reject_rows(con, stage: str, reason: str | None, base: int) -> tuple[list[dict], int]:
-    """Delete the rows ``reason`` rejects; the first ones (position, reason) and the count.
+def _reject_rows(
+    con, stage: str, reason: str | None, base: int, cause: str | None
+) -> tuple[list[dict], int, dict[str, int]]:
+    """Delete the rows ``reason`` rejects; the first ones (position, reason), the count, and
+    the count of every rejected row per ``cause`` (see ``_reject_reason``).
 
     ``base`` is the rowid of the first parsed row (rowids inside a transaction start high).
     """
-    if reason is None:
-        return [], 0
+    if reason is None or cause is None:
+        return [], 0, {}
     q = quote_ident(stage)
     first = con.execute(
         f"SELECT rowid, {reason} FROM {q} WHERE {reason} IS NOT NULL ORDER BY rowid LIMIT ?",
         [MAX_REJECTS_SHOWN],
     ).fetchall()
     if not first:
-        return [], 0
+        return [], 0, {}
+    counted = f"SELECT {cause}, count(*) FROM {q} WHERE {cause} IS NOT NULL GROUP BY 1"
+    causes = dict(con.execute(counted).fetchall())
     n = con.execute(f"DELETE FROM {q} WHERE {reason} IS NOT NULL").fetchone()[0]
-    return [{"row": int(r[0]) - base, "reason": r[1]} for r in first], int(n)
+    return [{"row": int(r[0]) - base, "reason": r[1]} for r in first], int(n), causes
+
+
+def _reject_counts(plan: LoadPlan, reader: list[dict], rows: dict[str, int]) -> list[dict]:
+    """Every rejected row counted by cause: ``{"cause", "role", "column", "rows"}``, largest
+    first; causes are ``missing`` (a required id), ``bad_timestamp``, ``malformed`` (fields do
+    not match the header), ``bad_type`` (a value that does not fit its column) or the reader's."""
+    source = {c.role: c.source for c in plan.columns if c.role}
+    out = [
+        {
+            "cause": "bad_timestamp" if role == "timestamp" else "missing",
+            "role": role,
+            "column": source.get(role),
+            "rows": int(n),
+        }
+        for role, n in rows.items()
+    ]
+    by_cause: dict[tuple, int] = {}
+    for r in reader:
+        key = (r["cause"], r["column"])
+        by_cause[key] = by_cause.get(key, 0) + 1
+    out += [
+        {"cause": cause, "role": None, "column": column, "rows": n}
+        for (cause, column), n in by_cause.items()
+    ]
+    return sorted(out, key=lambda r: -r["rows"])
 
 
 def _flags(con, stage: str) -> dict[str, int]:
@@ -724,7 +814,7 @@ def _merge_rejects(reader: list[dict], rows: list[dict], fmt: str) -> list[dict]
     A parsed row's line is its position plus the header, plus every rejected line before it.
     """
     bad_lines = sorted(r["line"] for r in reader)
-    out = list(reader)
+    out = [{"line": r["line"], "reason": r["reason"]} for r in reader]
     for r in rows:
         line = r["row"] + (2 if fmt == "csv" else 1)
         for bad in bad_lines:
@@ -758,6 +848,10 @@ def _store(con, plan: LoadPlan, stage: str, parallel: bool) -> None:
         _write(con, f"CREATE TABLE {target} AS {source}", parallel)
         return
     old = column_types(con, plan.table)
+    added = [n for n in new if n not in old]
+    if added and _widen_by_rebuilding(con, plan, stage, len(new), added):
+        _rebuild(con, plan, old, new, source, parallel)
+        return
     for name, typ in new.items():
         if name not in old:
             con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(name)} {typ}")
@@ -766,6 +860,56 @@ def _store(con, plan: LoadPlan, stage: str, parallel: bool) -> None:
             if wider != old[name]:
                 con.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(name)} TYPE {wider}")
     _write(con, f"INSERT INTO {target} BY NAME {source}", parallel)
+
+
+def _widen_by_rebuilding(con, plan: LoadPlan, stage: str, width: int, added: list[str]) -> bool:
+    """Whether an append that adds ``added`` columns rebuilds the table (True) or adds them one
+    ``ALTER TABLE`` at a time (False); refuses it (``BadInputError``) when the empty cells it
+    would write into the stored rows are far more than the file's own cells.
+
+    Each ``ALTER TABLE ... ADD COLUMN`` writes a NULL for every stored row and keeps it in
+    memory outside the memory limit until the commit (2,000 columns on 200,000 rows: 100 s and
+    5 GB), so more than ``ALTER_MAX_COLUMNS`` new columns, or ``ALTER_MAX_CELLS`` new cells, are
+    added by writing the table again in one statement (old rows then new, spilling to disk).
+    """
+    stored = _count(con, plan.table)
+    empty = stored * len(added)
+    own = _count(con, stage) * width
+    if empty > max(WIDEN_MAX_EMPTY_CELLS, WIDEN_MAX_FACTOR * own):
+        raise BadInputError(
+            f"{plan.label} has {len(added):,} columns that {plan.table!r} does not have; adding "
+            f"them to its {stored:,} stored rows would write {empty:,} empty cells, far more than "
+            f"the file holds ({own:,}); nothing was stored. Load it into a table of its own "
+            f"(--table {plan.table}_more, joined on the id), or replace {plan.table!r} with "
+            f"--mode replace"
+        )
+    return len(added) > ALTER_MAX_COLUMNS or empty > ALTER_MAX_CELLS
+
+
+def _rebuild(
+    con, plan: LoadPlan, old: dict[str, str], new: dict[str, str], source: str, parallel: bool
+) -> None:
+    """Write ``plan.table`` again as its stored rows (new columns NULL) followed by ``source``,
+    each column of a type holding both, and swap it in (the caller holds the transaction)."""
+    types = {n: _wider_type(t, new[n]) if n in new and new[n] != t else t for n, t in old.items()}
+    types.update({n: t for n, t in new.items() if n not in old})
+
+    def select(have: dict[str, str]) -> str:
+        return ", ".join(
+            f"CAST({quote_ident(n) if n in have else 'NULL'} AS {t}) AS {quote_ident(n)}"
+            for n, t in types.items()
+        )
+
+    wide = f"__widened_{plan.table}"
+    con.execute(f"DROP TABLE IF EXISTS {quote_ident(wide)}")
+    _write(
+        con,
+        f"CREATE TABLE {quote_ident(wide)} AS SELECT {select(old)} FROM {quote_ident(plan.table)} "
+        f"UNION ALL SELECT {select(new)} FROM ({source})",
+        parallel,
+    )
+    con.execute(f"DROP TABLE {quote_ident(plan.table)}")
+    con.execute(f"ALTER TABLE {quote_ident(wide)} RENAME TO {quote_ident(plan.table)}")
 
 
 def _write(con, sql: str, parallel: bool) -> None:

@@ -11,6 +11,12 @@
 - ``ease``: the closed-form EASE item-item model.
 - ``content``: item attributes (TF-IDF and one-hot) and the ``FeatureEncoder``.
 - ``hybrid``: collaborative and content scores blended by how much history there is.
+- ``sequential``: what the sequence families share (a repeat part and an explore part, mixed by
+  a weight learned on the latest events); ``recent`` (recently touched items and their
+  neighbours), ``transitions`` (what follows what), ``sessionknn`` (V-SKNN), ``sasrec`` (a
+  self-attention network, needs the optional PyTorch) and ``sequence`` (the best of them on
+  validation). They fit on ordered events (``fit_sequences``) or, given only a matrix, on its
+  items ordered by age.
 
 ``make_recommender("svd", rank=32)`` builds a model by its name in ``ALGORITHMS``; unknown names
 and parameters raise ``BadInputError`` naming what is accepted.
@@ -28,7 +34,13 @@ from personalization.recommendation.models.ease import EASERecommender
 from personalization.recommendation.models.hybrid import HybridRecommender
 from personalization.recommendation.models.itemknn import ItemKNNRecommender
 from personalization.recommendation.models.popularity import PopularityRecommender
+from personalization.recommendation.models.recent import RecentRecommender
+from personalization.recommendation.models.sasrec import SASRecRecommender
+from personalization.recommendation.models.sequence import SequenceSelector
+from personalization.recommendation.models.sequential import SequenceRecommender
+from personalization.recommendation.models.sessionknn import SessionKNNRecommender
 from personalization.recommendation.models.svd import SVDRecommender
+from personalization.recommendation.models.transitions import TransitionsRecommender
 from personalization.recommendation.models.trending import TrendingRecommender
 
 ALGORITHMS: dict[str, type[Recommender]] = {
@@ -40,7 +52,13 @@ ALGORITHMS: dict[str, type[Recommender]] = {
     "ease": EASERecommender,
     "content": ContentRecommender,
     "hybrid": HybridRecommender,
+    "sequence": SequenceSelector,
+    "recent": RecentRecommender,
+    "transitions": TransitionsRecommender,
+    "session-knn": SessionKNNRecommender,
+    "sasrec": SASRecRecommender,
 }
+SEQUENCE_ALGORITHMS = ("sequence", "recent", "transitions", "session-knn", "sasrec")
 
 
 def make_recommender(algo: str, **params) -> Recommender:
@@ -60,4 +78,10 @@ def make_recommender(algo: str, **params) -> Recommender:
     return cls(**params)
 
 
-__all__ = ["ALGORITHMS", "Recommender", "make_recommender"]
+__all__ = [
+    "ALGORITHMS",
+    "SEQUENCE_ALGORITHMS",
+    "Recommender",
+    "SequenceRecommender",
+    "make_recommender",
+]

@@ -9,7 +9,8 @@ are gathered once into a padded (users, length, k) array, and each step is one d
 numpy with no loop per user; blocks run in threads.
 
 Scores of a row the model was fitted on use its learned user factors; rows beyond the fitted
-users (new users) are folded in by solving their equation against the item factors.
+users (new users) are folded in by solving their equation against the item factors. ``fold_in``
+stores exact solutions (``solve_users``) for new or changed users, without touching the items.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
+from personalization import config
 from personalization.recommendation.models.base import (
     WORKERS,
     Recommender,
@@ -31,6 +34,7 @@ from personalization.recommendation.models.base import (
 )
 
 CHUNK = 1 << 14
+SOLVE_CELLS = 1 << 22
 Block = tuple[np.ndarray, np.ndarray, np.ndarray]
 LENGTHS = np.unique(np.ceil(2.0 ** (np.arange(64) / 2)).astype(np.int64))
 
@@ -88,6 +92,33 @@ class ALSRecommender(Recommender):
         self.regularization_ = reg
         self.alpha_ = alpha
 
+    def fold_in(self, user_indices: np.ndarray, user_items: sp.csr_matrix) -> ALSRecommender:
+        """Solve the factors of new or changed users against the fixed item factors; return
+        ``self``.
+
+        ``user_items`` (CSR, users x the fitted items) holds the current history of every user,
+        with rows beyond the fitted ones for new users; ``user_indices`` are the rows to solve.
+        Each is solved exactly (``solve_users``: the regularised least squares of the half-step,
+        as ``implicit``'s ``recalculate_user``) and stored in ``user_factors_``, which grows to
+        ``user_items.shape[0]`` rows (rows added and not solved are zero: no history). Item
+        factors stay as fitted; new items wait for the next ``fit``. Raises ``BadInputError``
+        for a matrix whose columns do not match or rows out of range.
+        """
+        self._check_fitted()
+        user_items = self._check_matrix(user_items)
+        users = np.unique(self._check_users(user_indices, user_items))
+        n_rows = max(user_items.shape[0], self.user_factors_.shape[0])
+        factors = np.zeros((n_rows, self.item_factors_.shape[1]), dtype=np.float32)
+        factors[: self.user_factors_.shape[0]] = self.user_factors_
+        if len(users):
+            confidence = user_items[users].copy()
+            confidence.data = (self.alpha_ * confidence.data).astype(np.float32)
+            with threadpool_limits(limits=config.blas_threads()):
+                factors[users] = solve_users(confidence, self.item_factors_, self.regularization_)
+        self.user_factors_ = factors
+        self.n_users_ = n_rows
+        return self
+
     def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
         factors = np.zeros((len(user_indices), self.item_factors_.shape[1]), dtype=np.float32)
         known = user_indices < self.n_users_
@@ -129,6 +160,27 @@ def solve_cg(
 
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         list(pool.map(run, blocks))
+    return out
+
+
+def solve_users(confidence: sp.csr_matrix, fixed: np.ndarray, reg: float) -> np.ndarray:
+    """Exact rows ``x_u`` (len(rows), k), float32, of ``(F^T F + F^T diag(c_u) F + reg I) x_u =
+    F^T (1 + c_u)`` for every row of ``confidence`` (holding ``c_u = alpha r_u``): each user's
+    k x k system is built from the rows of ``F`` it touches and solved by LAPACK, batched over
+    users of similar history length (``plan_blocks``), about ``SOLVE_CELLS`` numbers at a time."""
+    k = fixed.shape[1]
+    padded = np.vstack([fixed, np.zeros((1, k), dtype=fixed.dtype)]).astype(np.float64)
+    gram = padded.T @ padded + float(reg) * np.eye(k)
+    out = np.zeros((confidence.shape[0], k), dtype=np.float32)
+    for rows, items, weights in plan_blocks(confidence):
+        step = max(1, SOLVE_CELLS // (k * max(k, items.shape[1])))
+        for first in range(0, len(rows), step):
+            part = slice(first, first + step)
+            gathered = np.take(padded, items[part], axis=0)
+            weighted = gathered * weights[part][:, :, None]
+            lhs = gram + np.matmul(gathered.transpose(0, 2, 1), weighted)
+            rhs = np.matmul((weights[part] + 1.0)[:, None, :], gathered)[:, 0, :]
+            out[rows[part]] = np.linalg.solve(lhs, rhs[:, :, None])[:, :, 0]
     return out
 
 

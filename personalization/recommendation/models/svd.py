@@ -149,6 +149,28 @@ class SVDRecommender(Recommender):
         self.input_factors_ = factors.vectors / factors.scale[:, None] * self.shrinkage_
         self.output_factors_ = factors.vectors * factors.scale[:, None]
 
+    def fold_in(self, user_indices: np.ndarray, user_items: sp.csr_matrix) -> SVDRecommender:
+        """Take in new or changed histories without refitting; return ``self``.
+
+        ``user_items`` (CSR, users x the fitted items) holds the current history of every user,
+        with rows beyond the fitted ones for new users; ``user_indices`` are the rows that are new
+        or changed. The item side (factors, scale, shrinkage, weighting statistics) stays as
+        fitted: a user's scores are always their weighted row projected through ``V``
+        (``user_vectors``), so folding in is only taking the larger matrix on. New items wait for
+        the next ``fit``. Raises ``BadInputError`` for a matrix whose columns do not match.
+        """
+        self._check_fitted()
+        user_items = self._check_matrix(user_items)
+        self._check_users(user_indices, user_items)
+        self.n_users_ = max(int(getattr(self, "n_users_", 0)), user_items.shape[0])
+        return self
+
+    def user_vectors(self, rows: sp.csr_matrix) -> np.ndarray:
+        """The users of ``rows`` (CSR, users x fitted items) in factor space, (len(rows), rank_):
+        ``(weigh(x) D^-1) V diag(f)``; scores are these times ``output_factors_.T``."""
+        self._check_fitted()
+        return np.asarray(self._weigh(self._check_matrix(rows)) @ self.input_factors_)
+
     def __setstate__(self, state: dict) -> None:
         """Models saved before the shrinkage (plain PureSVD, with ``beta``) score as they did."""
         if "item_factors_" in state and "input_factors_" not in state:

@@ -1,0 +1,309 @@
+"""REST service under load, on loopback: top-10 with reasons at 50 concurrent clients.
+
+Run by hand: ``python bench/serve.py [--users 200000 --items 20000 --events 1000000]``.
+In a temporary folder it generates events with numpy (users in taste groups, items drawn mostly
+from their group's block with a long-tailed popularity), ingests them, trains SVD with fixed
+parameters (rank 32, so it is quick) and a second one to promote later. Then, each against a
+uvicorn subprocess on 127.0.0.1 (one worker, access log off):
+
+1. ``floor``: a bare FastAPI endpoint returning a constant (the framework's own floor);
+2. ``top10``: ``GET /recommendations/{user}?k=10`` (95% known users, 5% unknown ones);
+3. ``top10 during ingest``: the same while ``ingest --mode append`` writes 20% more events into
+   the database from another process;
+4. ``top10 during promotion``: the same while another process promotes the second model (the
+   service loads it in its watcher thread and swaps it in; the run records when it switched);
+
+each with ``--requests`` requests (20,000) from ``--clients`` (50) concurrent httpx async clients
+in this process, bounded by ``--seconds`` per phase; phases 3 and 4 last as long as the writer
+needs (at least ``--requests // 4`` requests). Also, one client at a time (2,000 requests) against
+the floor and top-10, which is the latency without queueing. Latency is measured by the client
+(queueing in the server included); ``server p50/p99`` is the handler's own time from the
+``Server-Timing`` header. Prints a table and writes ``bench/out/serve.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from personalization.data.ingest import ingest_file  # noqa: E402
+from personalization.recommendation import training  # noqa: E402
+
+OUT = ROOT / "bench" / "out" / "serve.json"
+EVENT_TYPES = np.array(["view", "click", "add_to_cart", "purchase"])
+EVENT_SHARES = np.array([0.6, 0.2, 0.12, 0.08])
+SVD_PARAMS = {"rank": 32, "reg": 3.0, "popularity_reg": 0.3, "weighting": "log"}
+FLOOR_APP = """
+from fastapi import FastAPI
+app = FastAPI()
+@app.get("/constant")
+async def constant():
+    return {"user": "1", "items": []}
+"""
+
+
+def write_events(path: Path, users: int, items: int, events: int, seed: int) -> None:
+    """Events of ``users`` in 100 taste groups: 80% of each user's events fall in their group's
+    block of items, 20% anywhere; popularity within a block is long-tailed (Zipf-like)."""
+    rng = np.random.default_rng(seed)
+    groups = 100
+    block = max(1, items // groups)
+    user = rng.integers(0, users, events)
+    in_group = rng.random(events) < 0.8
+    rank = np.minimum(rng.zipf(1.3, events) - 1, block - 1)
+    item = (
+        np.where(in_group, (user % groups) * block + rank, rng.integers(0, items, events)) % items
+    )
+    start = np.datetime64("2024-01-01T00:00:00")
+    frame = pd.DataFrame(
+        {
+            "user_id": user.astype(str),
+            "item_id": np.char.add("SKU", item.astype(str)),
+            "event_type": EVENT_TYPES[rng.choice(len(EVENT_TYPES), events, p=EVENT_SHARES)],
+            "timestamp": start + rng.integers(0, 90 * 86400, events).astype("timedelta64[s]"),
+        }
+    )
+    frame.to_parquet(path, index=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(args_list: list[str], env: dict, port: int, path: str) -> subprocess.Popen:
+    """A uvicorn subprocess; returns once ``path`` answers 200 (or raises after 120 s)."""
+    import httpx
+
+    proc = subprocess.Popen(args_list, env=env, cwd=ROOT)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.terminate()
+    raise RuntimeError("the server did not answer within 120 s")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def load(
+    port: int,
+    paths: list[str],
+    requests: int,
+    clients: int,
+    seconds: float,
+    while_running: subprocess.Popen | None = None,
+    watch_for: str | None = None,
+) -> dict:
+    """``requests`` GETs (cycling over ``paths``) from ``clients`` concurrent clients, bounded
+    by ``seconds``; with ``while_running``, go on until that process ends (at least
+    ``requests // 4``). Returns latency percentiles (ms), errors, rate; with ``watch_for``, the
+    seconds until a response first contained that text."""
+    import httpx
+
+    latencies: list[float] = []
+    server: list[float] = []
+    errors: dict[str, int] = {}
+    seen_at: list[float] = []
+    count = 0
+    begin = time.perf_counter()
+    deadline = begin + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    def more() -> bool:
+        if time.perf_counter() > deadline:
+            return False
+        if while_running is not None:
+            return while_running.poll() is None or count < requests // 4
+        return count < requests
+
+    async def client(http: httpx.AsyncClient) -> None:
+        nonlocal count
+        while more():
+            path = paths[count % len(paths)]
+            count += 1
+            start = time.perf_counter()
+            try:
+                response = await http.get(path)
+                latencies.append(time.perf_counter() - start)
+                if response.status_code != 200:
+                    errors[str(response.status_code)] = errors.get(str(response.status_code), 0) + 1
+                timing = response.headers.get("server-timing", "")
+                if timing.startswith("app;dur="):
+                    server.append(float(timing[8:]) / 1000)
+                if watch_for and not seen_at and watch_for in response.text:
+                    seen_at.append(time.perf_counter() - begin)
+            except httpx.HTTPError as exc:
+                errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30
+    ) as http:
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+    wall = time.perf_counter() - begin
+    out = {
+        "requests": len(latencies) + sum(v for k, v in errors.items() if not k.isdigit()),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "seconds": round(wall, 2),
+        "per_second": round(len(latencies) / wall, 1),
+        **percentiles("", latencies),
+        **percentiles("server_", server),
+    }
+    if watch_for is not None:
+        out["switched_after_s"] = round(seen_at[0], 2) if seen_at else None
+    return out
+
+
+def percentiles(prefix: str, values: list[float]) -> dict:
+    if not values:
+        return {}
+    ms = np.asarray(values) * 1000
+    return {
+        f"{prefix}p50_ms": round(float(np.percentile(ms, 50)), 2),
+        f"{prefix}p99_ms": round(float(np.percentile(ms, 99)), 2),
+        f"{prefix}max_ms": round(float(ms.max()), 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--users", type=int, default=200_000)
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=120.0, help="limit per phase")
+    args = parser.parse_args()
+    result: dict = {"config": vars(args) | {"svd": SVD_PARAMS}}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        db = folder / "serve.duckdb"
+        start = time.perf_counter()
+        write_events(folder / "events.parquet", args.users, args.items, args.events, seed=0)
+        write_events(folder / "more.parquet", args.users, args.items, args.events // 5, seed=1)
+        ingest_file(folder / "events.parquet", kind="events", db=db)
+        result["ingest_s"] = round(time.perf_counter() - start, 1)
+        start = time.perf_counter()
+        first = training.train_recommender(algo="svd", params=SVD_PARAMS, db=db)
+        result["train_s"] = round(time.perf_counter() - start, 1)
+        second = training.train_recommender(algo="svd", params=SVD_PARAMS | {"rank": 24}, db=db)[
+            "model_id"
+        ]
+        result["model"] = {k: first[k] for k in ("model_id", "n_users", "n_items", "nnz")}
+        print(f"data ready: {result}", flush=True)
+
+        rng = np.random.default_rng(2)
+        ids = rng.integers(0, args.users, 5000).astype(str).tolist()
+        ids[::20] = [f"new-visitor-{i}" for i in range(len(ids[::20]))]
+        top10 = [f"/recommendations/{u}?k=10" for u in ids]
+        env = dict(os.environ, PERSONALIZATION_DB=str(db), PYTHONPATH=str(ROOT))
+        env.pop("PERSONALIZATION_API_KEY", None)
+        python = [sys.executable, "-m"]
+        uvicorn = ["uvicorn", "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
+        phases = {}
+
+        port = free_port()
+        (folder / "floor_app.py").write_text(FLOOR_APP)
+        floor_env = dict(env, PYTHONPATH=f"{folder}{os.pathsep}{ROOT}")
+        server = start_server(
+            [*python, *uvicorn, "--port", str(port), "floor_app:app"], floor_env, port, "/constant"
+        )
+        try:
+            phases["floor, 1 client"] = asyncio.run(load(port, ["/constant"], 2000, 1, 60))
+            phases["floor"] = asyncio.run(
+                load(port, ["/constant"], args.requests, args.clients, args.seconds)
+            )
+        finally:
+            stop(server)
+
+        port = free_port()
+        app = "personalization.deploy.api:create_app"
+        server = start_server(
+            [*python, *uvicorn, "--port", str(port), "--factory", app], env, port, "/health"
+        )
+        try:
+            asyncio.run(load(port, top10[:500], 500, 10, 30))  # warm-up, not reported
+            phases["top10, 1 client"] = asyncio.run(load(port, top10, 2000, 1, 60))
+            phases["top10"] = asyncio.run(load(port, top10, args.requests, args.clients, 300))
+            ingest = subprocess.Popen(
+                [*python, "personalization", "--db", str(db), "ingest",
+                 str(folder / "more.parquet"), "--kind", "events", "--mode", "append"],
+                env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            begin = time.perf_counter()
+            phases["top10 during ingest"] = asyncio.run(
+                load(port, top10, args.requests, args.clients, args.seconds, while_running=ingest)
+            )
+            ingest.wait()
+            phases["top10 during ingest"]["writer_s"] = round(time.perf_counter() - begin, 2)
+            phases["top10 during ingest"]["writer_exit"] = ingest.returncode
+            promote = subprocess.Popen(
+                [*python, "personalization", "--db", str(db), "promote", second],
+                env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            phases["top10 during promotion"] = asyncio.run(
+                load(port, top10, args.requests, args.clients, args.seconds, watch_for=second)
+            )
+            promote.wait()
+            phases["top10 during promotion"]["writer_exit"] = promote.returncode
+            import httpx
+
+            health = httpx.get(f"http://127.0.0.1:{port}/health").json()
+            result["served_after"] = health["models"]["recommender"]["model_id"]
+            result["health_errors"] = health["errors"]
+        finally:
+            stop(server)
+    result["phases"] = phases
+    print_table(phases)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2))
+    print(f"wrote {OUT}")
+
+
+def print_table(phases: dict) -> None:
+    head = ("phase", "requests", "errors", "req/s", "p50 ms", "p99 ms", "server p50", "server p99")
+    print(" | ".join(head))
+    for name, p in phases.items():
+        cells = (
+            name,
+            p.get("requests"),
+            p.get("errors"),
+            p.get("per_second"),
+            p.get("p50_ms"),
+            p.get("p99_ms"),
+            p.get("server_p50_ms", "-"),
+            p.get("server_p99_ms", "-"),
+        )
+        print(" | ".join(str(c) for c in cells))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,448 @@
+"""The REST service: ``create_app(db)`` builds the FastAPI app that ``serve`` runs.
+
+Endpoints (OpenAPI at ``/docs``): ``GET /health``; ``GET /recommendations/{user_id}?k=10`` and
+``POST /recommendations`` (many users); ``GET /similar/{item_id}?k=10``; ``POST /visitor`` (a new
+visitor with attributes); ``POST /scores`` (customer rows -> propensity scores with their top SHAP
+reasons); ``POST /feedback`` (thumbs up or down, click, conversion, stored in DuckDB).
+
+- Access: when ``PERSONALIZATION_API_KEY`` is set (read by ``create_app``), every endpoint but
+  ``/docs`` and ``/openapi.json`` needs it in the ``X-API-Key`` header (401 otherwise; compared
+  with ``hmac.compare_digest``).
+- Input is declared with pydantic models; a bad request gets 422 with a one-line ``detail``
+  (and the pydantic ``errors``). Unknown items 404; no model trained yet 503.
+- Models: the promoted recommender and classifier, loaded into memory (``deploy.embedded``). A
+  request opens no database connection (feedback excepted): recommendations come from the loaded
+  artifact, so an ingest writing the file in another process never blocks them. A watcher thread
+  looks about once a second whether the file changed (a ``stat``, no connection) and, when it did,
+  reads the promoted ids (one read-only connection, waiting at most 0.2 s for a writer). A newly
+  promoted model is loaded in that thread and swapped in; if it fails to load, the last good one
+  keeps serving and ``/health`` says why (``errors``).
+- Feedback is queued in memory and written in one short transaction; while another process
+  writes, it stays queued (``stored`` false) and the watcher writes it on a later tick.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import threading
+import time
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field
+
+from personalization import __version__
+from personalization.deploy.embedded import Classifier, Recommender, load_model
+from personalization.errors import (
+    BadInputError,
+    DatabaseBusyError,
+    IncompatibleModelError,
+    NotFoundError,
+    PersonalizationError,
+)
+from personalization.store import serving_log
+
+API_KEY_ENV = "PERSONALIZATION_API_KEY"
+API_KEY_HEADER = "X-API-Key"
+MAX_K = 100
+MAX_USERS = 1000
+MAX_ROWS = 200
+CHECK_SECONDS = 1.0
+RETRY_FAILED_SECONDS = 30.0
+FEEDBACK_WAIT_SECONDS = 0.5
+KINDS = ("recommender", "classifier")
+
+UserId = Annotated[str, Path(min_length=1, max_length=200, description="a user id (text)")]
+ItemId = Annotated[str, Path(min_length=1, max_length=200, description="an item id (text)")]
+K = Annotated[int, Query(ge=1, le=MAX_K, description="items in the list")]
+KEY_SCHEME = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
+
+
+# ---------------------------------------------------------------- request and response bodies
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BatchRequest(Strict):
+    users: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        min_length=1, max_length=MAX_USERS, description="user ids (text)"
+    )
+    k: int = Field(10, ge=1, le=MAX_K)
+
+
+class VisitorRequest(Strict):
+    attributes: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="users-table columns, e.g. {'device': 'mobile'}"
+    )
+    k: int = Field(10, ge=1, le=MAX_K)
+
+
+class ScoresRequest(Strict):
+    rows: list[dict[str, str | int | float | bool | None]] = Field(
+        min_length=1, max_length=MAX_ROWS, description="customers: one dict of columns per row"
+    )
+    top: int = Field(3, ge=1, le=20, description="reasons per row")
+
+
+class FeedbackRequest(Strict):
+    user_id: str = Field(min_length=1, max_length=200)
+    item_id: str = Field(min_length=1, max_length=200)
+    action: Literal["thumbs_up", "thumbs_down", "click", "conversion"]
+    model_id: str | None = Field(None, max_length=200)
+
+
+class Item(BaseModel):
+    rank: int
+    item_id: str
+    score: float
+    reason: str
+    title: str | None = None
+    category: str | None = None
+    price: float | None = None
+
+
+class ListOut(BaseModel):
+    user: str | None
+    known: bool
+    model_id: str
+    items: list[Item]
+
+
+class BatchOut(BaseModel):
+    model_id: str
+    results: list[ListOut]
+
+
+class SimilarOut(BaseModel):
+    item_id: str
+    model_id: str
+    items: list[Item]
+
+
+class Reason(BaseModel):
+    feature: str
+    value: Any
+    shap: float
+    text: str
+
+
+class Scored(BaseModel):
+    score: float
+    decision: bool
+    reasons: list[Reason]
+
+
+class ScoresOut(BaseModel):
+    model_id: str
+    scores: list[Scored]
+
+
+class FeedbackOut(BaseModel):
+    stored: bool
+    pending: int
+
+
+# ---------------------------------------------------------------- the loaded models
+
+
+class Models:
+    """The promoted models the service answers with, kept fresh by a watcher thread.
+
+    ``refresh`` (also run once at start) reads the promoted ids when the database file changed
+    and loads any new one; a model that fails to load is recorded in ``errors`` and retried after
+    ``RETRY_FAILED_SECONDS`` while the last good one keeps serving. ``pending`` holds feedback
+    not yet written.
+    """
+
+    def __init__(self, db=None, interval: float = CHECK_SECONDS) -> None:
+        self.db = db
+        self.interval = interval
+        self.started = time.time()
+        self.loaded: dict[str, Recommender | Classifier] = {}
+        self.promoted: dict[str, str] = {}
+        self.errors: dict[str, str] = {}
+        self.failed: dict[str, tuple[str, float]] = {}
+        self.signature: tuple | None = None
+        self.checked: float | None = None
+        self.pending: list[tuple[str, str, str | None, str]] = []
+        self.lock = threading.Lock()
+        self.refresh_lock = threading.Lock()
+        self.stop_event = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def recommender(self) -> Recommender:
+        return self.get("recommender")
+
+    def classifier(self) -> Classifier:
+        return self.get("classifier")
+
+    def get(self, kind: str):
+        if self.checked is None:
+            self.refresh()
+        model = self.loaded.get(kind)
+        if model is None:
+            hint = "train-recommender" if kind == "recommender" else "train-classifier"
+            why = self.errors.get(kind) or f"no {kind} is promoted"
+            raise HTTPException(
+                503,
+                f"No {kind} to serve: {why}; train one with: python -m personalization {hint}, "
+                f"or make one the default with: python -m personalization promote ID",
+            )
+        return model
+
+    def refresh(self, force: bool = False) -> None:
+        """Load newly promoted models; a busy database or a failed load leaves things as they are."""
+        with self.refresh_lock:
+            signature = serving_log.database_signature(self.db)
+            if not force and signature == self.signature and not self.due_retry():
+                return
+            try:
+                promoted = serving_log.promoted_ids(self.db)
+            except DatabaseBusyError:
+                return  # a writer holds the file: look again on the next tick
+            self.signature, self.checked, self.promoted = signature, time.time(), promoted
+            for kind in KINDS:
+                self.load(kind, promoted.get(kind))
+
+    def due_retry(self) -> bool:
+        now = time.time()
+        return any(now - when >= RETRY_FAILED_SECONDS for _, when in self.failed.values())
+
+    def load(self, kind: str, model_id: str | None) -> None:
+        current = self.loaded.get(kind)
+        if model_id is None or (current is not None and current.model_id == model_id):
+            if current is not None and current.model_id == model_id:
+                self.errors.pop(kind, None)
+                self.failed.pop(kind, None)
+            return
+        failed = self.failed.get(kind)
+        if failed and failed[0] == model_id and time.time() - failed[1] < RETRY_FAILED_SECONDS:
+            return
+        try:
+            model = load_model(model_id, kind=kind, db=self.db)
+        except (PersonalizationError, OSError) as exc:
+            self.failed[kind] = (model_id, time.time())
+            keeps = f"; still serving {current.model_id}" if current is not None else ""
+            self.errors[kind] = f"model {model_id} failed to load: {exc}{keeps}"
+            return
+        self.loaded[kind] = model  # one assignment: requests see the old or the new model
+        self.errors.pop(kind, None)
+        self.failed.pop(kind, None)
+
+    def add_feedback(self, row: tuple[str, str, str | None, str]) -> bool:
+        with self.lock:
+            self.pending.append(row)
+        return self.flush(FEEDBACK_WAIT_SECONDS)
+
+    def flush(self, timeout: float = FEEDBACK_WAIT_SECONDS) -> bool:
+        """Write the queued feedback; True when nothing is left queued."""
+        with self.lock:
+            rows, self.pending = self.pending, []
+        if not rows:
+            return True
+        try:
+            serving_log.record_feedback(rows, db=self.db, timeout=timeout)
+        except DatabaseBusyError:
+            with self.lock:
+                self.pending = rows + self.pending
+            return False
+        return True
+
+    def start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self.watch, name="model-watcher", daemon=True)
+            self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+            self.thread = None
+        self.flush(timeout=5.0)
+
+    def watch(self) -> None:
+        while not self.stop_event.wait(self.interval):
+            try:
+                self.refresh()
+                self.flush()
+            except Exception as exc:  # the watcher must outlive any one bad tick
+                self.errors["watcher"] = f"{type(exc).__name__}: {exc}"
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if "recommender" in self.loaded else "no model",
+            "version": __version__,
+            "uptime_seconds": round(time.time() - self.started, 1),
+            "models": {kind: model.describe() for kind, model in self.loaded.items()},
+            "promoted": self.promoted,
+            "errors": self.errors,
+            "last_check": self.checked,
+            "feedback_pending": len(self.pending),
+        }
+
+
+# ---------------------------------------------------------------- the app
+
+
+def create_app(db=None, api_key: str | None = None, watch: bool = True) -> FastAPI:
+    """The service over database ``db`` (default: ``$PERSONALIZATION_DB``).
+
+    ``api_key`` defaults to ``$PERSONALIZATION_API_KEY`` (none: open). ``watch`` runs the
+    thread that picks up newly promoted models while the app runs (its lifespan).
+    """
+    models = Models(db)
+    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        models.refresh(force=True)
+        if watch:
+            models.start()
+        yield
+        models.stop()
+
+    def check_key(given: Annotated[str | None, Security(KEY_SCHEME)] = None) -> None:
+        if key is not None and not hmac.compare_digest((given or "").encode(), key.encode()):
+            raise HTTPException(
+                401,
+                f"Missing or wrong API key: send it in the {API_KEY_HEADER} header.",
+                headers={"WWW-Authenticate": "APIKey"},
+            )
+
+    app = FastAPI(
+        title="Personalization workbench",
+        version=__version__,
+        description="Recommendations with reasons, propensity scores with SHAP reasons, feedback.",
+        lifespan=lifespan,
+        dependencies=[Depends(check_key)],
+    )
+    app.state.models = models
+    add_error_handlers(app)
+
+    @app.get("/health", summary="models loaded, their data, uptime")
+    async def health() -> dict:
+        return models.health()
+
+    @app.get(
+        "/recommendations/{user_id}",
+        summary="top-k items for one user, with reasons",
+        responses={200: {"model": ListOut}},
+    )
+    async def recommendations(user_id: UserId, k: K = 10) -> Response:
+        start = time.perf_counter()
+        rec = models.recommender()
+        body = listing(user_id, rec, rec.recommend(user_id, k))
+        return fast_json(body, start)
+
+    @app.post(
+        "/recommendations",
+        summary="top-k items for many users",
+        responses={200: {"model": BatchOut}},
+    )
+    async def many(request: BatchRequest) -> Response:
+        start = time.perf_counter()
+        rec = models.recommender()
+        lists = rec.recommend_many(request.users, request.k)
+        results = [listing(uid, rec, items) for uid, items in lists.items()]
+        return fast_json({"model_id": rec.model_id, "results": results}, start)
+
+    @app.get(
+        "/similar/{item_id}",
+        summary="the items most similar to one item",
+        responses={200: {"model": SimilarOut}},
+    )
+    def similar(item_id: ItemId, k: K = 10) -> Response:
+        start = time.perf_counter()
+        rec = models.recommender()
+        body = {"item_id": item_id, "model_id": rec.model_id, "items": rec.similar(item_id, k)}
+        return fast_json(body, start)
+
+    @app.post(
+        "/visitor",
+        summary="a list for a new visitor from their attributes",
+        responses={200: {"model": ListOut}},
+    )
+    async def visitor(request: VisitorRequest) -> Response:
+        start = time.perf_counter()
+        rec = models.recommender()
+        items = rec.visitor(request.attributes, request.k)
+        body = {"user": None, "known": False, "model_id": rec.model_id, "items": items}
+        body["attributes"] = request.attributes
+        return fast_json(body, start)
+
+    @app.post(
+        "/scores",
+        summary="propensity scores with their top SHAP reasons",
+        responses={200: {"model": ScoresOut}},
+    )
+    def scores(request: ScoresRequest) -> Response:
+        start = time.perf_counter()
+        clf = models.classifier()
+        frame = pd.DataFrame.from_records(request.rows)
+        body = {"model_id": clf.model_id, "scores": clf.explain(frame, request.top)}
+        return fast_json(body, start)
+
+    @app.post("/feedback", status_code=202, summary="thumbs up or down, a click, a conversion")
+    def feedback(request: FeedbackRequest) -> FeedbackOut:
+        model_id = request.model_id
+        if model_id is None and "recommender" in models.loaded:
+            model_id = models.loaded["recommender"].model_id
+        stored = models.add_feedback((request.user_id, request.item_id, model_id, request.action))
+        return FeedbackOut(stored=stored, pending=len(models.pending))
+
+    return app
+
+
+def listing(user_id: str, rec: Recommender, items: list[dict]) -> dict[str, Any]:
+    """The JSON of one user's list, like the ``recommend`` command's plus ``model_id``."""
+    return {"user": user_id, "known": rec.knows(user_id), "model_id": rec.model_id, "items": items}
+
+
+def fast_json(body: dict, start: float) -> Response:
+    """``body`` as JSON (plain values only: no encoder pass) with a ``Server-Timing`` header
+    giving the time spent in the handler, in milliseconds."""
+    spent = (time.perf_counter() - start) * 1000
+    return Response(
+        content=json.dumps(body, default=str),
+        media_type="application/json",
+        headers={"Server-Timing": f"app;dur={spent:.3f}"},
+    )
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """422 with a one-line ``detail`` for bad input; 404 for unknown ids; 503 for a model that
+    cannot be loaded or a database that stays busy."""
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        lines = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+            for e in errors[:3]
+        ]
+        return JSONResponse(
+            status_code=422,
+            content={"detail": "; ".join(lines), "errors": jsonable_encoder(errors)},
+        )
+
+    @app.exception_handler(PersonalizationError)
+    async def refused(request: Request, exc: PersonalizationError) -> JSONResponse:
+        if isinstance(exc, IncompatibleModelError | DatabaseBusyError):
+            status = 503
+        elif isinstance(exc, NotFoundError):
+            status = 404
+        elif isinstance(exc, BadInputError):
+            status = 422
+        else:
+            status = 500
+        return JSONResponse(status_code=status, content={"detail": " ".join(str(exc).split())})

@@ -1,0 +1,73 @@
+"""Sequence data (store SQL sessions, compact arrays), the next-event split and what the
+sequence families learn, on tiny events with known answers."""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from personalization import evaluation, store
+from personalization.recommendation.interactions import build_interactions
+from personalization.recommendation.models import make_recommender
+from personalization.recommendation.sequences import build_sequences, read_sequence_events
+
+
+def write_events(db, rows) -> None:
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "event_type", "timestamp"])
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    con = duckdb.connect(str(db))
+    con.register("frame", frame)
+    con.execute("CREATE TABLE events AS SELECT * FROM frame")
+    con.close()
+
+
+def test_sessions_split_after_the_gap_and_order_by_time(db):
+    write_events(
+        db,
+        [
+            ("u1", "c", "view", "2024-01-01 12:00"),
+            ("u1", "a", "view", "2024-01-01 10:00"),
+            ("u1", "b", "view", "2024-01-01 10:10"),
+            ("u2", "a", "view", "2024-01-01 10:00"),
+        ],
+    )
+    frame = store.read_sequences("events", 30, db=db)
+    assert frame["item_id"].tolist() == ["a", "b", "c", "a"]
+    assert frame["session"].tolist() == [0, 0, 1, 2]
+    assert store.read_sequences("events", 180, db=db)["session"].tolist() == [0, 0, 0, 1]
+
+
+def test_next_event_holds_out_each_users_last_event():
+    events = pd.DataFrame(
+        {
+            "user_id": ["a", "a", "b", "c", "c"],
+            "item_id": ["x", "y", "x", "p", "q"],
+            "timestamp": pd.to_datetime(
+                ["2024-01-02", "2024-01-01", "2024-01-01"] * 1 + ["2024-01-01", "2024-01-03"]
+            ),
+        }
+    )
+    train, test = evaluation.split_next_event(events)
+    assert sorted(zip(test["user_id"], test["item_id"], strict=True)) == [("a", "x"), ("c", "q")]
+    assert len(train) == 3
+    metrics = evaluation.next_event_metrics(np.array([1, 2, np.inf]), 2)
+    assert metrics["hr@2"] == 2 / 3 and metrics["mrr@2"] == 0.5
+
+
+def test_transitions_learn_what_follows_what(db):
+    rows = []
+    for user in range(12):
+        for step, item in enumerate(["a", "b", "c"]):
+            rows.append((f"u{user}", item, "view", f"2024-01-01 10:0{step}"))
+    rows.append(("v", "a", "view", "2024-01-01 10:00"))
+    write_events(db, rows)
+    frame = read_sequence_events("events", db=db)
+    inter = build_interactions(frame)
+    seqs = build_sequences(frame, inter)
+    assert seqs.n_events == len(rows) and len(seqs.session_ptr) - 1 == 13
+    model = make_recommender("transitions").fit_sequences(seqs, inter.matrix)
+    ids, _ = model.recommend_session(inter.item_indices(["a"]), n=1, filter_seen=True)
+    assert inter.item_ids[ids[0]] == "b"
+    ids, _ = model.recommend_session(inter.item_indices(["a", "b"]), n=1, filter_seen=True)
+    assert inter.item_ids[ids[0]] == "c"
