@@ -153,6 +153,6 @@ def table_stamp(table: str, db=None) -> str | None:
             "SELECT ingested_at, file_hash, rows FROM datasets WHERE table_name = ?", [table]
         ).fetchone()
         if row is not None:
-            return f"{row[0].isoformat(timespec='seconds')}|{row[1]}|{row[2]}"
+            return f"{row[0].isoformat()}|{row[1]}|{row[2]}"
         count = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
         return f"rows|{count}"
