@@ -149,7 +149,21 @@ def link(page_path: str, label: str, icon: str | None = None) -> None:
 
 
 def show_error(exc: PersonalizationError) -> None:
-    """Show a library error as one readable message (only the family the library raises)."""
+    """Show a library error as one readable message (only the family the library raises); a
+    database busy with another writer is a waiting state with a retry, not an error."""
+    from personalization.errors import DatabaseBusyError
+
+    if isinstance(exc, DatabaseBusyError):
+        who = f" ({exc.holder})" if exc.holder else ""
+        st.info(
+            f"Waiting: another program{who} is writing to this database. Nothing is wrong and "
+            "nothing was changed; this page can read again as soon as it finishes.",
+            icon=":material/hourglass_top:",
+        )
+        if st.button("Try again", icon=":material/refresh:", key=f"busy_retry_{id(exc)}"):
+            refresh()
+            st.rerun()
+        return
     st.error(str(exc), icon=":material/error:")
 
 

@@ -48,3 +48,19 @@ def test_a_session_opens_my_data_when_it_holds_some(db, no_sample):
     assert not at.exception
     assert at.session_state["workspace"] == "mine"
     assert not config.sample_db_path().exists()
+
+
+def test_a_busy_database_is_a_waiting_state_not_an_error(db, no_sample, monkeypatch):
+    from personalization.errors import DatabaseBusyError
+
+    (db.parent / "e.csv").write_text(EVENTS)
+    assert main(["ingest", str(db.parent / "e.csv"), "--kind", "events"]) == 0
+    import ui
+
+    def busy():
+        raise DatabaseBusyError("busy", path=str(db), holder="PID 1: ingest big.csv")
+
+    monkeypatch.setattr(ui, "tables", busy)
+    at = app_page("pages/recommendations.py")
+    assert not at.exception and not at.error
+    assert any("Waiting" in i.value and "PID 1" in i.value for i in at.info)
