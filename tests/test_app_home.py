@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from personalization.data import profile
-from personalization.errors import DatabaseBusyError
+from personalization.errors import MemoryLimitError
 from tests.conftest import app_page, load_csv, metric
 
 EVENTS = (
@@ -52,12 +52,12 @@ def test_key_figures_of_a_small_shop(small_db):
 
 
 def test_a_library_error_is_one_message(small_db, monkeypatch):
-    def busy(db=None):
-        raise DatabaseBusyError("The database is busy: another process is writing to it.")
+    def short(db=None):
+        raise MemoryLimitError("Out of memory: set PERSONALIZATION_MEMORY_LIMIT higher.")
 
-    monkeypatch.setattr(profile, "overview", busy)
+    monkeypatch.setattr(profile, "overview", short)
     at = app_page()
     assert not at.exception
     assert [e.value for e in at.error] == [
-        "The database is busy: another process is writing to it."
+        "Out of memory: set PERSONALIZATION_MEMORY_LIMIT higher."
     ]
