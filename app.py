@@ -19,9 +19,11 @@ from personalization.errors import PersonalizationError
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = {
-    "Overview": [("pages/home.py", "Home", ":material/home:")],
-    "Data": [("pages/data.py", "Data", ":material/database:")],
-    "Models": [("pages/train.py", "Train", ":material/model_training:")],
+    "Get started": [
+        ("pages/home.py", "Home", ":material/home:"),
+        ("pages/data.py", "Data", ":material/database:"),
+        ("pages/train.py", "Train", ":material/model_training:"),
+    ],
     "Use": [
         ("pages/recommendations.py", "Recommendations", ":material/recommend:"),
         ("pages/export.py", "Export", ":material/download:"),

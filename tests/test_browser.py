@@ -219,3 +219,23 @@ def test_export_download_of_my_data(page, app_url, tmp_path):
     users = {line.split(",")[0] for line in lines[1:]}
     assert len(users) >= 250 and not any(u.startswith("u0") for u in users)  # no sample ids
     shoot(page, "09-export")
+
+
+def test_a_conversion_model_on_my_data_explained(page, app_url):
+    visit(page, app_url, "train")
+    page.get_by_role("tab", name="Conversion model").click()
+    settle(page)
+    page.get_by_text("No customer table? Build one from the events").click()
+    page.locator(".st-key-build_features button").click()
+    page.get_by_text("Built `customer_features`", exact=False).wait_for(timeout=TRAIN_TIMEOUT_MS)
+    settle(page)
+    page.locator(".st-key-train_clf button").click()
+    saved(page)
+    shoot(page, "10-train-conversion-my-data")
+    for path, heading in (("explain", "Explain"), ("lift", "Lift")):
+        visit(page, app_url, path)
+        page.get_by_role("heading", name=heading).first.wait_for()
+        text = page.locator('[data-testid="stMain"]').inner_text()
+        assert "Trained on the data now in customer_features" in text
+        assert "page_views_30d" not in text and "avg_dwell_seconds" not in text  # sample columns
+        shoot(page, f"11-{path}-my-data")

@@ -20,7 +20,7 @@ EVENTS = [
     ("u1", "i2", "add_to_cart", "2024-01-08 00:00:00", None, "s2"),
     ("u1", "i2", "purchase", "2024-01-12 00:00:00", 15.0, "s5"),  # label window
     ("u2", "i3", "click", "2024-01-05 00:00:00", None, "s3"),
-    ("u2", "i3", "view", "2024-01-09 00:00:00", None, "s4"),
+    ("u2", "i3", "view", "2024-01-09 00:00:00", None, "s3"),
     ("u2", "i3", "purchase", "2024-01-20 00:00:00", 5.0, "s6"),  # after the label window
     ("u3", "i1", "purchase", "2024-01-11 00:00:00", 9.0, "s7"),  # no history before the cut-off
 ]
@@ -160,3 +160,20 @@ def test_works_without_users_and_items(db):
     _, frame = build(db)
     assert "device" not in frame.columns and "distinct_categories" not in frame.columns
     assert frame.loc["u1", "n_purchase"] == 1
+
+
+def test_features_this_data_has_nothing_for_are_left_out_and_named(db):
+    """An order file (purchases only, no sessions, no cart adds, no views): the columns it cannot
+    fill are not written as empty or constant features, and the result names them."""
+    orders = [
+        ("u1", "i1", "purchase", "2024-01-01 10:00:00", 20.0, None),
+        ("u1", "i2", "purchase", "2024-01-03 10:00:00", 15.0, None),
+        ("u1", "i2", "purchase", "2024-01-12 10:00:00", 15.0, None),
+        ("u2", "i3", "purchase", "2024-01-05 00:00:00", 5.0, None),
+    ]
+    make_tables(db, events=orders)
+    info, frame = build(db)
+    assert {"sessions", "dwell_mean", "cart_abandonment"} <= set(info["dropped"])
+    assert not set(info["dropped"]) & set(frame.columns)
+    assert not set(info["dropped"]) & set(info["features"])
+    assert {"recency_days", "events", "monetary"} <= set(frame.columns)

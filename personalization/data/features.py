@@ -38,8 +38,9 @@ def build_customer_features(
     column for ``distinct_categories``).
 
     Returns ``table``, ``rows``, ``positives``, ``positive_rate``, ``cutoff``, ``label_end``,
-    ``label_days``, ``target`` ("converted"), ``positive`` (1), ``key`` ("user_id") and
-    ``features`` (column names). Raises ``NotFoundError`` for a missing events table,
+    ``label_days``, ``target`` ("converted"), ``positive`` (1), ``key`` ("user_id"),
+    ``features`` (column names) and ``dropped``: the features left out because they are empty or
+    the same for everyone in this data (no cart adds, no sessions, ...). Raises ``NotFoundError`` for a missing events table,
     ``BadInputError`` for bad arguments or columns, ``NotEnoughDataError`` when there are no
     events, no timestamps, no events before the cut-off or no purchase in the label window.
     """
@@ -81,6 +82,7 @@ def build_customer_features(
         "positive": 1,
         "key": "user_id",
         "features": [c for c in names if c not in ("user_id", sql.TARGET)],
+        "dropped": written["dropped"],
     }
 
 

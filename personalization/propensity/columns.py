@@ -22,8 +22,8 @@ NUMERIC_SHARE = 0.95
 def choose_columns(frame: pd.DataFrame, target: str, exclude: Sequence[str] = ()) -> dict:
     """Sort the columns of ``frame`` into features (numeric, categorical), key and dropped.
 
-    Id columns (named like ``*id*``, every value unique, text or integers) are dropped and the
-    first kept as ``key``; datetime columns, all-null and constant columns are dropped with a
+    Id columns (named like ``*id*``, every value unique, text or integers) are dropped: the first
+    is kept as ``key`` without a word, any other with a warning; datetime columns, all-null and constant columns are dropped with a
     warning; text columns whose values are at least 95% numbers become numeric. Raises
     ``BadInputError`` for an unknown excluded column or when no feature is left.
     """
@@ -53,10 +53,12 @@ def _sort_column(col: pd.Series, out: dict) -> None:
     lowered = _snake(name)
     if ID_NAME.search(lowered) and _all_unique(col):
         out["dropped"].append(name)
-        out["key"] = out["key"] or name
+        if out["key"] is None:  # the customer id: expected, the key of the scores
+            out["key"] = name
+            return
         out["warnings"].append(
-            f"Column {name!r} looks like an id (every value unique); it is kept as the key, "
-            f"not used as a feature."
+            f"Column {name!r} looks like an id too (every value unique); it is not used as a "
+            f"feature."
         )
         return
     if col.nunique(dropna=False) <= 1:

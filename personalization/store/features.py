@@ -206,6 +206,12 @@ def write_customer_features(
             if not rows or not positives:
                 con.execute("ROLLBACK")
                 return {"rows": int(rows), "positives": int(positives), "written": False}
+            empty = uninformative_columns(con, out_table)
+            if empty:
+                for column in empty:
+                    con.execute(
+                        f"ALTER TABLE {quote_ident(out_table)} DROP COLUMN {quote_ident(column)}"
+                    )
             record_dataset(
                 out_table,
                 "customers",
@@ -219,7 +225,34 @@ def write_customer_features(
         except BaseException:
             con.execute("ROLLBACK")
             raise
-    return {"rows": int(rows), "positives": int(positives), "written": True}
+    return {"rows": int(rows), "positives": int(positives), "written": True, "dropped": empty}
+
+
+def uninformative_columns(con, table: str) -> list[str]:
+    """The columns of ``table`` (besides the key and the target) that are empty or hold one
+    value for every row: a feature built from events this data has none of (no cart adds,
+    no sessions, no view values)."""
+    columns = [
+        c
+        for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
+            "ORDER BY ordinal_position",
+            [table],
+        ).fetchall()
+        if c not in ("user_id", TARGET)
+    ]
+    if not columns:
+        return []
+    counts = ", ".join(
+        f"count(DISTINCT {quote_ident(c)}), count({quote_ident(c)})" for c in columns
+    )
+    found = con.execute(f"SELECT count(*), {counts} FROM {quote_ident(table)}").fetchone()
+    rows, pairs = found[0], zip(found[1::2], found[2::2], strict=True)
+    return [
+        c
+        for c, (distinct, filled) in zip(columns, pairs, strict=True)
+        if distinct == 0 or (distinct == 1 and filled == rows)
+    ]
 
 
 def lookup_row(table: str, column: str, key: str, db=None):
