@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from panels import load_report
 from personalization.charts import data as charts
 from personalization.data import ingest
 from personalization.errors import PersonalizationError
@@ -18,13 +19,21 @@ NONE = "— not in this file —"
 SEPARATORS = {"Detect automatically": None, "Comma ,": ",", "Semicolon ;": ";", "Tab": "\t"}
 SEPARATORS["Pipe |"] = "|"
 TEMP_DIR = Path(tempfile.gettempdir()) / "personalization-uploads"
-TEXT = st.column_config.TextColumn
 
 
 @st.cache_data(show_spinner="Reading the file…", max_entries=8)
 def inspect(path: str, kind: str, sep: str | None, name: str, digest: str) -> ingest.FileInfo:
     """``inspect_file`` once per file content, kind and separator."""
     return ingest.inspect_file(path, kind=kind, sep=sep, source_name=name)
+
+
+def guess_kind(path: Path, name: str, digest: str) -> str:
+    """What the uploaded file most likely holds (events when it cannot be read: the preview
+    below then says why)."""
+    try:
+        return ingest.guess_kind(inspect(str(path), "events", None, name, digest))
+    except PersonalizationError:
+        return "events"
 
 
 def save_upload(upload) -> tuple[Path, str]:
@@ -97,34 +106,6 @@ def date_order(choice: dict) -> str:
     return choice["choices"][label]
 
 
-def show_report(report: dict) -> None:
-    """The ingest report: counts as cards, attributes, rejects by reason, then the lines."""
-    st.success(f"Loaded into table **{report['table']}**.", icon=":material/task_alt:")
-    cards = st.columns(4)
-    for card, key, label in zip(
-        cards,
-        ("rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped"),
-        ("Rows read", "Rows loaded", "Rows rejected", "Duplicates dropped"),
-        strict=True,
-    ):
-        card.metric(label, ui.fmt_int(report.get(key, 0)), help=ui.METRIC_HELP[key])
-    if ingest.describe_attributes(report):
-        st.info(ingest.describe_attributes(report), icon=":material/label:")
-    if report.get("reject_summary"):
-        st.markdown("**What was left out or flagged, and what to do**")
-        rows = st.column_config.NumberColumn("Rows", format="localized")
-        config = {"reason": "Reason", "rows": rows, "fix": TEXT("What to do", width="large")}
-        st.dataframe(pd.DataFrame(report["reject_summary"]), hide_index=True, column_config=config)
-    if report.get("rejects"):
-        with st.expander("Rejected lines (the first ones; the table above counts them all)"):
-            line = st.column_config.NumberColumn("Line in file", format="%d")
-            why = TEXT("Why it was left out", width="large")
-            config = {"line": line, "reason": why}
-            st.dataframe(pd.DataFrame(report["rejects"]), hide_index=True, column_config=config)
-    for note in report.get("notes") or []:
-        st.caption(note)
-
-
 def options(kind: str) -> tuple[str | None, str, str, str]:
     """Separator, timestamp format, table name and mode, from the Options expander."""
     sep = SEPARATORS[st.selectbox("Separator", list(SEPARATORS))]
@@ -151,18 +132,22 @@ def upload_section() -> None:
         type=["csv", "tsv", "txt", "gz", "parquet"],
         help="Column names do not matter: you map them to roles below before anything is stored.",
     )
+    path, digest = save_upload(upload) if upload is not None else (None, "none")
+    guessed = guess_kind(path, upload.name, digest) if upload is not None else "events"
     left, right = st.columns(2)
     kind = left.selectbox(
         "What does the file hold?",
         ingest.KINDS,
+        index=ingest.KINDS.index(guessed),
+        key=f"kind_{digest}",
         help=" ".join(f"{k}: {v}" for k, v in ingest.KIND_HELP.items()),
     )
-    left.caption(ingest.KIND_HELP[kind])
+    guess_note = " Guessed from the file's columns." if upload is not None else ""
+    left.caption(ingest.KIND_HELP[kind] + guess_note)
     with right.expander("Options"):
         sep, ts_format, table_name, mode = options(kind)
     if upload is None:
         return
-    path, digest = save_upload(upload)
     try:
         info = inspect(str(path), kind, sep, upload.name, digest)
     except PersonalizationError as exc:
@@ -171,7 +156,7 @@ def upload_section() -> None:
     st.markdown(f"**Preview of {upload.name}** (first rows as read)")
     st.dataframe(info.preview, hide_index=True, width="stretch", height=220)
     for note in info.notes:
-        st.caption(note)
+        st.info(note, icon=":material/info:")
     st.markdown(
         "**Map the columns** — the columns we recognised are filled in; pick another column "
         "for any role that is wrong. Columns not mapped are kept as they are."
@@ -218,7 +203,7 @@ def upload_section() -> None:
         st.session_state["last_report"] = (digest, report.to_dict())
     last = st.session_state.get("last_report")
     if last and last[0] == digest:
-        show_report(last[1])
+        load_report.show(last[1])
 
 
 def profile_charts(name: str, prof: dict) -> None:

@@ -165,6 +165,7 @@ class FileInfo:
     fmt: str = "csv"
     encoding: str = "utf-8"
     notes: list[str] = field(default_factory=list)
+    header: bool = True  # False: the first line is data; columns are named column1, column2, ...
 
 
 @dataclass
@@ -243,6 +244,33 @@ def _suggest_roles(columns: list[str], kind: str) -> dict[str, str]:
                 used.add(col)
                 break
     return out
+
+
+NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+EPOCH_SECONDS = (631_152_000, 4_102_444_800)  # 1990-01-01 .. 2100-01-01, as Unix seconds
+OUTCOME_NAMES = ("converted", "conversion", "revenue", "target", "label", "churn", "purchased")
+
+
+def guess_kind(info: FileInfo) -> str:
+    """What the inspected file most likely holds, one of ``KINDS``.
+
+    Events when columns for both a user and an item are found (by name, or by content in a
+    file without a header line); items with an item column only; a table with neither, or with
+    a user column and an outcome column (``Revenue``, ``converted``, ...), is one row per
+    customer to learn conversion from (customers); a user column alone describes users.
+    """
+    if info.header:
+        roles = _suggest_roles(info.columns, "events")
+    else:
+        roles = suggest_by_content(info.preview, "events")
+    has_outcome = any(_norm(c) in OUTCOME_NAMES for c in info.columns)
+    if "user_id" in roles and "item_id" in roles:
+        return "events"
+    if "item_id" in roles:
+        return "items"
+    if "user_id" in roles and not has_outcome:
+        return "users"
+    return "customers"
 
 
 def _check_kind(kind: str) -> None:
@@ -367,17 +395,92 @@ def inspect_file(
     columns = _header(text, delimiter)
     if len(columns) <= 1:
         _wrong_delimiter(label, text, delimiter, given=sep is not None)
-    _check_columns(label, columns)
-    preview = loading.preview_csv(str(path), columns, delimiter, encoding, PREVIEW_ROWS)
+    header = not looks_like_data(columns, _first_rows(text, delimiter))
+    if header:
+        _check_columns(label, columns)
+    else:
+        first, columns = columns, [f"column{i + 1}" for i in range(len(columns))]
+    preview = loading.preview_csv(str(path), columns, delimiter, encoding, PREVIEW_ROWS, header)
     if preview.empty:
         raise BadInputError(
             f"{label} has a header ({', '.join(columns[:8])}) but no rows; "
             f"choose a file with data rows"
         )
     notes = [f"{label} is not valid UTF-8; it is read as Latin-1."] if encoding == "latin-1" else []
+    suggested = suggest_mapping(columns, kind)
+    if not header:
+        suggested = suggest_by_content(preview, kind)
+        notes.append(
+            f"{label} has no header line: its first line is data ({', '.join(first[:5])}), so it "
+            f"is loaded as a row and the columns are named column1 to column{len(columns)}. "
+            f"Check the suggested roles against the preview."
+        )
     return FileInfo(
-        label, delimiter, columns, preview, suggest_mapping(columns, kind), "csv", encoding, notes
+        label, delimiter, columns, preview, suggested, "csv", encoding, notes, header=header
     )
+
+
+def looks_like_data(cells: list[str], rows: list[list[str]]) -> bool:
+    """True when a first line reads as a data row, not as column names: at least half of its
+    cells (and two or more) are numbers, which column names almost never are, and each of its
+    text cells recurs as a value of its column in the following ``rows`` (``pv`` in a column of
+    event types; not ``store`` above a column of store names)."""
+    numbers = [bool(NUMBER.fullmatch(c.strip())) for c in cells]
+    if sum(numbers) < 2 or sum(numbers) * 2 < len(cells):
+        return False
+    below = [{r[i].strip() for r in rows if i < len(r)} for i in range(len(cells))]
+    return all(n or c.strip() in seen for c, n, seen in zip(cells, numbers, below, strict=True))
+
+
+def _first_rows(text: str, sep: str, limit: int = 200) -> list[list[str]]:
+    """The lines after the first one, split (at most ``limit``; a cut last line left out)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    rows: list[list[str]] = []
+    try:
+        rows.extend(r for _, r in zip(range(limit + 1), reader, strict=False))
+    except csv.Error:  # a field past csv's limit: the lines read so far do
+        pass
+    return rows[1:-1] if len(rows) > 2 else rows[1:]
+
+
+def suggest_by_content(preview: pd.DataFrame, kind: str) -> dict[str, str]:
+    """Role -> column guessed from the values of a file without a header line: a column of
+    dates or Unix times (seconds or milliseconds) is the timestamp, a short text column with few
+    distinct values the event type, and the first other columns, in file order, the user and
+    the item ids (``ROLES[kind]`` order). Only roles of ``kind`` are proposed."""
+    out: dict[str, str] = {}
+    free = list(preview.columns)
+    roles = ROLES[kind]
+    for column in list(free):
+        values = preview[column].dropna().astype(str).str.strip()
+        if values.empty:
+            continue
+        if "timestamp" in roles and "timestamp" not in out and _looks_like_time(values):
+            out["timestamp"] = column
+        elif (
+            "event_type" in roles
+            and "event_type" not in out
+            and not values.str.fullmatch(NUMBER.pattern).any()
+            and values.str.len().max() <= 30
+            and values.nunique() <= max(5, len(values) // 4)
+        ):
+            out["event_type"] = column
+        else:
+            continue
+        free.remove(column)
+    for role in ("user_id", "item_id"):
+        if role in roles and free:
+            out[role] = free.pop(0)
+    return out
+
+
+def _looks_like_time(values: pd.Series) -> bool:
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all():
+        seconds = numbers.where(numbers < 1e11, numbers / 1000)
+        return bool(seconds.between(EPOCH_SECONDS[0], EPOCH_SECONDS[1]).all())
+    dates = pd.to_datetime(values, errors="coerce", format="mixed")
+    return bool(dates.notna().all())
 
 
 def _guess_delimiter(text: str) -> str:
@@ -504,6 +607,11 @@ def _missing_role(info: FileInfo, kind: str, role: str) -> str:
     other = {"item_id": "users", "user_id": "items"}.get(role) if kind == "events" else None
     if other and set(REQUIRED[other]) <= set(_suggest_roles(info.columns, other)):
         fix += f"; or, if it describes {other} rather than events, load it with --kind {other}"
+    elif kind == "events" and guess_kind(info) == "customers":
+        fix += (
+            "; or, if it holds one row per customer or visit with an outcome (no events), "
+            "load it as customers (--kind customers) to train a conversion model on it"
+        )
     article = "an" if kind[0] in "aeiou" else "a"
     return (
         f"{info.name} has no column for {role} (needed in {article} {kind} table); "
@@ -616,6 +724,7 @@ def ingest_file(
         required=REQUIRED[kind],
         delimiter=info.delimiter or ",",
         encoding=info.encoding,
+        header=info.header,
         timestamp_format=timestamp_format,
         file_hash=_file_hash(path),
         mapping={

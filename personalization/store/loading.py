@@ -117,6 +117,7 @@ class LoadPlan:
     file_hash: str = ""
     mapping: dict[str, str] = field(default_factory=dict)
     attributes: list[AttributeSet] = field(default_factory=list)  # items / users from events
+    header: bool = True  # False: the first line is data (columns are named column1, ...)
 
 
 class AmbiguousDatesError(BadInputError):
@@ -171,12 +172,16 @@ def sniff_csv(path: str, sep: str | None, encoding: str) -> dict[str, Any]:
     return {"delimiter": row[0], "types": [(c["name"], c["type"]) for c in row[1]]}
 
 
-def preview_csv(path: str, names: list[str], sep: str, encoding: str, limit: int) -> pd.DataFrame:
-    """The first ``limit`` rows as text, columns named ``names`` (bad lines skipped)."""
+def preview_csv(
+    path: str, names: list[str], sep: str, encoding: str, limit: int, header: bool = True
+) -> pd.DataFrame:
+    """The first ``limit`` rows as text, columns named ``names`` (bad lines skipped); with
+    ``header`` False the first line is a row too."""
     con = duckdb.connect()
     try:
         frame = con.execute(
-            "SELECT * FROM read_csv(?, header = true, all_varchar = true, delim = ?, quote = '\"', "
+            f"SELECT * FROM read_csv(?, header = {_sql_bool(header)}, all_varchar = true, "
+            "delim = ?, quote = '\"', "
             "escape = '\"', "
             "encoding = ?, names = ?, ignore_errors = true, null_padding = false) LIMIT ?",
             [path, sep, encoding, _safe_names(len(names)), limit],
@@ -258,7 +263,7 @@ def load(plan: LoadPlan, db=None, progress: Progress = None) -> LoadResult:
                 updated = _commit(con, plan, stage, parallel=loaded >= PARALLEL_WRITE_ROWS)
         finally:
             _drop_staging(con, stage)
-    rejects = _merge_rejects(reader_rejects, row_rejects, plan.fmt)
+    rejects = _merge_rejects(reader_rejects, row_rejects, plan.fmt == "csv" and plan.header)
     n_reader = len({r["line"] for r in reader_rejects})
     report(progress, 1.0, "done")
     return LoadResult(
@@ -294,7 +299,7 @@ def _commit(con, plan: LoadPlan, stage: str, parallel: bool) -> dict[str, int]:
     or nothing; return the ids given attributes per table."""
     con.execute("BEGIN TRANSACTION")
     try:
-        _store(con, plan, stage, parallel)
+        appended = _store(con, plan, stage, parallel)
         cols = column_types(con, stage)
         updated = {
             a.table: store_attributes(
@@ -308,7 +313,14 @@ def _commit(con, plan: LoadPlan, stage: str, parallel: bool) -> dict[str, int]:
         }
         total = _count(con, plan.table)
         record_dataset(
-            plan.table, plan.kind, plan.label, plan.file_hash, total, plan.mapping, con=con
+            plan.table,
+            plan.kind,
+            plan.label,
+            plan.file_hash,
+            total,
+            plan.mapping,
+            con=con,
+            appended=appended,
         )
         con.execute("COMMIT")
     except BaseException:
@@ -438,7 +450,8 @@ def _read_csv(con, plan: LoadPlan, stage: str, read_types: list[str], attempt: i
     proj, params = _projection(plan, types)
     errors, scans = f"__rejects_{attempt}", f"__reject_scans_{attempt}"
     con.execute(
-        f"CREATE TEMP TABLE {quote_ident(stage)} AS SELECT {proj} FROM read_csv(?, header = true, "
+        f"CREATE TEMP TABLE {quote_ident(stage)} AS SELECT {proj} FROM read_csv(?, "
+        f"header = {_sql_bool(plan.header)}, "
         f"delim = ?, quote = '\"', escape = '\"', encoding = ?, names = ?, types = ?, "
         f"store_rejects = true, "
         f"rejects_table = {_literal(errors)}, rejects_scan = {_literal(scans)}, "
@@ -458,6 +471,11 @@ def _read_csv(con, plan: LoadPlan, stage: str, read_types: list[str], attempt: i
         }
         for r in rows
     ]
+
+
+def _sql_bool(value: bool) -> str:
+    """A Python bool as a SQL literal (never user text)."""
+    return "true" if value else "false"
 
 
 def _safe_index(name: str | None) -> int | None:
@@ -808,15 +826,16 @@ def _flags(con, stage: str) -> dict[str, int]:
     return out
 
 
-def _merge_rejects(reader: list[dict], rows: list[dict], fmt: str) -> list[dict]:
+def _merge_rejects(reader: list[dict], rows: list[dict], header_line: bool) -> list[dict]:
     """Reader rejects carry file lines; staged rows carry their position among parsed rows.
 
-    A parsed row's line is its position plus the header, plus every rejected line before it.
+    A parsed row's line is its position plus the header line (when the file has one), plus
+    every rejected line before it.
     """
     bad_lines = sorted(r["line"] for r in reader)
     out = [{"line": r["line"], "reason": r["reason"]} for r in reader]
     for r in rows:
-        line = r["row"] + (2 if fmt == "csv" else 1)
+        line = r["row"] + (2 if header_line else 1)
         for bad in bad_lines:
             if bad <= line:
                 line += 1
@@ -832,8 +851,9 @@ def _nothing_left(plan: LoadPlan, parsed: int, reader: list[dict], rows: list[di
     )
 
 
-def _store(con, plan: LoadPlan, stage: str, parallel: bool) -> None:
-    """Replace the target with the staging table, or append to it by column name."""
+def _store(con, plan: LoadPlan, stage: str, parallel: bool) -> bool:
+    """Replace the target with the staging table, or append to it by column name; True when
+    the rows were added to the table as it was (its stored rows kept)."""
     target = quote_ident(plan.table)
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main' "
@@ -841,17 +861,17 @@ def _store(con, plan: LoadPlan, stage: str, parallel: bool) -> None:
         [plan.table],
     ).fetchone()[0]
     new = {n: t for n, t in column_types(con, stage).items() if n not in HIDDEN}
-    source = _cleaned(plan, stage, new)
+    source = _cleaned(plan, stage, new, by_user=parallel)
     if plan.mode == "replace" or not exists:
         if exists:
             con.execute(f"DROP TABLE {target}")
         _write(con, f"CREATE TABLE {target} AS {source}", parallel)
-        return
+        return False
     old = column_types(con, plan.table)
     added = [n for n in new if n not in old]
     if added and _widen_by_rebuilding(con, plan, stage, len(new), added):
         _rebuild(con, plan, old, new, source, parallel)
-        return
+        return True
     for name, typ in new.items():
         if name not in old:
             con.execute(f"ALTER TABLE {target} ADD COLUMN {quote_ident(name)} {typ}")
@@ -860,6 +880,7 @@ def _store(con, plan: LoadPlan, stage: str, parallel: bool) -> None:
             if wider != old[name]:
                 con.execute(f"ALTER TABLE {target} ALTER COLUMN {quote_ident(name)} TYPE {wider}")
     _write(con, f"INSERT INTO {target} BY NAME {source}", parallel)
+    return True
 
 
 def _widen_by_rebuilding(con, plan: LoadPlan, stage: str, width: int, added: list[str]) -> bool:
@@ -931,13 +952,24 @@ def _write(con, sql: str, parallel: bool) -> None:
         con.execute("RESET SESSION preserve_insertion_order")
 
 
-def _cleaned(plan: LoadPlan, stage: str, cols: dict[str, str]) -> str:
-    """SELECT of the table's columns ``cols`` from the staging table, in file order, with the
-    id roles cleaned (``_clean_id``)."""
+def _cleaned(plan: LoadPlan, stage: str, cols: dict[str, str], by_user: bool = False) -> str:
+    """SELECT of the table's columns ``cols`` from the staging table, with the id roles cleaned
+    (``_clean_id``): in file order, or, with ``by_user`` for an events table, ordered by
+    ``user_id``.
+
+    A large load is written without insertion order anyway (``_write``); ordered by customer,
+    each block of ~120,000 stored rows holds a narrow range of ids, so DuckDB's per-block
+    min/max lets one customer's history read a block or two instead of the whole column
+    (15 ms against 220 ms at 5M events). The sort costs about as much as writing the table
+    unsorted once more at most, and every appended file is a sorted run of its own.
+    """
     roles = _id_roles(plan, cols)
     clean = {r: f"{_clean_id(quote_ident(r))} AS {quote_ident(r)}" for r in roles}
     select = ", ".join(clean.get(c, quote_ident(c)) for c in cols)
-    return f"SELECT {select} FROM {quote_ident(stage)}"
+    order = ""
+    if by_user and plan.kind == "events" and "user_id" in cols:
+        order = f" ORDER BY {quote_ident('user_id')}"
+    return f"SELECT {select} FROM {quote_ident(stage)}{order}"
 
 
 def _wider_type(old: str, new: str) -> str:
