@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
+from panels import retraining
 from personalization.charts import monitoring as charts
 from personalization.errors import PersonalizationError
 from personalization.monitoring import accuracy, alerts, drift, outcomes, readout
@@ -53,6 +54,9 @@ def alert_section(db: str, version: str) -> None:
         st.caption(
             "Not checked: " + "; ".join(f"{rule} ({why})" for rule, why in found["skipped"].items())
         )
+    for kind in alerts.degraded_kinds(found["alerts"]):
+        if retraining.retrain_now(kind, key=f"monitor_retrain_{kind}", trigger="monitor"):
+            alert_check.clear()
 
 
 def drift_section(db: str, version: str, names: list[str]) -> None:
@@ -75,6 +79,13 @@ def drift_section(db: str, version: str, names: list[str]) -> None:
         format_func=lambda m: "no model" if m is None else m,
         key="drift_model",
     )
+    if reference == current:
+        st.info(
+            "Choose two different tables: the data the model learned from (reference) and the "
+            "newest data (current), e.g. last quarter's customers and this month's.",
+            icon=":material/compare_arrows:",
+        )
+        return
     try:
         report = drift_check(reference, current, model_id, db, version)
     except PersonalizationError as exc:

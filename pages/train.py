@@ -1,12 +1,13 @@
 """Train: fit a recommender or a conversion model, see how it beats the baseline, compare and
-promote runs. Each tab's widgets live in ``panels``; training is one library call per tab."""
+promote runs, and keep the models fresh (retrain now, the schedule, the last retrains). Each
+tab's widgets live in ``panels``; training is one library call per tab."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 import ui
-from panels import train_classifier, train_recommender
+from panels import retraining, train_classifier, train_recommender
 
 
 def table_names(kind: str | None = None) -> list[str]:
@@ -45,8 +46,10 @@ ui.header(
     "a conversion model scores how likely each customer is to buy. Every run is saved; the "
     "promoted one is used on the other pages.",
 )
-rec_tab, clf_tab = st.tabs(["Recommender", "Conversion model"])
+rec_tab, clf_tab, retrain_tab = st.tabs(["Recommender", "Conversion model", "Retraining"])
 with rec_tab:
     recommender_tab()
 with clf_tab:
     classifier_tab()
+with retrain_tab:
+    retraining.show()

@@ -25,6 +25,7 @@ import pandas as pd
 
 from personalization import __version__, config, safe_load, store
 from personalization.errors import IncompatibleModelError, NotFoundError
+from personalization.store import catalog as store_catalog
 from personalization.values import is_number
 
 FORMAT_VERSION = 1
@@ -70,7 +71,8 @@ def save_model(
     artifact's ``table`` or ``params["table"]``) and what it held then, ``hold`` (a reason not to
     promote it, such as a leakage warning) and the SHA-256 of every file, checked before each load.
     The model is promoted when it is the first of its kind, or when the promoted one was trained
-    on data that is no longer there and nothing holds this one back; otherwise it is a candidate.
+    on data that is no longer there (its table replaced or dropped; appended rows are newer data,
+    not gone) and no hold forbids it (``promotion_block``); otherwise it is a candidate.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}; got {kind!r}")
@@ -129,43 +131,107 @@ def _status_of_new(kind: str, hold: str | None, db) -> tuple[str, str]:
     champion = next((m for m in models if m["status"] == "promoted"), None)
     if champion is None:
         return "promoted", f"no {kind} was the default"
+    if hold_of(champion):
+        return "candidate", f"not promoted: {held_default(champion)}"
     state = data_state(champion, db=db)
     if state["current"] is False:
         return "promoted", (
             f"it replaces {champion['model_id']}, which was trained on data no longer loaded "
             f"({state['message']})"
         )
+    if state["newer_rows"]:
+        return "candidate", (
+            f"{champion['model_id']} stays the default: it was trained on the same table before "
+            f"{state['newer_rows']:,} rows were added; compare them, or let retrain decide"
+        )
     return "candidate", f"{champion['model_id']} stays the default (trained on the same data)"
 
 
-def data_state(info: dict, db=None) -> dict:
-    """Whether the data ``info`` (a catalog row) was trained on is still what is loaded.
+def hold_of(info: dict) -> str | None:
+    """The hold on the catalog row ``info`` (a reason its standing must not change by itself),
+    or None."""
+    return (info.get("details") or {}).get("hold") or None
 
-    ``current`` is True (unchanged), False (replaced, added to or gone) or None (a model saved
-    before this was recorded); ``table`` names the table; ``message`` says it in plain words.
+
+def held_default(champion: dict) -> str:
+    return f"the default {champion['model_id']} is held ({hold_of(champion)})"
+
+
+def set_hold(model_id: str, reason: str | None, db=None) -> dict:
+    """Hold ``model_id`` with ``reason``, or release it with None; its new catalog row.
+
+    A held model keeps its standing against every automatic promotion (``auto_promote``: a new
+    model at save, a retrain, a fold-in): a held candidate is not promoted, a held default is
+    not replaced. ``promote`` by hand still works.
+    """
+    info = resolve(model_id, db=db)
+    details = {**(info.get("details") or {}), "hold": (reason or "").strip() or None}
+    store_catalog.update_model_details(info["model_id"], details, db=db)
+    return resolve(model_id, db=db)
+
+
+def promotion_block(info: dict, db=None) -> str | None:
+    """Why the catalog row ``info`` may not be promoted automatically (its own hold, or a hold
+    on the default of its kind), or None when it may."""
+    if info["status"] == "promoted":
+        return None
+    if hold_of(info):
+        return f"it is held ({hold_of(info)})"
+    try:
+        champion = resolve(kind=info["kind"], db=db)
+    except NotFoundError:
+        return None
+    if champion["status"] == "promoted" and champion["model_id"] != info["model_id"]:
+        if hold_of(champion):
+            return held_default(champion)
+    return None
+
+
+def auto_promote(model_id: str, db=None) -> tuple[bool, str | None]:
+    """Promote ``model_id`` unless a hold forbids it (see ``promotion_block``): the one path of
+    every automatic promotion. Returns (whether it is the default now, why not or None)."""
+    info = resolve(model_id, db=db)
+    block = promotion_block(info, db=db)
+    if block:
+        return False, block
+    if info["status"] != "promoted":
+        store.set_promoted(info["model_id"], info["kind"], db=db)
+    return True, None
+
+
+def data_state(info: dict, db=None) -> dict:
+    """Whether the data ``info`` (a catalog row) was trained on is still loaded.
+
+    ``current`` is True when every row it was trained on is still there (``newer_rows`` > 0 when
+    rows were appended since: newer data is available, the model is still comparable and a
+    fold-in or retrain candidate), False when that data is gone (its table was loaded again with
+    ``--mode replace``, or dropped) and None for a model saved before this was recorded.
+    ``table`` names the table; ``message`` says it in plain words. Stamps recorded before
+    generations were kept (see ``store.table_stamp``) count any change as gone.
     """
     details = info.get("details") or {}
     table, stamp = details.get("data_table"), details.get("data_stamp")
+    out = {"current": None, "table": table, "newer_rows": 0}
     if not table or not stamp:
-        return {
-            "current": None,
-            "table": table,
-            "message": "what it was trained on is not recorded",
-        }
+        return {**out, "message": "what it was trained on is not recorded"}
     now = store.table_stamp(table, db=db)
     if now is None:
-        return {
-            "current": False,
-            "table": table,
-            "message": f"it was trained on the table {table}, which is no longer there",
-        }
+        message = f"it was trained on the table {table}, which is no longer there"
+        return {**out, "current": False, "message": message}
+    then_parts, now_parts = store_catalog.stamp_parts(stamp), store_catalog.stamp_parts(now)
+    if then_parts and now_parts and then_parts[0] == now_parts[0] and now_parts[1] > then_parts[1]:
+        newer = now_parts[1] - then_parts[1]
+        message = (
+            f"trained on the data in {table}; {newer:,} newer rows were added since "
+            f"(a fold-in or a retrain can learn from them)"
+        )
+        return {**out, "current": True, "newer_rows": newer, "message": message}
     if now != stamp:
-        return {
-            "current": False,
-            "table": table,
-            "message": f"{table} has been loaded again or added to since it was trained",
-        }
-    return {"current": True, "table": table, "message": f"trained on the data now in {table}"}
+        told = now_parts and not now_parts[0].startswith(store_catalog.UNTOLD)
+        again = "loaded again (replaced)" if then_parts and told else "loaded again or added to"
+        message = f"{table} has been {again} since it was trained"
+        return {**out, "current": False, "message": message}
+    return {**out, "current": True, "message": f"trained on the data now in {table}"}
 
 
 def _sha256(path: Path) -> str:

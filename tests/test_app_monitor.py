@@ -92,4 +92,48 @@ def test_the_page_runs_on_the_sample_shop_with_a_classifier(classifier_db, monke
     at = open_monitor()
     assert not at.exception
     assert [s.value for s in at.subheader][:2] == ["Alerts", "Drift"]
-    assert len(at.dataframe) >= 3  # drift, what got recommended, approval
+    assert len(at.dataframe) >= 2  # what got recommended, approval
+    # one table on both sides would be "no drift" by construction: the page asks for two
+    assert any("Choose two different tables" in i.value for i in at.info)
+
+
+def test_an_alert_that_the_recommender_degraded_offers_a_retrain(monitored, tmp_path):
+    from datetime import datetime
+
+    from personalization import registry
+    from personalization.monitoring import outcomes
+    from tests.test_retrain import events_csv
+
+    lists = pd.DataFrame(
+        {
+            "user_id": ["u001", "u002", "u004"],
+            "item_id": ["i01", "i11", "i02"],
+            "rank": 1,
+            "model_id": "m1",
+        }
+    )
+    for day in (1, 8):
+        outcomes.log_lists(lists, source="api", db=monitored, logged_at=datetime(2024, 5, day, 12))
+    clicks = [
+        f"{u},{i},click,2024-05-02 10:00" for u, i in zip(lists.user_id, lists.item_id, strict=True)
+    ]
+    (tmp_path / "events.csv").write_text(events_csv(range(60), 1) + "\n".join(clicks) + "\n")
+    ingest.ingest_file(tmp_path / "events.csv", kind="events", db=monitored)
+    at = open_monitor()
+    assert not at.exception
+    assert any("Click-through of logged lists fell" in e.value for e in at.error)
+    assert [b.key for b in at.button if b.key.startswith("monitor_retrain")] == [
+        "monitor_retrain_recommender"
+    ]
+    assert at.button(key="monitor_retrain_recommender").label == "Retrain the recommender now"
+    alerts_shown = [e.value for e in at.error]
+    at.button(key="monitor_retrain_recommender").click().run()
+    assert not at.exception and [e.value for e in at.error] == alerts_shown
+    assert any("promoted: there was no champion yet" in s.value for s in at.success)
+    assert registry.resolve(kind="recommender", db=monitored)["status"] == "promoted"
+
+
+def test_no_retrain_button_without_a_degraded_model(monitored):
+    at = open_monitor()
+    assert not at.exception
+    assert not [b for b in at.button if (b.key or "").startswith("monitor_retrain")]

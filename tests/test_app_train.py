@@ -17,7 +17,8 @@ def labels(at: AppTest) -> list[str]:
 def test_without_data_both_tabs_link_to_the_data_page(db, monkeypatch):
     at = open_page(monkeypatch, db, PAGE)
     assert not at.exception
-    assert len(at.tabs) == 2
+    assert [t.label for t in at.tabs] == ["Recommender", "Conversion model", "Retraining"]
+    assert any("No retrain has run yet" in i.value for i in at.info)
     assert any("no customer actions" in i.value for i in at.info)
     assert any("no customer table" in i.value for i in at.info)
     assert {p.proto.page for p in at.get("page_link")} == {"data"}
@@ -57,7 +58,7 @@ def test_training_a_classifier_shows_cards_curves_and_the_run(sample_db, monkeyp
     auc = next(m for m in at.metric if m.label == "ROC AUC")
     assert "vs no model" in auc.proto.delta
     assert len(at.get("plotly_chart")) >= 3
-    assert any("customer_id" in w.value for w in at.warning)
+    assert not any("customer_id" in w.value for w in at.warning)  # the key: no warning
     runs = registry.list_models("classifier", db=sample_db)
     assert runs and runs[0]["algo"] == "logreg"
 
@@ -152,3 +153,36 @@ def test_building_a_customer_table_from_events_selects_it(sample_db, monkeypatch
     assert not at.exception and not at.error
     assert at.selectbox(key="clf_table").value == "customer_features"
     assert at.selectbox(key="clf_target_customer_features").value == "converted"
+
+
+def test_the_retraining_tab_saves_the_schedule_and_retrains_with_progress(
+    db, tmp_path, monkeypatch
+):
+    from personalization.deploy import schedule
+    from personalization.recommendation import training
+    from personalization.store import jobs
+    from tests.conftest import load_csv
+    from tests.test_retrain import SVD_PARAMS, events_csv
+
+    load_csv(db, tmp_path, "events", events_csv(range(60), 1))
+    champion = training.train_recommender(algo="svd", params=SVD_PARAMS, db=db)["model_id"]
+    at = open_page(monkeypatch, db, PAGE)
+    assert not at.exception
+    assert at.slider(key="schedule_growth").value == 0.2  # the defaults before one is saved
+    at.slider(key="schedule_growth").set_value(0.3)
+    at.number_input(key="schedule_days").set_value(14.0)
+    at.button(key="schedule_save").click().run()
+    assert not at.exception
+    assert any("grew by 30% or every 14 days" in s.value for s in at.success)
+    assert {k: schedule.settings(db=db)[k] for k in ("growth", "days")} == {
+        "growth": 0.3,
+        "days": 14,
+    }
+    at.button(key="retrain_now").click().run()
+    assert not at.exception and not at.error
+    assert any(i.value.startswith("not promoted") and champion in i.value for i in at.info)
+    runs = at.dataframe[-1].value
+    assert runs["trigger"].tolist() == ["dashboard"] and runs["promoted"].tolist() == [False]
+    assert jobs.list_runs(db=db)[0]["margin"] == 0.01
+    again = open_page(monkeypatch, db, PAGE)
+    assert again.slider(key="schedule_growth").value == 0.3  # read back from the database

@@ -159,3 +159,18 @@ def test_update_refuses_a_model_that_cannot_fold_in(db, tmp_path):
     before = registry.list_models(db=db)
     assert main(["--db", str(db), "update", "--model", model_id]) == 2
     assert registry.list_models(db=db) == before
+
+
+def test_a_fold_in_of_a_held_default_stays_a_candidate(db, tmp_path):
+    from personalization.data import ingest
+    from personalization.recommendation import training
+
+    load_csv(db, tmp_path, "events", events_csv(range(30), 1))
+    source = training.train_recommender(algo="svd", params=SVD_PARAMS, db=db)["model_id"]
+    registry.set_hold(source, "the spring campaign uses it", db=db)
+    (tmp_path / "more.csv").write_text(events_csv(range(30, 36), 5, seed=1))
+    ingest.ingest_file(tmp_path / "more.csv", kind="events", db=db)
+    result = update_model(source, db=db)
+    assert result["saved"] and result["users_added"] == 6 and result["status"] == "candidate"
+    assert "is held (the spring campaign uses it)" in result["why"]
+    assert registry.resolve(kind="recommender", db=db)["model_id"] == source

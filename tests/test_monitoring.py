@@ -25,10 +25,7 @@ from personalization.store import monitoring as store_monitoring
 def run(*argv: object) -> tuple[int, dict | None, str]:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:
-            code = exc.code
+        code = main([str(a) for a in argv])  # every exit code is returned, never raised
     return code, (json.loads(out.getvalue()) if out.getvalue().strip() else None), err.getvalue()
 
 
@@ -235,3 +232,15 @@ def test_auc_and_drift_rules_on_a_replaced_table(classifier_db, tmp_path):
     found = alerts.check_alerts(alerts.AlertRules(quiet_hours=1e9), db=db, now=now)
     rules = {a["rule"] for a in found["alerts"]}
     assert {"drift", "auc_drop"} <= rules
+
+
+def test_the_alerts_that_say_a_model_degraded_name_its_kind():
+    def fired(*rules):
+        return [alerts.alert(rule, 1.0, 0.5, "m") for rule in rules]
+
+    assert alerts.degraded_kinds(fired("no_events")) == []
+    assert alerts.degraded_kinds(fired("click_through_drop", "drift", "auc_drop")) == [
+        "classifier",
+        "recommender",
+    ]
+    assert alerts.degraded_kinds([]) == []

@@ -157,3 +157,87 @@ def test_a_model_saved_before_the_layout_move_is_refused_with_retrain(db, old_mo
         del sys.modules[old_module]
     with pytest.raises(IncompatibleModelError, match=f"{model_id}.*train it again"):
         registry.load_model(model_id)
+
+
+def told_load(monkeypatch, db, path, mode: str) -> None:
+    """Ingest ``path`` with ``mode``, the loader telling the catalog whether it appended (what
+    store/loading.py does once it passes ``appended=`` to ``record_dataset`` itself)."""
+    import functools
+
+    from personalization.data.ingest import ingest_file
+    from personalization.store import catalog, loading
+
+    told = functools.partial(catalog.record_dataset, appended=mode == "append")
+    with monkeypatch.context() as patch:
+        patch.setattr(loading, "record_dataset", told)
+        ingest_file(path, kind="customers", mode=mode, db=db)
+
+
+def test_the_stamp_keeps_its_generation_through_appends_only(db):
+    from personalization.store import catalog
+
+    with store.connect() as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS x")
+    assert store.table_stamp("t") == "rows|1"  # no ingest recorded it
+    catalog.record_dataset("t", "customers", "a.csv", "h1", 1, {}, appended=False)
+    first = catalog.stamp_parts(store.table_stamp("t"))
+    catalog.record_dataset("t", "customers", "b.csv", "h2", 3, {}, appended=True)
+    assert catalog.stamp_parts(store.table_stamp("t")) == (first[0], 3)
+    catalog.record_dataset("t", "customers", "c.csv", "h3", 2, {}, appended=False)
+    replaced = catalog.stamp_parts(store.table_stamp("t"))
+    assert replaced[0] != first[0] and replaced[1] == 2
+    catalog.record_dataset("t", "customers", "d.csv", "h4", 2, {})  # the loader did not say
+    assert catalog.stamp_parts(store.table_stamp("t"))[0].startswith(catalog.UNTOLD)
+    assert catalog.stamp_parts("2024-01-01T00:00:00|h|3") is None
+    assert store.datasets().iloc[0]["generation"].startswith(catalog.UNTOLD)
+
+
+def test_an_append_is_newer_data_and_a_replace_is_data_gone(db, tmp_path, monkeypatch):
+    csv = tmp_path / "c.csv"
+    csv.write_text("customer_id,x,y\nc1,1,0\nc2,2,1\n")
+    more = tmp_path / "more.csv"
+    more.write_text("customer_id,x,y\nc3,3,0\nc4,4,1\nc5,5,1\n")
+    told_load(monkeypatch, db, csv, "replace")
+    first = registry.save_model([1], "classifier", "logreg", {"table": "customers"}, {}, "fp")
+    told_load(monkeypatch, db, more, "append")
+    state = registry.data_state(registry.resolve(first))
+    assert state["current"] is True and state["newer_rows"] == 3
+    assert "3 newer rows were added" in state["message"]
+    after_append = registry.save_model([2], "classifier", "logreg", {"table": "customers"}, {}, "f")
+    assert registry.resolve(kind="classifier")["model_id"] == first  # no promotion by an append
+    why = registry.resolve(after_append)["details"]["promotion"]
+    assert first in why and "3 rows were added" in why
+    assert registry.runs_table(registry.list_models())["data"].tolist() == ["current", "current"]
+    told_load(monkeypatch, db, csv, "replace")
+    state = registry.data_state(registry.resolve(first))
+    assert state["current"] is False and "loaded again (replaced)" in state["message"]
+    new = registry.save_model([3], "classifier", "logreg", {"table": "customers"}, {}, "fp")
+    assert registry.resolve(kind="classifier")["model_id"] == new
+
+
+def test_a_hold_keeps_a_model_where_it_stands_against_every_automatic_promotion(db):
+    first = registry.save_model([1], "classifier", "logreg", {"table": "gone_table"}, {}, "fp")
+    details = {**registry.resolve(first)["details"], "data_stamp": "rows|9"}
+    with store.connect() as con:  # trained on a table that is gone
+        con.execute(
+            "UPDATE models SET details = ? WHERE model_id = ?", [json.dumps(details), first]
+        )
+    assert registry.data_state(registry.resolve(first))["current"] is False
+    held = registry.set_hold(first, "kept by the marketing team")
+    assert registry.hold_of(held) == "kept by the marketing team"
+    second = registry.save_model([2], "classifier", "logreg", {}, {}, "fp", data_table="x")
+    assert registry.resolve(kind="classifier")["model_id"] == first
+    assert (
+        "is held (kept by the marketing team)" in registry.resolve(second)["details"]["promotion"]
+    )
+    assert registry.auto_promote(second) == (
+        False,
+        f"the default {first} is held (kept by the marketing team)",
+    )
+    leaky = registry.save_model([3], "classifier", "logreg", {}, {}, "fp", hold="leakage: y")
+    registry.set_hold(first, None)
+    assert registry.auto_promote(leaky) == (False, "it is held (leakage: y)")
+    assert registry.auto_promote(second) == (True, None)
+    assert registry.resolve(kind="classifier")["model_id"] == second
+    registry.promote(leaky)  # by hand, a hold does not stop it
+    assert registry.resolve(kind="classifier")["model_id"] == leaky

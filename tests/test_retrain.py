@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import random
@@ -16,7 +17,7 @@ from personalization.cli import main
 from personalization.data import ingest
 from personalization.deploy import retrain as retraining
 from personalization.deploy import schedule
-from personalization.store import jobs
+from personalization.store import catalog, jobs, loading
 from tests.conftest import load_csv
 
 SVD_PARAMS = {"rank": 3, "reg": 0, "popularity_reg": 0, "weighting": "log"}
@@ -49,9 +50,14 @@ def shop(db, tmp_path):
     return training.train_recommender(algo="svd", params=SVD_PARAMS, db=db)["model_id"]
 
 
-def append_events(db, tmp_path, users: range, first_day: int) -> None:
+def append_events(db, tmp_path, users: range, first_day: int, mode: str = "append") -> None:
+    """Load more events; the loader tells the catalog whether it appended (what
+    store/loading.py does once it passes ``appended=`` to ``record_dataset`` itself)."""
     (tmp_path / "more.csv").write_text(events_csv(users, first_day, seed=7))
-    ingest.ingest_file(tmp_path / "more.csv", kind="events", db=db)
+    told = functools.partial(catalog.record_dataset, appended=mode == "append")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(loading, "record_dataset", told)
+        ingest.ingest_file(tmp_path / "more.csv", kind="events", mode=mode, db=db)
 
 
 def test_decide_promotes_only_by_the_margin():
@@ -76,19 +82,55 @@ def test_retrain_on_the_same_data_keeps_the_champion_and_records_why(db, shop):
     assert len(runs) == 1 and runs[0]["why"] == out["why"] and runs[0]["promoted"] is False
 
 
-def test_retrain_after_new_events_measures_the_champion_and_promotes(db, tmp_path, shop):
+def test_after_appended_events_the_champion_is_measured_and_the_margin_decides(db, tmp_path, shop):
     append_events(db, tmp_path, range(40, 90), 6)
+    assert registry.data_state(registry.resolve(shop, db=db), db=db)["newer_rows"] == 300
+    strict = retraining.retrain("recommender", margin=0.05, db=db)
+    assert not strict["promoted"] and strict["challenger"] is None and strict["held"] is None
+    assert "data is gone" not in strict["why"] and "was trained on" not in strict["why"]
+    gain = strict["challenger_score"] - strict["champion_score"]
+    assert 0 < gain < 0.05 and f"difference {gain:+.4f}" in strict["why"]
+    assert "not better by the margin 0.05" in strict["why"]
+    assert registry.resolve(kind="recommender", db=db)["model_id"] == shop
+    out = retraining.retrain("recommender", margin=gain / 2, db=db)
+    assert out["promoted"] and out["challenger"] not in (None, shop)
+    assert f"is better by {gain:.4f} >= margin" in out["why"]
+    assert registry.resolve(kind="recommender", db=db)["model_id"] == out["challenger"]
+    runs = jobs.list_runs("recommender", db=db)
+    assert [r["promoted"] for r in runs] == [True, False] and runs[1]["why"] == strict["why"]
+
+
+def test_after_a_replace_the_champion_data_is_gone_and_the_challenger_wins(db, tmp_path, shop):
+    append_events(db, tmp_path, range(40, 90), 6, mode="replace")
     out = retraining.retrain("recommender", db=db)
     assert out["promoted"] and out["challenger"] not in (None, shop)
-    assert "data is gone" in out["why"] and "added to" in out["why"]
-    assert out["champion_score"] is not None and "was trained on" not in out["why"]
+    assert "data is gone" in out["why"] and "loaded again (replaced)" in out["why"]
     assert registry.resolve(kind="recommender", db=db)["model_id"] == out["challenger"]
     again = retraining.retrain("recommender", db=db)
     assert not again["promoted"] and again["champion"] == out["challenger"]
 
 
+def test_a_held_champion_is_not_replaced_by_a_retrain(db, tmp_path, shop):
+    append_events(db, tmp_path, range(40, 90), 6, mode="replace")
+    registry.set_hold(shop, "campaign running until Friday", db=db)
+    code, out, err = run("--db", db, "retrain", "--kind", "recommender")
+    assert code == 0, err
+    assert out["promoted"] is False and out["challenger"] is None
+    assert out["held"] == f"the default {shop} is held (campaign running until Friday)"
+    assert out["why"].startswith("held, not promoted: the default") and "data is gone" in out["why"]
+    assert [m["model_id"] for m in registry.list_models(db=db)] == [shop]
+    assert jobs.list_runs("recommender", db=db)[0]["why"] == out["why"]
+
+
+def test_a_held_challenger_stays_a_candidate(db, shop):
+    leaky = registry.save_model([1], "recommender", "svd", {}, {}, "fp", hold="leakage: x", db=db)
+    assert retraining.settle(leaky, shop, "recommender", db=db) == "it is held (leakage: x)"
+    assert registry.resolve(leaky, db=db)["status"] == "candidate"
+    assert registry.resolve(kind="recommender", db=db)["model_id"] == shop
+
+
 def test_a_failed_retrain_leaves_the_catalog_as_it_was(db, tmp_path, shop, monkeypatch):
-    append_events(db, tmp_path, range(40, 90), 6)
+    append_events(db, tmp_path, range(40, 90), 6, mode="replace")
 
     def broken(run, db=None):
         raise RuntimeError("disk full")
@@ -177,3 +219,27 @@ def test_the_panel_shows_the_schedule_and_runs_a_retrain(db, shop):
     assert any("not promoted" in i.value for i in at.info)
     runs = at.dataframe[-1].value
     assert runs["kind"].tolist() == ["recommender"] and runs["trigger"].tolist() == ["dashboard"]
+
+
+def test_the_schedule_is_saved_once_and_used_by_the_scheduler(db, tmp_path, shop):
+    assert schedule.settings(db=db)["saved"] is None
+    code, out, err = run("--db", db, "scheduler", "--save", "--growth", "0.5", "--days", "30")
+    assert code == 0, err
+    assert {k: out["schedule"][k] for k in ("growth", "days", "margin")} == {
+        "growth": 0.5,
+        "days": 30.0,
+        "margin": 0.01,
+    }
+    assert jobs.list_runs(db=db) == []  # saving runs nothing
+    retraining.retrain("recommender", db=db)
+    append_events(db, tmp_path, range(50, 70), 6)  # 33% more: due at 0.2, not at the saved 0.5
+    code, out, err = run("--db", db, "scheduler", "--once", "--kind", "recommender")
+    assert code == 0, err
+    assert out["runs"] == [] and out["last"][0]["due"] is False and "50%" in out["last"][0]["why"]
+    code, out, err = run(
+        "--db", db, "scheduler", "--once", "--kind", "recommender", "--growth", "0.2"
+    )
+    assert code == 0 and out["last"][0]["ran"], out["errors"]  # a flag overrides the saved schedule
+    code, _, err = run("--db", db, "scheduler", "--save", "--margin", "-1")
+    assert code == 2 and "--margin" in err
+    assert schedule.settings(db=db)["growth"] == 0.5  # the bad save changed nothing

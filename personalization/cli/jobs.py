@@ -5,7 +5,9 @@
   on the same hold-out; promoted only when better by the margin (or the champion's data is gone).
 - ``scheduler [--every-minutes M] [--growth 0.2] [--days 7] [--once]``: retrain when the data
   grew by a share or every N days; runs until Ctrl-C (or SIGTERM); each check is logged as one
-  JSON line on stderr and the summary printed on stdout when it stops.
+  JSON line on stderr and the summary printed on stdout when it stops. Flags not given come
+  from the saved schedule (the Train page's); ``scheduler --save --growth 0.3 --days 14``
+  stores one and prints it as ``schedule``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import signal
 import sys
 
 KINDS = ("recommender", "classifier")
+SCHEDULE = ("growth", "days", "margin")
 
 
 def register(sub) -> None:
@@ -39,10 +42,19 @@ def register(sub) -> None:
         "--every-minutes", type=float, default=60.0, help="minutes between checks (default 60)"
     )
     p.add_argument(
-        "--growth", type=float, default=0.2, help="retrain when the data grew by this share (0.2)"
+        "--growth",
+        type=float,
+        help="retrain when the data grew by this share (default: the saved schedule, else 0.2)",
     )
-    p.add_argument("--days", type=float, default=7.0, help="retrain at least every N days (7)")
-    p.add_argument("--margin", type=float, default=0.01, help="as for retrain (default 0.01)")
+    p.add_argument(
+        "--days", type=float, help="retrain at least every N days (default: saved, else 7)"
+    )
+    p.add_argument("--margin", type=float, help="as for retrain (default: saved, else 0.01)")
+    p.add_argument(
+        "--save",
+        action="store_true",
+        help="store --growth, --days and --margin as the schedule (also the dashboard's) and exit",
+    )
     p.add_argument(
         "--kind", action="append", choices=KINDS, help="only this kind (repeatable; default both)"
     )
@@ -63,7 +75,12 @@ def cmd_retrain(args: argparse.Namespace) -> dict:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> dict:
-    from personalization.deploy.schedule import run_scheduler
+    from personalization.deploy.schedule import run_scheduler, save_settings, settings
+
+    stored = settings(db=args.db)
+    chosen = {k: stored[k] if getattr(args, k) is None else getattr(args, k) for k in SCHEDULE}
+    if args.save:
+        return {"schedule": save_settings(**chosen, db=args.db)}
 
     def log(entry: dict) -> None:
         print(json.dumps(entry, default=str), file=sys.stderr, flush=True)
@@ -79,9 +96,7 @@ def cmd_scheduler(args: argparse.Namespace) -> dict:
         return run_scheduler(
             kinds=tuple(args.kind or KINDS),
             every_minutes=args.every_minutes,
-            growth=args.growth,
-            days=args.days,
-            margin=args.margin,
+            **chosen,
             once=args.once,
             db=args.db,
             log=None if args.once else log,

@@ -1,17 +1,14 @@
 """``drift``, ``readout``, ``monitor`` and ``load-survey``: each one call of
 ``personalization.monitoring``, imported when the command runs.
 
-``monitor`` exits 3 when an alert fires (for cron): it prints its JSON itself and leaves with
-``SystemExit(3)``, since every other command's exit code is 0 on success.
+``monitor`` exits 3 when an alert fires (for cron): it sets ``args.exit_code = 3`` and ``main``
+prints its JSON as for any command, then returns that code.
 """
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import datetime
 
-from personalization.cli import json_ready
 from personalization.errors import BadInputError
 
 ALERT_EXIT = 3
@@ -104,10 +101,7 @@ def cmd_monitor(args) -> dict:
     )
     result = alerts.monitor(rules, webhook=args.webhook, db=args.db)
     if result["alerts"]:
-        json.dump(json_ready(result), sys.stdout, default=str)
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-        raise SystemExit(ALERT_EXIT)
+        args.exit_code = ALERT_EXIT
     return result
 
 

@@ -14,17 +14,22 @@ SAME hold-out of the current data:
   and both are scored by ROC-AUC.
 
 A champion that has already seen part of the hold-out (a recommender whose matrix holds hold-out
-interactions; a classifier trained on the table as it is now, so on most of any split of it)
+interactions; a classifier trained on the table as it is now, or before rows were appended to
+it, so on most of any split of it)
 would be judged on its own training data; it is measured like the challenger instead (its
 settings fitted on the part before the hold-out), which for the same settings is the same
 figure, and the verdict says so.
 
 The challenger is promoted when its score beats the champion's by at least ``margin``
 (absolute: 0.01 = one point of NDCG or AUC), when the champion's data is gone
-(``registry.data_state(champion)["current"]`` is False: the table was loaded again, added to or
-dropped), when the champion can no longer be loaded, or when there is no champion. Only then is
-it trained on all the current data and saved (``train_recommender`` / ``train_classifier``) and
-promoted; a challenger that loses is not saved. Every finished run, promoted or not, is recorded
+(``registry.data_state(champion)["current"]`` is False: the table was loaded again with
+``--mode replace`` or dropped; rows appended to it are newer data, not gone), when the champion
+can no longer be loaded, or when there is no champion. Only then is it trained on all the
+current data, saved (``train_recommender`` / ``train_classifier``) and promoted through
+``registry.auto_promote``, which obeys holds: a held default is not replaced (the challenger is
+then not trained) and a challenger saved with a hold (e.g. a leakage warning) stays a candidate;
+either way the run says "held, not promoted" and ``held`` gives the reason. A challenger that
+loses is not saved. Every finished run, promoted or not, is recorded
 with its figures and why in ``retrain_runs`` (``store.jobs``). A failure leaves the catalog as
 it was.
 """
@@ -78,7 +83,8 @@ def retrain(
 
     Returns ``champion`` (id or None), ``challenger`` (the saved id, or None when it lost and was
     not saved), ``metric``, ``champion_score``, ``challenger_score``, ``margin``, ``promoted``,
-    ``why``, ``run_id``, ``kind``, ``data_table``, ``data_rows``, ``seconds``. Raises
+    ``why``, ``held`` (the hold that kept the champion, or None), ``run_id``, ``kind``,
+    ``data_table``, ``data_rows``, ``seconds``. Raises
     ``BadInputError`` for an unknown kind or a negative margin, ``NotFoundError`` when there is
     nothing to retrain (no classifier, no events table).
     """
@@ -87,14 +93,16 @@ def retrain(
     margin = check_margin(margin)
     started = datetime.now()
     clock = time.perf_counter()
-    judge = judge_recommender if kind == "recommender" else judge_classifier
-    verdict = judge(margin, db, scaled(progress, 0.0, 0.6))
-    challenger = None
-    if verdict["promoted"]:
+    verdict = judge(kind, margin, db, scaled(progress, 0.0, 0.6))
+    train = verdict.pop("train")
+    challenger, held = None, verdict.pop("champion_held")
+    if verdict["promoted"] and not held:
         report(progress, 0.6, "training the challenger on all the current data")
-        challenger = verdict.pop("train")(scaled(progress, 0.6, 0.95))
-        settle(challenger, verdict["champion"], kind, db)
-    verdict.pop("train", None)
+        challenger = train(scaled(progress, 0.6, 0.95))
+        held = settle(challenger, verdict["champion"], kind, db)
+    if verdict["promoted"] and held:
+        verdict["promoted"] = False
+        verdict["why"] = f"held, not promoted: {held}; the measurement alone said {verdict['why']}"
     run = {
         "run_id": f"run-{started:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}",
         "kind": kind,
@@ -112,8 +120,7 @@ def retrain(
         raise
     report(progress, 1.0, "done")
     run["started"] = started.isoformat(timespec="seconds")
-    run.pop("finished", None)
-    return {**run, "seconds": round(time.perf_counter() - clock, 3)}
+    return {**run, "held": held, "seconds": round(time.perf_counter() - clock, 3)}
 
 
 def check_margin(margin: Any) -> float:
@@ -169,12 +176,13 @@ def decide(
     )
 
 
-def settle(challenger: str, champion: str | None, kind: str, db=None) -> None:
-    """Make the saved ``challenger`` the promoted model of ``kind`` (the registry may have
-    promoted it already); on failure remove it and give the champion its place back."""
+def settle(challenger: str, champion: str | None, kind: str, db=None) -> str | None:
+    """Make the saved ``challenger`` the promoted model of ``kind`` through the registry's one
+    automatic promotion path (``registry.auto_promote``), which obeys holds; return the hold
+    that kept it a candidate (it stays saved, to be looked at), or None. On failure remove it
+    and give the champion its place back."""
     try:
-        if registry.resolve(challenger, db=db)["status"] != "promoted":
-            registry.promote(challenger, db=db)
+        return registry.auto_promote(challenger, db=db)[1]
     except BaseException:
         undo(challenger, champion, kind, db)
         raise
@@ -284,12 +292,10 @@ def seen_holdout(art: Any, data: dict) -> int:
     return int(data["test"].multiply(known > 0).nnz)
 
 
-def judge_recommender(margin: float, db=None, progress: Progress = None) -> dict:
-    """The verdict on a recommender challenger (see the module docstring), with ``train``: a
-    callable ``train(progress) -> model id`` that trains and saves it on all the data."""
+def measure_recommender(champion: dict | None, db=None, progress: Progress = None) -> dict:
+    """The recommender challenger and champion on the same hold-out (see ``judge``)."""
     from personalization.recommendation import training
 
-    champion = champion_of("recommender", db)
     settings = recommender_settings(champion)
     table = settings["table"]
     report(progress, 0.05, f"reading {table}")
@@ -304,18 +310,9 @@ def judge_recommender(margin: float, db=None, progress: Progress = None) -> dict
     if champion is not None:
         report(progress, 0.7, f"measuring the champion {champion['model_id']}")
         champion_score, loaded, seen = measure_champion(champion, data, challenger_score, db)
-    promoted, why = decide(
-        champion,
-        (champion_score, challenger_score),
-        margin,
-        METRICS["recommender"],
-        loaded,
-        seen,
-        db,
-    )
 
     def train(step: Progress) -> str:
-        result = training.train_recommender(
+        return training.train_recommender(
             algo=settings["algo"],
             params=settings["params"],
             event_weights=settings["event_weights"],
@@ -324,17 +321,13 @@ def judge_recommender(margin: float, db=None, progress: Progress = None) -> dict
             name="retrain challenger",
             db=db,
             progress=step,
-        )
-        return result["model_id"]
+        )["model_id"]
 
     return {
-        "champion": None if champion is None else champion["model_id"],
-        "champion_score": champion_score,
-        "challenger_score": challenger_score,
-        "promoted": promoted,
-        "why": why,
-        "data_table": table,
-        "data_rows": store.count_rows(table, db=db),
+        "table": table,
+        "scores": (champion_score, challenger_score),
+        "loaded": loaded,
+        "seen": seen,
         "train": train,
     }
 
@@ -375,8 +368,8 @@ def classifier_settings(info: dict) -> dict:
     return settings
 
 
-def judge_classifier(margin: float, db=None, progress: Progress = None) -> dict:
-    """The verdict on a classifier challenger (see the module docstring), with ``train``."""
+def measure_classifier(champion: dict | None, db=None, progress: Progress = None) -> dict:
+    """The classifier challenger and champion on the same hold-out (see ``judge``)."""
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import train_test_split
 
@@ -385,7 +378,6 @@ def judge_classifier(margin: float, db=None, progress: Progress = None) -> dict:
     from personalization.propensity.pipelines import predict_positive, scoring_pipeline
     from personalization.propensity.target import check_target_column, resolve_target
 
-    champion = champion_of("classifier", db)
     if champion is None:
         raise NotFoundError(
             "There is no classifier to retrain; train one first with: python -m personalization "
@@ -423,7 +415,8 @@ def judge_classifier(margin: float, db=None, progress: Progress = None) -> dict:
     challenger_score = float(roc_auc_score(y[test_rows], scores))
     report(progress, 0.7, f"measuring the champion {champion['model_id']}")
     champion_score, loaded, seen = challenger_score, None, None
-    if registry.data_state(champion, db=db)["current"] is False:
+    state = registry.data_state(champion, db=db)
+    if state["current"] is False:
         try:
             art, _ = registry.load_model(champion["model_id"], kind="classifier", db=db)
             proba = art.predict_proba(frame.iloc[test_rows])
@@ -431,22 +424,14 @@ def judge_classifier(margin: float, db=None, progress: Progress = None) -> dict:
         except (BadInputError, KeyError) as exc:
             champion_score, loaded = None, str(exc).split(";")[0]
     else:
+        then = f" before {state['newer_rows']:,} rows were added" if state["newer_rows"] else ""
         seen = (
-            f"the champion was trained on {table} as it is now, so on most rows of any split of "
-            f"it; its settings were measured fitted on the rest, like the challenger"
+            f"the champion was trained on {table}{then}, so on most rows of any split of it; "
+            f"its settings were measured fitted on the rest, like the challenger"
         )
-    promoted, why = decide(
-        champion,
-        (champion_score, challenger_score),
-        margin,
-        METRICS["classifier"],
-        loaded,
-        seen,
-        db,
-    )
 
     def train(step: Progress) -> str:
-        result = training.train_classifier(
+        return training.train_classifier(
             table=table,
             target=s["target"],
             positive=s["positive"],
@@ -462,16 +447,49 @@ def judge_classifier(margin: float, db=None, progress: Progress = None) -> dict:
             drop_missing_target=True,
             db=db,
             progress=step,
-        )
-        return result["model_id"]
+        )["model_id"]
 
     return {
-        "champion": champion["model_id"],
+        "table": table,
+        "scores": (champion_score, challenger_score),
+        "loaded": loaded,
+        "seen": seen,
+        "train": train,
+    }
+
+
+MEASURES = {"recommender": measure_recommender, "classifier": measure_classifier}
+
+
+def judge(kind: str, margin: float, db=None, progress: Progress = None) -> dict:
+    """The verdict on a challenger of ``kind`` (see the module docstring): ``champion``,
+    ``champion_score``, ``challenger_score``, ``promoted``, ``why``, ``data_table``,
+    ``data_rows``, ``champion_held`` (the hold on the default that keeps it, or None) and
+    ``train``: a callable ``train(progress) -> model id`` that trains and saves the challenger
+    on all the data."""
+    champion = champion_of(kind, db)
+    measured = MEASURES[kind](champion, db, progress)
+    promoted, why = decide(
+        champion,
+        measured["scores"],
+        margin,
+        METRICS[kind],
+        measured["loaded"],
+        measured["seen"],
+        db,
+    )
+    champion_score, challenger_score = measured["scores"]
+    held = None
+    if champion is not None and champion["status"] == "promoted" and registry.hold_of(champion):
+        held = registry.held_default(champion)
+    return {
+        "champion": None if champion is None else champion["model_id"],
         "champion_score": champion_score,
         "challenger_score": challenger_score,
         "promoted": promoted,
         "why": why,
-        "data_table": table,
-        "data_rows": store.count_rows(table, db=db),
-        "train": train,
+        "data_table": measured["table"],
+        "data_rows": store.count_rows(measured["table"], db=db),
+        "champion_held": held,
+        "train": measured["train"],
     }

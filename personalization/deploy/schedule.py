@@ -6,6 +6,10 @@ recorded in ``retrain_runs`` (its time and the rows its data table held) and the
 holds now. ``check_once`` runs ``retrain`` for every kind that is due; ``run_scheduler`` repeats
 that every ``every_minutes`` until stopped (Ctrl-C, or SIGTERM through the command line) and
 returns what it did. A retrain that fails is reported and the loop goes on.
+
+The schedule a marketer sets on the Train page (``save_settings``: growth share, days, margin) is
+stored in the database; ``settings`` reads it back (the defaults before one is saved), and the
+``scheduler`` command uses it for every flag it is not given.
 """
 
 from __future__ import annotations
@@ -31,6 +35,29 @@ def check_schedule(growth: float, days: float, every_minutes: float | None = Non
     for flag, value in (("--growth", growth), ("--days", days), ("--every-minutes", every_minutes)):
         if value is not None and not (isinstance(value, int | float) and value > 0):
             raise BadInputError(f"{flag} must be a number > 0; got {value!r}.")
+
+
+def settings(db=None) -> dict:
+    """The retraining schedule in use: ``growth``, ``days``, ``margin`` and ``saved`` (when it
+    was stored; None: the defaults, nothing stored yet)."""
+    stored = jobs.read_schedule(db=db)
+    if stored is None:
+        return {
+            "growth": DEFAULT_GROWTH,
+            "days": DEFAULT_DAYS,
+            "margin": retraining.DEFAULT_MARGIN,
+            "saved": None,
+        }
+    return stored
+
+
+def save_settings(growth: float, days: float, margin: float, db=None) -> dict:
+    """Store the schedule (see ``settings``) for the dashboard and the ``scheduler`` command;
+    returns it. ``BadInputError`` for a growth share or days not > 0, or a margin < 0."""
+    check_schedule(growth, days)
+    margin = retraining.check_margin(margin)
+    jobs.save_schedule(growth, days, margin, db=db)
+    return settings(db)
 
 
 def data_table(kind: str, db=None) -> str | None:
@@ -160,17 +187,22 @@ def run_scheduler(
 
 
 def overview(
-    growth: float = DEFAULT_GROWTH, days: float = DEFAULT_DAYS, limit: int = 20, db=None
+    growth: float | None = None, days: float | None = None, limit: int = 20, db=None
 ) -> dict:
-    """What the dashboard shows: ``schedule`` (one row per kind: ``kind``, ``due``, ``why``,
+    """What the dashboard shows: ``settings`` (the stored schedule, see ``settings``; ``growth``
+    and ``days`` given here override it), ``schedule`` (one row per kind: ``kind``, ``due``, ``why``,
     ``data_table``, ``rows_now``, ``rows_then``) and ``runs`` (the latest ``limit`` retrains,
     newest first: ``finished``, ``kind``, ``promoted``, ``champion``, ``challenger``,
     ``metric``, ``champion_score``, ``challenger_score``, ``why``, ``trigger``)."""
+    stored = settings(db)
+    growth = stored["growth"] if growth is None else growth
+    days = stored["days"] if days is None else days
     keys = ("kind", "due", "why", "data_table", "rows_now", "rows_then")
-    schedule = [{k: schedule_status(kind, growth, days, db)[k] for k in keys} for kind in KINDS]
+    statuses = [schedule_status(kind, growth, days, db) for kind in KINDS]
+    schedule = [{k: status[k] for k in keys} for status in statuses]
     columns = (
         "finished", "kind", "promoted", "champion", "challenger", "metric", "champion_score",
         "challenger_score", "why", "trigger",
     )  # fmt: skip
     runs = [{c: run[c] for c in columns} for run in jobs.list_runs(limit=limit, db=db)]
-    return {"schedule": schedule, "runs": runs}
+    return {"settings": stored, "schedule": schedule, "runs": runs}

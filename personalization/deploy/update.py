@@ -194,7 +194,8 @@ def update_model(model_id: str | None = None, db=None, progress: Progress = None
 
 def save_version(art: RecommenderArtifact, info: dict, db=None) -> str:
     """Save ``art`` as a new version of the model ``info`` (a catalog row); it takes the
-    source's place as the promoted recommender when the source was promoted. Returns its id;
+    source's place as the promoted recommender when the source was promoted and is not held
+    (``registry.auto_promote``). Returns its id;
     on any failure nothing new is left in the catalog."""
     source = info["model_id"]
     promoted = info["status"] == "promoted"
@@ -214,8 +215,8 @@ def save_version(art: RecommenderArtifact, info: dict, db=None) -> str:
         hold=None if promoted else f"folded in from the candidate {source}",
     )
     try:
-        if promoted and registry.resolve(new_id, db=db)["status"] != "promoted":
-            registry.promote(new_id, db=db)
+        if promoted:
+            registry.auto_promote(new_id, db=db)  # a held source keeps its place
     except BaseException:
         registry.delete(new_id, db=db)
         if promoted:

@@ -32,6 +32,12 @@ from personalization.errors import BadInputError, NotFoundError
 from personalization.store import monitoring as store_monitoring
 
 RULES = ("drift", "auc_drop", "click_through_drop", "no_events")
+# the rules that say a model degraded, and the kind of model a retrain would replace
+RETRAIN_KIND = {
+    "drift": "classifier",
+    "auc_drop": "classifier",
+    "click_through_drop": "recommender",
+}
 WEBHOOK_TIMEOUT = 5.0
 
 
@@ -54,6 +60,13 @@ class AlertRules:
 
 def alert(rule: str, value: float, threshold: float, message: str) -> dict[str, Any]:
     return {"rule": rule, "value": value, "threshold": threshold, "message": message}
+
+
+def degraded_kinds(found: list[dict]) -> list[str]:
+    """The kinds of model (``recommender``, ``classifier``) that alerts in ``found`` say have
+    degraded, so that retraining them is the next step; in ``RETRAIN_KIND`` order, once each."""
+    fired = {a["rule"] for a in found}
+    return list(dict.fromkeys(kind for rule, kind in RETRAIN_KIND.items() if rule in fired))
 
 
 def check_drift(rules: AlertRules, db=None, now: datetime | None = None) -> list[dict]:
@@ -131,10 +144,19 @@ def check_quiet(rules: AlertRules, db=None, now: datetime | None = None) -> list
             "no_events",
             float(hours),
             rules.quiet_hours,
-            f"No events in {rules.table!r} for {hours:.0f} hours (newest {newest}); check the "
-            f"feed that loads them.",
+            f"No events in {rules.table!r} for {quiet_for(hours)} (newest {newest}); check the "
+            f"feed that loads them (a one-off historical file never gets newer: then this alert "
+            f"can be ignored).",
         )
     ]
+
+
+def quiet_for(hours: float) -> str:
+    """``hours`` in words: "30 hours", "12 days", "14 years"."""
+    if hours < 48:
+        return f"{hours:.0f} hours"
+    days = hours / 24
+    return f"{days:,.0f} days" if days < 730 else f"{days / 365.25:.0f} years"
 
 
 CHECKS: dict[str, Callable[..., list[dict]]] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -12,20 +13,64 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+GENERATION_DDL = "ALTER TABLE datasets ADD COLUMN IF NOT EXISTS generation VARCHAR"
+DATASET_COLUMNS = (
+    "table_name", "kind", "file", "file_hash", "rows", "mapping", "ingested_at", "generation",
+)  # fmt: skip
+STAMP_GENERATION, STAMP_ROWS = "gen:", "rows:"
+UNTOLD = "untold-"  # a generation started by a load that did not say whether it appended
+
+
 def record_dataset(
-    table: str, kind: str, file: str, file_hash: str, rows: int, mapping: dict, db=None, con=None
+    table: str,
+    kind: str,
+    file: str,
+    file_hash: str,
+    rows: int,
+    mapping: dict,
+    db=None,
+    con=None,
+    *,
+    appended: bool | None = None,
 ) -> None:
-    """Upsert the catalog row of a loaded table (pass ``con`` to join a caller's transaction)."""
-    sql_del = "DELETE FROM datasets WHERE table_name = ?"
-    sql_ins = "INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?)"
-    values = [table, kind, file, file_hash, int(rows), json.dumps(mapping), datetime.now()]
+    """Upsert the catalog row of a loaded table (pass ``con`` to join a caller's transaction).
+
+    ``appended`` True says the load added rows to the table as it was (``--mode append``): the
+    table keeps its generation, so models trained on it still have their rows (see
+    ``table_stamp``). False (a new table, a replace) starts a new generation; so does None (the
+    caller did not say), marked ``UNTOLD`` so that messages do not claim a replace.
+    """
     if con is not None:
-        con.execute(sql_del, [table])
-        con.execute(sql_ins, values)
+        write_dataset(con, table, kind, file, file_hash, rows, mapping, appended)
         return
     with connect(db) as c:
-        c.execute(sql_del, [table])
-        c.execute(sql_ins, values)
+        write_dataset(c, table, kind, file, file_hash, rows, mapping, appended)
+
+
+def write_dataset(
+    con,
+    table: str,
+    kind: str,
+    file: str,
+    file_hash: str,
+    rows: int,
+    mapping: dict,
+    appended: bool | None,
+) -> None:
+    """``record_dataset`` on the open connection ``con``."""
+    con.execute(GENERATION_DDL)
+    now = datetime.now()
+    before = con.execute("SELECT generation FROM datasets WHERE table_name = ?", [table]).fetchone()
+    generation = before[0] if appended and before is not None and before[0] else None
+    untold = UNTOLD if appended is None else ""
+    generation = generation or f"{untold}{now:%Y%m%dT%H%M%S.%f}-{secrets.token_hex(3)}"
+    values = [table, kind, file, file_hash, int(rows), json.dumps(mapping), now, generation]
+    con.execute("DELETE FROM datasets WHERE table_name = ?", [table])
+    con.execute(
+        f"INSERT INTO datasets ({', '.join(DATASET_COLUMNS)}) "
+        f"VALUES ({', '.join('?' for _ in DATASET_COLUMNS)})",
+        values,
+    )
 
 
 def datasets(db=None) -> pd.DataFrame:
@@ -116,6 +161,15 @@ def set_promoted(model_id: str, kind: str, db=None) -> None:
         con.execute("COMMIT")
 
 
+def update_model_details(model_id: str, details: dict, db=None) -> None:
+    """Replace the ``details`` (JSON) of ``model_id``'s catalog row."""
+    with connect(db) as con:
+        con.execute(
+            "UPDATE models SET details = ? WHERE model_id = ?",
+            [json.dumps(details, default=str), model_id],
+        )
+
+
 def delete_model(model_id: str, db=None) -> None:
     with connect(db) as con:
         con.execute("DELETE FROM models WHERE model_id = ?", [model_id])
@@ -140,19 +194,44 @@ def feedback(model_id: str | None = None, db=None) -> pd.DataFrame:
 
 
 def table_stamp(table: str, db=None) -> str | None:
-    """What ``table`` holds now, as a short text that changes with every load into it (the time,
-    file hash and rows of its last ingest, or its row count when no ingest recorded it); None when
-    there is no such table."""
+    """What ``table`` holds now, as a short text; None when there is no such table.
+
+    A table loaded since generations were recorded gives ``gen:<generation>|rows:<n>``: the
+    generation changes when the table is loaded anew (replaced, created again), not when rows
+    are appended, and ``n`` counts its rows at its last load. Older rows of the catalog give
+    ``<ingest time>|<file hash>|<rows>``, and a table no ingest recorded gives ``rows|<count>``;
+    those change with every load. ``stamp_parts`` reads the first form back.
+    """
     with connect(db, read_only=True) as con:
         exists = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
         ).fetchone()[0]
         if not exists:
             return None
+        has_generation = con.execute(
+            "SELECT count(*) FROM information_schema.columns "
+            "WHERE table_name = 'datasets' AND column_name = 'generation'"
+        ).fetchone()[0]
+        generation = "generation" if has_generation else "NULL"
         row = con.execute(
-            "SELECT ingested_at, file_hash, rows FROM datasets WHERE table_name = ?", [table]
+            f"SELECT ingested_at, file_hash, rows, {generation} FROM datasets WHERE table_name = ?",
+            [table],
         ).fetchone()
+        if row is not None and row[3]:
+            return f"{STAMP_GENERATION}{row[3]}|{STAMP_ROWS}{row[2]}"
         if row is not None:
             return f"{row[0].isoformat()}|{row[1]}|{row[2]}"
         count = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0]
         return f"rows|{count}"
+
+
+def stamp_parts(stamp: str | None) -> tuple[str, int] | None:
+    """``(generation, rows)`` of a ``gen:...|rows:...`` stamp from ``table_stamp``; None for
+    another stamp (older, or of a table no ingest recorded) or none."""
+    head, _, tail = (stamp or "").partition("|")
+    if not head.startswith(STAMP_GENERATION) or not tail.startswith(STAMP_ROWS):
+        return None
+    try:
+        return head[len(STAMP_GENERATION) :], int(tail[len(STAMP_ROWS) :])
+    except ValueError:
+        return None

@@ -56,10 +56,15 @@ CATALOG_DDL = (
     # what a model was trained on and how its files are checked (JSON: data_table, data_stamp,
     # hold, files -> SHA-256); added after the first release, hence the ALTER
     "ALTER TABLE models ADD COLUMN IF NOT EXISTS details VARCHAR",
+    # the load generation of each table: kept by appends, new on a replace (see catalog.table_stamp)
+    "ALTER TABLE datasets ADD COLUMN IF NOT EXISTS generation VARCHAR",
+    # Parquet datasets written by the Spark engine beside the database (store.parquet_tables)
+    "CREATE TABLE IF NOT EXISTS parquet_datasets (table_name VARCHAR PRIMARY KEY, kind VARCHAR, "
+    "path VARCHAR, rows BIGINT, files VARCHAR, mapping VARCHAR, ingested_at TIMESTAMP)",
 )
 CATALOG_TABLES = (
     "datasets", "models", "feedback", "retrain_runs", "recommendation_log", "export_runs",
-    "survey_answers",
+    "survey_answers", "retrain_schedule", "parquet_datasets",
 )  # fmt: skip
 SYSTEM_PREFIXES = ("duckdb_", "pg_", "sqlite_", "information_schema")
 SYSTEM_NAMES = ("main", "temp", "system", "memory")

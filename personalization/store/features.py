@@ -220,6 +220,7 @@ def write_customer_features(
                 int(rows),
                 {"key": "user_id", "target": TARGET},
                 con=con,
+                appended=False,
             )
             con.execute("COMMIT")
         except BaseException:

@@ -1,7 +1,9 @@
-"""The catalog of retraining runs: one row per ``retrain``, its verdict and why.
+"""The catalog of retraining runs (one row per ``retrain``, its verdict and why) and the saved
+retraining schedule (one row: growth share, days, margin).
 
-The table ``retrain_runs`` is created on first write (``CREATE TABLE IF NOT EXISTS``); reading
-before any run gives nothing. Every value reaches SQL as a parameter.
+The tables ``retrain_runs`` and ``retrain_schedule`` are created on first write
+(``CREATE TABLE IF NOT EXISTS``); reading before that gives nothing. Every value reaches SQL as
+a parameter.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ RUNS_DDL = """CREATE TABLE IF NOT EXISTS retrain_runs (
     champion VARCHAR, challenger VARCHAR, metric VARCHAR, champion_score DOUBLE,
     challenger_score DOUBLE, margin DOUBLE, promoted BOOLEAN, why VARCHAR, data_table VARCHAR,
     data_rows BIGINT, trigger VARCHAR)"""
+SCHEDULE_TABLE = "retrain_schedule"
+SCHEDULE_DDL = """CREATE TABLE IF NOT EXISTS retrain_schedule (
+    growth DOUBLE, days DOUBLE, margin DOUBLE, saved TIMESTAMP)"""
 RUN_COLUMNS = (
     "run_id",
     "kind",
@@ -73,10 +78,42 @@ def list_runs(kind: str | None = None, limit: int = 20, db=None) -> list[dict[st
 
 def runs_table_exists(db=None) -> bool:
     """Whether any retrain has been recorded in this database."""
+    return table_exists(RUNS_TABLE, db)
+
+
+def table_exists(name: str, db=None) -> bool:
     rows = query_rows(
         "SELECT count(*) FROM information_schema.tables "
         "WHERE table_schema = 'main' AND table_name = ?",
-        [RUNS_TABLE],
+        [name],
         db=db,
     )
     return bool(rows[0][0])
+
+
+def save_schedule(growth: float, days: float, margin: float, db=None) -> None:
+    """Store the retraining schedule (replacing the one stored before), all or nothing."""
+    with connect(db) as con:
+        con.execute(SCHEDULE_DDL)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM retrain_schedule")
+            con.execute(
+                "INSERT INTO retrain_schedule VALUES (?, ?, ?, ?)",
+                [float(growth), float(days), float(margin), datetime.now()],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+def read_schedule(db=None) -> dict[str, Any] | None:
+    """The stored schedule (``growth``, ``days``, ``margin``, ``saved``), or None."""
+    if not table_exists(SCHEDULE_TABLE, db):
+        return None
+    rows = query_rows(
+        "SELECT growth, days, margin, saved FROM retrain_schedule ORDER BY saved DESC LIMIT 1",
+        db=db,
+    )
+    return dict(zip(("growth", "days", "margin", "saved"), rows[0], strict=True)) if rows else None
