@@ -8,6 +8,9 @@ result is reused across reruns), render. The API:
 - ``link(page_path, label, icon)``: a ``st.page_link`` that is left out while the page file is absent.
 - ``show_error(exc)``: one ``st.error`` with the message of a ``PersonalizationError``.
 - ``progress_bar(container)``: a bar in ``container`` and the progress callable that moves it.
+- ``cancel_button(container, key)``: a Cancel button for the long work that follows it;
+  ``cancelled(key)``: whether it was clicked (the work then stopped at its next progress report);
+  ``show_cancelled(what, finished)``: say so.
 - Workspaces: ``WORKSPACES`` (the sample shop, in a database of its own, and the user's own
   data); ``workspace()`` the one open in this session, ``is_sample()``, ``open_workspace(name)``;
   ``db_path()``: the database file of the open workspace.
@@ -43,6 +46,9 @@ from personalization.errors import PersonalizationError
 __all__ = [
     "METRIC_HELP",
     "WORKSPACES",
+    "cancel_button",
+    "cancelled",
+    "show_cancelled",
     "data_version",
     "db_path",
     "empty_state",
@@ -176,6 +182,42 @@ def progress_bar(container: Any = st, text: str = "Starting…") -> Callable[[fl
         bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
 
     return move
+
+
+def cancel_button(container: Any, key: str, label: str = "Cancel") -> None:
+    """A button in ``container`` that cancels the long work started right after it.
+
+    Streamlit stops a running script at its next call (a progress report) when a widget is
+    used, and starts a new run: clicking this button stops the work there (the library's long
+    functions write what they keep only at their end, in one step) and ``cancelled(key)`` tells
+    the new run so, once. Show the button before the work starts."""
+    container.button(
+        label, key=key, icon=":material/cancel:", on_click=_mark_cancelled, args=(key,)
+    )
+
+
+def _mark_cancelled(key: str) -> None:
+    st.session_state[f"{key}__cancelled"] = True
+
+
+def cancelled(key: str) -> bool:
+    """Whether the ``cancel_button`` of ``key`` was clicked since this was last asked."""
+    return bool(st.session_state.pop(f"{key}__cancelled", False))
+
+
+def show_cancelled(what: str, finished: str | None = None) -> None:
+    """Say that ``what`` (e.g. "The training") was cancelled and nothing was stored, or, when
+    it had ``finished`` (its result's id) before the click was seen, that it was kept."""
+    if finished:
+        st.info(
+            f"{what} had already finished when you cancelled it: it is saved as {finished}.",
+            icon=":material/info:",
+        )
+        return
+    st.info(
+        f"{what} was cancelled before it finished; nothing was stored and everything is as it was.",
+        icon=":material/cancel:",
+    )
 
 
 WORKSPACES = {"sample": "Sample shop", "mine": "My data"}
@@ -360,6 +402,12 @@ def model_data_note(model: dict, container: Any = st) -> None:
         container.warning(
             f"This model is out of date: {state['message']}. Its suggestions come from the "
             "earlier data; train a new one on the Train page.",
+            icon=":material/update:",
+        )
+    elif state.get("newer_rows"):
+        container.info(
+            f"Newer data is available: this model was {state['message']}. Retrain it on the "
+            "Train page (Retraining tab).",
             icon=":material/update:",
         )
     elif state["table"]:

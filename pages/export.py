@@ -126,7 +126,8 @@ def run_export(
     """Score and write block by block to a temp file under a progress bar; a small file's bytes
     are kept (and the file removed), a large file's path is kept for reading at download time."""
     folder = Path(tempfile.mkdtemp(prefix="personalization-export-"))
-    slot = st.empty()
+    slot, stop = st.empty(), st.empty()
+    ui.cancel_button(stop, "cancel_export")
     try:
         result = batch.export_recommendations(
             folder / f"recommendations{suffix}",
@@ -137,8 +138,12 @@ def run_export(
             db=ui.db_path(),
             progress=ui.progress_bar(slot, "Scoring customers…"),
         )
+    except BaseException:  # an error, or Cancel (Streamlit stops the run at a progress report)
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     finally:
         slot.empty()
+        stop.empty()
     path = Path(result["path"])
     if result["rows"] <= st.session_state.get("large_export_rows", LARGE_EXPORT_ROWS):
         result["data"] = path.read_bytes()
@@ -250,6 +255,8 @@ st.dataframe(
 )
 
 settings = (model["model_id"], audience_name, k, rules, suffix, ui.data_version())
+if ui.cancelled("cancel_export"):
+    ui.show_cancelled("Preparing the file")
 if st.button("Prepare the file", type="primary", icon=":material/build:", key="prepare_export"):
     forget_old_file()
     try:

@@ -58,8 +58,16 @@ def build_features_button() -> None:
                 st.session_state["clf_table"] = built["table"]
                 st.success(
                     f"Built `{built['table']}`: {ui.fmt_int(built.get('rows'))} customers, "
-                    f"{ui.fmt_int(built.get('positives'))} converted."
+                    f"{ui.fmt_int(built.get('positives'))} of them bought between "
+                    f"{built['cutoff'][:10]} and {built['label_end'][:10]} (the target, "
+                    f"`converted`); the features use only what they did before."
                 )
+                if built.get("dropped"):
+                    st.caption(
+                        "Left out, as your events have nothing for them (the same for everyone): "
+                        + ", ".join(built["dropped"])
+                        + "."
+                    )
             except PersonalizationError as exc:
                 ui.show_error(exc)
 
@@ -162,10 +170,14 @@ def train_classifier_run(settings: dict) -> dict:
 
     tuning = settings["search"] != "none"
     with st.status("Training the conversion model…", expanded=True) as status:
+        progress = ui.progress_bar(status)
+        stop = status.empty()
+        ui.cancel_button(stop, "cancel_clf")
         on_trial = runs.trial_recorder(status, "roc_auc", "ROC AUC") if tuning else None
-        result = train_classifier(
-            **settings, db=ui.db_path(), progress=ui.progress_bar(status), on_trial=on_trial
-        )
+        st.session_state["clf_saved"] = None
+        result = train_classifier(**settings, db=ui.db_path(), progress=progress, on_trial=on_trial)
+        st.session_state["clf_saved"] = result["model_id"]
+        stop.empty()
         status.update(label=f"Saved as {result['model_id']}", state="complete", expanded=tuning)
     return result
 
@@ -254,6 +266,8 @@ def show_classifier_result(result: dict) -> None:
 def classifier_tab(tables: list[str]) -> None:
     """The whole tab after the build button; ``tables`` are the candidate customer tables."""
     settings = classifier_settings(tables)
+    if ui.cancelled("cancel_clf"):
+        ui.show_cancelled("The training", st.session_state.get("clf_saved"))
     runs.train_and_show(
         "Train conversion model",
         "clf",

@@ -127,12 +127,17 @@ def train_recommender_run(settings: dict) -> dict:
             "all data"
         )
         progress = ui.progress_bar(status)
+        stop = status.empty()
+        ui.cancel_button(stop, "cancel_rec")
         on_trial = (
             runs.trial_recorder(status, "value", "Ranking quality (NDCG@10)") if tuning else None
         )
+        st.session_state["rec_saved"] = None
         result = training.tune_and_train(
             **settings, on_trial=on_trial, db=ui.db_path(), progress=progress
         )
+        st.session_state["rec_saved"] = result["model_id"]
+        stop.empty()
         status.update(label=f"Saved as {result['model_id']}", state="complete", expanded=tuning)
     return result
 
@@ -171,6 +176,8 @@ def show_recommender_result(result: dict) -> None:
 def recommender_tab(events: list[str]) -> None:
     """The whole tab; ``events`` are the tables of customer actions (at least one)."""
     settings = recommender_settings(events)
+    if ui.cancelled("cancel_rec"):
+        ui.show_cancelled("The training", st.session_state.get("rec_saved"))
     runs.train_and_show(
         "Train recommender", "rec", train_recommender_run, show_recommender_result, settings
     )

@@ -111,3 +111,38 @@ def test_rules_leave_out_a_category(shop_model, db):
     next(b for b in at.button if b.label == "Prepare the file").click().run()
     frame = pd.read_csv(io.BytesIO(exported(at)), dtype=str)
     assert len(frame) > 0 and "toys" not in set(frame["category"])
+
+
+def test_cancel_stops_the_export_and_leaves_no_file(shop_model, db, monkeypatch):
+    """Cancel makes Streamlit stop the run at the export's next progress report: no file is
+    kept (its temporary folder is removed) and the next run says it was cancelled."""
+    import tempfile
+
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    real = batch.export_recommendations
+    folders: list[Path] = []
+
+    def stopped_midway(path, progress=None, **kwargs):
+        folders.append(Path(path).parent)
+
+        def report(fraction, message):
+            progress(fraction, message)
+            if fraction > 0:  # what Streamlit raises at a progress report after a click
+                raise StopException()
+
+        return real(path, progress=report, **kwargs)
+
+    monkeypatch.setattr(batch, "export_recommendations", stopped_midway)
+    at = app_page(PAGE)
+    next(b for b in at.button if b.label == "Prepare the file").click().run()
+    assert not at.exception
+    assert folders and not folders[0].exists()
+    assert folders[0].parent == Path(tempfile.gettempdir())
+    assert "export" not in at.session_state
+    assert not at.get("download_button")
+    at.session_state["cancel_export__cancelled"] = True  # what the button's on_click sets
+    at.run()
+    assert any("cancelled before it finished" in i.value for i in at.info)
+    at.run()
+    assert not any("cancelled" in i.value for i in at.info)

@@ -61,3 +61,37 @@ def test_a_library_error_is_one_message(small_db, monkeypatch):
     assert [e.value for e in at.error] == [
         "Out of memory: set PERSONALIZATION_MEMORY_LIMIT higher."
     ]
+
+
+def test_key_figures_follow_a_new_load_and_skip_the_scans_until_then(
+    small_db, tmp_path, monkeypatch
+):
+    import streamlit as st
+
+    from personalization.store import profiling
+
+    profile.clear_cache()
+    assert metric(app_page(), "Events") == "4"
+    scans = []
+    real = profiling.event_stats
+    monkeypatch.setattr(
+        profiling, "event_stats", lambda table, db=None: scans.append(table) or real(table, db)
+    )
+    st.cache_data.clear()  # a new session, or the page's own cache expired: the library's stays
+    assert metric(app_page(), "Customers") == "3" and scans == []
+    more = tmp_path / "more"
+    more.mkdir()
+    load_csv(
+        small_db,
+        more,
+        "events",
+        "user_id,item_id,event_type,timestamp\nu9,p9,view,2024-03-09 08:00:00\n",
+    )
+    st.cache_data.clear()
+    at = app_page()
+    assert (metric(at, "Events"), metric(at, "Customers"), metric(at, "Products")) == (
+        "5",
+        "4",
+        "4",
+    )
+    assert metric(at, "Period covered") == "9 days" and scans == ["events"]

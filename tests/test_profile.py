@@ -82,3 +82,62 @@ def test_overview(db, tmp_path):
     assert (o["n_events"], o["n_users"], o["n_items"], o["n_models"]) == (12, 4, 3, 0)
     assert o["tables"] == [{"name": "events", "kind": "events", "rows": 12}]
     assert o["date_range"] is not None
+
+
+def test_a_second_profile_reads_no_rows_until_the_data_changes(db, tmp_path, monkeypatch):
+    from personalization import store
+    from personalization.store import profiling
+
+    ingest_file(events_csv(tmp_path, users=4, items=3), db=db)
+    profile.clear_cache()
+    scans = []
+    real = profiling.event_stats
+    monkeypatch.setattr(
+        profiling, "event_stats", lambda table, db=None: scans.append(table) or real(table, db)
+    )
+    first = profile.profile_table("events", db=db)
+    first["rows"] = -1  # what a caller does to its copy stays there
+    again = profile.profile_table("events", db=db)
+    assert (again["rows"], len(scans)) == (12, 1)
+    # feedback (like a trained model) goes to the catalog and changes no table: still remembered
+    store.add_feedback("u1", "i1", "m1", 1, db=db)
+    assert profile.profile_table("events", db=db)["rows"] == 12 and len(scans) == 1
+    more = tmp_path / "more"
+    more.mkdir()
+    ingest_file(events_csv(more, users=6, items=1, repeat=False), db=db)  # an append
+    fresh = profile.profile_table("events", db=db)
+    assert (fresh["rows"], fresh["n_users"], len(scans)) == (18, 6, 2)
+    ingest_file(events_csv(more, users=6, items=1, repeat=False), mode="replace", db=db)
+    assert profile.profile_table("events", db=db)["rows"] == 6 and len(scans) == 3
+
+
+def test_readiness_and_overview_follow_a_new_load(db, tmp_path):
+    profile.clear_cache()
+    assert profile.overview(db=db)["n_events"] == 0
+    assert not profile.readiness(db=db)["can_recommend"]
+    ingest_file(events_csv(tmp_path, users=25, items=12), db=db)
+    assert profile.overview(db=db)["n_events"] == 300
+    assert profile.readiness(db=db)["can_recommend"]
+
+
+def test_a_table_changed_outside_an_ingest_is_profiled_again(db, tmp_path):
+    from personalization import store
+
+    ingest_file(events_csv(tmp_path, users=4, items=3), db=db)
+    assert profile.profile_table("events", db=db)["rows"] == 12
+    store.execute("DELETE FROM events WHERE user_id = ?", ["u1"], db=db)
+    assert profile.profile_table("events", db=db)["rows"] == 9
+
+
+def test_readiness_counts_an_events_table_without_timestamps(db, tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text("user_id,item_id\n" + "".join(f"u{i},i{i % 3}\n" for i in range(6)))
+    ingest_file(path, kind="users", table="events", db=db)
+    checks = {c["check"]: c for c in profile.readiness(db=db)["checks"]}
+    assert checks["recommender: users"]["message"].startswith("6 users")
+    assert checks["recommender: items"]["message"].startswith("3 items")
+
+
+def test_readiness_says_when_the_spark_engine_takes_over():
+    assert "one machine" in profile.scale_advice(1_000_000)
+    assert "--engine spark" in profile.scale_advice(profile.LOCAL_EVENTS + 1)

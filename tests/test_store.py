@@ -71,3 +71,42 @@ def test_feedback_is_stored(db):
     frame = store.feedback("rec-1")
     assert sorted(frame["thumbs"]) == [-1, 1]
     assert set(frame["item_id"]) == {"i8", "i9"}
+
+
+HISTORY = (
+    "user_id,item_id,event_type,timestamp\n"
+    "u2,p1,view,2024-03-01 10:00:00\n"
+    "u1,p2,view,2024-03-02 10:00:00\n"
+    "u2,p3,purchase,2024-03-04 10:00:00\n"
+    "u3,p1,view,2024-03-03 10:00:00\n"
+    "u2,p2,click,2024-03-03 10:00:00\n"
+)
+
+
+def test_a_large_events_load_is_stored_ordered_by_customer(db, tmp_path, monkeypatch):
+    from personalization.store import loading
+    from tests.conftest import load_csv
+
+    load_csv(db, tmp_path, "events", HISTORY)
+    assert list(store.read_table("events", db=db)["user_id"]) == ["u2", "u1", "u2", "u3", "u2"]
+    monkeypatch.setattr(loading, "PARALLEL_WRITE_ROWS", 1)  # as a load of millions of rows
+    load_csv(db, tmp_path, "events", HISTORY.replace("2024-03", "2024-04"))
+    tail = list(store.read_table("events", db=db)["user_id"])[5:]
+    assert tail == ["u1", "u2", "u2", "u2", "u3"]
+
+
+def test_a_customers_history_and_its_items_on_one_connection(db, tmp_path):
+    from personalization.store import events
+    from tests.conftest import load_csv
+
+    load_csv(db, tmp_path, "events", HISTORY)
+    past, items = events.read_user_history("u2", limit=2, db=db)
+    assert list(past["item_id"]) == ["p3", "p2"]  # newest first
+    assert items.empty  # no items table yet
+    load_csv(db, tmp_path, "items", "item_id,title\np2,Boot\np3,Mug\np9,Other\n")
+    past, items = events.read_user_history("u2", limit=2, db=db)
+    assert dict(items["title"]) == {"p2": "Boot", "p3": "Mug"}
+    assert events.read_user_history("nobody", db=db)[0].empty
+    assert list(events.read_user_events("u1", db=db)["item_id"]) == ["p2"]
+    with pytest.raises(NotFoundError, match="no table 'clicks'"):
+        events.read_user_history("u1", table="clicks", db=db)

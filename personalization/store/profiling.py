@@ -6,11 +6,12 @@ stay fast on millions of events. ``personalization.data.profile`` turns them int
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pandas as pd
 
-from personalization.store.core import connect, quote_ident
+from personalization.store.core import CATALOG_TABLES, connect, quote_ident
 from personalization.store.loading import NUMERIC_TYPES, column_types
 
 
@@ -146,3 +147,35 @@ def events_counts(table: str, db=None) -> dict[str, int]:
         "n_items": int(items),
         "users_with_2_or_more": int(repeat),
     }
+
+
+def tables_version(db=None) -> str:
+    """A token that changes whenever a user table is loaded or changes shape: each table's
+    columns, types and row count, and every row of the ``datasets`` catalog (any load, replace
+    or append records its time there; an UPDATE in place keeping every count is not seen). Training a model or giving feedback leaves it as it is, so figures
+    cached under it stay valid until the data changes. One connection, metadata and counts only.
+    """
+    with connect(db, read_only=True) as con:
+        columns = con.execute(
+            "SELECT c.table_name, c.column_name, c.data_type FROM information_schema.columns c "
+            "JOIN information_schema.tables t ON t.table_name = c.table_name "
+            "AND t.table_schema = c.table_schema "
+            "WHERE c.table_schema = 'main' AND t.table_type = 'BASE TABLE' "
+            "ORDER BY c.table_name, c.ordinal_position"
+        ).fetchall()
+        names = sorted({t for t, _, _ in columns})
+        counts = [
+            (name, con.execute(f"SELECT count(*) FROM {quote_ident(name)}").fetchone()[0])
+            for name in names
+            if name not in CATALOG_TABLES
+        ]
+        loads = (
+            con.execute(
+                "SELECT table_name, CAST(ingested_at AS VARCHAR), file_hash, rows FROM datasets "
+                "ORDER BY ALL"
+            ).fetchall()
+            if "datasets" in names
+            else []
+        )
+    shown = [c for c in columns if c[0] not in CATALOG_TABLES]
+    return hashlib.sha256(repr((shown, counts, loads)).encode()).hexdigest()[:20]
