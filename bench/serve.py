@@ -1,6 +1,7 @@
-"""REST service under load, on loopback: top-10 with reasons at 50 concurrent clients.
+"""REST service latency: in process (model loaded), then under load on loopback.
 
-Run by hand: ``python bench/serve.py [--users 200000 --items 20000 --events 1000000]``.
+Run by hand: ``python bench/serve.py [--users 200000 --items 20000 --events 1000000]``
+(``--in-process-only`` stops after the first table).
 In a temporary folder it generates events with numpy (users in taste groups, items drawn mostly
 from their group's block with a long-tailed popularity), ingests them, trains SVD with fixed
 parameters (rank 32, so it is quick) and a second one to promote later. Then, each against a
@@ -13,7 +14,13 @@ uvicorn subprocess on 127.0.0.1 (one worker, access log off):
 4. ``top10 during promotion``: the same while another process promotes the second model (the
    service loads it in its watcher thread and swaps it in; the run records when it switched);
 
-each with ``--requests`` requests (20,000) from ``--clients`` (50) concurrent httpx async clients
+First, in this process through the ASGI app (no sockets, one request at a time, the model
+loaded): p50/p95 (and the process's CPU time per request, steadier on a busy machine) of a
+known user's top-10 with reasons, an unknown user (the cold-start list),
+a new visitor (``POST /visitor``) and similar items, beside a bare FastAPI endpoint returning a
+fixed list of ten items (the floor), all in the same run (``--in-process-requests`` each).
+
+Then each phase with ``--requests`` requests (20,000) from ``--clients`` (50) concurrent httpx async clients
 in this process, bounded by ``--seconds`` per phase; phases 3 and 4 last as long as the writer
 needs (at least ``--requests // 4`` requests). Also, one client at a time (2,000 requests) against
 the floor and top-10, which is the latency without queueing. Latency is measured by the client
@@ -47,6 +54,10 @@ OUT = ROOT / "bench" / "out" / "serve.json"
 EVENT_TYPES = np.array(["view", "click", "add_to_cart", "purchase"])
 EVENT_SHARES = np.array([0.6, 0.2, 0.12, 0.08])
 SVD_PARAMS = {"rank": 32, "reg": 3.0, "popularity_reg": 0.3, "weighting": "log"}
+FIXED_LIST = [
+    {"rank": r, "item_id": f"SKU{r}", "score": 1.0 / r, "reason": "Popular with all customers"}
+    for r in range(1, 11)
+]
 FLOOR_APP = """
 from fastapi import FastAPI
 app = FastAPI()
@@ -182,12 +193,93 @@ async def load(
     return out
 
 
+def floor_app():
+    """A bare FastAPI app whose one endpoint returns a fixed list (the framework's floor)."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/constant")
+    async def constant() -> dict:
+        return {"user": "1", "known": True, "model_id": "fixed", "items": FIXED_LIST}
+
+    return app
+
+
+async def time_calls(app, calls: list[tuple[str, str, dict | None]], repeat: int) -> dict:
+    """Latency (ms) of ``calls`` (method, path, json), each made ``repeat`` times one after the
+    other through ``app`` in this process; ``server_`` figures from ``Server-Timing``."""
+    import httpx
+
+    latencies, server, cpu, errors = [], [], [], 0
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+        for method, path, body in calls[:20]:  # warm-up, not reported
+            await http.request(method, path, json=body)
+        for i in range(repeat):
+            method, path, body = calls[i % len(calls)]
+            start, used = time.perf_counter(), time.process_time()
+            response = await http.request(method, path, json=body)
+            latencies.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - used)
+            errors += response.status_code != 200
+            timing = response.headers.get("server-timing", "")
+            if timing.startswith("app;dur="):
+                server.append(float(timing[8:]) / 1000)
+    return {
+        "requests": repeat,
+        "errors": errors,
+        **percentiles("", latencies),
+        **percentiles("server_", server),
+        **percentiles("cpu_", cpu),
+    }
+
+
+def in_process(db: Path, users: int, repeat: int) -> dict:
+    """The in-process table: each endpoint beside the floor, in this run."""
+    from personalization.deploy.api import create_app
+
+    app = create_app(db, watch=False)
+    app.state.models.refresh(force=True)
+    rec = app.state.models.recommender()
+    rng = np.random.default_rng(3)
+    known = rec.artifact.interactions.user_ids[rng.integers(0, rec.n_users, 500)].astype(str)
+    items = rec.artifact.interactions.item_ids[rng.integers(0, rec.n_items, 500)].astype(str)
+    cases = {
+        "floor (fixed list)": (floor_app(), [("GET", "/constant", None)]),
+        "known user top-10": (app, [("GET", f"/recommendations/{u}?k=10", None) for u in known]),
+        "unknown user top-10": (
+            app,
+            [("GET", f"/recommendations/new-{i}?k=10", None) for i in range(500)],
+        ),
+        "new visitor top-10": (app, [("POST", "/visitor", {"attributes": {}, "k": 10})]),
+        "similar items top-10": (app, [("GET", f"/similar/{i}?k=10", None) for i in items]),
+    }
+    out = {
+        name: asyncio.run(time_calls(target, calls, repeat))
+        for name, (target, calls) in cases.items()
+    }
+    out["lists_queued_for_log"] = len(app.state.models.served)
+    return out
+
+
+def print_in_process(table: dict) -> None:
+    print("in process, one at a time (ms) | p50 | p95 | p99 | server p50 | server p95 | cpu p50")
+    for name, p in table.items():
+        if isinstance(p, dict):
+            cells = (name, p.get("p50_ms"), p.get("p95_ms"), p.get("p99_ms"),
+                     p.get("server_p50_ms", "-"), p.get("server_p95_ms", "-"),
+                     p.get("cpu_p50_ms"))  # fmt: skip
+            print(" | ".join(str(c) for c in cells))
+
+
 def percentiles(prefix: str, values: list[float]) -> dict:
     if not values:
         return {}
     ms = np.asarray(values) * 1000
     return {
         f"{prefix}p50_ms": round(float(np.percentile(ms, 50)), 2),
+        f"{prefix}p95_ms": round(float(np.percentile(ms, 95)), 2),
         f"{prefix}p99_ms": round(float(np.percentile(ms, 99)), 2),
         f"{prefix}max_ms": round(float(ms.max()), 2),
     }
@@ -201,7 +293,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=120.0, help="limit per phase")
+    parser.add_argument("--in-process-requests", type=int, default=2000)
+    parser.add_argument("--in-process-only", action="store_true")
+    parser.add_argument(
+        "--db", help="an existing database with a promoted recommender (skips data)"
+    )
     args = parser.parse_args()
+    if args.db:
+        table = in_process(Path(args.db), args.users, args.in_process_requests)
+        print_in_process(table)
+        return
     result: dict = {"config": vars(args) | {"svd": SVD_PARAMS}}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -219,6 +320,12 @@ def main() -> None:
         ]
         result["model"] = {k: first[k] for k in ("model_id", "n_users", "n_items", "nnz")}
         print(f"data ready: {result}", flush=True)
+        result["in_process"] = in_process(db, args.users, args.in_process_requests)
+        print_in_process(result["in_process"])
+        if args.in_process_only:
+            OUT.parent.mkdir(parents=True, exist_ok=True)
+            OUT.write_text(json.dumps(result, indent=2))
+            return
 
         rng = np.random.default_rng(2)
         ids = rng.integers(0, args.users, 5000).astype(str).tolist()

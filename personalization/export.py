@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from personalization.errors import BadInputError
@@ -24,6 +25,7 @@ FORMATS = (".csv", ".parquet")
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
+BREAK = re.compile(f"[{LINE_BREAKS}]")
 RISKY_LINE = re.compile(f"(?<=[{LINE_BREAKS}])(?=[=+\\-@\t])")
 
 
@@ -42,23 +44,36 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _neutralise_column(series: pd.Series) -> pd.Series:
-    is_text = (
-        series.map(type).eq(str).to_numpy() if series.dtype == object else series.notna().to_numpy()
-    )
-    if not is_text.any():
-        return series
-    text = series[is_text].astype(str)
-    risky = text.str.startswith(TRIGGERS) & ~text.str.match(PLAIN_NUMBER.pattern)
-    text = text.where(~risky, "'" + text)
-    broken = text.str.contains(f"[{LINE_BREAKS}]", regex=True)
-    if broken.any():
-        text[broken] = text[broken].map(_neutralise_lines)
-    changed = (risky | broken).to_numpy()
+    """``series`` with its risky text cells neutralised; each distinct value is looked at once
+    (an export repeats ids, titles and reasons on many rows)."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    distinct = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+    fixed, changed = _neutralise_values(distinct)
     if not changed.any():
         return series
+    hit = changed[np.maximum(codes, 0)] & (codes >= 0)
     out = series.astype(object).copy()
-    out.loc[text.index[changed]] = text[changed]
+    out.iloc[np.flatnonzero(hit)] = fixed.to_numpy()[codes[hit]]
     return out
+
+
+def _neutralise_values(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """The neutralised text of ``values`` (object, no missing) and which of them changed: one
+    cheap pass finds the text cells that start like a formula or hold a line break, and only
+    those are rewritten."""
+    cells = values.to_numpy(dtype=object)
+    flagged = np.fromiter(
+        (type(v) is str and (v[:1] in TRIGGERS or BREAK.search(v) is not None) for v in cells),
+        dtype=bool,
+        count=len(cells),
+    )
+    fixed = cells.copy()
+    for i in np.flatnonzero(flagged):
+        cell = cells[i]
+        text = "'" + cell if cell.startswith(TRIGGERS) and not PLAIN_NUMBER.match(cell) else cell
+        fixed[i] = _neutralise_lines(text) if BREAK.search(text) else text
+    changed = flagged & (fixed != cells)
+    return pd.Series(fixed, index=values.index, dtype=object), changed
 
 
 def _neutralise_lines(cell: str) -> str:

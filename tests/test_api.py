@@ -114,6 +114,23 @@ def test_feedback_is_stored_with_its_action(client, shop_model, db):
     assert set(stored["model_id"]) == {shop_model}
 
 
+def test_served_lists_are_logged_for_monitoring_off_the_request_path(shop_model, db):
+    with TestClient(create_app(db, watch=False)) as c:
+        first = c.get("/recommendations/u1?k=2").json()["items"]
+        c.post("/recommendations", json={"users": ["u2", "nobody"], "k": 3})
+        c.post("/visitor", json={"attributes": {}, "k": 2})  # no user id: not a customer's list
+        assert c.get("/health").json()["lists_pending"] == 3  # queued, not written per request
+    logged = query_df(
+        "SELECT * FROM recommendation_log ORDER BY user_id, rank", db=db
+    )  # written when the service stops (and about once a second while it runs)
+    assert set(logged["source"]) == {"service"} and logged["batch_id"].nunique() == 1
+    assert sorted(logged["user_id"].unique()) == ["nobody", "u1", "u2"]
+    mine = logged[logged["user_id"] == "u1"]
+    assert mine["item_id"].tolist() == [row["item_id"] for row in first]
+    assert mine["rank"].tolist() == [1, 2] and set(mine["model_id"]) == {shop_model}
+    assert set(logged["group_name"]) == {"treatment"}
+
+
 def test_a_promoted_model_is_picked_up_and_a_broken_one_is_not(client, shop_model, db):
     app_models = client.app.state.models
     newer = training.train_recommender(algo="popularity", db=db)["model_id"]

@@ -78,3 +78,19 @@ def test_formula_after_a_line_break_is_neutralised_numbers_are_not():
         "x\n-12.5",
         "ok\nfine",
     ]
+
+
+def test_repeated_cells_are_each_neutralised_and_other_values_kept():
+    frame = pd.DataFrame(
+        {
+            "title": ["=SUM(1)", "Oak", "=SUM(1)", None, "-3", "=SUM(1)", float("nan"), 7],
+            "string": pd.array(["@x", "y", "@x", None, "y", "+1", "@x", "a\n=b"], dtype="string"),
+        }
+    )
+    safe = neutralise_formulas(frame)
+    assert safe["title"].tolist()[:6] == ["'=SUM(1)", "Oak", "'=SUM(1)", None, "-3", "'=SUM(1)"]
+    assert pd.isna(safe["title"][6]) and safe["title"][7] == 7
+    assert safe["string"].tolist()[:3] == ["'@x", "y", "'@x"] and pd.isna(safe["string"][3])
+    assert safe["string"].tolist()[4:] == ["y", "+1", "'@x", "a\n'=b"]
+    untouched = pd.DataFrame({"id": ["u1", "u2", "u1"], "n": [1.5, -2.0, 3.0]})
+    assert neutralise_formulas(untouched).equals(untouched)

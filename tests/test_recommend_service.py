@@ -363,7 +363,7 @@ def test_reasons_name_history_items_with_their_verbs(shop):
 
 def test_auto_weighting_only_fills_what_is_open():
     events = shop_events()
-    weights = training._weights(None)
+    weights = training.event_weights_for(None)
     chosen = training._auto_params(
         "svd", {"rank": 2}, events, "random", weights, None, pd.DataFrame(), 0
     )

@@ -3,7 +3,8 @@
 Endpoints (OpenAPI at ``/docs``): ``GET /health``; ``GET /recommendations/{user_id}?k=10`` and
 ``POST /recommendations`` (many users); ``GET /similar/{item_id}?k=10``; ``POST /visitor`` (a new
 visitor with attributes); ``POST /scores`` (customer rows -> propensity scores with their top SHAP
-reasons); ``POST /feedback`` (thumbs up or down, click, conversion, stored in DuckDB).
+reasons); ``POST /session`` (a session's item ids -> the next items, with reasons);
+``POST /feedback`` (thumbs up or down, click, conversion, stored in DuckDB).
 
 - Access: when ``PERSONALIZATION_API_KEY`` is set (read by ``create_app``), every endpoint but
   ``/docs`` and ``/openapi.json`` needs it in the ``X-API-Key`` header (401 otherwise; compared
@@ -19,18 +20,26 @@ reasons); ``POST /feedback`` (thumbs up or down, click, conversion, stored in Du
   keeps serving and ``/health`` says why (``errors``).
 - Feedback is queued in memory and written in one short transaction; while another process
   writes, it stays queued (``stored`` false) and the watcher writes it on a later tick.
+- Every list served to a user id (``GET`` and ``POST /recommendations``) is logged for monitoring
+  (``monitoring.outcomes.log_lists``, source ``service``, one batch per service run) off the
+  request path: a request only appends the list to a queue in memory; a writer thread stores the
+  queue about once a second, each list with the second it was served. While the database is
+  busy the queue waits (at most ``MAX_PENDING_LISTS`` lists; older ones are dropped and counted
+  in ``/health``).
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 import os
 import threading
 import time
+import uuid
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import numpy as np
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Security
 from fastapi.encoders import jsonable_encoder
@@ -41,6 +50,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from personalization import __version__
 from personalization.deploy.embedded import Classifier, Recommender, load_model
+from personalization.deploy.responses import fast_json
+from personalization.deploy.session_api import router as session_router
 from personalization.errors import (
     BadInputError,
     DatabaseBusyError,
@@ -48,6 +59,7 @@ from personalization.errors import (
     NotFoundError,
     PersonalizationError,
 )
+from personalization.monitoring.outcomes import log_lists
 from personalization.store import serving_log
 
 API_KEY_ENV = "PERSONALIZATION_API_KEY"
@@ -58,6 +70,8 @@ MAX_ROWS = 200
 CHECK_SECONDS = 1.0
 RETRY_FAILED_SECONDS = 30.0
 FEEDBACK_WAIT_SECONDS = 0.5
+MAX_PENDING_LISTS = 100_000
+LOG_SOURCE = "service"
 KINDS = ("recommender", "classifier")
 
 UserId = Annotated[str, Path(min_length=1, max_length=200, description="a user id (text)")]
@@ -175,10 +189,14 @@ class Models:
         self.signature: tuple | None = None
         self.checked: float | None = None
         self.pending: list[tuple[str, str, str | None, str]] = []
+        self.served: list[tuple[int, str, str, list[str]]] = []
+        self.lists_dropped = 0
+        self.log_batch = uuid.uuid4().hex[:12]
         self.lock = threading.Lock()
         self.refresh_lock = threading.Lock()
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
+        self.writer: threading.Thread | None = None
 
     def recommender(self) -> Recommender:
         return self.get("recommender")
@@ -258,17 +276,67 @@ class Models:
             return False
         return True
 
+    def note_served(self, user_id: str, model_id: str, items: list[dict]) -> None:
+        """Queue one served list for the monitoring log (the request path: one append)."""
+        entry = (int(time.time()), user_id, model_id, [row["item_id"] for row in items])
+        with self.lock:
+            self.served.append(entry)
+            if len(self.served) > MAX_PENDING_LISTS:
+                del self.served[0]
+                self.lists_dropped += 1
+
+    def flush_lists(self) -> bool:
+        """Log the queued lists (``log_lists``), one call per second they were served in;
+        True when nothing is left queued. A busy database keeps what was not written queued."""
+        with self.lock:
+            served, self.served = self.served, []
+        while served:
+            second = served[0][0]
+            count = next((i for i, entry in enumerate(served) if entry[0] != second), len(served))
+            try:
+                log_lists(
+                    served_frame(served[:count]),
+                    LOG_SOURCE,
+                    db=self.db,
+                    batch_id=self.log_batch,
+                    logged_at=datetime.fromtimestamp(second),
+                )
+            except DatabaseBusyError:
+                with self.lock:
+                    self.served = served + self.served
+                    excess = len(self.served) - MAX_PENDING_LISTS
+                    if excess > 0:
+                        del self.served[:excess]
+                        self.lists_dropped += excess
+                return False
+            served = served[count:]
+        return True
+
     def start(self) -> None:
         if self.thread is None:
             self.thread = threading.Thread(target=self.watch, name="model-watcher", daemon=True)
             self.thread.start()
+        if self.writer is None:
+            self.writer = threading.Thread(target=self.write_lists, name="list-log", daemon=True)
+            self.writer.start()
 
     def stop(self) -> None:
         self.stop_event.set()
-        if self.thread is not None:
-            self.thread.join(timeout=5)
-            self.thread = None
+        for thread in (self.thread, self.writer):
+            if thread is not None:
+                thread.join(timeout=5)
+        self.thread = self.writer = None
         self.flush(timeout=5.0)
+        self.flush_lists()
+
+    def write_lists(self) -> None:
+        """The writer thread: log the served lists about once a second (a busy database delays
+        this thread only, never the model watcher or a request)."""
+        while not self.stop_event.wait(self.interval):
+            try:
+                self.flush_lists()
+            except Exception as exc:  # the writer must outlive any one bad tick
+                self.errors["list_log"] = f"{type(exc).__name__}: {exc}"
 
     def watch(self) -> None:
         while not self.stop_event.wait(self.interval):
@@ -288,7 +356,22 @@ class Models:
             "errors": self.errors,
             "last_check": self.checked,
             "feedback_pending": len(self.pending),
+            "lists_pending": len(self.served),
+            "lists_dropped": self.lists_dropped,
         }
+
+
+def served_frame(served: list[tuple[int, str, str, list[str]]]) -> pd.DataFrame:
+    """``user_id``, ``item_id``, ``rank``, ``model_id`` rows of queued lists (for ``log_lists``)."""
+    lengths = [len(items) for _, _, _, items in served]
+    return pd.DataFrame(
+        {
+            "user_id": np.repeat([user for _, user, _, _ in served], lengths),
+            "item_id": [item for _, _, _, items in served for item in items],
+            "rank": np.concatenate([np.arange(1, n + 1) for n in lengths] or [[]]).astype(int),
+            "model_id": np.repeat([model for _, _, model, _ in served], lengths),
+        }
+    )
 
 
 # ---------------------------------------------------------------- the app
@@ -311,7 +394,7 @@ def create_app(db=None, api_key: str | None = None, watch: bool = True) -> FastA
         yield
         models.stop()
 
-    def check_key(given: Annotated[str | None, Security(KEY_SCHEME)] = None) -> None:
+    async def check_key(given: Annotated[str | None, Security(KEY_SCHEME)] = None) -> None:
         if key is not None and not hmac.compare_digest((given or "").encode(), key.encode()):
             raise HTTPException(
                 401,
@@ -328,6 +411,7 @@ def create_app(db=None, api_key: str | None = None, watch: bool = True) -> FastA
     )
     app.state.models = models
     add_error_handlers(app)
+    app.include_router(session_router)
 
     @app.get("/health", summary="models loaded, their data, uptime")
     async def health() -> dict:
@@ -341,8 +425,9 @@ def create_app(db=None, api_key: str | None = None, watch: bool = True) -> FastA
     async def recommendations(user_id: UserId, k: K = 10) -> Response:
         start = time.perf_counter()
         rec = models.recommender()
-        body = listing(user_id, rec, rec.recommend(user_id, k))
-        return fast_json(body, start)
+        items = rec.recommend(user_id, k)
+        models.note_served(user_id, rec.model_id, items)
+        return fast_json(listing(user_id, rec, items), start)
 
     @app.post(
         "/recommendations",
@@ -353,6 +438,8 @@ def create_app(db=None, api_key: str | None = None, watch: bool = True) -> FastA
         start = time.perf_counter()
         rec = models.recommender()
         lists = rec.recommend_many(request.users, request.k)
+        for uid, items in lists.items():
+            models.note_served(uid, rec.model_id, items)
         results = [listing(uid, rec, items) for uid, items in lists.items()]
         return fast_json({"model_id": rec.model_id, "results": results}, start)
 
@@ -406,17 +493,6 @@ def create_app(db=None, api_key: str | None = None, watch: bool = True) -> FastA
 def listing(user_id: str, rec: Recommender, items: list[dict]) -> dict[str, Any]:
     """The JSON of one user's list, like the ``recommend`` command's plus ``model_id``."""
     return {"user": user_id, "known": rec.knows(user_id), "model_id": rec.model_id, "items": items}
-
-
-def fast_json(body: dict, start: float) -> Response:
-    """``body`` as JSON (plain values only: no encoder pass) with a ``Server-Timing`` header
-    giving the time spent in the handler, in milliseconds."""
-    spent = (time.perf_counter() - start) * 1000
-    return Response(
-        content=json.dumps(body, default=str),
-        media_type="application/json",
-        headers={"Server-Timing": f"app;dur={spent:.3f}"},
-    )
 
 
 def add_error_handlers(app: FastAPI) -> None:

@@ -19,7 +19,6 @@ wrappers. ``Classifier`` scores a frame and names each row's strongest SHAP cont
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -30,13 +29,6 @@ import pandas as pd
 from personalization import registry, values
 from personalization.errors import BadInputError, NotFoundError
 from personalization.recommendation import serving
-from personalization.recommendation.artifact import (
-    CATEGORY_COLUMNS,
-    PRICE_COLUMNS,
-    TITLE_COLUMNS,
-    check_k,
-    first_present,
-)
 
 KINDS = ("recommender", "classifier")
 MAKERS_KEPT = 16
@@ -57,36 +49,26 @@ def load_model(model_id: str | None = None, kind: str | None = None, db=None):
         kind = registry.resolve(model_id, kind, db=db)["kind"]
     if (kind or "recommender") == "recommender":
         artifact, info = serving.load_artifact(model_id, db=db)
-        return Recommender(artifact, info)
+        return Recommender(artifact, info, db)
     artifact, info = registry.load_model(model_id, kind="classifier", db=db)
     if not hasattr(artifact, "predict_proba") or not hasattr(artifact, "features"):
         raise NotFoundError(f"Model {info['model_id']} is not a classifier artifact.")
     return Classifier(artifact, info)
 
 
-def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows of ``frame`` as dicts of plain Python values; missing values become None."""
-    out = frame.to_dict(orient="records")
-    for row in out:
-        for key, value in row.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                row[key] = None
-            elif isinstance(value, np.generic):
-                row[key] = value.item()
-    return out
-
-
 class Recommender:
-    """A loaded recommender: ``recommend``, ``recommend_many``, ``visitor``, ``similar``.
+    """A loaded recommender: ``recommend``, ``recommend_many``, ``visitor``, ``similar``,
+    ``next_items``.
 
     ``model_id`` and ``info`` (the catalog row) say which model it is. Lists are lists of dicts
     with ``rank``, ``item_id``, ``score``, ``reason`` and the item's ``title``, ``category`` and
     ``price`` where the items table has them. Safe to share between threads.
     """
 
-    def __init__(self, artifact, info: dict) -> None:
+    def __init__(self, artifact, info: dict, db=None) -> None:
         self.artifact = artifact
         self.info = info
+        self.db = db
         self.model_id: str = info["model_id"]
         self._makers: dict[int, serving.ListMaker] = {}
         self._lock = threading.Lock()
@@ -112,7 +94,9 @@ class Recommender:
     def recommend(self, user_id: Any, k: int = 10) -> list[dict[str, Any]]:
         """Top ``k`` items for ``user_id`` with reasons; a user without events gets the cold-start
         list (popular with users of the same attributes, else with everyone)."""
-        return self.recommend_many([user_id], k)[str(user_id)]
+        uid = str(user_id)
+        segment = None if self.knows(uid) else self.segments(np.array([uid], dtype=object))[uid]
+        return self.maker(k).user_records(uid, segment)
 
     def recommend_many(self, user_ids: Iterable[Any], k: int = 10) -> dict[str, list[dict]]:
         """``{user_id: list}`` for many users at once, scored in blocks (ids as text, in order)."""
@@ -120,48 +104,30 @@ class Recommender:
         if len(ids) == 0:
             return {}
         frame = self.maker(k).for_users(ids, self.segments(ids))
-        if len(ids) == 1:
-            return {ids[0]: records(frame.drop(columns="user_id"))}
         out: dict[str, list[dict]] = {uid: [] for uid in ids}
-        for row in records(frame):
+        for row in serving.records(frame):
             out[row.pop("user_id")].append(row)
         return out
 
     def visitor(self, attributes: Mapping[str, Any] | None = None, k: int = 10) -> list[dict]:
         """What is popular among users with ``attributes`` (device, location, ...), relaxed until
         enough users match; ``BadInputError`` for an attribute the users table lacks."""
-        return records(self.maker(k).for_segment(dict(attributes or {})))
+        return self.maker(k).segment_records(dict(attributes or {}))
 
     def similar(self, item_id: Any, k: int = 10) -> list[dict[str, Any]]:
-        """The ``k`` items most similar to ``item_id`` by the model, with "Similar to X". An item
-        the model has no events for is matched by its attributes (``serving.similar_items``,
-        which reads the items table)."""
-        k = check_k(k)
-        art = self.artifact
-        column = art.interactions.item_index(str(item_id))
-        if column is None:
-            frame = serving.similar_items(item_id, k=k, model_id=self.model_id)
-            return records(frame)
-        ids, scores = art.model.similar_items(column, n=k)
-        item_ids = art.interactions.item_ids[ids].astype(str)
-        frame = pd.DataFrame(
-            {
-                "rank": np.arange(1, len(ids) + 1),
-                "item_id": item_ids,
-                "score": np.asarray(scores, dtype=float),
-                "reason": f"Similar to {art.titles(np.array([column]))[0]}",
-            }
-        )
-        looked_up = art.items.reindex(item_ids)
-        for role, names in (
-            ("title", TITLE_COLUMNS),
-            ("category", CATEGORY_COLUMNS),
-            ("price", PRICE_COLUMNS),
-        ):
-            source = first_present(art.items, names)
-            if source is not None:
-                frame[role] = looked_up[source].to_numpy()
-        return records(frame)
+        """The ``k`` items most similar to ``item_id`` by the model, with "Similar to X"
+        (``serving.ListMaker.similar``). An item the model has no events for is matched by its
+        attributes (read from the items table of the model's database)."""
+        return self.maker(k).similar_records(item_id, db=self.db)
+
+    def next_items(
+        self, items: Iterable[Any], k: int = 10, filter_seen: bool = False
+    ) -> list[dict[str, Any]]:
+        """The next ``k`` items after a session's item ids (oldest first), with reasons
+        (``recommendation.next_items``)."""
+        from personalization.recommendation.next_items import next_items
+
+        return serving.records(next_items(self.artifact, list(items), k, filter_seen))
 
     def maker(self, k: int) -> serving.ListMaker:
         """The ``ListMaker`` of lists of ``k`` items under the default rules, built once."""

@@ -7,7 +7,8 @@ any number of users, to a temporary name renamed into place at the end (a killed
 half-written file under the final name). ``read_user_ids`` reads the customers of an uploaded file.
 
 Every export is logged (user, item, rank, model, group, time) in the monitoring tables, so that
-what customers did next can be matched to it. With a control share, a random share of customers,
+what customers did next can be matched to it; the log rows are gathered and written once per
+``LOG_ROWS`` rows (one database connection each, not one per block). With a control share, a random share of customers,
 stable per customer for a salt (``assign_groups``: SHA-256 of salt and id), is held out of the
 personalised list: they get the best-sellers list (what is popular with all customers, the same
 for everyone) instead, so every customer still receives a list and a readout measures what
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ from personalization.recommendation.serving import (
 from personalization.store import monitoring as store_monitoring
 
 EXPORT_BLOCK_USERS = 2000
+LOG_ROWS = 500_000
 DEFAULT_SALT = "personalization-control"
 TREATMENT = "treatment"
 CONTROL = "control"
@@ -119,6 +122,13 @@ def export_recommendations(
     blocks = recommendation_blocks(users, k, info["model_id"], rules, db=db, progress=progress)
     batch_id, now = uuid.uuid4().hex[:12], datetime.now()
     counted = {"users": 0, "control": 0}
+    pending: list[pd.DataFrame] = []
+
+    def log(final: bool = False) -> None:
+        if pending and (final or sum(map(len, pending)) >= LOG_ROWS):
+            rows = pd.concat(pending, ignore_index=True)
+            pending.clear()
+            store_monitoring.append_log(rows, batch_id, "export", now, db=db)
 
     def grouped() -> Iterator[pd.DataFrame]:
         for block in blocks:
@@ -126,19 +136,41 @@ def export_recommendations(
                 block = with_control(block, maker, share, salt)
                 counted["control"] += int(block.loc[block["group"] == CONTROL, "user_id"].nunique())
             counted["users"] += int(block["user_id"].nunique())
-            log = block.assign(model_id=info["model_id"])
-            if "group" not in log.columns:
-                log["group"] = TREATMENT
-            store_monitoring.append_log(log, batch_id, "export", now, db=db)
+            logged = block[["user_id", "item_id", "rank"]].assign(model_id=info["model_id"])
+            logged["group"] = block["group"] if "group" in block.columns else TREATMENT
+            pending.append(logged)
+            log()
             yield block
+        log(final=True)
 
+    return write_recorded(
+        grouped(), path, batch_id, info["model_id"], share, salt, counted, now, db
+    )
+
+
+def write_recorded(
+    blocks: Iterable[pd.DataFrame],
+    path: str | Path,
+    batch_id: str,
+    model_id: str,
+    share: float | None,
+    salt: str,
+    counted: dict,
+    now: datetime,
+    db=None,
+) -> dict:
+    """Write an export's ``blocks`` to ``path`` and record the export (for the readout); on any
+    failure the rows already logged under ``batch_id`` are deleted. ``counted`` holds the
+    ``users`` and ``control`` counts the blocks added up while written. Returns ``path``,
+    ``rows``, ``users``, ``batch_id`` (and ``control_users``, ``control_share``, ``salt`` with a
+    control group)."""
     try:
-        written, rows = write_blocks(grouped(), path)
+        written, rows = write_blocks(blocks, path)
         store_monitoring.record_export(
             {
                 "batch_id": batch_id,
                 "path": str(written.resolve()),
-                "model_id": info["model_id"],
+                "model_id": model_id,
                 "control_share": share or 0.0,
                 "salt": salt if share is not None else "",
                 "users": counted["users"],
@@ -232,16 +264,23 @@ def _blocks(
     maker: ListMaker, ids: np.ndarray, segments: dict, progress: Progress
 ) -> Iterator[pd.DataFrame]:
     """Frames of ``EXPORT_BLOCK_USERS`` users, in the order of ``ids``; one empty frame when
-    there are none."""
+    there are none. The next block is scored in a worker thread while the caller writes the
+    current one (numpy releases the GIL in the products and selections), so at most two blocks
+    are in memory."""
     step = EXPORT_BLOCK_USERS
-    for start in range(0, len(ids), step):
-        block = ids[start : start + step]
-        done = start + len(block)
-        frame = maker.for_users(block, segments)
-        report(progress, done / len(ids), f"{done:,} of {len(ids):,} customers scored")
-        yield frame
-    if len(ids) == 0:
+    starts = list(range(0, len(ids), step))
+    if not starts:
         yield maker.empty()
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(maker.for_users, ids[:step], segments)
+        for start in starts:
+            frame = ahead.result()
+            if start + step < len(ids):
+                ahead = pool.submit(maker.for_users, ids[start + step : start + 2 * step], segments)
+            done = min(len(ids), start + step)
+            report(progress, done / len(ids), f"{done:,} of {len(ids):,} customers scored")
+            yield frame
 
 
 def _unique_text(values: Iterable[Any]) -> np.ndarray:

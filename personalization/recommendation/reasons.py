@@ -25,6 +25,10 @@ user-item pair, the trending items) is built here at training time by ``reason_i
 
 from __future__ import annotations
 
+import threading
+import weakref
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -52,6 +56,61 @@ EVENT_VERBS = {
 }
 
 
+@dataclass(frozen=True)
+class ReasonTables:
+    """What the reasons look up per item column, built once per loaded model (``reason_tables``):
+    ``titles`` (text, the id where there is none), ``category_codes`` (-1 where unknown),
+    ``category_labels`` / ``new_labels`` ("Popular in X, ..." / "New in X, ..." per category)
+    and ``verbs`` (index: code + 1 of ``pair_types``; 0 is "chose")."""
+
+    titles: np.ndarray
+    category_codes: np.ndarray
+    category_labels: np.ndarray
+    new_labels: np.ndarray
+    verbs: np.ndarray
+
+
+_TABLES: dict[int, tuple[weakref.ref, ReasonTables]] = {}
+_TABLES_LOCK = threading.Lock()
+TABLES_KEPT = 8
+
+
+def reason_tables(art: RecommenderArtifact) -> ReasonTables:
+    """The ``ReasonTables`` of ``art``, built on first use and kept while ``art`` is alive (the
+    registry keeps loaded models), so a one-user list pays no per-catalogue work."""
+    key = id(art)
+    held = _TABLES.get(key)
+    if held is not None and held[0]() is art:
+        return held[1]
+    tables = _build_tables(art)
+    with _TABLES_LOCK:
+        for stale in [k for k, (ref, _) in _TABLES.items() if ref() is None]:
+            del _TABLES[stale]
+        if len(_TABLES) >= TABLES_KEPT:
+            _TABLES.clear()
+        _TABLES[key] = (weakref.ref(art), tables)
+    return tables
+
+
+def _build_tables(art: RecommenderArtifact) -> ReasonTables:
+    n_items = art.n_items
+    titles = art.titles(np.arange(n_items)).astype(object)
+    column = first_present(art.items, CATEGORY_COLUMNS)
+    words = np.array(
+        ["chose"] + [EVENT_VERBS.get(t, "chose") for t in art.event_types], dtype=object
+    )
+    if column is None:
+        none = np.zeros(0, dtype=object)
+        codes = np.full(n_items, -1, dtype=np.int64)
+        return ReasonTables(titles, codes, none, none, words)
+    cats = art.items[column].reindex(art.interactions.item_ids.astype(str))
+    codes, names = pd.factorize(cats)
+    codes = codes.astype(np.int64)
+    labels = np.array([f"Popular in {name}, a category you browse" for name in names], dtype=object)
+    fresh = np.array([f"New in {name}, a category you browse" for name in names], dtype=object)
+    return ReasonTables(titles, codes, labels, fresh, words)
+
+
 def item_reasons(art: RecommenderArtifact, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
     """One readable reason per (matrix row, item column) pair, vectorised over pairs: the same
     for one user's list on a page as for the same user in an export."""
@@ -60,22 +119,37 @@ def item_reasons(art: RecommenderArtifact, rows: np.ndarray, items: np.ndarray) 
         label = "Trending this week" if art.algo == "trending" else "Popular with all customers"
         reasons[:] = label
         return reasons
+    tables = reason_tables(art)
+    rows, items = np.asarray(rows, dtype=np.int64), np.asarray(items, dtype=np.int64)
     reasons[art.trending[items]] = "Trending this week"
     new = art.model.item_popularity_[items] == 0  # nobody touched it in the training data
     reasons[new] = NEW_ITEM
-    _category_reasons(art, rows, items, new, reasons)
-    _history_reasons(art, rows, items, reasons)
+    history = row_entries(art.interactions.matrix, rows)
+    _category_reasons(tables, history, items, new, reasons)
+    _history_reasons(art, tables, history, rows, items, reasons)
     return reasons
 
 
-def _history_reasons(art, rows, items, reasons) -> None:
+def row_entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The stored entries of ``matrix``'s ``rows`` (CSR), in row order then column order, as
+    three arrays: the position in ``rows`` each entry belongs to, its column and its value.
+    Plain numpy gathers (no sparse indexing), so one row costs microseconds."""
+    rows = np.asarray(rows, dtype=np.int64)
+    starts = matrix.indptr[rows].astype(np.int64)
+    lengths = matrix.indptr[rows + 1].astype(np.int64) - starts
+    owner = np.repeat(np.arange(len(rows)), lengths)
+    before = np.cumsum(lengths) - lengths
+    positions = np.arange(int(lengths.sum())) + np.repeat(starts - before, lengths)
+    return owner, matrix.indices[positions].astype(np.int64), matrix.data[positions]
+
+
+def _history_reasons(art, tables, history, rows, items, reasons) -> None:
     """Name, per pair, the two history items most similar to the recommended item (blocks of
     pairs x history entries; no Python loop over the history)."""
-    links = art.interactions.matrix[rows].tocoo()
-    pair, hist = links.row.astype(np.int64), links.col.astype(np.int64)
+    pair, hist, _ = history
     other = hist != items[pair]
     pair, hist = pair[other], hist[other]
-    sims, floor = _pair_similarity(art, items[pair], hist)
+    sims, floor = _pair_similarity(art, tables, items[pair], hist)
     strong = sims >= floor
     pair, hist, sims = pair[strong], hist[strong], sims[strong]
     if len(pair) == 0:
@@ -86,8 +160,8 @@ def _history_reasons(art, rows, items, reasons) -> None:
     start = np.maximum.accumulate(np.where(first, np.arange(len(pair)), 0))
     top = (np.arange(len(pair)) - start) < 2
     pair, hist = pair[top], hist[top]
-    verbs = np.asarray(_verbs(art, rows[pair], hist), dtype=object)
-    titles = art.titles(hist).astype(object)
+    verbs = _verbs(art, tables, rows[pair], hist)
+    titles = tables.titles[hist]
     lead = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
     texts = "Because you " + verbs[lead] + " " + titles[lead]
     second = lead + 1
@@ -100,63 +174,57 @@ def _history_reasons(art, rows, items, reasons) -> None:
     reasons[pair[lead]] = texts
 
 
-def _pair_similarity(art, items: np.ndarray, others: np.ndarray) -> tuple[np.ndarray, float]:
+def _pair_similarity(art, tables, items: np.ndarray, others: np.ndarray):
     """Similarity (float32) of each ``items[i]`` to ``others[i]``, asked of the model
     (``item_similarity``); and the least similarity that makes a truthful "because you bought"
     for each pair: ``REASON_SIMILARITY`` of the model's ``similarity_kind``, doubled across
     categories."""
     sims = art.model.item_similarity(items, others)
     base = REASON_SIMILARITY[art.model.similarity_kind]
-    codes = _category_codes(art)
+    codes = tables.category_codes
     cross = (codes[items] != codes[others]) & (codes[items] >= 0) & (codes[others] >= 0)
     return sims, np.where(cross, 2 * base, base)
 
 
-def _category_codes(art) -> np.ndarray:
-    """Category code per item column (-1 where unknown or without a category column)."""
-    column = first_present(art.items, CATEGORY_COLUMNS)
-    if column is None:
-        return np.full(art.n_items, -1, dtype=np.int64)
-    cats = art.items[column].reindex(art.interactions.item_ids.astype(str))
-    return pd.factorize(cats)[0].astype(np.int64)
-
-
-def _verbs(art, rows: np.ndarray, cols: np.ndarray) -> list[str]:
+def _verbs(art, tables, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """The verb of the strongest event type of each (row, column) pair ("bought", "viewed")."""
     if len(rows) == 0:
-        return []
-    codes = np.asarray(art.pair_types[rows, cols]).ravel().astype(np.int64)
-    words = np.array(
-        ["chose"] + [EVENT_VERBS.get(t, "chose") for t in art.event_types], dtype=object
-    )
-    return words[np.clip(codes, 0, len(words) - 1)].tolist()
+        return np.zeros(0, dtype=object)
+    codes = _stored_values(art.pair_types, rows, cols).astype(np.int64)
+    words = tables.verbs
+    return words[np.clip(codes, 0, len(words) - 1)]
 
 
-def _category_reasons(art, rows, items, new, reasons) -> None:
-    column = first_present(art.items, CATEGORY_COLUMNS)
-    if column is None:
+def _stored_values(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``matrix[rows[i], cols[i]]`` for every i (0 where nothing is stored), by sorted keys over
+    the entries of the distinct rows only."""
+    distinct, inverse = np.unique(rows, return_inverse=True)
+    owner, columns, data = row_entries(matrix, distinct)
+    width = np.int64(matrix.shape[1])
+    keys = owner * width + columns
+    order = np.argsort(keys, kind="stable")
+    keys, data = keys[order], data[order]
+    wanted = inverse.ravel().astype(np.int64) * width + np.asarray(cols, dtype=np.int64)
+    if len(keys) == 0:
+        return np.zeros(len(wanted), dtype=matrix.dtype)
+    at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return np.where(keys[at] == wanted, data[at], 0)
+
+
+def _category_reasons(tables, history, items, new, reasons) -> None:
+    """ "Popular in X, a category you browse" where the user touched (positive weight) an item
+    of the recommended item's category."""
+    if not len(tables.category_labels):
         return
-    cats = art.items[column].reindex(art.interactions.item_ids.astype(str))
-    codes, names = pd.factorize(cats)
-    valid_items = codes >= 0
-    if not valid_items.any():
-        return
-    onehot = sp.csr_matrix(
-        (
-            np.ones(valid_items.sum(), dtype=np.float32),
-            (np.flatnonzero(valid_items), codes[valid_items]),
-        ),
-        shape=(art.n_items, len(names)),
+    pair, hist, weight = history
+    item_codes = tables.category_codes[items]
+    same = (
+        (weight > 0) & (tables.category_codes[hist] == item_codes[pair]) & (item_codes[pair] >= 0)
     )
-    touched = (art.interactions.matrix[rows] > 0).astype(np.float32) @ onehot
-    item_codes = codes[items]
-    ok = item_codes >= 0
-    liked = np.zeros(len(rows), dtype=bool)
-    liked[ok] = np.asarray(touched[np.flatnonzero(ok), item_codes[ok]]).ravel() > 0
-    labels = np.array([f"Popular in {name}, a category you browse" for name in names], dtype=object)
-    fresh = np.array([f"New in {name}, a category you browse" for name in names], dtype=object)
-    reasons[liked & ~new] = labels[item_codes[liked & ~new]]
-    reasons[liked & new] = fresh[item_codes[liked & new]]
+    liked = np.zeros(len(items), dtype=bool)
+    liked[pair[same]] = True
+    reasons[liked & ~new] = tables.category_labels[item_codes[liked & ~new]]
+    reasons[liked & new] = tables.new_labels[item_codes[liked & new]]
 
 
 def audience(used: dict) -> str:

@@ -23,6 +23,7 @@ ignored until the model is trained again. Models come from the registry's cache 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from personalization import registry, values
+from personalization import config, registry, values
 from personalization.errors import BadInputError, NotFoundError
 from personalization.recommendation.artifact import (
     BLOCK_CELLS,
@@ -43,7 +44,12 @@ from personalization.recommendation.artifact import (
     first_present,
 )
 from personalization.recommendation.models.base import top_n
-from personalization.recommendation.reasons import audience, item_reasons
+from personalization.recommendation.reasons import (
+    audience,
+    item_reasons,
+    reason_tables,
+    row_entries,
+)
 from personalization.store import events as store_events
 
 MIN_SEGMENT_USERS = 10
@@ -82,6 +88,20 @@ def _texts(given: str | Iterable[Any] | None) -> tuple[str, ...]:
     if isinstance(given, str):
         return (given,)
     return tuple(str(value) for value in given)
+
+
+_BLAS: list = []
+
+
+def blas_limit():
+    """A context in which BLAS uses ``config.blas_threads()`` threads (1 by default): a one-row
+    product on a busy machine is many times slower with threads that spin. Cheap to enter (the
+    libraries are looked up once per process)."""
+    if not _BLAS:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController())
+    return _BLAS[0].limit(limits=config.blas_threads())
 
 
 def load_artifact(model_id: str | None = None, db=None) -> tuple[RecommenderArtifact, dict]:
@@ -156,39 +176,24 @@ def similar_items(
     ``reason`` ("Similar to X") + item columns. An item with no events that is in the items table
     is matched by its attributes (same category first, then words of the title)."""
     art, _ = load_artifact(model_id, db)
-    k = check_k(k)
-    columns = _texts(item_columns)
-    _check_item_columns(art, columns)
-    iid = str(item_id)
-    col = art.interactions.item_index(iid)
-    if col is not None:
-        ids, scores = art.model.similar_items(col, n=k)
-        title = art.titles(np.array([col]))[0]
-    else:
-        ids, scores, title = _similar_by_attributes(art, iid, k, db)
-    owners = np.zeros((1, len(ids)), dtype=np.int64)
-    frame = _top_frame(art, owners, ids[None, :], scores[None, :], columns)
-    frame = frame.drop(columns=["_row", "_item"])
-    frame["reason"] = f"Similar to {title}"
-    return _order_columns(frame, columns)
+    return ListMaker(art, k, ListRules(item_columns=item_columns)).similar(item_id, db=db)
 
 
 def user_history(user_id: Any, limit: int = 20, table: str = "events", db=None) -> pd.DataFrame:
     """The user's ``limit`` most recent events, newest first, with item title and category.
 
-    Reads only that user's rows (one parameterised query) and the items they touched. A user in
+    Reads only that user's rows and the items they touched, on one connection. A user in
     the users table without events gets an empty frame; an unknown user raises
     ``NotFoundError`` with a few real ids.
     """
     uid = str(user_id)
-    mine = store_events.read_user_events(uid, table, int(limit), db=db)
+    mine, items = store_events.read_user_history(uid, table, int(limit), db=db)
     if mine.empty:
         users = store_events.read_attribute_rows("users", "user_id", [uid], db=db)
         if uid not in users.index:
             known = store_events.sample_values(table, "user_id", db=db)
             raise NotFoundError(_unknown("user", uid, known))
     mine["item_id"] = mine["item_id"].astype(str)
-    items = store_events.read_attribute_rows("items", "item_id", mine["item_id"].unique(), db=db)
     for role, names in (("title", TITLE_COLUMNS), ("category", CATEGORY_COLUMNS)):
         column = first_present(items, names)
         if column is not None:
@@ -260,9 +265,12 @@ def user_segments(art: RecommenderArtifact, user_ids: np.ndarray, db=None) -> di
 class ListMaker:
     """Lists of one loaded model under one set of rules, for any number of users and segments.
 
-    Built once per call: it checks ``k`` and the rules (``BadInputError``) and resolves them into
-    masks over the item columns. ``for_users`` scores known users in blocks (no Python loop per
-    user) and gives each user without events their segment's list, computed once per segment.
+    Built once per call (or once per model and ``k`` by a long-running caller): it checks ``k``
+    and the rules (``BadInputError``, also when the rules leave no item at all) and resolves them
+    into masks over the item columns. ``for_users`` scores known users in blocks (no Python loop
+    per user) and gives each user without events their segment's list, computed once per segment;
+    ``user_records`` is the same list for one user as plain dicts, built with numpy alone (the
+    REST service's path); ``similar`` lists the items most like one item.
     """
 
     def __init__(self, art: RecommenderArtifact, k: int, rules: ListRules | None = None) -> None:
@@ -273,6 +281,9 @@ class ListMaker:
         self.banned = _banned_items(art, self.rules)
         self.rebuy = _item_mask(art, self.rules.rebuyable)
         self._segments: dict[tuple, pd.DataFrame] = {}
+        self._columns: dict[str, np.ndarray] | None = None
+        self._plain: dict[str, np.ndarray] | None = None
+        self._segment_rows: dict[tuple, list[dict]] = {}
 
     def for_users(self, user_ids: np.ndarray, segments: Mapping[str, dict]) -> pd.DataFrame:
         """``user_id``, ``rank``, ``item_id``, ``score``, ``reason`` + item columns for
@@ -280,11 +291,32 @@ class ListMaker:
         ``segments`` (``user_segments``)."""
         rows = self.art.interactions.user_indices(user_ids)
         known = rows >= 0
+        if known.all():
+            return self._known(rows)
         parts = [self._known(rows[known]), self._cold(user_ids[~known], segments)]
         frame = pd.concat([p for p in parts if len(p)] or parts[:1], ignore_index=True)
         position = pd.Series(np.arange(len(user_ids)), index=user_ids)
         order = np.lexsort((frame["rank"].to_numpy(), position[frame["user_id"]].to_numpy()))
         return self._ordered(frame.iloc[order], with_user=True)
+
+    def user_records(self, user_id: str, segment: Mapping[str, Any] | None = None) -> list[dict]:
+        """One user's list as dicts of plain values (``rank``, ``item_id``, ``score``,
+        ``reason`` + item columns; missing values None), the rows ``for_users`` gives for the
+        user. A user the model has no events for gets the list of ``segment`` (``{}``: what is
+        popular with everyone)."""
+        row = self.art.interactions.user_index(str(user_id))
+        if row is None:
+            return self.segment_records(dict(segment or {}))
+        rows = np.array([row], dtype=np.int64)
+        rules = self.rules
+        with blas_limit():
+            ids, scores = _top_items(
+                self.art, rows, self.k, self.banned, rules.filter_seen, self.rebuy
+            )
+            keep = ids[0] >= 0
+            items, scores = ids[0][keep], scores[0][keep]
+            reasons = item_reasons(self.art, np.repeat(rows, len(items)), items)
+        return self._records(items, scores, reasons)
 
     def for_segment(self, attributes: Mapping[str, Any]) -> pd.DataFrame:
         """``rank``, ``item_id``, ``score``, ``reason`` + item columns: what is popular among the
@@ -295,12 +327,42 @@ class ListMaker:
             scores, used = _segment_scores(self.art, dict(attributes))
             masked = np.where(self.banned, -np.inf, scores).astype(np.float32)
             ids, top = top_n(masked[None, :], min(self.k, self.art.n_items))
-            owners = np.zeros(ids.shape, dtype=np.int64)
-            frame = _top_frame(self.art, owners, ids, top, self.rules.item_columns)
-            frame = frame.drop(columns=["_row", "_item"])
-            frame["reason"] = audience(used)
-            self._segments[key] = self._ordered(frame)
+            keep = ids[0] >= 0
+            frame = self._frame(ids[0][keep], top[0][keep], audience(used))
+            self._segments[key] = frame
         return self._segments[key].copy()
+
+    def similar(self, item_id: Any, db=None) -> pd.DataFrame:
+        """The ``k`` items most similar to ``item_id`` by the model (never the item itself):
+        ``rank``, ``item_id``, ``score``, ``reason`` ("Similar to X") + item columns. An item
+        with no events is matched by its attributes in the items table of ``db`` (or the model's
+        copy): same category first, then words of the title. ``NotFoundError`` when it is in
+        neither."""
+        return self._frame(*self._similar(item_id, db))
+
+    def similar_records(self, item_id: Any, db=None) -> list[dict]:
+        """``similar`` as dicts of plain values, built with numpy alone (the REST service's
+        path)."""
+        return self._records(*self._similar(item_id, db))
+
+    def segment_records(self, attributes: Mapping[str, Any]) -> list[dict]:
+        """``for_segment`` as dicts of plain values, kept per segment like the frame."""
+        key = tuple(attributes.items())
+        if key not in self._segment_rows:
+            self._segment_rows[key] = records(self.for_segment(attributes))
+        return [dict(row) for row in self._segment_rows[key]]
+
+    def _similar(self, item_id: Any, db) -> tuple[np.ndarray, np.ndarray, str]:
+        art = self.art
+        iid = str(item_id)
+        col = art.interactions.item_index(iid)
+        if col is not None:
+            with blas_limit():
+                ids, scores = art.model.similar_items(col, n=self.k)
+            title = reason_tables(art).titles[col]
+        else:
+            ids, scores, title = _similar_by_attributes(art, iid, self.k, db)
+        return np.asarray(ids), np.asarray(scores), f"Similar to {title}"
 
     def with_note(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with ``attrs["note"]`` saying why it is shorter than ``k``, if it is."""
@@ -320,17 +382,88 @@ class ListMaker:
         columns, only = self.rules.item_columns, self.rules.only_item_columns
         return _order_columns(frame, columns, with_user=with_user, only_chosen=only)
 
+    def _item_arrays(self) -> dict[str, np.ndarray]:
+        """Item column of a list -> its value per item column of the matrix, built once: title,
+        category and price (from the first items column named like one) and the rules'
+        ``item_columns``."""
+        if self._columns is None:
+            art = self.art
+            looked_up = art.items.reindex(art.interactions.item_ids.astype(str))
+            out = {}
+            for role, names in (
+                ("title", TITLE_COLUMNS),
+                ("category", CATEGORY_COLUMNS),
+                ("price", PRICE_COLUMNS),
+            ):
+                column = first_present(art.items, names)
+                if column is not None:
+                    out[role] = looked_up[column].to_numpy()
+            for column in self.rules.item_columns:
+                if column not in out:
+                    out[column] = looked_up[column].to_numpy()
+            self._columns = out
+        return self._columns
+
+    def _with_items(self, frame: pd.DataFrame, items: np.ndarray) -> pd.DataFrame:
+        """``frame`` with the item columns of the item column indices ``items`` (one per row)."""
+        for name, column in self._item_arrays().items():
+            frame[name] = column[items]
+        return frame
+
+    def _record_columns(self) -> dict[str, np.ndarray]:
+        """The item columns of a list as plain values (``plain``), in the order of the list."""
+        if self._plain is None:
+            arrays = self._item_arrays()
+            head = pd.DataFrame(columns=[*LIST_COLUMNS, *arrays])
+            rules = self.rules
+            names = _order_columns(head, rules.item_columns, only_chosen=rules.only_item_columns)
+            self._plain = {
+                name: np.array([plain(v) for v in arrays[name]] + [None], dtype=object)[:-1]
+                for name in names.columns
+                if name not in LIST_COLUMNS
+            }
+        return self._plain
+
+    def _records(self, items: np.ndarray, scores: np.ndarray, reasons) -> list[dict]:
+        item_ids = self.art.interactions.item_ids[items]
+        columns = {name: column[items] for name, column in self._record_columns().items()}
+        out = []
+        for i in range(len(items)):
+            row = {
+                "rank": i + 1,
+                "item_id": str(item_ids[i]),
+                "score": plain(float(scores[i])),
+                "reason": reasons if isinstance(reasons, str) else reasons[i],
+            }
+            for name, column in columns.items():
+                row[name] = column[i]
+            out.append(row)
+        return out
+
+    def _frame(self, items: np.ndarray, scores: np.ndarray, reason: str) -> pd.DataFrame:
+        """One list (no ``user_id``) of ``items`` with ``scores`` and one ``reason``."""
+        data = {
+            "rank": np.arange(1, len(items) + 1, dtype=np.int64),
+            "item_id": self.art.interactions.item_ids[items].astype(str).astype(object),
+            "score": np.asarray(scores, dtype=float),
+            "reason": np.full(len(items), reason, dtype=object),
+        }
+        return self._ordered(self._with_items(pd.DataFrame(data), items))
+
     def _known(self, rows: np.ndarray) -> pd.DataFrame:
         if len(rows) == 0:
             return self._empty()
         art, rules = self.art, self.rules
-        ids, scores = _top_items(art, rows, self.k, self.banned, rules.filter_seen, self.rebuy)
-        owners = rows[:, None].repeat(ids.shape[1], axis=1)
-        frame = _top_frame(art, owners, ids, scores, rules.item_columns)
-        frame["reason"] = item_reasons(art, frame["_row"].to_numpy(), frame["_item"].to_numpy())
+        with blas_limit():
+            ids, scores = _top_items(art, rows, self.k, self.banned, rules.filter_seen, self.rebuy)
+            owners = rows[:, None].repeat(ids.shape[1], axis=1)
+            frame = _top_frame(art, owners, ids, scores)
+            pairs = frame["_row"].to_numpy(), frame["_item"].to_numpy()
+            frame["reason"] = item_reasons(art, *pairs)
+        frame = self._with_items(frame, pairs[1])
         users = art.interactions.user_ids[frame.pop("_row").to_numpy()].astype(str)
         frame.insert(0, "user_id", users)
-        return frame.drop(columns="_item")
+        return self._ordered(frame.drop(columns="_item"), with_user=True)
 
     def _cold(self, user_ids: np.ndarray, segments: Mapping[str, dict]) -> pd.DataFrame:
         if len(user_ids) == 0:
@@ -356,14 +489,32 @@ class ListMaker:
                 "reason": pd.Series([], dtype=object),
             }
         )
-        return _join_item_columns(self.art, frame, self.rules.item_columns)
+        return self._with_items(frame, np.zeros(0, dtype=np.int64))
+
+
+def plain(value: Any) -> Any:
+    """``value`` as a plain Python value for JSON: numpy scalars unboxed, NaN, infinities and
+    missing markers as None."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    return value
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as dicts of plain Python values (``plain``)."""
+    return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
 # ---------------------------------------------------------------- scoring helpers
 
 
 def _top_items(art, rows, k, banned, filter_seen, rebuy) -> tuple[np.ndarray, np.ndarray]:
-    """Top ``k`` item columns and scores for matrix ``rows``, in blocks; -1 pads."""
+    """Top ``k`` item columns and scores for matrix ``rows``, in blocks of about
+    ``BLOCK_CELLS`` scores (one product per block, then ``top_n``); -1 pads."""
     matrix = art.interactions.matrix
     n = min(k, art.n_items)
     ids = np.full((len(rows), n), -1, dtype=np.int64)
@@ -371,31 +522,46 @@ def _top_items(art, rows, k, banned, filter_seen, rebuy) -> tuple[np.ndarray, np
     step = max(1, BLOCK_CELLS // art.n_items)
     for start in range(0, len(rows), step):
         block = rows[start : start + step]
-        block_scores = np.array(art.model.score(block, matrix), dtype=np.float32)
+        block_scores = art.model.score(block, rows_only(matrix, block))
+        if not block_scores.flags.writeable:
+            block_scores = block_scores.copy()
         block_scores[:, banned] = -np.inf
         if filter_seen:
-            seen_r, seen_c = matrix[block].nonzero()
-            keep = ~rebuy[seen_c]
-            block_scores[seen_r[keep], seen_c[keep]] = -np.inf
+            owner, cols, weights = row_entries(matrix, block)
+            keep = ~rebuy[cols] & (weights != 0)
+            block_scores[owner[keep], cols[keep]] = -np.inf
         ids[start : start + step], scores[start : start + step] = top_n(block_scores, n)
     return ids, scores
 
 
-def _top_frame(art, owners: np.ndarray, ids: np.ndarray, scores: np.ndarray, item_columns):
+def rows_only(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``matrix`` (CSR) with every row but ``rows`` left empty: the same shape and row numbers,
+    so a model that looks users up by row (ALS, the sequence models) scores them as before,
+    while ``Recommender.score``'s checks pass over these rows' entries only, not the whole
+    training matrix."""
+    rows = np.unique(rows)
+    owner, cols, weights = row_entries(matrix, rows)
+    local = np.r_[0, np.cumsum(np.bincount(owner, minlength=len(rows)))]
+    indptr = np.repeat(local, np.diff(np.r_[-1, rows, matrix.shape[0]]))
+    out = sp.csr_matrix((weights, cols.astype(matrix.indices.dtype), indptr), shape=matrix.shape)
+    out.has_sorted_indices = True
+    return out
+
+
+def _top_frame(art, owners: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
     """Long frame (``_row``, ``rank``, ``item_id``, ``score``, ``_item``) of padded top lists."""
     valid = ids >= 0
     ranks = np.broadcast_to(np.arange(1, ids.shape[1] + 1), ids.shape)
     items = ids[valid]
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "_row": owners[valid],
             "rank": ranks[valid],
-            "item_id": art.interactions.item_ids[items].astype(str),
+            "item_id": art.interactions.item_ids[items].astype(str).astype(object),
             "score": scores[valid].astype(float),
             "_item": items,
         }
     )
-    return _join_item_columns(art, frame, item_columns)
 
 
 def _check_item_columns(art, item_columns: Sequence[str]) -> None:
@@ -405,22 +571,6 @@ def _check_item_columns(art, item_columns: Sequence[str]) -> None:
             f"The items have no column {', '.join(missing)}; columns: "
             f"{', '.join(map(str, art.items.columns)) or 'none (load an items table)'}."
         )
-
-
-def _join_item_columns(art, frame: pd.DataFrame, item_columns: Sequence[str]) -> pd.DataFrame:
-    picks = {
-        "title": first_present(art.items, TITLE_COLUMNS),
-        "category": first_present(art.items, CATEGORY_COLUMNS),
-        "price": first_present(art.items, PRICE_COLUMNS),
-    }
-    looked_up = art.items.reindex(frame["item_id"])
-    for role, column in picks.items():
-        if column is not None:
-            frame[role] = looked_up[column].to_numpy()
-    for column in item_columns:
-        if column not in frame:
-            frame[column] = looked_up[column].to_numpy()
-    return frame
 
 
 def _order_columns(
@@ -436,7 +586,11 @@ def _order_columns(
 
 
 def _banned_items(art, rules: ListRules) -> np.ndarray:
-    banned = _item_mask(art, rules.exclude_items)
+    """True per item column that the rules leave out; ``BadInputError`` naming the rule when
+    they leave out every item (a list would be empty for everyone)."""
+    steps = [
+        (f"exclude_items ({', '.join(rules.exclude_items)})", _item_mask(art, rules.exclude_items))
+    ]
     categories = [c.lower() for c in rules.exclude_categories]
     if categories:
         column = first_present(art.items, CATEGORY_COLUMNS)
@@ -452,9 +606,19 @@ def _banned_items(art, rules: ListRules) -> np.ndarray:
             raise BadInputError(
                 f"Unknown categories: {', '.join(unknown)}; known: {', '.join(sorted(known)[:15])}."
             )
-        banned |= cats.isin(categories).to_numpy()
+        label = f"exclude_categories ({', '.join(rules.exclude_categories)})"
+        steps.append((label, cats.isin(categories).to_numpy()))
     for column in rules.only_if:
-        banned |= ~_truthy(art, column)
+        steps.append((f"only_if {column}", ~_truthy(art, column)))
+    banned = np.zeros(art.n_items, dtype=bool)
+    for label, mask in steps:
+        banned |= mask
+        if banned.all():
+            before = "" if mask.all() else ", with the rules before it,"
+            raise BadInputError(
+                f"The list rule {label}{before} leaves none of the {art.n_items} items to "
+                f"recommend; drop that rule or narrow it so that some items remain."
+            )
     return banned
 
 
