@@ -5,7 +5,7 @@ online retail purchases (CustomerID x StockCode, cancellations dropped) from ../
 generated 50k users x 20k items matrix with about 1M interactions (planted groups). Split: a
 random 80/20 holdout of each user's interactions (users with 2 or more); on retail also a split
 by time (the last 20% of the events; relevant: the items new to each user). Peers: ``implicit``'s ALS
-and BPR at the same rank (pip install -r requirements-bench.txt) and a plain EASE on log1p weights
+and BPR at the same rank (pip install -r requirements-bench.txt; run with OPENBLAS_NUM_THREADS=1, set here) and a plain EASE on log1p weights
 with its lambda chosen on a validation split of the training part (catalogues up to 12k items).
 Prints a table and writes bench/out/recommend.json.
 """
@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import scipy.sparse as sp
+# implicit asks for single-threaded OpenBLAS (its own threads do the work); set before numpy loads
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -139,6 +139,104 @@ def build_interactions(
         weights = weights * _decay(times, now_ts, float(half_life_days))
     users, user_ids = pd.factorize(events["user_id"], sort=True)
     items, item_ids = pd.factorize(events["item_id"], sort=True)
+    return _assemble(
+        weights,
+        users,
+        items,
+        np.asarray(user_ids),
+        np.asarray(item_ids),
+        times,
+        now_ts,
+        len(events),
+        min_user_interactions,
+        min_item_interactions,
+    )
+
+
+class EventCodes:
+    """What ``build_interactions`` computes per event (weight, user and item codes, time) for an
+    events frame, done once, so that the interactions of any subset of its rows (the parts of a
+    split) are built without reading the ids and types again.
+
+    ``interactions(rows)`` equals ``build_interactions(events.iloc[rows], event_weights,
+    half_life_days)`` (same users, items, weights and ``now``: the latest time of those rows);
+    ``rows_of(part)`` gives the rows of a frame cut from ``events`` (e.g. ``split_events``).
+    """
+
+    def __init__(
+        self,
+        events: pd.DataFrame,
+        event_weights: Mapping[str, float] | None = None,
+        half_life_days: float | None = None,
+        returns: str = "ignore",
+    ) -> None:
+        _check_columns(events)
+        _check_arguments(half_life_days, 1, 1, returns)
+        self.weights = _event_weight_array(events, _event_types(events), event_weights, returns)
+        self.times, _ = _timestamps(events, half_life_days, None)
+        self.half_life_days = half_life_days
+        users, user_ids = pd.factorize(events["user_id"], sort=True)
+        items, item_ids = pd.factorize(events["item_id"], sort=True)
+        self.users, self.items = users, items
+        self.user_ids, self.item_ids = np.asarray(user_ids), np.asarray(item_ids)
+        self.index = events.index
+
+    def rows_of(self, part: pd.DataFrame) -> np.ndarray:
+        """Positions (in the frame given at construction) of the rows of ``part``."""
+        return self.index.get_indexer(part.index)
+
+    def interactions(
+        self, rows: np.ndarray | None = None, with_age: bool = True, decay: bool = True
+    ) -> Interactions:
+        """The ``Interactions`` of the events at positions ``rows`` (default: all); ``with_age``
+        False skips ``age_days``, ``decay`` False the half-life (for a test part's pattern)."""
+        if rows is None:
+            rows = np.arange(len(self.users))
+        weights, users, items = self.weights[rows], self.users[rows], self.items[rows]
+        times = None if self.times is None else self.times[rows]
+        now_ts = None
+        if times is not None:
+            valid = times[~np.isnat(times)]
+            now_ts = pd.Timestamp(valid.max()) if len(valid) else None
+        if decay and self.half_life_days is not None:
+            weights = weights * _decay(times, now_ts, float(self.half_life_days))
+        users, user_ids = _compact(users, self.user_ids)
+        items, item_ids = _compact(items, self.item_ids)
+        return _assemble(
+            weights,
+            users,
+            items,
+            user_ids,
+            item_ids,
+            times if with_age else None,
+            now_ts,
+            len(rows),
+        )
+
+
+def _compact(codes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``codes`` renumbered over the ids they use (order kept, -1 stays -1), and those ids."""
+    used = np.zeros(len(ids) + 1, dtype=bool)
+    used[codes] = True  # code -1 marks the spare last slot
+    used = used[:-1]
+    new = np.cumsum(used) - 1
+    out = np.where(codes >= 0, new[np.maximum(codes, 0)], -1)
+    return out, ids[used]
+
+
+def _assemble(
+    weights: np.ndarray,
+    users: np.ndarray,
+    items: np.ndarray,
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    times: np.ndarray | None,
+    now_ts: pd.Timestamp | None,
+    n_events: int,
+    min_user_interactions: int = 1,
+    min_item_interactions: int = 1,
+) -> Interactions:
+    """The weighted matrix of per-event codes (sum per pair, positive sums kept, filtered)."""
     keep = (users >= 0) & (items >= 0) & (weights != 0)
     shape = (len(user_ids), len(item_ids))
     matrix = _to_csr(weights[keep], users[keep], items[keep], shape)
@@ -153,14 +251,14 @@ def build_interactions(
         age = _align(age[rows][:, cols].tocsr(), matrix)
     if matrix.nnz == 0:
         raise NotEnoughDataError(
-            f"No interactions are left from {len(events)} events after weighting and filtering "
+            f"No interactions are left from {n_events} events after weighting and filtering "
             f"(min_user_interactions={min_user_interactions}, "
             f"min_item_interactions={min_item_interactions}); lower the minimums or load more events."
         )
     return Interactions(
         matrix=matrix,
-        user_ids=np.asarray(user_ids)[rows],
-        item_ids=np.asarray(item_ids)[cols],
+        user_ids=user_ids[rows],
+        item_ids=item_ids[cols],
         age_days=age,
         now=now_ts,
     )

@@ -35,6 +35,7 @@ from personalization.recommendation.artifact import (
 from personalization.recommendation.interactions import (
     DEFAULT_EVENT_WEIGHTS,
     RATING,
+    EventCodes,
     Interactions,
     build_interactions,
     canonical_event_type,
@@ -59,6 +60,9 @@ MIN_INTERACTIONS = 20
 AUTO_WEIGHTINGS = ("log", "binary", "bm25")
 FEATURE_ALGOS = ("content", "hybrid")
 EVAL_MAX_USERS = 5000
+SEARCH_CELLS = 1e7
+SEARCH_MIN_USERS = 300
+AGE_FREE = ("svd", "ease", "als", "itemknn", "popularity")  # models that ignore age_days
 SESSION_GAP = "session_gap"
 SEQUENCE_BASELINES = ("popularity", "svd", "ease")
 SEQUENCE_K = 20
@@ -93,19 +97,26 @@ def train_recommender(
         events = read_sequence_events(table, gap, db=db)
     else:
         events = store_events.read_events(table, db=db)
-    weights = _weights(event_weights)
-    inter = _interactions(events, weights, half_life_days)
+    weights = event_weights_for(event_weights)
+    codes = None
+    if sequential:
+        inter = _interactions(events, weights, half_life_days)
+    else:
+        codes, inter = _codes(events, weights, half_life_days)
     items, users = _attributes(table, db)
     report(progress, 0.15, "choosing defaults and measuring on a holdout split")
+    preset = None
     if sequential:
         metrics = _quick_sequence_metrics(algo, params, events, weights, half_life_days, items)
     else:
-        metrics, params = _quick_metrics(algo, params, events, weights, half_life_days, items)
+        metrics, params, preset = _quick_metrics(
+            algo, params, events, weights, half_life_days, items, codes
+        )
     if algo in FEATURE_ALGOS:
         inter = with_items(inter, items.index.astype(str))
     report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
     seqs = build_sequences(events, inter, weights) if sequential else None
-    model, seconds = _fit(algo, params, inter, items, seqs)
+    model, seconds = _fit(algo, params, inter, items, seqs, preset)
     report(progress, 0.85, "saving the model")
     artifact = _artifact(
         model, algo, params, inter, events, weights, half_life_days, table, items, users
@@ -172,7 +183,7 @@ def evaluate_recommender(
     gap = _session_gap(params)
     _check_algo(algo, params)
     k = check_k(k)
-    weights = _weights(event_weights)
+    weights = event_weights_for(event_weights)
     report(progress, 0.05, f"reading {table}")
     if split in evaluation.SEQUENCE_SPLITS:
         events = read_sequence_events(table, gap, db=db)
@@ -191,8 +202,12 @@ def evaluate_recommender(
     report(progress, 0.1, f"{split} split")
     train_ev, test_ev = evaluation.split_events(events, split, test_size, seed)
     items, _ = _attributes(table, db)
-    params = _auto_params(algo, params, train_ev, split, weights, half_life_days, items, seed)
-    result = _holdout(algo, params, train_ev, test_ev, weights, half_life_days, k, seed, items)
+    params, preset = _choose_settings(
+        algo, params, train_ev, split, weights, half_life_days, items, seed
+    )
+    result = _holdout(
+        algo, params, train_ev, test_ev, weights, half_life_days, k, seed, items, preset
+    )
     report(progress, 1.0, "done")
     return {**result, "split": split, "test_size": test_size, "k": k}
 
@@ -230,7 +245,7 @@ def tune_recommender(
     k = check_k(k)
     metric = metric or f"ndcg@{k}"
     space = _space(algo, space, fixed)
-    weights = _weights(event_weights)
+    weights = event_weights_for(event_weights)
     events = store_events.read_events(table, db=db)
     _check_k_fits(k, _interactions(events, weights, half_life_days).matrix.shape[1])
     train_ev, test_ev = evaluation.split_events(events, split, test_size, seed)
@@ -296,7 +311,9 @@ def _check_k_fits(k: int, n_items: int) -> None:
         )
 
 
-def _weights(event_weights: Mapping[str, float] | None) -> dict[str, float]:
+def event_weights_for(event_weights: Mapping[str, float] | None) -> dict[str, float]:
+    """``DEFAULT_EVENT_WEIGHTS`` overridden by ``event_weights`` (numbers); ``BadInputError``
+    names a weight that is not a number."""
     out = dict(DEFAULT_EVENT_WEIGHTS)
     for key, value in (event_weights or {}).items():
         try:
@@ -315,6 +332,20 @@ def _interactions(
     inter = build_interactions(events, weights, half_life_days, now=now)
     _check_enough(inter, len(events))
     return inter
+
+
+def _codes(
+    events: pd.DataFrame, weights: dict, half_life_days: float | None
+) -> tuple[EventCodes | None, Interactions]:
+    """The per-event codes (built once, reused by every split part) and all the interactions;
+    no codes (each part built on its own) for a frame whose index does not name its rows."""
+    if not events.index.is_unique:
+        return None, _interactions(events, weights, half_life_days)
+    _check_weights_known(events, weights)
+    codes = EventCodes(events, weights, half_life_days)
+    inter = codes.interactions()
+    _check_enough(inter, len(events))
+    return codes, inter
 
 
 def _event_type_names(events: pd.DataFrame) -> set[str]:
@@ -347,9 +378,13 @@ def _check_enough(inter: Interactions, n_events: int) -> None:
 
 
 def _fit(
-    algo: str, params: dict, inter: Interactions, items: pd.DataFrame, seqs=None
+    algo: str, params: dict, inter: Interactions, items: pd.DataFrame, seqs=None, preset=None
 ) -> tuple[Recommender, float]:
+    """Fit ``algo``; ``preset`` (rank, reg, popularity_reg), chosen by ``_choose_settings`` on the
+    shared validation split, replaces the SVD's own validation of its ``"auto"`` settings."""
     model = make_recommender(algo, **params)
+    if preset is not None and hasattr(model, "use_settings"):
+        model.use_settings(*preset)
     start = time.perf_counter()
     if seqs is not None and algo in SEQUENCE_ALGORITHMS:
         model.fit_sequences(seqs, inter.matrix)
@@ -389,13 +424,23 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool | tuple | list)
 
 
-def _eval_data(train_ev, test_ev, weights, half_life_days, seed) -> dict:
-    """Train interactions and the aligned binary test matrix of items new to each user."""
-    inter = _interactions(train_ev, weights, half_life_days)
+def _eval_data(train_ev, test_ev, weights, half_life_days, seed, codes=None, ageless=False) -> dict:
+    """Train interactions and the aligned binary test matrix of items new to each user.
+
+    With ``codes`` (``EventCodes`` of the frame both parts were cut from) neither part's ids
+    and types are read again; ``ageless`` skips the pairs' ages (no model fitted on it uses them)."""
+    if codes is not None:
+        inter = codes.interactions(codes.rows_of(train_ev), with_age=not ageless)
+        _check_enough(inter, len(train_ev))
+    else:
+        inter = _interactions(train_ev, weights, half_life_days)
     present = _event_type_names(test_ev)
     test_weights = {t: w for t, w in weights.items() if t in present or t in DEFAULT_EVENT_WEIGHTS}
     try:
-        tested = build_interactions(test_ev, test_weights)
+        if codes is not None:
+            tested = codes.interactions(codes.rows_of(test_ev), with_age=False, decay=False)
+        else:
+            tested = build_interactions(test_ev, test_weights)
     except NotEnoughDataError:
         tested = None
     if tested is None:
@@ -424,9 +469,21 @@ def _score_model(model: Recommender, data: dict, k: int) -> dict:
     return evaluation.evaluate_recs(recs, data["test"], inter.matrix, k, users)
 
 
-def _holdout(algo, params, train_ev, test_ev, weights, half_life_days, k, seed, items) -> dict:
-    data = _eval_data(train_ev, test_ev, weights, half_life_days, seed)
-    model, seconds = _fit(algo, params, data["inter"], items)
+def _holdout(
+    algo,
+    params,
+    train_ev,
+    test_ev,
+    weights,
+    half_life_days,
+    k,
+    seed,
+    items,
+    preset=None,
+    codes=None,
+) -> dict:
+    data = _eval_data(train_ev, test_ev, weights, half_life_days, seed, codes, algo in AGE_FREE)
+    model, seconds = _fit(algo, params, data["inter"], items, preset=preset)
     baseline, _ = _fit("popularity", {}, data["inter"], items)
     return {
         "metrics": _score_model(model, data, k),
@@ -437,17 +494,24 @@ def _holdout(algo, params, train_ev, test_ev, weights, half_life_days, k, seed, 
     }
 
 
-def _quick_metrics(algo, params, events, weights, half_life_days, items) -> tuple[dict, dict]:
-    """Holdout metrics (80/20, temporal when there are timestamps) and the params to fit with,
-    after ``_auto_params`` chose what was left open on the training part."""
+def _quick_metrics(
+    algo, params, events, weights, half_life_days, items, codes=None
+) -> tuple[dict, dict, Any]:
+    """Holdout metrics (80/20, temporal when there are timestamps), the params to fit with and
+    the SVD ``preset``, after ``_choose_settings`` chose what was left open on the training part."""
     method = "temporal" if _has_times(events) else "random"
+    preset = None
     try:
         train_ev, test_ev = evaluation.split_events(events, method, 0.2, 0)
-        params = _auto_params(algo, params, train_ev, method, weights, half_life_days, items, 0)
-        result = _holdout(algo, params, train_ev, test_ev, weights, half_life_days, 10, 0, items)
+        params, preset = _choose_settings(
+            algo, params, train_ev, method, weights, half_life_days, items, 0, codes
+        )
+        result = _holdout(
+            algo, params, train_ev, test_ev, weights, half_life_days, 10, 0, items, preset, codes
+        )
     except NotEnoughDataError as exc:
-        return {"note": f"no holdout metrics: {exc}"}, params
-    return {**result["metrics"], "baseline": result["baseline"], "split": method}, params
+        return {"note": f"no holdout metrics: {exc}"}, params, preset
+    return {**result["metrics"], "baseline": result["baseline"], "split": method}, params, preset
 
 
 def _quick_sequence_metrics(algo, params, events, weights, half_life_days, items) -> dict:
@@ -493,7 +557,7 @@ def evaluate_sequences(
     ``baseline`` (popularity), ``baselines`` (each of ``baselines``: its metrics and
     ``fit_seconds``, or ``skipped`` with why), ``fit_seconds``, ``n_test_users``, ``params``.
     """
-    weights = dict(weights or _weights(None))
+    weights = dict(weights or event_weights_for(None))
     items = pd.DataFrame() if items is None else items
     train_ev, test_ev = evaluation.split_events(events, split)
     inter = _interactions(train_ev, weights, half_life_days)
@@ -576,20 +640,44 @@ def _sequence_scores(recs: np.ndarray, truth, split: str, k: int) -> dict:
 
 
 def _auto_params(algo, params, train_ev, method, weights, half_life_days, items, seed) -> dict:
-    """For SVD without a ``weighting``, the one of ``AUTO_WEIGHTINGS`` with the best NDCG@10 on
-    a validation split carved from ``train_ev`` (never the test part); else ``params`` as given."""
-    if algo != "svd" or "weighting" in params:
-        return params
+    """``params`` with what ``_choose_settings`` chose for SVD's ``weighting`` filled in."""
+    found, _ = _choose_settings(
+        algo, params, train_ev, method, weights, half_life_days, items, seed
+    )
+    return found
+
+
+def _choose_settings(
+    algo, params, train_ev, method, weights, half_life_days, items, seed, codes=None
+) -> tuple[dict, tuple[int, float, float] | None]:
+    """For SVD, every setting left open (``weighting`` when not given, and ``rank``, ``reg``,
+    ``popularity_reg`` on ``"auto"``) chosen together by NDCG@10 on ONE validation split carved
+    from ``train_ev`` (never the test part): ``SVDRecommender.search`` computes one randomized SVD
+    per weighting and popularity setting at the largest rank and scores every rank and shrinkage
+    from it, on up to ``SEARCH_CELLS`` / n_items validation users. Returns the params (with the
+    chosen ``weighting``) and the ``preset`` (rank, reg, popularity_reg) that later fits reuse
+    (None when nothing was chosen, or the split is too small: the model then validates itself)."""
+    if algo != "svd":
+        return params, None
+    model = make_recommender(algo, **params)
+    open_settings = [model.rank, model.reg, model.popularity_reg]
+    if "weighting" in params and not any(v in (None, "auto") for v in open_settings):
+        return params, None
     try:
         fit_ev, val_ev = evaluation.split_events(train_ev, method, 0.2, seed + 1)
-        data = _eval_data(fit_ev, val_ev, weights, half_life_days, seed)
+        data = _eval_data(fit_ev, val_ev, weights, half_life_days, seed, codes, True)
     except NotEnoughDataError:
-        return params
-    scores = {}
-    for weighting in AUTO_WEIGHTINGS:
-        model, _ = _fit(algo, {**params, "weighting": weighting}, data["inter"], items)
-        scores[weighting] = _score_model(model, data, 10)["ndcg@10"]
-    return {**params, "weighting": max(scores, key=scores.get)}
+        return params, None
+    matrix = data["inter"].matrix
+    users = data["users"]
+    cap = max(SEARCH_MIN_USERS, int(SEARCH_CELLS // matrix.shape[1]))
+    if len(users) > cap:
+        users = np.sort(np.random.default_rng(seed).choice(users, cap, replace=False))
+    weightings = (params["weighting"],) if "weighting" in params else AUTO_WEIGHTINGS
+    scores = model.search(matrix, users, data["test"][users], weightings)
+    best = max(scores, key=lambda key: (scores[key], -key[1], key[2], -key[3]))
+    weighting, rank, reg, pop = best
+    return {**params, "weighting": weighting}, (rank, reg, pop)
 
 
 def _cross_validate(algo, params, inter, k, folds, seed, items, progress) -> dict:

@@ -20,6 +20,11 @@ up to ``validation_users`` users (a random share of each one's interactions). On
 (truncation and shrinkage are cheap). The grid stops at n_items / 2 and where (n_users + n_items) x rank^2, the dense work of one
 randomized SVD, passes ``RANK_BUDGET``; with a large catalogue fewer validation users are scored
 (at most ``VALIDATION_CELLS`` / n_items). The final SVD is computed on the whole matrix.
+
+Training (``recommendation.training``) instead chooses the weighting, rank, shrinkage and
+popularity damping together on its own validation split with ``search`` (coordinate search, one
+warm-started SVD per weighting and damping tried), and later fits take the choice through
+``use_settings`` rather than validating again.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
+from personalization import config
 from personalization.errors import NotEnoughDataError
 from personalization.evaluation import holdout_split, ndcg_at_k
 from personalization.recommendation.models.base import (
@@ -39,7 +46,7 @@ from personalization.recommendation.models.base import (
     Recommender,
     check_choice,
     check_number,
-    cosine_similarity_to,
+    check_user_items,
     pair_dots,
     top_n,
     unit_rows,
@@ -132,7 +139,10 @@ class SVDRecommender(Recommender):
             ranks = [min(int(check_number("rank", self.rank, 1, integer=True)), max_rank)]
         regs = self._grid("reg", self.reg, self.reg_grid)
         pops = self._grid("popularity_reg", self.popularity_reg, self.popularity_reg_grid)
-        if len(ranks) * len(regs) * len(pops) > 1:
+        preset = self.__dict__.pop("_preset", None)
+        if preset is not None:
+            best = (min(int(preset[0]), max_rank), float(preset[1]), float(preset[2]))
+        elif len(ranks) * len(regs) * len(pops) > 1:
             self.validation_scores_ = self._validate(user_items, ranks, regs, pops, rng)
             scores = self.validation_scores_
             best = max(scores, key=lambda key: (scores[key], -key[0], key[1], -key[2]))
@@ -148,6 +158,73 @@ class SVDRecommender(Recommender):
         self.shrinkage_ = factors.shrinkage(self.reg_)
         self.input_factors_ = factors.vectors / factors.scale[:, None] * self.shrinkage_
         self.output_factors_ = factors.vectors * factors.scale[:, None]
+
+    def use_settings(self, rank: int, reg: float, popularity_reg: float) -> SVDRecommender:
+        """Let the next ``fit`` use these settings instead of validating its ``"auto"`` ones (they
+        were chosen elsewhere, e.g. by ``search`` on a shared validation split); ``rank_``,
+        ``reg_`` and ``popularity_reg_`` are then these, and the params keep saying ``"auto"``.
+        Returns ``self``."""
+        self._preset = (
+            int(check_number("rank", rank, 1, integer=True)),
+            float(check_number("reg", reg, 0.0)),
+            float(check_number("popularity_reg", popularity_reg, 0.0)),
+        )
+        return self
+
+    def search(
+        self,
+        user_items: sp.csr_matrix,
+        users: np.ndarray,
+        held: sp.csr_matrix,
+        weightings: tuple[str, ...] | None = None,
+    ) -> dict[tuple[str, int, float, float], float]:
+        """NDCG@10 of ``held`` on a validation split given by the caller, for every setting.
+
+        ``user_items`` (CSR) is the fit part, ``users`` the rows to score (sorted) and ``held``
+        (len(users) x n_items) their held-out items. Coordinate search, one randomized SVD at the
+        largest rank of the grid per setting tried: the first of ``weightings`` (default: this
+        model's) at every ``popularity_reg`` of the grid, then the other weightings at the best
+        one; each SVD after the first is warm-started from the previous one with half the power
+        iterations. From each SVD every rank is scored at the middle ``reg`` (truncations of it)
+        and the other regs at the best rank (``Factors.search``). ``"auto"`` params search their
+        grid, fixed ones stay. Returns ``(weighting, rank, reg, popularity_reg) -> NDCG@10`` of
+        the settings tried.
+        """
+        user_items = check_user_items(user_items)
+        weightings = tuple(weightings or (self.weighting,))
+        for weighting in weightings:
+            check_choice("weighting", weighting, WEIGHTINGS)
+        rng = check_random_state(self.random_state)
+        max_rank = max(1, min(user_items.shape) - 1)
+        if self.rank in AUTO:
+            ranks = self._rank_grid(max_rank, user_items.shape)
+        else:
+            ranks = [min(int(check_number("rank", self.rank, 1, integer=True)), max_rank)]
+        regs = self._grid("reg", self.reg, self.reg_grid)
+        pops = self._grid("popularity_reg", self.popularity_reg, self.popularity_reg_grid)
+        results: dict[tuple[str, int, float, float], float] = {}
+        start = None
+        with (
+            threadpool_limits(limits=config.blas_threads()),
+            ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(regs) - 1))) as pool,
+        ):
+            for weighting in weightings:
+                probe = self.__class__(**{**self.get_params(), "weighting": weighting})
+                probe._fit_weighting(user_items)
+                weighted = probe._weigh(user_items)
+                rows = weighted[users]
+                if weighting == weightings[0]:
+                    tried = pops
+                else:
+                    tried = [max(results, key=lambda key: (results[key], -key[3]))[3]]
+                for pop in tried:
+                    n_iter = self.n_iter if start is None else max(1, int(self.n_iter) // 2)
+                    factors = Factors.fit(weighted, max(ranks), pop, n_iter, rng, start)
+                    start = factors.vectors
+                    found = factors.search(rows, held, ranks, regs, pool)
+                    for (rank, reg), score in found.items():
+                        results[(weighting, rank, reg, pop)] = score
+        return results
 
     def fold_in(self, user_indices: np.ndarray, user_items: sp.csr_matrix) -> SVDRecommender:
         """Take in new or changed histories without refitting; return ``self``.
@@ -212,10 +289,26 @@ class SVDRecommender(Recommender):
         return np.asarray(self._weigh(rows) @ self.input_factors_) @ self.output_factors_.T
 
     def _item_similarity(self, item_index: int) -> np.ndarray:
-        return cosine_similarity_to(self.item_factors_ * self.singular_values_, item_index)
+        unit = self._unit_factors()
+        return unit @ unit[item_index]
 
     def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
-        return pair_dots(unit_rows(self.item_factors_ * self.singular_values_), items, others)
+        return pair_dots(self._unit_factors(), items, others)
+
+    def _unit_factors(self) -> np.ndarray:
+        """The item factors scaled by the singular values, each row of length 1 (float32),
+        computed once per fitted model (not saved: rebuilt on first use after loading)."""
+        factors = self.item_factors_
+        cached = self.__dict__.get("_unit")
+        if cached is None or cached[0] is not factors:
+            cached = (factors, unit_rows(factors * self.singular_values_))
+            self.__dict__["_unit"] = cached
+        return cached[1]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state.pop("_unit", None)
+        return state
 
     def _contributions(
         self, history: np.ndarray, weights: np.ndarray, item_index: int
@@ -224,13 +317,14 @@ class SVDRecommender(Recommender):
         weighted = self._weigh(row).data
         return weighted * (self.input_factors_[history] @ self.output_factors_[item_index])
 
-    def _rank_grid(self, max_rank: int) -> list[int]:
+    def _rank_grid(self, max_rank: int, shape: tuple[int, int] | None = None) -> list[int]:
         """The ranks to try: ``rank_grid`` up to n_items / ``ITEMS_PER_RANK`` and to where the
         dense work of an SVD, (n_users + n_items) x rank^2, reaches ``RANK_BUDGET``; at least the
         smallest, and ranks 2 and 4 on a matrix too small for the grid."""
+        n_users, n_items = shape or (self.n_users_, self.n_items_)
         small = SMALL_RANKS if max_rank < 2 * min(self.rank_grid) else ()
-        budget = np.sqrt(RANK_BUDGET / (self.n_users_ + self.n_items_))
-        limit = min(self.n_items_ // ITEMS_PER_RANK, budget)
+        budget = np.sqrt(RANK_BUDGET / (n_users + n_items))
+        limit = min(n_items // ITEMS_PER_RANK, budget)
         limit = max(min(self.rank_grid), limit)
         grid = {min(int(k), max_rank) for k in (*small, *self.rank_grid) if k <= limit}
         return sorted(grid)
@@ -255,7 +349,9 @@ class SVDRecommender(Recommender):
         with ThreadPoolExecutor(max_workers=min(WORKERS, len(regs))) as pool:
             for pop in pops:
                 factors = Factors.fit(weighted, max(ranks), pop, self.n_iter, rng)
-                runs = pool.map(lambda reg, f=factors: f.validate(rows, held, ranks, reg), regs)
+                runs = pool.map(
+                    lambda reg, f=factors, r=rows: f.validate(r, held, ranks, reg), regs
+                )
                 for reg, scores in zip(regs, runs, strict=True):
                     for rank, score in scores.items():
                         results[(rank, reg, pop)] = score
@@ -271,14 +367,20 @@ class Factors:
 
     @classmethod
     def fit(
-        cls, weighted: sp.csr_matrix, rank: int, popularity_reg: float, n_iter: int, rng
+        cls,
+        weighted: sp.csr_matrix,
+        rank: int,
+        popularity_reg: float,
+        n_iter: int,
+        rng,
+        start: np.ndarray | None = None,
     ) -> Factors:
         norms = np.asarray(weighted.multiply(weighted).sum(axis=0), dtype=np.float64).ravel()
         mean = float(norms[norms > 0].mean()) if (norms > 0).any() else 1.0
         scale = np.sqrt(1.0 + popularity_reg * norms / mean).astype(np.float32)
         columns = (1.0 / (scale * np.sqrt(mean))).astype(np.float32)
         scaled = (weighted @ sp.diags(columns)).tocsr().astype(np.float32)
-        values, vectors = truncated_svd(scaled, rank, int(n_iter), rng)
+        values, vectors = truncated_svd(scaled, rank, int(n_iter), rng, start=start)
         return cls(vectors, values, scale)
 
     def shrinkage(self, reg: float) -> np.ndarray:
@@ -286,6 +388,21 @@ class Factors:
         return (
             (squared / (squared + reg)).astype(np.float32) if reg > 0 else np.ones_like(self.values)
         )
+
+    def search(
+        self, rows: sp.csr_matrix, held: sp.csr_matrix, ranks: list[int], regs: list[float], pool
+    ) -> dict[tuple[int, float], float]:
+        """NDCG@10 of ``held`` by coordinate search: every rank at the middle ``reg`` (one pass
+        of truncations), then the other regs at the best of those ranks (in ``pool``)."""
+        middle = regs[len(regs) // 2]
+        sweep = self.validate(rows, held, ranks, middle)
+        best = max(sweep, key=lambda rank: (sweep[rank], -rank))
+        found = {(rank, middle): score for rank, score in sweep.items()}
+        others = [reg for reg in regs if reg != middle]
+        runs = pool.map(lambda reg: self.validate(rows, held, [best], reg)[best], others)
+        for reg, score in zip(others, runs, strict=True):
+            found[(best, reg)] = score
+        return found
 
     def validate(
         self, rows: sp.csr_matrix, held: sp.csr_matrix, ranks: list[int], reg: float
@@ -308,21 +425,33 @@ class Factors:
 
 
 def truncated_svd(
-    matrix: sp.csr_matrix, rank: int, n_iter: int, rng, oversample: int = 10
+    matrix: sp.csr_matrix,
+    rank: int,
+    n_iter: int,
+    rng,
+    oversample: int = 10,
+    start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top ``rank`` singular values and right singular vectors (n_cols, rank) of ``matrix``.
 
     Randomized subspace iteration on ``X^T X`` (Halko et al.) in float32; each step is
     re-orthonormalised through the eigendecomposition of its small Gram matrix, and a final
     Rayleigh-Ritz step gives the vectors. Only sparse products and l x l dense work (l = rank +
-    oversample), which keeps it fast where dense LAPACK on tall matrices is slow.
+    oversample), which keeps it fast where dense LAPACK on tall matrices is slow. ``X^T Y`` is
+    taken as ``(Y^T X)^T`` (a dense-times-CSR product: no transposed copy of ``X``, and several
+    times faster than a CSR of ``X^T`` gathering rows of ``Y``). ``start`` (n_cols, <= l), e.g.
+    the vectors of a similar matrix, seeds the subspace; random columns fill it up to l.
     """
     width = min(rank + oversample, matrix.shape[1])
-    transposed = matrix.T.tocsr()
-    basis = orthonormalise(rng.standard_normal((matrix.shape[1], width)).astype(np.float32))
+    block = rng.standard_normal((matrix.shape[1], width)).astype(np.float32)
+    if start is not None:
+        seeded = min(start.shape[1], width)
+        block[:, :seeded] = start[:, :seeded]
+    basis = orthonormalise(block)
     for _ in range(max(0, n_iter)):
-        basis = orthonormalise(np.asarray(transposed @ np.asarray(matrix @ basis)))
-    projected = np.asarray(matrix @ basis, dtype=np.float64)
+        product = np.asarray(matrix @ np.asfortranarray(basis))
+        basis = orthonormalise(np.ascontiguousarray(np.asarray(product.T @ matrix).T))
+    projected = np.asarray(matrix @ np.asfortranarray(basis), dtype=np.float64)
     values, vectors = np.linalg.eigh(projected.T @ projected)
     order = np.argsort(values)[::-1][:rank]
     singular = np.sqrt(np.clip(values[order], 0, None)).astype(np.float32)
