@@ -9,6 +9,7 @@ import streamlit as st
 
 import ui
 from panels import customer_search
+from panels import next_items as next_panel
 from personalization import store
 from personalization.charts import recommender as charts
 from personalization.errors import PersonalizationError
@@ -244,8 +245,9 @@ def segment_tab(model_id: str, k: int, attributes: dict) -> None:
 
 ui.header(
     "Recommendations",
-    "See what a model suggests to one customer, to a brand-new visitor, or to a whole segment, "
-    "and tell it which suggestions are good with a thumbs up or down.",
+    "See what a model suggests to one customer, to a brand-new visitor, to a whole segment, or "
+    "after a visitor's clicks in a session, and tell it which suggestions are good with a thumbs "
+    "up or down.",
 )
 tables = ui.table_names_or_stop(
     "events", "There are no events yet, so there is nothing to learn from."
@@ -263,10 +265,14 @@ k = right.slider("How many suggestions", 3, 50, 10, help="The length of each lis
 users = ui.table("users") if "users" in tables else None
 attributes = serving.attribute_choices(users) if users is not None else {}
 
-one, new, segment = st.tabs(["One customer", "New visitor", "Whole segment"])
+one, new, segment, session = st.tabs(
+    ["One customer", "New visitor", "Whole segment", "Next in a session"]
+)
 with one:
     customer_tab(model["model_id"], k, attributes)
 with new:
     new_customer_tab(model["model_id"], k, attributes)
 with segment:
     segment_tab(model["model_id"], k, attributes)
+with session:
+    next_panel.show(model, k)

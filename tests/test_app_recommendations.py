@@ -7,8 +7,8 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from personalization import store
-from personalization.recommendation import serving
-from tests.conftest import app_page
+from personalization.recommendation import next_items, serving, training
+from tests.conftest import app_page, load_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/recommendations.py"
@@ -93,3 +93,33 @@ def test_an_unknown_customer_is_one_message(shop_model):
     assert not at.exception
     assert len(at.error) == 1
     assert "nobody" in at.error[0].value
+
+
+def test_next_in_a_session_lists_items_with_reasons_and_says_the_data_lacks_sequences(
+    shop_model, db
+):
+    at = app_page(PAGE)
+    assert any("at least one product" in i.value for i in at.info)  # the empty state
+    assert any("0% of sessions" in w.value for w in at.warning)  # a day between any two events
+    at.text_input(key="session_typed").set_value("p1, nope").run()
+    assert not at.exception
+    expected = next_items.next_for_session(["p1", "nope"], k=10, model_id=shop_model, db=db)
+    shown = [d.value for d in at.dataframe if "reason" in d.value]
+    assert any(list(f["item_id"]) == list(expected["item_id"]) for f in shown)
+    assert any("nope" in w.value for w in at.warning)
+
+
+def test_next_in_a_session_from_a_sequence_model(db, tmp_path):
+    rows = ["user_id,item_id,event_type,timestamp"]
+    for user in range(10):
+        rows += [f"v{user},{item},view,2024-01-01 10:0{n}:00" for n, item in enumerate("xyz")]
+    load_csv(db, tmp_path, "events", "\n".join(rows) + "\n")
+    training.train_recommender(algo="transitions", db=db)
+    at = app_page(PAGE)
+    assert any("ready for a sequence model" in s.value for s in at.success)
+    at.multiselect(key="session_picked").select("x").run()
+    at.toggle(key="session_seen").set_value(True).run()
+    assert not at.exception
+    found = [d.value for d in at.dataframe if "reason" in d.value][-1]
+    assert found["item_id"].iloc[0] == "y"
+    assert found["reason"].iloc[0] == "Often viewed after x"

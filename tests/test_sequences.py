@@ -10,6 +10,7 @@ import pandas as pd
 from personalization import evaluation, store
 from personalization.recommendation.interactions import build_interactions
 from personalization.recommendation.models import make_recommender
+from personalization.recommendation.models.sequential import REPEAT_GRID
 from personalization.recommendation.sequences import build_sequences, read_sequence_events
 
 
@@ -71,3 +72,21 @@ def test_transitions_learn_what_follows_what(db):
     assert inter.item_ids[ids[0]] == "b"
     ids, _ = model.recommend_session(inter.item_indices(["a", "b"]), n=1, filter_seen=True)
     assert inter.item_ids[ids[0]] == "c"
+
+
+def test_the_explore_part_orders_what_follows_the_repeats(db):
+    rows = []
+    for user in range(12):
+        rows += [(f"u{user}", "ab"[n % 2], "view", f"2024-01-01 10:0{n}") for n in range(6)]
+    for user in range(20):  # c and d are the most popular, and never follow a
+        rows += [(f"w{user}", "cd"[n % 2], "view", f"2024-01-01 11:0{n}") for n in range(6)]
+    write_events(db, rows)
+    frame = read_sequence_events("events", db=db)
+    inter = build_interactions(frame)
+    seqs = build_sequences(frame, inter)
+    assert max(REPEAT_GRID) < 1.0  # the strongest learnable weight still lets explore speak
+    model = make_recommender("transitions", repeat_weight=max(REPEAT_GRID))
+    ids, _ = model.fit_sequences(seqs, inter.matrix).recommend_session(
+        inter.item_indices(["a"]), n=2
+    )
+    assert list(inter.item_ids[ids]) == ["a", "b"]

@@ -12,7 +12,8 @@ Commands live in the modules of this package, each with a ``register(subparsers)
 - ``recommend``: ``train-recommender``, ``evaluate-recommender``, ``tune-recommender``,
   ``recommend``, ``export-recommendations``;
 - ``propensity``: ``train-classifier``, ``score``;
-- ``explain``: ``explain``, ``lift``, ``build-features``.
+- ``explain``: ``explain``, ``lift``, ``build-features``;
+- ``sequence``: ``sequence-readiness``, ``next-items``, ``export-next-items``.
 
 Building the parser imports no heavy module (pandas, scikit-learn, SHAP): command modules import
 the library inside their command functions, and a flag whose allowed values a library module
@@ -35,7 +36,7 @@ from personalization.errors import BadInputError, DatabaseBusyError, Personaliza
 
 PROG = "python -m personalization"
 COMMAND_MODULES = (
-    "data", "models", "recommend", "propensity", "explain", "monitor", "jobs", "serve",
+    "data", "models", "recommend", "propensity", "explain", "monitor", "jobs", "serve", "sequence",
 )  # fmt: skip
 
 
@@ -139,7 +140,9 @@ def one_line(message: object) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; returns the exit code (0 done, 1 failed, 2 bad input)."""
+    """Run one command; returns the exit code (0 done, 1 failed, 2 bad input), or the code a
+    command that succeeded set as ``args.exit_code`` after its JSON (``monitor``: 3 when an
+    alert fires)."""
     try:
         args = build_parser().parse_args(argv)
         result = args.func(args)
@@ -155,4 +158,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()
     except BrokenPipeError:  # the reader (e.g. `| head`) stopped early: not our failure
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
-    return 0
+    return getattr(args, "exit_code", 0)

@@ -13,6 +13,9 @@ sessions. Memory is linear in the events (about 16 bytes an event).
 - ``split_last``: each user's last event held out, for validation and the next-event protocol.
 - ``recency_weights``: per event, its event-type weight times a decay by how many events
   and hours ago it happened (the repeat signal of every sequence model).
+- ``session_readiness`` / ``readiness_of`` / ``check_ready``: whether the events hold sequences
+  worth learning from (sessions of two events or more whose times give an order), said before
+  training; a sequence model refuses data without them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from personalization.errors import BadInputError
+from personalization.errors import BadInputError, NotEnoughDataError
 from personalization.recommendation.interactions import (
     DEFAULT_EVENT_WEIGHTS,
     Interactions,
@@ -34,6 +37,8 @@ from personalization.store import sequences as store_sequences
 DEFAULT_GAP_MINUTES = store_sequences.DEFAULT_GAP_MINUTES
 MIN_USEFUL_LENGTH = 3
 MIN_USEFUL_SHARE = 0.2
+MIN_MULTI_SESSION_SHARE = 0.1
+MIN_ORDERED_SHARE = 0.5
 
 
 @dataclass
@@ -283,6 +288,93 @@ def sequence_stats(frame: pd.DataFrame) -> dict:
         and out["share_sessions_2plus"] >= MIN_USEFUL_SHARE
     )
     return out
+
+
+def session_readiness(session: np.ndarray, seconds: np.ndarray) -> dict:
+    """Whether events hold usable sequences. ``session`` (ints, one per event) numbers the
+    sessions, the events of a session adjacent and in order; ``seconds`` their times (NaN:
+    unknown).
+
+    Returns ``events``, ``sessions``, ``share_sessions_2plus`` (0..1), ``median_session_events``,
+    ``timed_share`` (events with a time), ``ordered_share`` (of the pairs of consecutive events
+    in one session, those whose second event has a strictly later time), ``ready`` (sessions of
+    2+ events are at least ``MIN_MULTI_SESSION_SHARE`` and ordered pairs at least
+    ``MIN_ORDERED_SHARE``) and ``why`` (one sentence: what was found and what to do).
+    """
+    session = np.asarray(session)
+    seconds = np.asarray(seconds, dtype=np.float64)
+    n = len(session)
+    starts = np.r_[True, session[1:] != session[:-1]] if n else np.zeros(0, dtype=bool)
+    lengths = np.diff(np.r_[np.flatnonzero(starts), n])
+    inside = ~starts[1:]
+    pairs = int(inside.sum())
+    later = int((np.diff(seconds)[inside] > 0).sum()) if pairs else 0
+    out = {
+        "events": int(n),
+        "sessions": int(len(lengths)),
+        "share_sessions_2plus": float((lengths >= 2).mean()) if len(lengths) else 0.0,
+        "median_session_events": float(np.median(lengths)) if len(lengths) else 0.0,
+        "timed_share": float(np.isfinite(seconds).mean()) if n else 0.0,
+        "ordered_share": later / pairs if pairs else 0.0,
+    }
+    out["ready"], out["why"] = _verdict(out)
+    return out
+
+
+def _verdict(found: dict) -> tuple[bool, str]:
+    share, ordered = found["share_sessions_2plus"], found["ordered_share"]
+    if found["events"] == 0:
+        return False, "There are no events to order; load a clickstream first."
+    if found["timed_share"] == 0:
+        return False, (
+            "The events have no timestamps, so the order of clicks is unknown; load the "
+            "events with a time column (--map timestamp=COLUMN) or use a model such as svd."
+        )
+    if share < MIN_MULTI_SESSION_SHARE:
+        return False, (
+            f"Only {share:.0%} of sessions have two events or more (median "
+            f"{found['median_session_events']:g} per session): there is no sequence to learn "
+            f"what comes next from; use a model such as svd, or a longer session gap "
+            f"(--param session_gap=MINUTES)."
+        )
+    if ordered < MIN_ORDERED_SHARE:
+        return False, (
+            f"Only {ordered:.0%} of the events in a session come later than the one before "
+            f"(many share one timestamp, as in one time per invoice): the order of clicks is "
+            f"unknown; use a model such as svd."
+        )
+    return True, (
+        f"{share:.0%} of {found['sessions']} sessions have two events or more (median "
+        f"{found['median_session_events']:g}) and {ordered:.0%} of their steps are ordered in "
+        f"time: ready for a sequence model."
+    )
+
+
+def readiness_of(seqs: Sequences) -> dict:
+    """``session_readiness`` of ``Sequences``."""
+    session = np.repeat(np.arange(len(seqs.session_ptr) - 1), np.diff(seqs.session_ptr))
+    return session_readiness(session, seqs.seconds)
+
+
+def sequence_readiness(
+    table: str = "events", gap_minutes: float = DEFAULT_GAP_MINUTES, db=None
+) -> dict:
+    """``session_readiness`` of the events of ``table`` (sessions split on ``session_id`` or
+    after ``gap_minutes`` without an event), plus ``table`` and ``gap_minutes``."""
+    frame = store_sequences.read_sequences(table, gap_minutes, db=db)
+    found = session_readiness(
+        frame["session"].to_numpy(dtype=np.int64),
+        pd.to_numeric(frame["seconds"], errors="coerce").to_numpy(dtype=np.float64),
+    )
+    return {"table": table, "gap_minutes": float(gap_minutes), **found}
+
+
+def check_ready(seqs: Sequences) -> dict:
+    """``readiness_of(seqs)``, or ``NotEnoughDataError`` with its ``why`` when not ready."""
+    found = readiness_of(seqs)
+    if not found["ready"]:
+        raise NotEnoughDataError(f"No sequences to learn from: {found['why']}")
+    return found
 
 
 def _seconds(frame: pd.DataFrame) -> np.ndarray:

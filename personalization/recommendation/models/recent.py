@@ -38,12 +38,15 @@ class RecentRecommender(SequenceRecommender):
 
     def _learn(self, seqs: Sequences) -> None:
         self.neighbours_ = sparse_neighbours(seqs.user_item_matrix(), int(self.neighbours))
+        self.symmetric_ = self.neighbours_.maximum(self.neighbours_.T).tocsr()
 
     def _explore(self, hist: Sequences, users: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return (history_matrix(hist, weights) @ self.neighbours_).toarray()
 
     def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
-        both = self.neighbours_.maximum(self.neighbours_.T).tocsr()
+        both = getattr(self, "symmetric_", None)
+        if both is None:  # a model saved before symmetric_ was kept
+            both = self.neighbours_.maximum(self.neighbours_.T).tocsr()
         return np.asarray(both[items, others], dtype=np.float32).ravel()
 
 

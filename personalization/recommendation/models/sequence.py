@@ -62,7 +62,7 @@ class SequenceSelector(SequenceRecommender):
         if len(users) and len(names) > 1:
             hist = prefix.take_users(users)
             for name in names:
-                model = self._family(name).fit_sequences(prefix)
+                model = self._family(name).fit_sequences(prefix, check=False)
                 found = model.score_sequences(hist, users)
                 scores[name] = mrr_at(found, held)
                 weights[name] = model.repeat_weight_
@@ -70,7 +70,7 @@ class SequenceSelector(SequenceRecommender):
         self.family_ = max(scores, key=scores.get) if scores else names[0]
         repeat = weights.get(self.family_, "auto")
         chosen = self._family(self.family_, repeat)
-        self.chosen_ = chosen.fit_sequences(seqs, user_items)
+        self.chosen_ = chosen.fit_sequences(seqs, user_items, check=False)
         self.similarity_kind = chosen.similarity_kind
         self.repeat_weight_ = chosen.repeat_weight_
         self.sequences_ = seqs
@@ -98,7 +98,7 @@ class SequenceSelector(SequenceRecommender):
         return self.chosen_.score_sequences(hist, users)
 
     def _learn(self, seqs: Sequences) -> None:
-        self.chosen_.fit_sequences(seqs)
+        self.chosen_.fit_sequences(seqs, check=False)
 
     def _explore(self, hist, users, weights) -> np.ndarray:
         return self.chosen_.score_sequences(hist, users)

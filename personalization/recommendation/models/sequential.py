@@ -13,8 +13,9 @@ scaled to a maximum of 1 per user:
 popularity that orders the rest. With ``repeat_weight="auto"`` the weight is learned: the last
 event of up to ``VALIDATION_USERS`` users is held out, the family is fitted on the rest, and the
 weight of ``REPEAT_GRID`` with the best MRR@``VALIDATION_K`` on those events is kept before the
-fit on everything. A row of ``user_items`` that the model has a sequence for is scored from that
-sequence; any other row (a new or folded-in user) from its items.
+fit on everything (the grid stops short of 1, so that the explore part always orders what
+comes after the repeats). A row of ``user_items`` that the model has a sequence for is scored
+from that sequence; any other row (a new or folded-in user) from its items.
 """
 
 from __future__ import annotations
@@ -29,13 +30,14 @@ from personalization.errors import BadInputError
 from personalization.recommendation.models.base import BLOCK_CELLS, Recommender, check_number
 from personalization.recommendation.sequences import (
     Sequences,
+    check_ready,
     history_matrix,
     recency_weights,
     sequences_from_matrix,
     split_last,
 )
 
-REPEAT_GRID = (0.0, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0)
+REPEAT_GRID = (0.0, 0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 0.95, 0.99)
 VALIDATION_USERS = 2000
 VALIDATION_K = 20
 POPULARITY_SHARE = 1e-4
@@ -50,11 +52,17 @@ class SequenceRecommender(Recommender):
     half_life_hours: float | None = 24.0
     random_state: int = 0
 
-    def fit_sequences(self, sequences: Sequences, user_items: sp.csr_matrix | None = None) -> Self:
+    def fit_sequences(
+        self, sequences: Sequences, user_items: sp.csr_matrix | None = None, check: bool = True
+    ) -> Self:
         """Learn from ``sequences`` (rows aligned with ``user_items``; default: the matrix of
-        the sequences' summed event weights); return ``self``."""
+        the sequences' summed event weights); return ``self``. With ``check`` (the default),
+        data without usable sequences (``sequences.check_ready``: sessions of one event, or
+        events without an order in time) raises ``NotEnoughDataError`` saying why."""
         if not isinstance(sequences, Sequences):
             raise BadInputError("sequences must be a Sequences (see build_sequences).")
+        if check:
+            check_ready(sequences)
         matrix = sequences.user_item_matrix() if user_items is None else user_items
         if matrix.shape != (sequences.n_users, sequences.n_items):
             raise BadInputError(
