@@ -37,6 +37,7 @@ LAYERS = {
     "deploy": 6,
     "monitoring": 6,
     "engines": 6,
+    "spark": 6,
     "cli": 7,
     "__main__": 7,
 }

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from personalization.cli import LibraryChoices, parse_pairs
+from personalization.cli.recommend import add_engine_flags
 from personalization.errors import BadInputError
 
 REPORT_KEYS = (
@@ -27,7 +28,11 @@ KINDS = LibraryChoices("personalization.data.ingest", "KINDS")
 
 def register(sub) -> None:
     """Add the data commands to ``sub`` (the subparsers of ``build_parser``)."""
-    p = sub.add_parser("ingest", help="load a CSV (.gz too) or Parquet file into a table")
+    p = sub.add_parser(
+        "ingest",
+        help="load a CSV (.gz too) or Parquet file into a table (--engine spark: a folder or "
+        "glob into a Parquet dataset)",
+    )
     p.add_argument("file")
     p.add_argument(
         "--kind",
@@ -55,6 +60,7 @@ def register(sub) -> None:
     p.add_argument("--timestamp-format", help="strftime format, e.g. '%%d/%%m/%%Y %%H:%%M'")
     p.add_argument("--table", help="table to load into (default: the kind)")
     p.add_argument("--mode", choices=("append", "replace"), default="append")
+    add_engine_flags(p)
     p.set_defaults(func=cmd_ingest)
     p = sub.add_parser("tables", help="list the tables with their kind and rows")
     p.set_defaults(func=cmd_tables)
@@ -69,6 +75,21 @@ def register(sub) -> None:
 def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
     from personalization.data import ingest
 
+    if args.engine == "spark":
+        from personalization.spark import ingest as spark_ingest
+
+        return spark_ingest.ingest_files(
+            args.file,
+            kind=args.kind,
+            mapping=parse_pairs(args.map, "--map"),
+            constants=parse_pairs(args.set, "--set"),
+            sep=args.sep,
+            timestamp_format=args.timestamp_format,
+            table=args.table,
+            mode=args.mode,
+            master=args.spark_master,
+            db=args.db,
+        )
     report = ingest.ingest_file(
         args.file,
         kind=args.kind,

@@ -20,6 +20,7 @@ def register(sub) -> None:
     p = sub.add_parser("train-recommender", help="train a recommender on the events and save it")
     _model_flags(p)
     p.add_argument("--name", help="a name to find the model by")
+    add_engine_flags(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -30,6 +31,7 @@ def register(sub) -> None:
     p.add_argument(
         "--folds", type=int, help="k-fold cross-validation (random folds) instead of one split"
     )
+    add_engine_flags(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("tune-recommender", help="search parameters on a validation split")
@@ -83,7 +85,22 @@ def register(sub) -> None:
     p.add_argument(
         "--salt", default="personalization-control", help="salt of the control draw (recorded)"
     )
+    add_engine_flags(p)
     p.set_defaults(func=cmd_export)
+
+
+def add_engine_flags(p) -> None:
+    """``--engine {local,spark}`` and ``--spark-master`` (the Spark engine is optional)."""
+    p.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="where to run: local (default) or spark (needs pip install -r "
+        "requirements-spark.txt and Java)",
+    )
+    p.add_argument(
+        "--spark-master", help="Spark master with --engine spark (default local[*]), e.g. yarn"
+    )
 
 
 def _model_flags(p) -> None:
@@ -161,19 +178,32 @@ def _common(args) -> dict:
 def cmd_train(args) -> dict:
     from personalization.recommendation import training
 
+    if args.engine == "spark":
+        from personalization.spark import training as spark_training
+
+        return spark_training.train_recommender(
+            **_common(args), name=args.name, master=args.spark_master
+        )
     return training.train_recommender(**_common(args), name=args.name)
 
 
 def cmd_evaluate(args) -> dict:
     from personalization.recommendation import training
 
-    return training.evaluate_recommender(
+    evaluate = training.evaluate_recommender
+    extra = {}
+    if args.engine == "spark":
+        from personalization.spark import training as spark_training
+
+        evaluate, extra = spark_training.evaluate_recommender, {"master": args.spark_master}
+    return evaluate(
         **_common(args),
         split=args.split,
         test_size=args.test_size,
         k=args.k,
         folds=args.folds,
         seed=args.seed,
+        **extra,
     )
 
 
@@ -223,7 +253,13 @@ def cmd_export(args) -> dict:
         only_if=args.only_if,
         item_columns=_comma_list(args.columns),
     )
-    return batch.export_recommendations(
+    export = batch.export_recommendations
+    extra = {}
+    if args.engine == "spark":
+        from personalization.spark import export as spark_export
+
+        export, extra = spark_export.export_recommendations, {"master": args.spark_master}
+    return export(
         args.out,
         k=args.k,
         model_id=args.model,
@@ -232,6 +268,7 @@ def cmd_export(args) -> dict:
         db=args.db,
         control_share=args.control_share,
         salt=args.salt,
+        **extra,
     )
 
 
