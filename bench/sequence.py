@@ -1,5 +1,6 @@
 """Sequence recommenders benchmark: fit time, next-event HR@20 / NDCG@20 / MRR@20 and serving time
-of each sequence family beside SVD and popularity, on three clickstreams.
+of each sequence family beside SVD, EASE (where its dense item matrix fits) and popularity, on
+three clickstreams.
 
 Run by hand: ``python bench/sequence.py [--data taobao,sample,generated] [--events 1000000]
 [--no-sasrec]``. Datasets:
@@ -52,6 +53,7 @@ OUT = ROOT / "bench" / "out" / "sequence.json"
 K = 20
 FAMILIES = ("recent", "transitions", "session-knn", "sasrec", "sequence")
 BASELINES = ("popularity", "svd")
+EASE_MAX_ITEMS = 20_000  # EASE inverts a dense items x items matrix: 20k items are 3.2 GB
 GAP_MINUTES = 30.0
 TAOBAO_TYPES = {"pv": "view", "cart": "add_to_cart", "fav": "favourite", "buy": "purchase"}
 
@@ -185,6 +187,13 @@ def run_dataset(name: str, frame: pd.DataFrame, families: list[str], serve: bool
     }
     print(f"## {name}: {len(frame):,} events; {ready['why']}", flush=True)
     baselines = BASELINES
+    if out["items"] <= EASE_MAX_ITEMS:
+        baselines += ("ease",)
+    else:
+        size = out["items"] ** 2 * 8 / 1e9
+        out["models"]["ease"] = {
+            "skipped": f"needs a dense {out['items']:,} x {out['items']:,} matrix ({size:.0f} GB)"
+        }
     for algo in families:
         start = time.perf_counter()
         try:

@@ -7,34 +7,46 @@ import pandas as pd
 
 from personalization import export, registry, store
 from personalization.errors import BadInputError
+from personalization.progress import Progress, report
+
+BLOCK_ROWS = 100_000  # customer rows scored at a time
 
 
-def score_customers(model_id: str | None = None, table: str | None = None, db=None) -> pd.DataFrame:
+def score_customers(
+    model_id: str | None = None, table: str | None = None, db=None, progress: Progress = None
+) -> pd.DataFrame:
     """Score every row of ``table`` (default: the table the model was trained on).
 
     Returns a frame with the key column (or ``row``, the row number, when the table had none),
     ``score`` (P(positive), 0..1) and ``decision`` (score >= the model's threshold), highest first.
-    Raises ``NotFoundError`` for an unknown model or table and ``BadInputError`` when the table
-    lacks feature columns.
+    The table is read and scored ``BLOCK_ROWS`` rows at a time, only the columns the model uses:
+    memory grows with the scores kept, not with the table's width. Raises ``NotFoundError`` for an
+    unknown model or table and ``BadInputError`` when the table lacks feature columns.
     """
     artifact, info = registry.load_model(model_id, kind="classifier", db=db)
     table = table or artifact.table
-    frame = store.read_table(table, db=db)
-    missing = [c for c in artifact.features if c not in frame.columns]
+    found = [name for name, _ in store.table_columns(table, db=db)]
+    missing = [c for c in artifact.features if c not in found]
     if missing:
         raise BadInputError(
             f"Table {table!r} lacks columns model {info['model_id']} needs: {', '.join(missing)}; "
-            f"found: {', '.join(map(str, frame.columns))}. Score a table with the training columns."
+            f"found: {', '.join(map(str, found))}. Score a table with the training columns."
         )
-    key = artifact.key if artifact.key in frame.columns else None
-    scores = artifact.predict_proba(frame) if len(frame) else np.empty(0)
-    out = pd.DataFrame(
-        {
-            key or "row": frame[key].to_numpy() if key else np.arange(len(frame)),
-            "score": scores,
-            "decision": scores >= artifact.threshold,
-        }
+    key = artifact.key if artifact.key in found else None
+    columns = list(dict.fromkeys([*([key] if key else []), *artifact.features]))
+    total, done, parts = max(1, store.count_rows(table, db=db)), 0, []
+    for block in store.read_table_blocks(table, columns, BLOCK_ROWS, db=db):
+        scores = artifact.predict_proba(block)
+        ids = block[key].to_numpy() if key else np.arange(done, done + len(block))
+        parts.append(pd.DataFrame({key or "row": ids, "score": scores}))
+        done += len(block)
+        report(progress, done / total, f"Scored {done:,} of {total:,} customers")
+    out = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame({key or "row": [], "score": np.empty(0)})
     )
+    out["decision"] = out["score"] >= artifact.threshold
     return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
 

@@ -353,6 +353,24 @@ def read_table(
     return query_df(sql, params, db=db)
 
 
+def read_table_blocks(
+    table: str, columns: Sequence[str] | None = None, rows: int = 100_000, db=None
+) -> Iterator[pd.DataFrame]:
+    """``table`` (or some of its columns) as DataFrames of about ``rows`` rows each, in table
+    order, on one read-only connection held while the blocks are read: memory bounded by a
+    block, not by the table."""
+    require_table(table, db)
+    cols = ", ".join(quote_ident(c) for c in columns) if columns else "*"
+    with connect(db, read_only=True) as con:
+        result = con.execute(f"SELECT {cols} FROM {quote_ident(table)}")
+        vectors = max(1, int(rows) // 2048)  # DuckDB hands out vectors of 2,048 rows
+        while True:
+            block = result.fetch_df_chunk(vectors)
+            if block.empty:
+                return
+            yield block
+
+
 def list_tables(db=None) -> list[dict]:
     """Every user table with its kind (from the datasets catalog) and row count."""
     with connect(db, read_only=True) as con:
