@@ -75,6 +75,8 @@ def show(model: dict, k: int) -> None:
         "Start from a customer's latest session (customer id, optional)",
         key="session_customer",
         disabled=model["algo"] not in SEQUENCE_ALGORITHMS,
+        help="A customer id: their latest session (clicks without a 30-minute pause) starts the "
+        "list. Needs a sequence model, which keeps each customer's order of clicks.",
     ).strip()
     earlier = next_items.latest_session(art, customer) if customer else []
     if customer and not earlier:
@@ -82,7 +84,7 @@ def show(model: dict, k: int) -> None:
     typed = st.text_input(
         "Product ids of the session, oldest first",
         key="session_typed",
-        placeholder="e.g. 85123A, 22423",
+        placeholder="e.g. " + ", ".join(list(labels)[:2]),
     )
     picked = st.multiselect(
         "…or pick products (in the order clicked)",

@@ -8,6 +8,7 @@ import streamlit as st
 import ui
 from panels import runs
 from personalization.charts import models as charts
+from personalization.errors import PersonalizationError
 
 RECOMMENDERS = {
     "svd": "Matrix factorisation (SVD): finds hidden tastes shared by similar customers. "
@@ -21,6 +22,12 @@ RECOMMENDERS = {
     "hybrid": "Hybrid: blends behaviour (factorisation) with item content; helps new items.",
     "popularity": "Popularity: the best-sellers for everyone. The baseline every model must beat.",
     "trending": "Trending: what is popular recently (weighted by recency).",
+    "sequence": "Sequence: what a visitor wants next, from the order of their clicks; picks the "
+    "best of the sequence models below on the latest events.",
+    "recent": "Recently viewed: what the visitor looked at lately, and what resembles it.",
+    "transitions": "Transitions: what usually follows the last products clicked.",
+    "session-knn": "Similar sessions: sessions like this one vote for their next products.",
+    "sasrec": "SASRec: a neural network over the order of clicks (needs PyTorch; slower).",
 }
 RANK_PARAMS = {"svd": "rank", "als": "factors"}
 RANKS = ["auto", 8, 16, 32, 64, 128, 256, 512]
@@ -164,6 +171,8 @@ def show_recommender_result(result: dict) -> None:
     said = summary.verdict(metrics, baseline)
     if said:
         st.markdown(f"**In short:** {said}")
+    if summary.clearly_better(metrics, baseline) is False:
+        suggest_sequences(result)
     cards = runs.CARDS["recommender"]
     runs.metric_cards(metrics, baseline, cards, "popularity")
     shown = [k for k in metrics if k.split("@")[0] in cards]
@@ -171,6 +180,28 @@ def show_recommender_result(result: dict) -> None:
     title = "This model against best-sellers for everyone"
     st.plotly_chart(charts.metric_comparison(compared, shown, title=title), width="stretch")
     runs.explain_metrics(shown)
+
+
+def suggest_sequences(result: dict) -> None:
+    """When a model that sees customers as bags of items does no better than best-sellers on
+    events that hold browsing sessions, point to the sequence models."""
+    from personalization.recommendation import sequences
+    from personalization.recommendation.models import SEQUENCE_ALGORITHMS
+
+    if result["algo"] in SEQUENCE_ALGORITHMS:
+        return
+    try:
+        ready = sequences.sequence_readiness(result.get("table") or "events", db=ui.db_path())
+    except PersonalizationError:
+        return
+    if ready.get("ready"):
+        st.info(
+            f"These events hold browsing sessions: {ready['share_sessions_2plus']:.0%} of "
+            f"{ui.fmt_int(ready['sessions'])} sessions have two clicks or more. A sequence model "
+            "predicts what a visitor wants next from the order of their clicks: choose Model "
+            "family → Sequence above and train again.",
+            icon=":material/timeline:",
+        )
 
 
 def recommender_tab(events: list[str]) -> None:
