@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from personalization.errors import BadInputError
 from personalization.store.catalog import record_dataset
-from personalization.store.core import quote_ident
+from personalization.store.core import column_types, quote_ident
 
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 
@@ -59,18 +59,9 @@ def store_attributes(
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(agg)}")
 
 
-def _types(con, table: str) -> dict[str, str]:
-    rows = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    return dict(rows)
-
-
 def _aggregate(con, stage: str, attrs: AttributeSet, key_sql: str, agg: str) -> int:
     """One row per id with its attributes into the temp table ``agg``; return the row count."""
-    types = _types(con, stage)
+    types = column_types(con, stage)
     ts = "coalesce(\"timestamp\", TIMESTAMP '0001-01-01')" if "timestamp" in types else "NULL"
     order = f"({ts}, rowid)"
     parts = []
@@ -100,7 +91,7 @@ def _aggregate(con, stage: str, attrs: AttributeSet, key_sql: str, agg: str) -> 
 def _merge(con, agg: str, attrs: AttributeSet, source: tuple[str, str]) -> None:
     """Update the target's rows from ``agg``, add its new ids, create it when absent."""
     target, key = quote_ident(attrs.table), quote_ident(attrs.key)
-    old = _types(con, attrs.table)
+    old = column_types(con, attrs.table)
     if not old:
         con.execute(f"CREATE TABLE {target} AS SELECT * FROM {quote_ident(agg)}")
         rows = con.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
@@ -112,7 +103,7 @@ def _merge(con, agg: str, attrs: AttributeSet, source: tuple[str, str]) -> None:
             f"file cannot be matched to its rows; load it again with --kind {attrs.table}, or "
             f"leave the attribute mappings out; nothing was stored"
         )
-    for name, typ in _types(con, agg).items():
+    for name, typ in column_types(con, agg).items():
         if name == attrs.key:
             continue
         col = quote_ident(name)

@@ -339,6 +339,16 @@ def count_rows(table: str, db=None) -> int:
     return int(query_rows(f"SELECT count(*) FROM {quote_ident(table)}", db=db)[0][0])
 
 
+def column_types(con, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type of ``table`` on the open connection ``con``, in order."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return dict(rows)
+
+
 def read_table(
     table: str, columns: Sequence[str] | None = None, limit: int | None = None, db=None
 ) -> pd.DataFrame:

@@ -10,7 +10,14 @@ import re
 from datetime import datetime
 
 from personalization.store.catalog import record_dataset
-from personalization.store.core import connect, query_df, query_rows, quote_ident, table_columns
+from personalization.store.core import (
+    column_types,
+    connect,
+    query_df,
+    query_rows,
+    quote_ident,
+    table_columns,
+)
 
 PURCHASE = "purchase"
 CART = "add_to_cart"
@@ -233,15 +240,7 @@ def uninformative_columns(con, table: str) -> list[str]:
     """The columns of ``table`` (besides the key and the target) that are empty or hold one
     value for every row: a feature built from events this data has none of (no cart adds,
     no sessions, no view values)."""
-    columns = [
-        c
-        for (c,) in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-            "ORDER BY ordinal_position",
-            [table],
-        ).fetchall()
-        if c not in ("user_id", TARGET)
-    ]
+    columns = [c for c in column_types(con, table) if c not in ("user_id", TARGET)]
     if not columns:
         return []
     counts = ", ".join(

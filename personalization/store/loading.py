@@ -24,7 +24,7 @@ from personalization.errors import BadInputError
 from personalization.progress import Progress, report
 from personalization.store.attributes import AttributeSet, store_attributes
 from personalization.store.catalog import record_dataset
-from personalization.store.core import attach, quote_ident, scratch
+from personalization.store.core import attach, column_types, quote_ident, scratch
 
 MAX_REJECTS_SHOWN = 20
 NUMERIC_TYPES = (
@@ -331,16 +331,6 @@ def _commit(con, plan: LoadPlan, stage: str, parallel: bool) -> dict[str, int]:
 
 def _count(con, table: str) -> int:
     return int(con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()[0])
-
-
-def column_types(con, table: str) -> dict[str, str]:
-    """Column name -> DuckDB type of ``table`` on the open connection ``con``, in order."""
-    rows = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_name = ? ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    return dict(rows)
 
 
 def _projection(plan: LoadPlan, source_types: dict[str, str]) -> tuple[str, list[Any]]:

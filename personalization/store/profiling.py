@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from personalization.store.core import CATALOG_TABLES, connect, quote_ident
-from personalization.store.loading import NUMERIC_TYPES, column_types
+from personalization.store.core import CATALOG_TABLES, column_types, connect, quote_ident
+from personalization.store.loading import NUMERIC_TYPES
 
 
 def column_stats(table: str, db=None) -> tuple[int, pd.DataFrame]:
