@@ -75,32 +75,21 @@ def register(sub) -> None:
 def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
     from personalization.data import ingest
 
+    options = {
+        "kind": args.kind,
+        "mapping": parse_pairs(args.map, "--map"),
+        "constants": parse_pairs(args.set, "--set"),
+        "sep": args.sep,
+        "timestamp_format": args.timestamp_format,
+        "table": args.table,
+        "mode": args.mode,
+        "db": args.db,
+    }
     if args.engine == "spark":
         from personalization.spark import ingest as spark_ingest
 
-        return spark_ingest.ingest_files(
-            args.file,
-            kind=args.kind,
-            mapping=parse_pairs(args.map, "--map"),
-            constants=parse_pairs(args.set, "--set"),
-            sep=args.sep,
-            timestamp_format=args.timestamp_format,
-            table=args.table,
-            mode=args.mode,
-            master=args.spark_master,
-            db=args.db,
-        )
-    report = ingest.ingest_file(
-        args.file,
-        kind=args.kind,
-        mapping=parse_pairs(args.map, "--map"),
-        constants=parse_pairs(args.set, "--set"),
-        sep=args.sep,
-        timestamp_format=args.timestamp_format,
-        table=args.table,
-        mode=args.mode,
-        db=args.db,
-    )
+        return spark_ingest.ingest_files(args.file, master=args.spark_master, **options)
+    report = ingest.ingest_file(args.file, **options)
     data = report.to_dict()
     return {k: data[k] for k in REPORT_KEYS if k in data}
 
