@@ -272,7 +272,7 @@ def share_bar(importance: pd.DataFrame, top: int = 15, title: str | None = None)
     fig.update_xaxes(tickformat=".0%")
     return style_results(
         fig,
-        "Share of the explanation (how much each column moves the chance, on average)",
+        "Share of what moves the chance",
         "Column",
         title,
         height=rows_height(len(data)),
