@@ -269,7 +269,8 @@ def share_bar(importance: pd.DataFrame, top: int = 15, title: str | None = None)
             hovertemplate="%{y}: %{x:.1%} of the explanation<extra></extra>",
         )
     )
-    fig.update_xaxes(tickformat=".0%")
+    top_share = float(data["share"].max()) if len(data) else 1.0
+    fig.update_xaxes(tickformat=".0%", range=[0, top_share * 1.18])  # room for the labels
     return style_results(
         fig,
         "Share of what moves the chance",
