@@ -81,7 +81,7 @@ def save_model(
     folder.mkdir(parents=True, exist_ok=False)
     table = data_table or getattr(artifact, "table", None) or (params or {}).get("table")
     try:
-        joblib.dump(artifact, folder / MODEL_FILE, compress=3)
+        joblib.dump(artifact, folder / MODEL_FILE)
         meta = {
             "model_id": model_id,
             "kind": kind,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -42,6 +43,7 @@ from personalization.recommendation.serving import (
 from personalization.store import monitoring as store_monitoring
 
 EXPORT_BLOCK_USERS = 2000
+SCORING_THREADS = 2
 LOG_ROWS = 500_000
 DEFAULT_SALT = "personalization-control"
 TREATMENT = "treatment"
@@ -82,7 +84,10 @@ def recommendation_blocks(
     before the first frame is produced.
     """
     art, _ = load_artifact(model_id, db)
-    maker = ListMaker(art, k, rules)
+    return _model_blocks(art, ListMaker(art, k, rules), users, db, progress)
+
+
+def _model_blocks(art, maker: ListMaker, users, db, progress: Progress) -> Iterator[pd.DataFrame]:
     ids = art.interactions.user_ids.astype(str) if users is None else _unique_text(users)
     segments = user_segments(art, ids, db) if users is not None else {}
     return _blocks(maker, ids, segments, progress)
@@ -119,7 +124,7 @@ def export_recommendations(
     share = None if control_share is None else check_control_share(control_share)
     art, info = load_artifact(model_id, db)
     maker = ListMaker(art, k, rules)
-    blocks = recommendation_blocks(users, k, info["model_id"], rules, db=db, progress=progress)
+    blocks = _model_blocks(art, maker, users, db, progress)
     batch_id, now = uuid.uuid4().hex[:12], datetime.now()
     counted = {"users": 0, "control": 0}
     pending: list[pd.DataFrame] = []
@@ -272,12 +277,16 @@ def _blocks(
     if not starts:
         yield maker.empty()
         return
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        ahead = pool.submit(maker.for_users, ids[:step], segments)
-        for start in starts:
-            frame = ahead.result()
-            if start + step < len(ids):
-                ahead = pool.submit(maker.for_users, ids[start + step : start + 2 * step], segments)
+    with ThreadPoolExecutor(max_workers=SCORING_THREADS) as pool:
+        ahead = deque(
+            pool.submit(maker.for_users, ids[s : s + step], segments)
+            for s in starts[:SCORING_THREADS]
+        )
+        for i, start in enumerate(starts):
+            frame = ahead.popleft().result()
+            if i + SCORING_THREADS < len(starts):
+                nxt = starts[i + SCORING_THREADS]
+                ahead.append(pool.submit(maker.for_users, ids[nxt : nxt + step], segments))
             done = min(len(ids), start + step)
             report(progress, done / len(ids), f"{done:,} of {len(ids):,} customers scored")
             yield frame

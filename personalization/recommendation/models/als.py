@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from personalization import config
@@ -30,6 +29,7 @@ from personalization.recommendation.models.base import (
     check_number,
     cosine_similarity_to,
     pair_dots,
+    random_state,
     unit_rows,
 )
 
@@ -77,7 +77,7 @@ class ALSRecommender(Recommender):
         alpha = check_number("alpha", self.alpha, 1e-12)
         iterations = check_number("iterations", self.iterations, 1, integer=True)
         steps = check_number("cg_steps", self.cg_steps, 1, integer=True)
-        rng = check_random_state(self.random_state)
+        rng = random_state(self.random_state)
         confidence = user_items.copy()
         confidence.data = (alpha * confidence.data).astype(np.float32)
         user_blocks = plan_blocks(confidence)

@@ -392,6 +392,17 @@ def check_number(
     return int(number) if integer else number
 
 
+def random_state(seed: Any) -> np.random.RandomState:
+    """A ``RandomState`` for ``seed`` as scikit-learn's ``check_random_state`` makes it (None: a
+    fresh unseeded one; an int: seeded; a ``RandomState``: itself), without importing
+    scikit-learn, whose import would cost every command a second."""
+    if isinstance(seed, np.random.RandomState):
+        return seed
+    if seed is None or isinstance(seed, int | np.integer):
+        return np.random.RandomState(seed)
+    raise BadInputError(f"random_state must be an integer or None; got {seed!r}.")
+
+
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if value not in choices:
         raise BadInputError(f"{name} must be one of {', '.join(choices)}; got {value!r}.")

@@ -16,11 +16,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from personalization.errors import BadInputError
-from personalization.recommendation.models.base import Recommender, check_number, pair_dots
+from personalization.recommendation.models.base import (
+    Recommender,
+    check_number,
+    pair_dots,
+    unit_rows,
+)
 
 TEXT_MIN_WORDS = 3.0
 NUMERIC_BINS = 5
@@ -54,6 +57,8 @@ class FeatureEncoder:
         self.categories_.update({c: list(range(len(e) + 1)) for c, e in self.edges_.items()})
         self.vectorizer_ = None
         if self.text_:
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
             self.vectorizer_ = TfidfVectorizer(max_features=int(self.max_features), min_df=1)
             try:
                 self.vectorizer_.fit(_text(frame, self.text_))
@@ -158,10 +163,10 @@ class ContentRecommender(Recommender):
         matrix, self.encoder_ = encode_features(
             item_features, self.n_items_, "item_features", limit
         )
-        self.item_features_ = normalize(matrix, norm="l2", axis=1).astype(np.float32).tocsr()
+        self.item_features_ = unit_rows(matrix)
 
     def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
-        profiles = normalize(rows @ self.item_features_, norm="l2", axis=1)
+        profiles = unit_rows(rows @ self.item_features_)
         return (profiles @ self.item_features_.T).toarray()
 
     def _item_similarity(self, item_index: int) -> np.ndarray:

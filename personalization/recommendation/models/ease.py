@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from sklearn.utils import check_random_state
 
 from personalization.errors import BadInputError, NotEnoughDataError
 from personalization.evaluation import holdout_split, ndcg_at_k
@@ -31,6 +30,7 @@ from personalization.recommendation.models.base import (
     check_number,
     cooccurrence_neighbours,
     cosine_similarity_to,
+    random_state,
     top_n,
     weigh,
 )
@@ -100,7 +100,7 @@ class EASERecommender(Recommender):
 
     def _validate(self, user_items: sp.csr_matrix, grid: list[float]) -> dict[float, float]:
         """NDCG@10 of the held-out interactions for every penalty of ``grid``."""
-        rng = check_random_state(self.random_state)
+        rng = random_state(self.random_state)
         train, users, held = holdout_split(user_items, VALIDATION_FRACTION, VALIDATION_USERS, rng)
         if not len(users):
             raise NotEnoughDataError(

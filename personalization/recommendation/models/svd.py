@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from personalization import config
@@ -48,6 +47,7 @@ from personalization.recommendation.models.base import (
     check_number,
     check_user_items,
     pair_dots,
+    random_state,
     top_n,
     unit_rows,
     weigh,
@@ -130,7 +130,7 @@ class SVDRecommender(Recommender):
         age_days: sp.csr_matrix | None,
     ) -> None:
         check_choice("weighting", self.weighting, WEIGHTINGS)
-        rng = check_random_state(self.random_state)
+        rng = random_state(self.random_state)
         max_rank = max(1, min(user_items.shape) - 1)
         self._fit_weighting(user_items)
         if self.rank in AUTO:
@@ -194,7 +194,7 @@ class SVDRecommender(Recommender):
         weightings = tuple(weightings or (self.weighting,))
         for weighting in weightings:
             check_choice("weighting", weighting, WEIGHTINGS)
-        rng = check_random_state(self.random_state)
+        rng = random_state(self.random_state)
         max_rank = max(1, min(user_items.shape) - 1)
         if self.rank in AUTO:
             ranks = self._rank_grid(max_rank, user_items.shape)
