@@ -45,6 +45,9 @@ from personalization import config
 from personalization.errors import BadInputError
 
 BLOCK_CELLS = 1 << 22
+PAIR_GRID_FROM = 4096
+PAIR_GRID_CELLS = 1 << 25
+PAIR_DECIMALS = 5
 SIMILARITY_KINDS = ("taste", "content", "neighbours", "co-occurrence")
 NEIGHBOURS = 30
 VALIDATION_K = 10
@@ -518,6 +521,17 @@ def pair_dots(
 ) -> np.ndarray:
     """Dot product (float32, len(items)) of rows ``items[i]`` and ``others[i]`` of ``vectors``,
     in blocks of about ``BLOCK_CELLS`` gathered cells."""
+    if not sp.issparse(vectors) and len(items) >= PAIR_GRID_FROM:
+        rows, at_row = _distinct(items, vectors.shape[0])
+        cols, at_col = _distinct(others, vectors.shape[0])
+        if len(rows) * len(cols) <= min(PAIR_GRID_CELLS, 64 * len(items)):
+            # few distinct items on either side (an export block): one product of them is far
+            # cheaper than gathering two vectors per pair
+            grid = (
+                np.asarray(vectors[rows], dtype=np.float32)
+                @ np.asarray(vectors[cols], dtype=np.float32).T
+            )
+            return _rounded(grid[at_row, at_col])
     out = np.zeros(len(items), dtype=np.float32)
     step = max(1, BLOCK_CELLS // max(1, vectors.shape[1]))
     for start in range(0, len(items), step):
@@ -526,7 +540,24 @@ def pair_dots(
             out[start : start + step] = np.asarray(a.multiply(b).sum(axis=1)).ravel()
         else:
             out[start : start + step] = np.einsum("ij,ij->i", a, b)
-    return out
+    return _rounded(out)
+
+
+def _distinct(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of ``ids`` (all in ``range(n)``), ascending, and each id's position
+    among them: by marking, not sorting."""
+    seen = np.zeros(n, dtype=bool)
+    seen[ids] = True
+    values = np.flatnonzero(seen)
+    position = np.zeros(n, dtype=np.int64)
+    position[values] = np.arange(len(values))
+    return values, position[ids]
+
+
+def _rounded(dots: np.ndarray) -> np.ndarray:
+    """``dots`` rounded to ``PAIR_DECIMALS``, so that both ways of computing them (one product
+    for a block, gathered pairs for a few) give the same reasons for the same pair."""
+    return np.round(dots, PAIR_DECIMALS).astype(np.float32, copy=False)
 
 
 def cooccurrence_neighbours(user_items: sp.csr_matrix, n: int = NEIGHBOURS) -> sp.csr_matrix:
