@@ -18,15 +18,15 @@ import threading
 from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
-import pandas as pd
-
-from personalization import __version__, config, safe_load, store
+from personalization import __version__, config, store
 from personalization.errors import IncompatibleModelError, NotFoundError
 from personalization.store import catalog as store_catalog
 from personalization.values import is_number
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMAT_VERSION = 1
 MODEL_FILE, META_FILE = "model.joblib", "meta.json"
@@ -81,6 +81,8 @@ def save_model(
     folder.mkdir(parents=True, exist_ok=False)
     table = data_table or getattr(artifact, "table", None) or (params or {}).get("table")
     try:
+        import joblib  # here, not at the top: commands that only list models start faster
+
         joblib.dump(artifact, folder / MODEL_FILE)
         meta = {
             "model_id": model_id,
@@ -288,6 +290,8 @@ def _read_artifact(folder: Path, info: dict) -> Any:
             f"version {meta.get('library_version')}; this version reads format {FORMAT_VERSION}. "
             f"Train it again with this version."
         )
+    from personalization import safe_load  # joblib's unpickler, only when a model is read
+
     try:
         return safe_load.load_artifact(model_path)
     except safe_load.UntrustedModelError as exc:
@@ -430,6 +434,8 @@ def runs_table(runs: list[dict], db=None) -> pd.DataFrame:
         }
         row.update({k: round(v, 4) for k, v in headline_metrics(info).items()})
         rows.append(row)
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=None if rows else list(RUN_COLUMNS))
 
 

@@ -6,8 +6,10 @@ command line and the pages.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # the functions take pandas objects; is_number and parse_ids need none
+    import pandas as pd
 
 TRUE_TEXT = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_TEXT = frozenset({"false", "0", "no", "n", "f"})
@@ -18,6 +20,8 @@ SMALL_GROUPS_SHARE = 0.1
 
 def is_true(values: pd.Series) -> pd.Series:
     """Boolean series: True where a value reads as yes (``true``, ``1``, ``yes``, ``y``, ``t``)."""
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(values):
         return values.fillna(False).astype(bool)
     text = values.astype("string").str.strip().str.lower()
@@ -27,6 +31,8 @@ def is_true(values: pd.Series) -> pd.Series:
 
 def is_flag(values: pd.Series) -> bool:
     """True when every non-missing value reads as yes or no (a flag column such as ``in_stock``)."""
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(values):
         return True
     if pd.api.types.is_float_dtype(values):
@@ -59,6 +65,8 @@ def segment_columns(
     at least two large groups (usable once the small ones are merged into "other"); then the
     rest. Within a tier, the larger the smallest group (up to ``min_group``) and the fewer the
     groups, the earlier."""
+    import pandas as pd
+
     scored = []
     for column in frame.columns:
         if column in exclude:
