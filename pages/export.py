@@ -17,6 +17,8 @@ import pandas as pd
 import streamlit as st
 
 import ui
+from panels import audience as audience_panel
+from panels import score_export
 from personalization import values
 from personalization.errors import PersonalizationError
 from personalization.recommendation import batch, serving
@@ -32,57 +34,6 @@ def preview(
     users: tuple[str, ...], k: int, model_id: str, rules: serving.ListRules, db: str, version: str
 ):
     return batch.recommendations_for_users(list(users), k=k, model_id=model_id, rules=rules, db=db)
-
-
-def ids_from_upload(upload) -> list[str]:
-    """Customer ids from an uploaded file (``batch.read_user_ids``), read from a temporary copy."""
-    folder = Path(tempfile.mkdtemp(prefix="personalization-ids-"))
-    try:
-        path = folder / Path(upload.name).name
-        path.write_bytes(upload.getvalue())
-        return batch.read_user_ids(path, source_name=upload.name)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def choose_audience(users: pd.DataFrame | None) -> tuple[list[str] | None, str]:
-    """Who gets a list: everyone (None), a segment, or uploaded ids; and a word for the file name."""
-    options = ["Everyone"]
-    if users is not None:
-        options.append("A segment")
-    options.append("An uploaded list of customers")
-    who = st.radio("Who", options, horizontal=True, help="Whose recommendation lists to export.")
-    if who == "A segment":
-        choices = serving.attribute_choices(users)
-        if not choices:
-            st.warning("The users table has no column with a handful of values to group by.")
-            st.stop()
-        columns = list(choices)
-        left, right = st.columns(2)
-        column = left.selectbox(
-            "Group customers by",
-            columns,
-            index=columns.index("segment") if "segment" in columns else 0,
-            key="export_column",
-        )
-        value = right.selectbox("Group", choices[column], key="export_value")
-        ids = serving.users_matching(users, {column: value})["user_id"].astype(str).tolist()
-        return ids, f"{column}-{value}"
-    if who == "An uploaded list of customers":
-        upload = st.file_uploader(
-            "A CSV or text file of customer ids",
-            type=["csv", "txt", "tsv"],
-            help="One id per line under a header; a column called user_id is used if there is one.",
-        )
-        if upload is None:
-            st.info("Upload the list of customers to export.", icon=":material/info:")
-            st.stop()
-        try:
-            return ids_from_upload(upload), Path(upload.name).stem
-        except PersonalizationError as exc:
-            ui.show_error(exc)
-            st.stop()
-    return None, "everyone"
 
 
 def choose_filters(items: pd.DataFrame | None) -> dict:
@@ -168,8 +119,19 @@ def forget_old_file() -> None:
 ui.header(
     "Export",
     "Download recommendation lists to load into your email tool, ad platform or spreadsheet: one row "
-    "per customer and suggestion, with its rank, score and reason.",
+    "per customer and suggestion, with its rank, score and reason. Or every customer's conversion "
+    "score, to pick whom to contact.",
 )
+what = st.radio(
+    "What to export",
+    ["Recommendation lists", "Conversion scores"],
+    horizontal=True,
+    key="export_what",
+    help="Conversion scores: every customer's chance to convert from a conversion model.",
+)
+if what == "Conversion scores":
+    score_export.render(ui.table_names_or_stop())
+    st.stop()
 tables = ui.table_names_or_stop(
     "events", "There are no events yet, so there is nothing to recommend from."
 )
@@ -181,7 +143,7 @@ model = ui.pick_model(
     help="The model in use (promoted on the Train page) is chosen first.",
 )
 users_table = ui.table("users") if "users" in tables else None
-audience, audience_name = choose_audience(users_table)
+audience, audience_name = audience_panel.choose_audience(users_table)
 items_table = ui.table("items") if "items" in tables else None
 item_options = [c for c in items_table.columns if c != "item_id"] if items_table is not None else []
 left, mid, right = st.columns(3)

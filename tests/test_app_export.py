@@ -9,9 +9,11 @@ from pathlib import Path
 import pandas as pd
 from streamlit.testing.v1 import AppTest
 
+from panels import score_export
+from personalization.propensity import scoring
 from personalization.recommendation import batch
 from personalization.recommendation.serving import ListRules
-from tests.conftest import app_page
+from tests.conftest import app_page, open_page
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/export.py"
@@ -28,6 +30,11 @@ def exported(at: AppTest) -> bytes:
     """The bytes handed to the page's download button (the browser test fetches the real file)."""
     assert at.get("download_button")
     return at.session_state["export"][1]["data"]
+
+
+def who(at: AppTest):
+    """The audience choice (the page's first radio chooses what to export)."""
+    return next(r for r in at.radio if r.label == "Who")
 
 
 def test_everyone_as_a_formula_safe_csv(shop_model, db):
@@ -52,7 +59,7 @@ def test_everyone_as_a_formula_safe_csv(shop_model, db):
 
 def test_a_segment_as_parquet(shop_model, db):
     at = app_page(PAGE)
-    at.radio[0].set_value("A segment").run()
+    who(at).set_value("A segment").run()
     at.selectbox(key="export_column").set_value("segment")
     at.selectbox(key="export_value").set_value("chef").run()
     at.radio(key="export_format").set_value("Parquet (for data tools)").run()
@@ -70,7 +77,7 @@ def test_a_segment_as_parquet(shop_model, db):
 
 def test_an_uploaded_list_and_a_bad_one(shop_model):
     at = app_page(PAGE)
-    at.radio[0].set_value("An uploaded list of customers").run()
+    who(at).set_value("An uploaded list of customers").run()
     at.file_uploader[0].set_value(("vip.csv", b"user_id\nu1\nu2\n", "text/csv")).run()
     assert not at.exception
     assert set(at.dataframe[0].value["user_id"]) == {"u1", "u2"}
@@ -146,3 +153,22 @@ def test_cancel_stops_the_export_and_leaves_no_file(shop_model, db, monkeypatch)
     assert any("cancelled before it finished" in i.value for i in at.info)
     at.run()
     assert not any("cancelled" in i.value for i in at.info)
+
+
+def test_conversion_scores_for_every_customer(classifier_db, monkeypatch):
+    db, model_id = classifier_db
+    at = open_page(monkeypatch, db, PAGE)
+    at.radio(key="export_what").set_value("Conversion scores").run()
+    assert not at.exception
+    assert at.selectbox(key="score_export_table").value == "customers"
+    next(b for b in at.button if b.label == "Score and prepare the file").click().run()
+    assert not at.exception
+    scores = scoring.score_customers(model_id, "customers", db=db)
+    assert at.success[0].value.startswith(f"{len(scores):,} customers scored; ")
+    assert len(at.get("plotly_chart")) == 1
+    assert at.dataframe[0].value["score"].is_monotonic_decreasing
+    assert at.get("download_button")
+    ready = at.session_state["score_export"][1]
+    written = pd.read_csv(io.BytesIO(score_export.file_bytes(ready, ".csv")))
+    assert len(written) == len(scores) and written["score"].is_monotonic_decreasing
+    assert list(written.columns) == list(scores.columns)

@@ -291,3 +291,33 @@ def profit_figure(
     return style_results(
         fig, "Share of customers contacted (highest scores first)", "Profit (value - cost)", title
     )
+
+
+def score_histogram(
+    scores: Sequence[float], threshold: float, title: str | None = None
+) -> go.Figure:
+    """How the customers' scores spread (20 bins from 0 to 1), with the model's threshold: the
+    customers right of the line are the ones it would contact."""
+    values = np.asarray(scores, dtype=float)
+    counts, edges = np.histogram(values, bins=20, range=(0.0, 1.0))
+    above = edges[:-1] >= threshold
+    fig = go.Figure(
+        go.Bar(
+            x=(edges[:-1] + edges[1:]) / 2,
+            y=counts,
+            width=np.diff(edges) * 0.95,
+            marker_color=[MODEL if a else BASELINE for a in above],
+            customdata=np.column_stack([edges[:-1], edges[1:]]),
+            hovertemplate="%{customdata[0]:.0%} to %{customdata[1]:.0%}: %{y:,} customers"
+            "<extra></extra>",
+        )
+    )
+    fig.add_vline(
+        x=threshold,
+        line_color=ACCENT,
+        line_dash="dash",
+        annotation_text=f"threshold {threshold:.0%}",
+        annotation_position="top right",
+    )
+    fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    return style_results(fig, "Chance to convert (score)", "Customers", title)
