@@ -47,12 +47,6 @@ def test_trials_figure_tracks_the_best_so_far():
     assert list(fig.data[1].y) == [0.2, 0.2, 0.5, 0.5]
 
 
-def test_shap_bar_puts_the_biggest_feature_on_top():
-    fig = ec.shap_bar(pd.DataFrame({"feature": ["a", "b", "c"], "mean_abs_shap": [0.1, 0.3, 0.2]}))
-    assert titled(fig)
-    assert list(fig.data[0].y) == ["a", "c", "b"]
-
-
 def test_beeswarm_orders_features_and_colours_numbers_by_rank():
     points = pd.DataFrame(
         {

@@ -1,5 +1,6 @@
-"""Figures of why a conversion model scores as it does (SHAP): importance bars, the beeswarm of
-every customer, one feature's effect, and one customer's waterfall.
+"""Figures of why a conversion model scores as it does (SHAP): each feature's share of the moves
+(``share_bar``), the beeswarm of every customer, one feature's effect, and one customer's
+waterfall.
 
 Inputs are the tidy frames of ``personalization.propensity``'s explanations (``feature``,
 ``shap``, ``value``); raising effects are drawn in ``UP``, lowering ones in ``DOWN``.
@@ -22,27 +23,6 @@ from personalization.charts.theme import (
     short_text,
     style_results,
 )
-
-
-def shap_bar(importance: pd.DataFrame, top: int = 15, title: str | None = None) -> go.Figure:
-    """Horizontal bars of mean |SHAP| per feature (columns ``feature``, ``mean_abs_shap``), biggest on top."""
-    data = importance.sort_values("mean_abs_shap", ascending=False).head(top).iloc[::-1]
-    fig = go.Figure(
-        go.Bar(
-            x=data["mean_abs_shap"],
-            y=data["feature"].astype(str),
-            orientation="h",
-            marker_color=MODEL,
-            hovertemplate="%{y}: %{x:.4f}<extra></extra>",
-        )
-    )
-    return style_results(
-        fig,
-        "Average impact on the score (mean |SHAP|)",
-        "Feature",
-        title,
-        height=rows_height(len(data)),
-    )
 
 
 def beeswarm(
