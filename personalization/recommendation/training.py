@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -104,19 +105,28 @@ def train_recommender(
     else:
         codes, inter = _codes(events, weights, half_life_days)
     items, users = _attributes(table, db)
-    report(progress, 0.15, "choosing defaults and measuring on a holdout split")
-    preset = None
-    if sequential:
-        metrics = _quick_sequence_metrics(algo, params, events, weights, half_life_days, items)
-    else:
-        metrics, params, preset = _quick_metrics(
-            algo, params, events, weights, half_life_days, items, codes
-        )
     if algo in FEATURE_ALGOS:
         inter = with_items(inter, items.index.astype(str))
-    report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
-    seqs = build_sequences(events, inter, weights) if sequential else None
-    model, seconds = _fit(algo, params, inter, items, seqs, preset)
+    if sequential:
+        report(progress, 0.15, "measuring on the latest events")
+        metrics = _quick_sequence_metrics(algo, params, events, weights, half_life_days, items)
+        report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
+        seqs = build_sequences(events, inter, weights)
+        model, seconds = _fit(algo, params, inter, items, seqs)
+    else:
+        report(
+            progress,
+            0.15,
+            f"choosing defaults, then fitting on {inter.matrix.nnz:,} interactions while "
+            "measuring on a holdout split",
+        )
+
+        def final(chosen: dict, preset) -> tuple[Recommender, float]:
+            return _fit(algo, chosen, inter, items, None, preset)
+
+        metrics, params, (model, seconds) = _quick_metrics(
+            algo, params, events, weights, half_life_days, items, codes, final
+        )
     report(progress, 0.85, "saving the model")
     artifact = _artifact(
         model, algo, params, inter, events, weights, half_life_days, table, items, users
@@ -495,23 +505,40 @@ def _holdout(
 
 
 def _quick_metrics(
-    algo, params, events, weights, half_life_days, items, codes=None
+    algo, params, events, weights, half_life_days, items, codes, final: Callable
 ) -> tuple[dict, dict, Any]:
-    """Holdout metrics (80/20, temporal when there are timestamps), the params to fit with and
-    the SVD ``preset``, after ``_choose_settings`` chose what was left open on the training part."""
+    """Holdout metrics (80/20, temporal when there are timestamps), the params to fit with, and
+    ``final(params, preset)`` (the fit on every event) run in a second thread while the holdout
+    is measured: both use the settings ``_choose_settings`` chose on the training part (the SVD
+    ``preset``), so the final fit waits for nothing else and the two share the machine's cores."""
     method = "temporal" if _has_times(events) else "random"
-    preset = None
     try:
         train_ev, test_ev = evaluation.split_events(events, method, 0.2, 0)
         params, preset = _choose_settings(
             algo, params, train_ev, method, weights, half_life_days, items, 0, codes
         )
-        result = _holdout(
-            algo, params, train_ev, test_ev, weights, half_life_days, 10, 0, items, preset, codes
-        )
     except NotEnoughDataError as exc:
-        return {"note": f"no holdout metrics: {exc}"}, params, preset
-    return {**result["metrics"], "baseline": result["baseline"], "split": method}, params, preset
+        return {"note": f"no holdout metrics: {exc}"}, params, final(params, None)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fitting = pool.submit(final, params, preset)
+        try:
+            result = _holdout(
+                algo,
+                params,
+                train_ev,
+                test_ev,
+                weights,
+                half_life_days,
+                10,
+                0,
+                items,
+                preset,
+                codes,
+            )
+        except NotEnoughDataError as exc:
+            return {"note": f"no holdout metrics: {exc}"}, params, fitting.result()
+        metrics = {**result["metrics"], "baseline": result["baseline"], "split": method}
+        return metrics, params, fitting.result()
 
 
 def _quick_sequence_metrics(algo, params, events, weights, half_life_days, items) -> dict:
