@@ -117,15 +117,14 @@ def train_recommender(
         report(
             progress,
             0.15,
-            f"choosing defaults, then fitting on {inter.matrix.nnz:,} interactions while "
-            "measuring on a holdout split",
+            f"choosing the settings on a validation split of {inter.matrix.nnz:,} interactions",
         )
 
         def final(chosen: dict, preset) -> tuple[Recommender, float]:
             return _fit(algo, chosen, inter, items, None, preset)
 
         metrics, params, (model, seconds) = _quick_metrics(
-            algo, params, events, weights, half_life_days, items, codes, final
+            algo, params, events, weights, half_life_days, items, codes, final, progress
         )
     report(progress, 0.85, "saving the model")
     artifact = _artifact(
@@ -505,7 +504,7 @@ def _holdout(
 
 
 def _quick_metrics(
-    algo, params, events, weights, half_life_days, items, codes, final: Callable
+    algo, params, events, weights, half_life_days, items, codes, final: Callable, progress=None
 ) -> tuple[dict, dict, Any]:
     """Holdout metrics (80/20, temporal when there are timestamps), the params to fit with, and
     ``final(params, preset)`` (the fit on every event) run in a second thread while the holdout
@@ -515,10 +514,20 @@ def _quick_metrics(
     try:
         train_ev, test_ev = evaluation.split_events(events, method, 0.2, 0)
         params, preset = _choose_settings(
-            algo, params, train_ev, method, weights, half_life_days, items, 0, codes
+            algo,
+            params,
+            train_ev,
+            method,
+            weights,
+            half_life_days,
+            items,
+            0,
+            codes,
+            scaled(progress, 0.15, 0.6),
         )
     except NotEnoughDataError as exc:
         return {"note": f"no holdout metrics: {exc}"}, params, final(params, None)
+    report(progress, 0.6, "fitting on every interaction while measuring on the holdout split")
     with ThreadPoolExecutor(max_workers=1) as pool:
         fitting = pool.submit(final, params, preset)
         try:
@@ -675,7 +684,7 @@ def _auto_params(algo, params, train_ev, method, weights, half_life_days, items,
 
 
 def _choose_settings(
-    algo, params, train_ev, method, weights, half_life_days, items, seed, codes=None
+    algo, params, train_ev, method, weights, half_life_days, items, seed, codes=None, progress=None
 ) -> tuple[dict, tuple[int, float, float] | None]:
     """For SVD, every setting left open (``weighting`` when not given, and ``rank``, ``reg``,
     ``popularity_reg`` on ``"auto"``) chosen together by NDCG@10 on ONE validation split carved
@@ -701,7 +710,7 @@ def _choose_settings(
     if len(users) > cap:
         users = np.sort(np.random.default_rng(seed).choice(users, cap, replace=False))
     weightings = (params["weighting"],) if "weighting" in params else AUTO_WEIGHTINGS
-    scores = model.search(matrix, users, data["test"][users], weightings)
+    scores = model.search(matrix, users, data["test"][users], weightings, progress)
     best = max(scores, key=lambda key: (scores[key], -key[1], key[2], -key[3]))
     weighting, rank, reg, pop = best
     return {**params, "weighting": weighting}, (rank, reg, pop)

@@ -39,6 +39,7 @@ from threadpoolctl import threadpool_limits
 from personalization import config
 from personalization.errors import NotEnoughDataError
 from personalization.evaluation import holdout_split, ndcg_at_k
+from personalization.progress import Progress, report
 from personalization.recommendation.models.base import (
     VALIDATION_K,
     WORKERS,
@@ -177,6 +178,7 @@ class SVDRecommender(Recommender):
         users: np.ndarray,
         held: sp.csr_matrix,
         weightings: tuple[str, ...] | None = None,
+        progress: Progress = None,
     ) -> dict[tuple[str, int, float, float], float]:
         """NDCG@10 of ``held`` on a validation split given by the caller, for every setting.
 
@@ -188,7 +190,7 @@ class SVDRecommender(Recommender):
         iterations. From each SVD every rank is scored at the middle ``reg`` (truncations of it)
         and the other regs at the best rank (``Factors.search``). ``"auto"`` params search their
         grid, fixed ones stay. Returns ``(weighting, rank, reg, popularity_reg) -> NDCG@10`` of
-        the settings tried.
+        the settings tried. ``progress`` hears after each SVD.
         """
         user_items = check_user_items(user_items)
         weightings = tuple(weightings or (self.weighting,))
@@ -204,6 +206,7 @@ class SVDRecommender(Recommender):
         pops = self._grid("popularity_reg", self.popularity_reg, self.popularity_reg_grid)
         results: dict[tuple[str, int, float, float], float] = {}
         start = None
+        done, planned = 0, len(pops) + len(weightings) - 1
         with (
             threadpool_limits(limits=config.blas_threads()),
             ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(regs) - 1))) as pool,
@@ -224,6 +227,10 @@ class SVDRecommender(Recommender):
                     found = factors.search(rows, held, ranks, regs, pool)
                     for (rank, reg), score in found.items():
                         results[(weighting, rank, reg, pop)] = score
+                    done += 1
+                    report(
+                        progress, done / planned, f"tried {weighting} weights ({done} of {planned})"
+                    )
         return results
 
     def fold_in(self, user_indices: np.ndarray, user_items: sp.csr_matrix) -> SVDRecommender:
