@@ -28,7 +28,8 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any, NoReturn
 
@@ -38,6 +39,9 @@ PROG = "python -m personalization"
 COMMAND_MODULES = (
     "data", "models", "recommend", "propensity", "explain", "monitor", "jobs", "serve", "sequence",
 )  # fmt: skip
+BAR_WIDTH = 30
+BAR_SECONDS = 0.2  # the bar is redrawn at most this often
+_BAR = {"open": False}
 
 
 class CommandLineParser(argparse.ArgumentParser):
@@ -134,6 +138,37 @@ def json_ready(obj: Any) -> Any:
     return None if is_missing(obj) else obj
 
 
+def progress_bar() -> Callable[[float, str], None] | None:
+    """A progress bar on stderr for a long command (training, scoring, an export, a load) when
+    stderr is a terminal or ``PERSONALIZATION_PROGRESS=1``; None otherwise, so that scripts and
+    logs read only the JSON on stdout and, on failure, the one-line error on stderr."""
+    if not (sys.stderr.isatty() or os.environ.get("PERSONALIZATION_PROGRESS") == "1"):
+        return None
+    shown = {"at": 0.0}
+
+    def show(fraction: float, message: str) -> None:
+        now = time.monotonic()
+        if fraction < 1 and now - shown["at"] < BAR_SECONDS:
+            return
+        shown["at"] = now
+        filled = int(round(fraction * BAR_WIDTH))
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        sys.stderr.write(f"\r[{bar}] {fraction:4.0%} {message[:70]:<70}")
+        _BAR["open"] = fraction < 1
+        if fraction >= 1:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    return show
+
+
+def _close_bar() -> None:
+    """End a progress bar left mid-line, so that an error starts on a line of its own."""
+    if _BAR["open"]:
+        sys.stderr.write("\n")
+        _BAR["open"] = False
+
+
 def one_line(message: object) -> str:
     """``message`` as a single line: its lines joined by spaces."""
     return " ".join(str(message).split("\n"))
@@ -147,9 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         result = args.func(args)
     except (BadInputError, DatabaseBusyError) as exc:  # busy: try again when it finishes
+        _close_bar()
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 2
     except PersonalizationError as exc:
+        _close_bar()
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from personalization.cli import progress_bar
 from personalization.propensity import BALANCES, CLASSIFIERS, SCALINGS, SEARCHES
 
 
@@ -93,10 +94,13 @@ def cmd_train(args) -> dict:
         value_per_conversion=args.value_per_conversion,
         drop_missing_target=args.drop_missing_target,
         db=args.db,
+        progress=progress_bar(),
     )
 
 
 def cmd_score(args) -> dict:
     from personalization.propensity.scoring import score_table
 
-    return score_table(model_id=args.model, table=args.table, out=args.out, db=args.db)
+    return score_table(
+        model_id=args.model, table=args.table, out=args.out, db=args.db, progress=progress_bar()
+    )

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from personalization.cli import LibraryChoices, parse_pairs
+from personalization.cli import LibraryChoices, parse_pairs, progress_bar
 from personalization.errors import BadInputError
 
 NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -184,7 +184,7 @@ def cmd_train(args) -> dict:
         return spark_training.train_recommender(
             **_common(args), name=args.name, master=args.spark_master
         )
-    return training.train_recommender(**_common(args), name=args.name)
+    return training.train_recommender(**_common(args), name=args.name, progress=progress_bar())
 
 
 def cmd_evaluate(args) -> dict:
@@ -254,7 +254,7 @@ def cmd_export(args) -> dict:
         item_columns=_comma_list(args.columns),
     )
     export = batch.export_recommendations
-    extra = {}
+    extra = {"progress": progress_bar()}
     if args.engine == "spark":
         from personalization.spark import export as spark_export
 

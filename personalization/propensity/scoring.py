@@ -50,24 +50,34 @@ def score_customers(
     return out.sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
 
 
-def export_scores(out: str, model_id: str | None = None, table: str | None = None, db=None) -> dict:
+def export_scores(
+    out: str,
+    model_id: str | None = None,
+    table: str | None = None,
+    db=None,
+    progress: Progress = None,
+) -> dict:
     """Write ``score_customers`` to ``out`` (.csv, formula-safe, or .parquet).
 
     Returns ``path``, ``rows`` and ``contacts`` (rows at or above the threshold).
     """
-    scores = score_customers(model_id=model_id, table=table, db=db)
+    scores = score_customers(model_id=model_id, table=table, db=db, progress=progress)
     path = export.write_table(scores, out)
     return {"path": str(path), "rows": len(scores), "contacts": int(scores["decision"].sum())}
 
 
 def score_table(
-    model_id: str | None = None, table: str | None = None, out: str | None = None, db=None
+    model_id: str | None = None,
+    table: str | None = None,
+    out: str | None = None,
+    db=None,
+    progress: Progress = None,
 ) -> dict:
     """What the ``score`` command prints: with ``out``, ``export_scores``; without, ``rows``,
     ``contacts`` and ``scores`` (the records of ``score_customers``, highest first)."""
     if out:
-        return export_scores(out, model_id=model_id, table=table, db=db)
-    scores = score_customers(model_id=model_id, table=table, db=db)
+        return export_scores(out, model_id=model_id, table=table, db=db, progress=progress)
+    scores = score_customers(model_id=model_id, table=table, db=db, progress=progress)
     return {
         "rows": len(scores),
         "contacts": int(scores["decision"].sum()),
