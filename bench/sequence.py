@@ -16,14 +16,16 @@ Protocol (``training.evaluate_sequences``, the one ``evaluate-recommender --spli
 runs): each user's last event held out, every model fitted on the rest, up to 5000 users ranked
 over every item with repeats allowed. ``serve_ms`` is the time of one ``next_items`` call (a
 five-item session, with reasons) on the fitted model, median of 20. The readiness check comes
-first; a family that refuses the data says why. Writes bench/out/sequence.json and prints a
-markdown table. Timings on a shared machine are noisy: re-run on a quiet one.
+first; a family that refuses the data says why. Writes bench/out/sequence.json (with the load
+average after each data set) and prints a markdown table. Timings on a shared machine are noisy:
+re-run on a quiet one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -40,6 +42,7 @@ from personalization.errors import BadInputError  # noqa: E402
 from personalization.recommendation import next_items, training  # noqa: E402
 from personalization.recommendation.artifact import RecommenderArtifact  # noqa: E402
 from personalization.recommendation.interactions import build_interactions  # noqa: E402
+from personalization.recommendation.models.ease import EASERecommender  # noqa: E402
 from personalization.recommendation.models.sasrec import torch_available  # noqa: E402
 from personalization.recommendation.sequences import (  # noqa: E402
     build_sequences,
@@ -53,7 +56,7 @@ OUT = ROOT / "bench" / "out" / "sequence.json"
 K = 20
 FAMILIES = ("recent", "transitions", "session-knn", "sasrec", "sequence")
 BASELINES = ("popularity", "svd")
-EASE_MAX_ITEMS = 20_000  # EASE inverts a dense items x items matrix: 20k items are 3.2 GB
+EASE_MAX_ITEMS = EASERecommender().max_items  # EASE inverts a dense items x items matrix
 GAP_MINUTES = 30.0
 TAOBAO_TYPES = {"pv": "view", "cart": "add_to_cart", "fav": "favourite", "buy": "purchase"}
 
@@ -192,7 +195,8 @@ def run_dataset(name: str, frame: pd.DataFrame, families: list[str], serve: bool
     else:
         size = out["items"] ** 2 * 8 / 1e9
         out["models"]["ease"] = {
-            "skipped": f"needs a dense {out['items']:,} x {out['items']:,} matrix ({size:.0f} GB)"
+            "skipped": f"needs a dense {out['items']:,} x {out['items']:,} matrix ({size:.1f} GB); "
+            f"its max_items is {EASE_MAX_ITEMS:,}"
         }
     for algo in families:
         start = time.perf_counter()
@@ -262,6 +266,7 @@ def main() -> None:
             continue
         frame = loaders[name]()
         results[name] = run_dataset(name, frame, families, not args.no_serve)
+        results[name]["load_average_1_5_15"] = [round(v, 2) for v in os.getloadavg()]
         results[name]["peak_rss_mb"] = round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
         )

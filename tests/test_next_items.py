@@ -168,3 +168,17 @@ def test_latest_session_and_the_commands(clicks, tmp_path):
     assert [i["item_id"] for i in listed["items"]] == ["c"] and listed["unknown"] == []
     out = call("export-next-items", "--out", tmp_path / "n.parquet", "-k", "1")
     assert out["rows"] == 13 and len(pd.read_parquet(out["path"])) == 13
+
+
+def test_the_export_scores_the_whole_history_so_an_earlier_item_comes_back(db, tmp_path):
+    rows = clicks_csv().splitlines()[1:]
+    rows += ["y,d,view,2024-01-03 08:00:00", "y,d,view,2024-01-03 08:01:00"]
+    rows += ["y,a,view,2024-01-03 10:00:00"]  # a new session two hours later
+    load_csv(db, tmp_path, "events", "user_id,item_id,event_type,timestamp\n" + "\n".join(rows))
+    params = {"repeat_weight": 0.7}
+    model = training.train_recommender(algo="transitions", params=params, db=db)["model_id"]
+    out = tmp_path / "next.csv"
+    next_items.export_next_items(out, k=4, model_id=model, db=db)
+    y = pd.read_csv(out, dtype=str).query("user_id == 'y'")
+    assert set(y["session_items"]) == {"a"}  # the latest session is shown
+    assert list(y["item_id"][:2]) == ["d", "a"]  # d, viewed twice before it, comes back first

@@ -6,12 +6,21 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 import pandas as pd
+import pytest
 
 from personalization import evaluation, store
+from personalization.errors import BadInputError
 from personalization.recommendation.interactions import build_interactions
 from personalization.recommendation.models import make_recommender
+from personalization.recommendation.models.recent import RecentRecommender
+from personalization.recommendation.models.sasrec import SASRecRecommender, torch_available
 from personalization.recommendation.models.sequential import REPEAT_GRID
-from personalization.recommendation.sequences import build_sequences, read_sequence_events
+from personalization.recommendation.models.transitions import TransitionsRecommender
+from personalization.recommendation.sequences import (
+    build_sequences,
+    read_sequence_events,
+    split_last,
+)
 
 
 def write_events(db, rows) -> None:
@@ -90,3 +99,76 @@ def test_the_explore_part_orders_what_follows_the_repeats(db):
         inter.item_indices(["a"]), n=2
     )
     assert list(inter.item_ids[ids]) == ["a", "b"]
+
+
+def chain_sequences(db, users: int = 40, length: int = 6):
+    """Each user walks i -> i + 1 (mod 10) from a start of their own: what follows what is
+    certain, and co-occurrence alone cannot tell the next item from the previous one."""
+    rows = []
+    for user in range(users):
+        for step in range(length):
+            item = f"i{(user + step) % 10}"
+            rows.append((f"u{user}", item, "view", f"2024-01-01 10:{step:02d}"))
+    write_events(db, rows)
+    frame = read_sequence_events("events", db=db)
+    inter = build_interactions(frame)
+    return build_sequences(frame, inter), inter
+
+
+def count_learning(monkeypatch, cls, name: str, calls: list) -> None:
+    learn = cls._learn
+
+    def counted(self, seqs):
+        calls.append((name, seqs.n_events))
+        return learn(self, seqs)
+
+    monkeypatch.setattr(cls, "_learn", counted)
+
+
+def test_the_sequence_choice_shares_one_split_and_learns_each_family_once(db, monkeypatch):
+    seqs, inter = chain_sequences(db)
+    calls: list = []
+    count_learning(monkeypatch, RecentRecommender, "recent", calls)
+    count_learning(monkeypatch, TransitionsRecommender, "transitions", calls)
+    model = make_recommender("sequence", families="recent,transitions")
+    model.fit_sequences(seqs, inter.matrix)
+    held = 40  # every user has 6 events: one split holds out each user's last one
+    assert calls == [
+        ("recent", seqs.n_events - held),
+        ("transitions", seqs.n_events - held),
+        ("transitions", seqs.n_events),  # only the chosen family learns again, on everything
+    ]
+    assert model.family_ == "transitions"
+    assert model.validation_scores_["transitions"] > model.validation_scores_["recent"]
+    assert model.repeat_weight_ == model.chosen_.repeat_weight_ < 0.5
+    ids, _ = model.recommend_session(inter.item_indices(["i3", "i4"]), n=1, filter_seen=True)
+    assert inter.item_ids[ids[0]] == "i5"
+
+
+def test_a_sequence_choice_made_elsewhere_is_reused_without_validating(db, monkeypatch):
+    seqs, inter = chain_sequences(db)
+    calls: list = []
+    count_learning(monkeypatch, RecentRecommender, "recent", calls)
+    count_learning(monkeypatch, TransitionsRecommender, "transitions", calls)
+    model = make_recommender("sequence", families="recent,transitions")
+    model.use_settings("recent", 0.25).fit_sequences(seqs, inter.matrix)
+    assert calls == [("recent", seqs.n_events)]
+    assert (model.family_, model.repeat_weight_, model.validation_scores_) == ("recent", 0.25, {})
+    with pytest.raises(BadInputError, match="family"):
+        model.use_settings("gru", 0.5)
+
+
+@pytest.mark.skipif(not torch_available(), reason="PyTorch is not installed")
+def test_sasrec_stops_at_its_time_budget_and_keeps_the_split_network(db, monkeypatch):
+    seqs, inter = chain_sequences(db)
+    calls: list = []
+    count_learning(monkeypatch, SASRecRecommender, "sasrec", calls)
+    model = SASRecRecommender(dim=8, blocks=1, batch_size=4, epochs=50, max_seconds=0.0)
+    prefix, users, held = split_last(seqs)
+    grid = model.learn_split(prefix, users, held)
+    assert model.epochs_ == 1 and set(grid) == set(REPEAT_GRID)  # the budget ended the first epoch
+    weights = model.weights_["items.weight"].copy()
+    model.finish(seqs, inter.matrix, 0.4)
+    assert calls == [] and model.repeat_weight_ == 0.4  # learned once, on the split
+    assert np.array_equal(model.weights_["items.weight"], weights)
+    assert model.recommend_session(inter.item_indices(["i1"]), n=3)[0].shape == (3,)

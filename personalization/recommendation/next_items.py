@@ -8,7 +8,8 @@
 - ``next_for_session(items, k, model_id, db)``: the same on a saved model (embedded use);
   ``latest_session(art, user_id)``: a customer's latest session, to start from.
 - ``latest_session_blocks`` / ``export_next_items``: the next items after every user's latest
-  session, streamed in blocks and written with ``personalization.export``.
+  session (scored from the user's whole history), streamed in blocks and written with
+  ``personalization.export``.
 
 Reasons (``session_reasons``), per recommended item, from the session's last
 ``CONTEXT_EVENTS`` distinct items, the last weighing 1, the one before 1/2, and so on:
@@ -308,8 +309,11 @@ def latest_session_blocks(
     art: RecommenderArtifact, k: int = 10, filter_seen: bool = False
 ) -> Iterator[pd.DataFrame]:
     """Blocks of ``user_id``, ``session_items`` (the latest session's ids, oldest first, joined
-    by spaces) and ``COLUMNS``: the next items after every user's latest session. Needs a
-    sequence model (its training sequences hold the sessions); ``BadInputError`` otherwise."""
+    by spaces) and ``COLUMNS``: the next items after every user's latest session, scored from
+    the user's whole history as the model stored it (recent events weigh most, and an item of
+    an earlier session can come back as a repeat); the reasons and ``filter_seen`` use the latest
+    session. Needs a sequence model (its training sequences hold the sessions); ``BadInputError``
+    otherwise."""
     k = check_k(k)
     if not is_sequence_model(art):
         raise BadInputError(
@@ -324,7 +328,7 @@ def latest_session_blocks(
     for begin in range(0, len(users), step):
         block = users[begin : begin + step]
         hist = seqs.take_events(starts[block], ends[block])
-        scores = session_scores(art, hist, block)
+        scores = session_scores(art, seqs.take_users(block), block)
         sessions = np.split(hist.items.astype(np.int64), hist.user_ptr[1:-1])
         if filter_seen:
             owner = hist.owners()

@@ -109,10 +109,12 @@ def train_recommender(
         inter = with_items(inter, items.index.astype(str))
     if sequential:
         report(progress, 0.15, "measuring on the latest events")
-        metrics = _quick_sequence_metrics(algo, params, events, weights, half_life_days, items)
+        metrics, preset = _quick_sequence_metrics(
+            algo, params, events, weights, half_life_days, items
+        )
         report(progress, 0.55, f"fitting {algo} on {inter.matrix.nnz} interactions")
         seqs = build_sequences(events, inter, weights)
-        model, seconds = _fit(algo, params, inter, items, seqs)
+        model, seconds = _fit(algo, params, inter, items, seqs, preset)
     else:
         report(
             progress,
@@ -550,8 +552,10 @@ def _quick_metrics(
         return metrics, params, fitting.result()
 
 
-def _quick_sequence_metrics(algo, params, events, weights, half_life_days, items) -> dict:
-    """Next-event holdout metrics at ``SEQUENCE_K`` of a sequence family beside popularity."""
+def _quick_sequence_metrics(algo, params, events, weights, half_life_days, items):
+    """Next-event holdout metrics at ``SEQUENCE_K`` of a sequence family beside popularity, and
+    the ``preset`` (family, repeat weight) that ``--algo sequence`` chose there, for the final
+    fit to reuse (None for a single family, or when the holdout could not be made)."""
     try:
         result = evaluate_sequences(
             algo,
@@ -566,8 +570,13 @@ def _quick_sequence_metrics(algo, params, events, weights, half_life_days, items
             baselines=("popularity",),
         )
     except NotEnoughDataError as exc:
-        return {"note": f"no holdout metrics: {exc}"}
-    return {**result["metrics"], "baseline": result["baseline"], "split": "next-event"}
+        return {"note": f"no holdout metrics: {exc}"}, None
+    chosen = result["params"]
+    preset = None
+    if algo == "sequence" and "family_" in chosen and "repeat_weight_" in chosen:
+        preset = (chosen["family_"], chosen["repeat_weight_"])
+    metrics = {**result["metrics"], "baseline": result["baseline"], "split": "next-event"}
+    return metrics, preset
 
 
 def evaluate_sequences(

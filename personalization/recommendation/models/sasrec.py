@@ -10,8 +10,10 @@ product with the item embeddings. Training uses sampled softmax (the true next i
 ``negatives`` items drawn uniformly, shared within a batch) with Adam. The last event of every
 user is never a training target: it is the validation set for early stopping (MRR@20 of up to
 ``VALIDATION_USERS`` users, checked after each epoch; ``patience`` epochs without progress stop
-it, so does ``max_seconds``) and for the repeat weight. The learned weights are kept as numpy
-arrays (``weights_``), so a saved model loads without running code.
+it, so does ``max_seconds``, checked after every batch) and for the repeat weight. Inside
+``--algo sequence`` it learns once, on the split that every family shares (``learn_split``),
+and keeps that network. The learned weights are kept as numpy arrays (``weights_``), so a saved
+model loads without running code.
 """
 
 from __future__ import annotations
@@ -112,21 +114,35 @@ class SASRecRecommender(SequenceRecommender):
         return self.grid_scores(prefix, users, held)
 
     def _learn(self, seqs: Sequences) -> None:
+        inputs, targets = training_windows(seqs, int(self.max_len))
+        prefix, users, held = split_last(seqs, VALIDATION_USERS, int(self.random_state) + 1)
+        self._train(seqs.n_items, inputs, targets, prefix.take_users(users), held)
+
+    def _learn_validated(self, prefix: Sequences, users: np.ndarray, held: np.ndarray) -> None:
+        """Train on every event of ``prefix`` (the held-out ones are already out of it) and
+        stop early on ``held``, the split that the other families are scored on."""
+        inputs, targets = training_windows(prefix, int(self.max_len), keep_last=True)
+        self._train(prefix.n_items, inputs, targets, prefix.take_users(users), held)
+
+    def _train(self, n_items, inputs, targets, val_hist: Sequences, held: np.ndarray) -> None:
+        """Epochs of ``run_epoch`` until ``patience`` epochs bring no better MRR@20 on ``held``
+        (after ``val_hist``) or ``max_seconds`` have passed (checked after every batch); keeps
+        the best epoch's weights."""
         torch = require_torch()
         self._check_sasrec_params()
         torch.manual_seed(int(self.random_state))
         rng = np.random.default_rng(int(self.random_state))
-        inputs, targets = training_windows(seqs, int(self.max_len))
-        prefix, users, held = split_last(seqs, VALIDATION_USERS, int(self.random_state) + 1)
-        val_inputs = padded_tails(prefix.take_users(users), int(self.max_len))
+        val_inputs = padded_tails(val_hist, int(self.max_len))
+        start = time.perf_counter()
+        deadline = start + float(self.max_seconds)
         with torch_threads(torch):
-            net = build_net(torch, seqs.n_items, self.get_params())
+            net = build_net(torch, n_items, self.get_params())
             optimiser = torch.optim.Adam(net.parameters(), lr=float(self.learning_rate))
-            best, best_state, stale, start = -1.0, None, 0, time.perf_counter()
+            best, best_state, stale = -1.0, None, 0
             self.epochs_ = 0
             for _ in range(int(self.epochs)):
                 net.train()
-                run_epoch(torch, net, optimiser, inputs, targets, seqs.n_items, self, rng)
+                run_epoch(torch, net, optimiser, inputs, targets, n_items, self, rng, deadline)
                 self.epochs_ += 1
                 score = mrr_of(predict(torch, net, val_inputs), held) if len(held) else 0.0
                 if score > best:
@@ -134,12 +150,13 @@ class SASRecRecommender(SequenceRecommender):
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
                 else:
                     stale += 1
-                if stale >= int(self.patience) or time.perf_counter() - start > self.max_seconds:
+                if stale >= int(self.patience) or time.perf_counter() >= deadline:
                     break
             if best_state is not None:
                 net.load_state_dict(best_state)
             net.eval()
         self.validation_mrr_ = float(best)
+        self.train_seconds_ = round(time.perf_counter() - start, 3)
         self.weights_ = {k: v.detach().cpu().numpy().copy() for k, v in net.state_dict().items()}
         self.net = net
         self.item_vectors_ = unit_rows(self.weights_["items.weight"][1:])
@@ -243,10 +260,14 @@ def build_net(torch, n_items: int, params: dict):
     return SASRec()
 
 
-def training_windows(seqs: Sequences, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+def training_windows(
+    seqs: Sequences, max_len: int, keep_last: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and next-item targets (users x max_len, int64, item code + 1, 0 pads, left-padded)
-    from each user's events before the last one (the last is kept for validation)."""
-    ends = np.maximum(seqs.user_ptr[1:] - 1, seqs.user_ptr[:-1])
+    from each user's events before the last one (the last is kept for validation), or from all
+    of them with ``keep_last``."""
+    ends = seqs.user_ptr[1:] if keep_last else seqs.user_ptr[1:] - 1
+    ends = np.maximum(ends, seqs.user_ptr[:-1])
     starts = np.maximum(seqs.user_ptr[:-1], ends - max_len - 1)
     length = ends - starts
     keep = length >= 2
@@ -273,11 +294,16 @@ def padded_tails(hist: Sequences, max_len: int) -> np.ndarray:
     return out
 
 
-def run_epoch(torch, net, optimiser, inputs, targets, n_items, params, rng) -> None:
-    """One pass over the windows in random batches, sampled softmax against shared negatives."""
+def run_epoch(
+    torch, net, optimiser, inputs, targets, n_items, params, rng, deadline=float("inf")
+) -> None:
+    """One pass over the windows in random batches, sampled softmax against shared negatives;
+    it stops early once ``time.perf_counter()`` passes ``deadline``."""
     order = rng.permutation(len(inputs))
     size, n_neg = int(params.batch_size), int(min(params.negatives, n_items))
     for start in range(0, len(order), size):
+        if time.perf_counter() >= deadline:
+            break
         batch = order[start : start + size]
         codes = torch.from_numpy(inputs[batch])
         wanted = torch.from_numpy(targets[batch])

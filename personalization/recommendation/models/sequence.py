@@ -1,18 +1,21 @@
 """The default sequence recommender: the best installed sequence family on the latest events.
 
-``fit`` holds out the last event of up to ``VALIDATION_USERS`` users, fits every family of
-``FAMILIES`` whose libraries are installed (sasrec only with PyTorch) on the rest, each learning
-its own repeat weight, and keeps the one with the best MRR@20 on the held-out events, the way
-the default SVD chooses its rank; that family is then fitted on everything with its weight.
-``validation_scores_`` holds each family's MRR@20 and ``family_`` the choice. Everything else
-(scores, reasons, sessions) is the chosen model's (``chosen_``).
+``fit`` holds out the last event of up to ``VALIDATION_USERS`` users ONCE; every family of
+``FAMILIES`` whose libraries are installed (sasrec only with PyTorch, within ``sasrec_seconds``)
+learns once on the rest and is scored on those events for every repeat weight of the grid
+(``learn_split``), and the family and weight with the best MRR@20 are kept, the way the default
+SVD chooses its rank. Only the chosen family then fits on everything, with that weight (sasrec
+keeps the network it learned on the split). ``use_settings(family, weight)`` skips the choice
+(a choice made on a holdout, reused for the final fit). ``validation_scores_`` holds each
+family's MRR@20, ``family_`` the choice; everything else (scores, reasons, sessions) is the
+chosen model's (``chosen_``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from personalization.recommendation.models.base import check_choice
+from personalization.recommendation.models.base import check_choice, check_number
 from personalization.recommendation.models.recent import RecentRecommender
 from personalization.recommendation.models.sasrec import SASRecRecommender, torch_available
 from personalization.recommendation.models.sequential import (
@@ -49,6 +52,14 @@ class SequenceSelector(SequenceRecommender):
         self.sasrec_seconds = sasrec_seconds
         self.random_state = random_state
 
+    def use_settings(self, family: str, repeat_weight: float) -> SequenceSelector:
+        """Let the next ``fit`` use ``family`` with ``repeat_weight`` instead of choosing them on
+        its own split (they were chosen elsewhere, e.g. on the holdout of ``train_recommender``);
+        ``family_`` and ``repeat_weight_`` are then these. Returns ``self``."""
+        check_choice("family", family, list(FAMILIES))
+        self._preset = (family, float(check_number("repeat_weight", repeat_weight, 0.0, 1.0)))
+        return self
+
     def _fit(self, user_items, item_features, user_features, age_days) -> None:
         from personalization.recommendation.sequences import sequences_from_matrix
 
@@ -56,21 +67,26 @@ class SequenceSelector(SequenceRecommender):
         if seqs is None:
             seqs = sequences_from_matrix(user_items, age_days)
         names = self._names()
+        preset = getattr(self, "_preset", None)
         prefix, users, held = split_last(seqs, VALIDATION_USERS, int(self.random_state) + 7)
         scores: dict[str, float] = {}
-        weights: dict[str, float] = {}
-        if len(users) and len(names) > 1:
-            hist = prefix.take_users(users)
+        if preset is not None:
+            self.family_ = preset[0]
+            chosen = self._family(*preset).fit_sequences(seqs, user_items, check=False)
+        elif len(users) == 0 or len(names) == 1:
+            self.family_ = names[0]
+            chosen = self._family(names[0]).fit_sequences(seqs, user_items, check=False)
+        else:
+            fitted, weights = {}, {}
             for name in names:
-                model = self._family(name).fit_sequences(prefix, check=False)
-                found = model.score_sequences(hist, users)
-                scores[name] = mrr_at(found, held)
-                weights[name] = model.repeat_weight_
+                fitted[name] = self._family(name)
+                grid = fitted[name].learn_split(prefix, users, held)
+                weights[name] = max(grid, key=grid.get)
+                scores[name] = grid[weights[name]]
+            self.family_ = max(scores, key=scores.get)
+            chosen = fitted[self.family_].finish(seqs, user_items, weights[self.family_])
         self.validation_scores_ = scores
-        self.family_ = max(scores, key=scores.get) if scores else names[0]
-        repeat = weights.get(self.family_, "auto")
-        chosen = self._family(self.family_, repeat)
-        self.chosen_ = chosen.fit_sequences(seqs, user_items, check=False)
+        self.chosen_ = chosen
         self.similarity_kind = chosen.similarity_kind
         self.repeat_weight_ = chosen.repeat_weight_
         self.sequences_ = seqs
@@ -105,10 +121,3 @@ class SequenceSelector(SequenceRecommender):
 
     def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
         return self.chosen_.item_similarity(items, others)
-
-
-def mrr_at(scores: np.ndarray, held: np.ndarray, k: int = 20) -> float:
-    """MRR@``k`` of the held-out items (ties count against them)."""
-    from personalization.recommendation.models.sequential import mrr_of
-
-    return mrr_of(scores, held, k)

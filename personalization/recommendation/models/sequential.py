@@ -86,7 +86,8 @@ class SequenceRecommender(Recommender):
             self.repeat_weight_ = max(self.validation_scores_, key=self.validation_scores_.get)
         else:
             self.repeat_weight_ = float(self.repeat_weight)
-        if self.repeat_weight != "auto" or self.refit_after_validation:
+        keep = getattr(self, "keep_learned", False)
+        if not keep and (self.repeat_weight != "auto" or self.refit_after_validation):
             self._learn(seqs)
         self.sequences_ = seqs
         self.popularity_unit_ = self.item_popularity_ / max(1e-9, self.item_popularity_.max())
@@ -101,6 +102,31 @@ class SequenceRecommender(Recommender):
         self._learn(prefix)
         self.sequences_ = prefix
         return self.grid_scores(prefix, users, held)
+
+    def learn_split(self, prefix: Sequences, users: np.ndarray, held: np.ndarray) -> dict:
+        """Learn on ``prefix`` (the sequences without the ``held`` last events of ``users``,
+        ``sequences.split_last``) and return ``grid_scores`` on those events: one split shared
+        by several families (``SequenceSelector``), each learning once."""
+        self._check_params()
+        self.n_items_ = prefix.n_items
+        self._learn_validated(prefix, users, held)
+        self.sequences_ = prefix
+        return self.grid_scores(prefix, users, held)
+
+    def finish(self, seqs: Sequences, user_items: sp.csr_matrix, repeat_weight: float) -> Self:
+        """After ``learn_split``: fit on all of ``seqs`` with the ``repeat_weight`` chosen there.
+        A family that costs much to learn (``refit_after_validation`` False: sasrec) keeps what
+        it learned on the split instead of learning again."""
+        self.repeat_weight = float(repeat_weight)
+        self.keep_learned = not self.refit_after_validation
+        try:
+            return self.fit_sequences(seqs, user_items, check=False)
+        finally:
+            del self.keep_learned
+
+    def _learn_validated(self, prefix: Sequences, users: np.ndarray, held: np.ndarray) -> None:
+        """``_learn`` on ``prefix``; a family that stops early watches ``held`` instead."""
+        self._learn(prefix)
 
     def grid_scores(self, seqs: Sequences, users: np.ndarray, held: np.ndarray) -> dict:
         """MRR@``VALIDATION_K`` per weight of ``REPEAT_GRID`` of the ``held`` items after the
@@ -233,7 +259,8 @@ def unit_max(scores: np.ndarray) -> np.ndarray:
 
 def mix(repeat: np.ndarray, explore: np.ndarray, weight: float) -> np.ndarray:
     """``weight x repeat + (1 - weight) x explore`` (float32)."""
-    return (np.float32(weight) * repeat + np.float32(1.0 - weight) * explore).astype(np.float32)
+    mixed = np.float32(weight) * repeat + np.float32(1.0 - weight) * explore
+    return mixed.astype(np.float32, copy=False)
 
 
 def mrr_of(scores: np.ndarray, held: np.ndarray, k: int = VALIDATION_K) -> float:
