@@ -1,11 +1,12 @@
 """Local engine vs Spark (local[2]) on generated events: time, peak memory and NDCG@10.
 
-Run by hand: ``python bench/spark.py --events 1000000 20000000`` (needs requirements-spark.txt
-and Java). For each size, events of ``users = events / 20`` customers in taste groups are written
+Run by hand: ``python bench/spark.py --events 1000000 20000000 [--algo svd als]`` (needs
+requirements-spark.txt and Java). For each size, events of ``users = events / 20`` customers in taste groups are written
 as gzip CSV parts; each engine then runs the documented commands in a fresh database, as separate
 processes (so peak memory is that of one command, its JVM included for Spark):
-``ingest`` (local: one file; spark: the folder), ``train-recommender --algo als`` with the same
-parameters, ``export-recommendations -k 10``. Prints one line per engine and size with seconds
+``ingest`` (local: one file; spark: the folder), ``train-recommender --algo svd`` (the default,
+settings chosen on validation by both engines) or ``--algo als`` with the same parameters, and
+``export-recommendations -k 10`` (local: one Parquet file; spark: a folder of parts). Prints one line per engine and size with seconds
 per step, peak RSS and the holdout NDCG@10, then an estimate for 1B events on a 16-node cluster
 from the measured Spark throughput per core (events per second per core of ingest + train),
 assuming ``NODE_CORES`` cores per node and linear scaling (an upper bound on speed: shuffles
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -30,10 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "spark.json"
 PARAMS = ["--param", "factors=32", "--param", "regularization=0.05", "--param", "alpha=5"]
 MAP = ["--map", "user_id=customer", "--map", "item_id=product", "--map", "timestamp=ts"]
-PART_ROWS = 1_000_000
+PART_ROWS = 250_000
 NODE_CORES = 16
 NODES = 16
 TARGET = 1_000_000_000
+DRIVER_MEMORY = "4g"
 
 
 def write_events(folder: Path, n: int, seed: int = 0) -> Path:
@@ -110,19 +113,26 @@ def run(db: Path, *args: str) -> tuple[dict, float, float]:
     return json.loads(stdout), time.perf_counter() - start, peak
 
 
-def engine(root: Path, name: str, source: Path, n: int) -> dict:
+def engine(root: Path, name: str, source: Path, n: int, algo: str) -> dict:
+    root.mkdir(parents=True, exist_ok=True)
     db = root / f"{name}.duckdb"
     flags = ["--engine", "spark", "--spark-master", "local[2]"] if name == "spark" else []
     ingested, t_ingest, m1 = run(db, "ingest", str(source), *MAP, *flags)
-    trained, t_train, m2 = run(db, "train-recommender", "--algo", "als", *PARAMS, *flags)
-    out = str(root / f"{name}.parquet")
+    params = PARAMS if algo == "als" else []
+    trained, t_train, m2 = run(db, "train-recommender", "--algo", algo, *params, *flags)
+    out = str(root / f"{name}-{algo}.parquet")
     model = ["--model", trained["model_id"]]
     exported, t_export, m3 = run(db, "export-recommendations", *model, "--out", out, *flags)
     return {
         "engine": name,
+        "algo": algo,
         "events": n,
         "rows_loaded": ingested["rows_loaded"],
         "ingest_s": round(t_ingest, 1),
+        "ingest_peak_rss_gb": round(m1, 2),
+        "train_peak_rss_gb": round(m2, 2),
+        "export_peak_rss_gb": round(m3, 2),
+        "fit_s": trained.get("fit_seconds"),
         "train_s": round(t_train, 1),
         "export_s": round(t_export, 1),
         "peak_rss_gb": round(max(m1, m2, m3), 2),
@@ -144,18 +154,24 @@ def estimate(spark: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 20_000_000])
+    parser.add_argument("--algo", nargs="+", default=["svd"], choices=["svd", "als"])
     args = parser.parse_args()
+    if "PERSONALIZATION_SPARK_CONF" not in os.environ:  # a driver big enough for 20M events
+        conf = Path(tempfile.mkdtemp()) / "spark.json"
+        conf.write_text(json.dumps({"spark.driver.memory": DRIVER_MEMORY}))
+        os.environ["PERSONALIZATION_SPARK_CONF"] = str(conf)
     results = []
     for n in args.events:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             whole = write_events(root / "parts", n)
-            for name, source in (("local", whole), ("spark", root / "parts")):
-                row = engine(root, name, source, n)
-                if name == "spark":
-                    row.update(estimate(row))
-                print(json.dumps(row))
-                results.append(row)
+            for algo in args.algo:
+                for name, source in (("local", whole), ("spark", root / "parts")):
+                    row = engine(root / algo, name, source, n, algo)
+                    if name == "spark":
+                        row.update(estimate(row))
+                    print(json.dumps(row), flush=True)
+                    results.append(row)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2))
 

@@ -1,5 +1,6 @@
 """The Spark engine beside the local one on the same small data: the same rows, ids and weights,
-comparable NDCG, identical export columns; and a clear refusal when Spark is not installed.
+comparable NDCG (ALS, and the default SVD with its products on the cluster), identical exported
+rows and columns in a folder of parts; and a clear refusal when Spark is not installed.
 
 One SparkSession (local[2], two shuffle partitions) serves the module; everything that runs Spark
 is done once in ``runs`` and the tests read its results. Skipped without Java or pyspark."""
@@ -21,6 +22,13 @@ from personalization.errors import BadInputError
 
 MAPPING = ["--map", "user_id=customer", "--map", "item_id=product", "--map", "timestamp=ts"]
 PARAMS = ["--param", "factors=16", "--param", "regularization=0.05", "--param", "alpha=5"]
+SVD = ["train-recommender", "--algo", "svd", "--param", "weighting=log"]
+
+
+def read_parts(folder) -> pd.DataFrame:
+    """The parts of a Spark export, in name order, as one frame (ids kept as text)."""
+    parts = sorted(Path(folder).glob("part-*.csv"))
+    return pd.concat([pd.read_csv(p, dtype=str) for p in parts], ignore_index=True)
 
 
 def make_events(seed: int = 0) -> pd.DataFrame:
@@ -72,24 +80,29 @@ def runs(tmp_path_factory):
     with_dupe.to_csv(logs / "a.csv", index=False)
     bad = pd.DataFrame([["", "i01", "view", "2024-01-02 10:00:00"]], columns=events.columns)
     pd.concat([events.iloc[500:], bad]).to_csv(logs / "b.csv.gz", index=False)
+    items = pd.DataFrame({"item_id": [f"i{n:02d}" for n in range(40)]})
+    items["title"] = [f'=HYPERLINK("x","{n}")' if n % 3 == 0 else f"Item {n}" for n in range(40)]
+    items.to_csv(root / "items.csv", index=False)
     db = root / "both.duckdb"
     out = {"db": db, "root": root}
     try:
         out["local_ingest"] = cli("--db", db, "ingest", root / "all.csv", *MAPPING)
+        cli("--db", db, "ingest", root / "items.csv", "--kind", "items")
         out["spark_ingest"] = cli(
             "--db", db, "ingest", logs, *MAPPING, "--table", "big", "--engine", "spark"
         )
+        out["local_profile"] = cli("--db", db, "profile", "events")
+        out["spark_profile"] = cli("--db", db, "profile", "big", "--engine", "spark")
+        out["readiness"] = cli("--db", db, "readiness", "--table", "big", "--engine", "spark")
         train = ["train-recommender", "--algo", "als", *PARAMS, "--param", "iterations=5"]
         out["local"] = cli("--db", db, *train)
         out["spark"] = cli("--db", db, *train, "--table", "big", "--engine", "spark")
-        export = ["export-recommendations", "-k", "5"]
-        out["local_export"] = cli(
-            "--db", db, *export, "--model", out["local"]["model_id"], "--out", root / "l.csv"
-        )
-        out["spark_export"] = cli(
-            "--db", db, *export, "--model", out["spark"]["model_id"], "--out", root / "s.csv",
-            "--engine", "spark",
-        )  # fmt: skip
+        out["local_svd"] = cli("--db", db, *SVD)
+        out["spark_svd"] = cli("--db", db, *SVD, "--table", "big", "--engine", "spark")
+        export = ["export-recommendations", "-k", "5", "--model", out["spark_svd"]["model_id"]]
+        export += ["--control-share", "0.25"]
+        out["local_export"] = cli("--db", db, *export, "--out", root / "l.csv")
+        out["spark_export"] = cli("--db", db, *export, "--out", root / "s.csv", "--engine", "spark")
         yield out
     finally:
         spark.stop()
@@ -111,6 +124,20 @@ def test_ingest_reads_a_folder_with_the_same_rules_into_a_recorded_dataset(runs)
     folder = Path(record["path"])
     assert folder.parent == runs["db"].parent / "both_parquet"
     assert any(p.name.startswith("event_date=") for p in folder.iterdir())
+
+
+def test_profile_and_readiness_of_a_dataset_through_spark(runs):
+    local, spark = runs["local_profile"], runs["spark_profile"]
+    keys = ("rows", "n_users", "n_items", "users_with_2_or_more", "events_per_type")
+    assert {k: spark[k] for k in keys} == {k: local[k] for k in keys}
+    assert spark["interactions_per_user"] == local["interactions_per_user"]
+    assert spark["date_range"] == local["date_range"]
+    assert spark["events_per_day"] == local["events_per_day"]
+    assert {c["column"] for c in spark["columns"]} >= {"user_id", "item_id", "timestamp"}
+    ready = runs["readiness"]
+    assert ready["can_recommend"] and ready["engine"] == "spark"
+    (scale,) = [c for c in ready["checks"] if c["check"] == "recommender: scale"]
+    assert f"{local['rows']:,} events" in scale["message"]
 
 
 def test_spark_training_gives_the_same_ids_and_weights(runs):
@@ -145,12 +172,42 @@ def test_a_spark_model_is_served_in_process(runs):
     assert (frame["item_id"].str[1:].astype(int) // 10 == 1).sum() >= 3  # u001 is in group 1
 
 
-def test_spark_export_has_the_same_columns_and_users(runs):
-    local = pd.read_csv(runs["local_export"]["path"])
-    spark = pd.read_csv(runs["spark_export"]["path"])
+def test_spark_svd_matches_the_local_default_svd(runs):
+    from personalization import registry
+
+    local, spark = runs["local_svd"], runs["spark_svd"]
+    assert spark["algo"] == "svd" and spark["params"]["engine"] == "spark"
+    for key in ("rank_", "reg_", "popularity_reg_"):  # the same settings chosen on validation
+        assert spark["params"][key] == local["params"][key]
+    assert spark["metrics"]["baseline"] == local["metrics"]["baseline"]
+    assert spark["metrics"]["ndcg@10"] > 2 * spark["metrics"]["baseline"]["ndcg@10"]
+    assert abs(spark["metrics"]["ndcg@10"] - local["metrics"]["ndcg@10"]) <= 0.05 * max(
+        local["metrics"]["ndcg@10"], 1e-9
+    )
+    local_art, _ = registry.load_model(local["model_id"], db=runs["db"])
+    spark_art, _ = registry.load_model(spark["model_id"], db=runs["db"])
+    assert type(spark_art.model) is type(local_art.model)
+    assert list(spark_art.interactions.item_ids) == list(local_art.interactions.item_ids)
+    matrix = local_art.interactions.matrix
+    users = np.arange(matrix.shape[0])
+    local_recs, _ = local_art.model.recommend(users, matrix, n=5)
+    spark_recs, _ = spark_art.model.recommend(users, matrix, n=5)
+    assert (local_recs == spark_recs).mean() > 0.9  # the same lists up to float rounding
+
+
+def test_spark_export_writes_parts_with_the_local_rows_and_formula_safe_cells(runs):
+    local = pd.read_csv(runs["local_export"]["path"], dtype=str)
+    folder = Path(runs["spark_export"]["path"])
+    assert folder.is_dir() and runs["spark_export"]["parts"] == len(list(folder.iterdir())) >= 1
+    spark = read_parts(folder)
     assert list(spark.columns) == list(local.columns)
+    assert "title" in spark.columns and "group" in spark.columns
     assert runs["spark_export"]["rows"] == runs["local_export"]["rows"] == 400
-    assert list(pd.unique(spark["user_id"])) == list(pd.unique(local["user_id"]))
+    for key in ("users", "control_users"):
+        assert runs["spark_export"][key] == runs["local_export"][key]
+    pd.testing.assert_frame_equal(spark.drop(columns="score"), local.drop(columns="score"))
+    titles = spark["title"].dropna()
+    assert titles.str.startswith("'=").any() and not titles.str.startswith("=").any()
 
 
 def test_engine_spark_refuses_with_the_install_commands_without_pyspark(monkeypatch):
@@ -178,4 +235,6 @@ def test_engine_spark_refuses_other_kinds_and_algorithms_before_starting(db):
     with pytest.raises(BadInputError, match="--engine spark loads events"):
         ingest.ingest_files("logs/*.csv", kind="customers", db=db)
     with pytest.raises(BadInputError, match="--algo als"):
-        training.train_recommender("svd", db=db)
+        training.train_recommender("ease", db=db)
+    with pytest.raises(BadInputError, match="weighting=log"):
+        training.train_recommender("svd", params={"weighting": "bm25"}, db=db)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from personalization.cli import LibraryChoices, parse_pairs
+from personalization.cli import LibraryChoices, parse_pairs, progress_bar
 from personalization.cli.recommend import add_engine_flags
 from personalization.errors import BadInputError
 
@@ -67,8 +67,11 @@ def register(sub) -> None:
     p = sub.add_parser("profile", help="data-quality profile of a table")
     p.add_argument("table", nargs="?", help="the table, e.g. events")
     p.add_argument("--table", dest="table_flag", metavar="NAME", help="the table, as a flag")
+    add_engine_flags(p)
     p.set_defaults(func=cmd_profile)
     p = sub.add_parser("readiness", help="is there enough data to train, and what is missing")
+    p.add_argument("--table", default="events", help="with --engine spark: the events dataset")
+    add_engine_flags(p)
     p.set_defaults(func=cmd_readiness)
 
 
@@ -89,7 +92,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
         from personalization.spark import ingest as spark_ingest
 
         return spark_ingest.ingest_files(args.file, master=args.spark_master, **options)
-    report = ingest.ingest_file(args.file, **options)
+    report = ingest.ingest_file(args.file, **options, progress=progress_bar())
     data = report.to_dict()
     return {k: data[k] for k in REPORT_KEYS if k in data}
 
@@ -109,10 +112,18 @@ def cmd_profile(args: argparse.Namespace) -> dict[str, Any]:
             "profile takes one table, as TABLE or --table NAME; e.g. python -m personalization "
             "profile events"
         )
+    if args.engine == "spark":
+        from personalization.spark import profile as spark_profile
+
+        return spark_profile.profile_dataset(table, master=args.spark_master, db=args.db)
     return profile.profile_table(table, db=args.db)
 
 
 def cmd_readiness(args: argparse.Namespace) -> dict[str, Any]:
     from personalization.data import profile
 
+    if args.engine == "spark":
+        from personalization.spark import profile as spark_profile
+
+        return spark_profile.readiness(args.table, master=args.spark_master, db=args.db)
     return profile.readiness(db=args.db)

@@ -1,5 +1,6 @@
-"""Implicit ALS with Spark MLlib on the same weighted, decayed matrix as local training, saved in
-the product's own artifact format.
+"""Training on Spark: the default SVD (``spark.svd``: the local model's randomized SVD with its
+matrix products on the cluster) and implicit ALS with Spark MLlib, on the same weighted, decayed
+matrix as local training, saved in the product's own artifact format.
 
 The events (a Parquet dataset of ``spark.ingest``, or a DuckDB table) are cut by user across the
 cluster and each part is weighed by the library's own ``build_interactions`` (the same event
@@ -41,13 +42,16 @@ from personalization.recommendation.reasons import reason_inputs
 from personalization.recommendation.training import (
     EVAL_MAX_USERS,
     MIN_INTERACTIONS,
+    SEARCH_CELLS,
+    SEARCH_MIN_USERS,
     event_weights_for,
 )
+from personalization.spark import svd as spark_svd
 from personalization.spark.session import spark_session
 from personalization.store import events as store_events
 from personalization.store import parquet_tables
 
-ALGOS = ("als",)
+ALGOS = ("svd", "als")
 EVENT_COLUMNS = ("user_id", "item_id", "event_type", "timestamp", "value", "session_id")
 PAIR_SCHEMA = "user_id string, item_id string, weight float, age double"
 DEFAULTS = {"factors": 64, "regularization": 0.01, "alpha": 1.0, "iterations": 15}
@@ -302,7 +306,16 @@ def score_model(model, data: dict, k: int) -> dict:
     return evaluation.evaluate_recs(recs, data["test"], inter.matrix, k, users)
 
 
-def holdout(spark, train_ev, test_ev, weights, half_life_days, params, k, seed) -> dict:
+def fit_model(spark, algo, pairs, inter, params, preset=None):
+    """``algo`` fitted on the cluster: (model, seconds)."""
+    if algo == "svd":
+        return spark_svd.fit_svd(spark, inter, params, preset)
+    return fit_als(spark, pairs, inter, params)
+
+
+def holdout(
+    spark, algo, train_ev, test_ev, weights, half_life_days, params, k, seed, preset=None
+) -> dict:
     """Fit on the train part on the cluster, score on the test part beside popularity."""
     data = eval_data(train_ev, test_ev, weights, half_life_days, seed)
     n_items = data["inter"].matrix.shape[1]
@@ -313,7 +326,7 @@ def holdout(spark, train_ev, test_ev, weights, half_life_days, params, k, seed) 
             f"meaningless. Use -k {n_items} or less."
         )
     try:
-        model, seconds = fit_als(spark, data["pairs"], data["inter"], params)
+        model, seconds = fit_model(spark, algo, data["pairs"], data["inter"], params, preset)
     finally:
         data["pairs"].unpersist()
     baseline = make_recommender("popularity").fit(data["inter"].matrix)
@@ -346,10 +359,41 @@ def choose_params(spark, train_ev, split, weights, half_life_days, params, seed)
     return {**params, **dict(zip(open_, best, strict=True))}
 
 
-def public_params(model: ALSRecommender) -> dict:
-    """The model's parameters that are plain values (as local training saves them)."""
-    plain = (str, int, float, bool)
-    return {k: v for k, v in model.get_params().items() if v is None or isinstance(v, plain)}
+def choose_settings(spark, algo, train_ev, split, weights, half_life_days, params, seed):
+    """What was left open, chosen on a validation split of ``train_ev``: ALS's ``GRID``, or for
+    SVD the weighting, rank, reg and popularity_reg (as local training's ``_choose_settings``:
+    one split, a coordinate search with the SVDs on the cluster). Returns (params, preset)."""
+    if algo != "svd":
+        return choose_params(spark, train_ev, split, weights, half_life_days, params, seed), None
+    if not spark_svd.open_settings(params):
+        return params, None
+    try:
+        fit_ev, val_ev = split_events(train_ev, split, 0.2, seed + 1)
+        data = eval_data(fit_ev, val_ev, weights, half_life_days, seed)
+    except NotEnoughDataError:
+        return params, None
+    data["pairs"].unpersist()
+    matrix, users = data["inter"].matrix, data["users"]
+    cap = max(SEARCH_MIN_USERS, int(SEARCH_CELLS // matrix.shape[1]))
+    if len(users) > cap:
+        users = np.sort(np.random.default_rng(seed).choice(users, cap, replace=False))
+    weightings = (params["weighting"],) if "weighting" in params else spark_svd.AUTO_WEIGHTINGS
+    scores = spark_svd.search(spark, matrix, users, data["test"][users], params, weightings)
+    weighting, preset = spark_svd.best_of(scores)
+    return {**params, "weighting": weighting}, preset
+
+
+LEARNED = (("rank_", int), ("reg_", float), ("popularity_reg_", float))
+
+
+def public_params(model) -> dict:
+    """The model's plain parameters and learned choices (as local training saves them)."""
+    plain = (str, int, float, bool, tuple, list)
+    out = {k: v for k, v in model.get_params().items() if v is None or isinstance(v, plain)}
+    for name, kind in LEARNED:
+        if hasattr(model, name):
+            out[name] = kind(getattr(model, name))
+    return out
 
 
 # ---------------------------------------------------------------- the commands
@@ -362,10 +406,12 @@ def check_algo(algo: str, params: dict) -> None:
             f"the local engine for {algo}."
         )
     make_recommender(algo, **params)
+    if algo == "svd":
+        spark_svd.check_params(params)
 
 
 def train_recommender(
-    algo: str = "als",
+    algo: str = "svd",
     params: Mapping[str, Any] | None = None,
     event_weights: Mapping[str, float] | None = None,
     half_life_days: float | None = None,
@@ -376,7 +422,8 @@ def train_recommender(
 ) -> dict:
     """``training.train_recommender`` on Spark: a quick holdout (temporal 80/20 when there are
     timestamps, else random) choosing what was left open and measuring beside popularity, then
-    ALS on every event, saved as an ``ALSRecommender`` artifact. Returns the same keys
+    ``algo`` on every event (the SVD of ``spark.svd`` or MLlib's ALS), saved as the library's
+    ``SVDRecommender`` or ``ALSRecommender`` artifact. Returns the same keys
     (``model_id``, ``status``, ``algo``, ``params``, ``n_users``, ``n_items``, ``nnz``,
     ``fit_seconds``, ``metrics``) and ``engine``."""
     params = dict(params or {})
@@ -387,11 +434,13 @@ def train_recommender(
     try:
         check_weights_known(events, weights)
         now = latest_time(events)
-        metrics, params = quick_metrics(spark, events, weights, half_life_days, params, now)
+        metrics, params, preset = quick_metrics(
+            spark, algo, events, weights, half_life_days, params, now
+        )
         pairs = weighted_pairs(events, weights, half_life_days, now).cache()
         inter = collect_interactions(pairs, now)
         check_enough(inter)
-        model, seconds = fit_als(spark, pairs, inter, params)
+        model, seconds = fit_model(spark, algo, pairs, inter, params, preset)
         pairs.unpersist()
         reduced = reason_events(events)
     finally:
@@ -435,16 +484,23 @@ def train_recommender(
     }
 
 
-def quick_metrics(spark, events, weights, half_life_days, params, now) -> tuple[dict, dict]:
-    """Holdout metrics at 10 (temporal 80/20 with timestamps, else random) and the params."""
+def quick_metrics(spark, algo, events, weights, half_life_days, params, now):
+    """Holdout metrics at 10 (temporal 80/20 with timestamps, else random), the params and the
+    SVD preset (rank, reg, popularity_reg) the final fit reuses (None for ALS)."""
     split = "temporal" if now is not None else "random"
+    preset = None
     try:
         train_ev, test_ev = split_events(events, split, 0.2, 0)
-        params = choose_params(spark, train_ev, split, weights, half_life_days, params, 0)
-        result = holdout(spark, train_ev, test_ev, weights, half_life_days, params, QUICK_K, 0)
+        params, preset = choose_settings(
+            spark, algo, train_ev, split, weights, half_life_days, params, 0
+        )
+        result = holdout(
+            spark, algo, train_ev, test_ev, weights, half_life_days, params, QUICK_K, 0, preset
+        )
     except NotEnoughDataError as exc:
-        return {"note": f"no holdout metrics: {exc}"}, params
-    return {**result["metrics"], "baseline": result["baseline"], "split": split}, params
+        return {"note": f"no holdout metrics: {exc}"}, params, preset
+    metrics = {**result["metrics"], "baseline": result["baseline"], "split": split}
+    return metrics, params, preset
 
 
 def reason_events(events) -> pd.DataFrame:
@@ -458,7 +514,7 @@ def reason_events(events) -> pd.DataFrame:
 
 
 def evaluate_recommender(
-    algo: str = "als",
+    algo: str = "svd",
     params: Mapping[str, Any] | None = None,
     event_weights: Mapping[str, float] | None = None,
     split: str = "temporal",
@@ -485,8 +541,12 @@ def evaluate_recommender(
     try:
         check_weights_known(events, weights)
         train_ev, test_ev = split_events(events, split, test_size, seed)
-        params = choose_params(spark, train_ev, split, weights, half_life_days, params, seed)
-        result = holdout(spark, train_ev, test_ev, weights, half_life_days, params, k, seed)
+        params, preset = choose_settings(
+            spark, algo, train_ev, split, weights, half_life_days, params, seed
+        )
+        result = holdout(
+            spark, algo, train_ev, test_ev, weights, half_life_days, params, k, seed, preset
+        )
     finally:
         events.unpersist()
     return {**result, "split": split, "test_size": test_size, "k": k, "engine": "spark"}

@@ -1,0 +1,269 @@
+"""The local default SVD (``models.svd``) with its matrix products on the cluster.
+
+The matrix is the same weighted, decayed user-item matrix local training builds (the pairs are
+weighed on the executors by ``spark.training.weighted_pairs``; the driver gathers them into the
+artifact's ``Interactions``, which the served model needs anyway). Its row blocks are sent to the
+executors once and cached; from then on every product with the matrix runs there:
+
+- the column norms (one pass), which give the popularity scaling ``D`` of ``Factors.fit``;
+- the randomized subspace iteration of ``models.svd.truncated_svd`` (Halko et al.), each step
+  ``X^T (X Q)`` summed block by block on the executors (one pass, an n_items x l result on the
+  driver, l = rank + 10), re-orthonormalised on the driver by the library's ``orthonormalise``;
+- the final Rayleigh-Ritz step (the l x l Gram matrix of ``X Q``, one pass).
+
+The math, the starting block and its random seed are those of ``truncated_svd``, so the factors
+are the local ones up to float rounding. The post-processing is the library's: ``Factors`` (its
+``shrinkage`` and ``search``) and the learned attributes of ``SVDRecommender``, saved in the
+product's artifact format. Settings left open (``weighting``, ``rank``, ``reg``,
+``popularity_reg``) are chosen as local training chooses them: one validation split of the
+training part, a coordinate search with one cluster SVD per weighting and popularity setting at
+the largest rank, every rank and shrinkage scored from it. Weightings: ``none``, ``log`` and
+``binary`` (``bm25`` needs the model's own weighing, which is private: use the local engine).
+"""
+
+from __future__ import annotations
+
+import operator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from personalization.errors import BadInputError, NotEnoughDataError
+from personalization.evaluation import holdout_split
+from personalization.recommendation.models import make_recommender
+from personalization.recommendation.models.base import WORKERS, random_state, weigh
+from personalization.recommendation.models.svd import (
+    AUTO,
+    ITEMS_PER_RANK,
+    RANK_BUDGET,
+    SMALL_RANKS,
+    VALIDATION_CELLS,
+    Factors,
+    SVDRecommender,
+    orthonormalise,
+)
+
+WEIGHTINGS = ("none", "log", "binary")
+AUTO_WEIGHTINGS = ("log", "binary")
+OVERSAMPLE = 10
+BLOCK_CELLS = 2_000_000  # nonzeros per cached row block
+
+
+def check_params(params: dict) -> None:
+    """``BadInputError`` for a weighting the cluster SVD does not compute (bm25)."""
+    weighting = params.get("weighting", "log")
+    if weighting not in WEIGHTINGS:
+        raise BadInputError(
+            f"--engine spark --algo svd weighs with {', '.join(WEIGHTINGS)}; got "
+            f"weighting={weighting}. Use --param weighting=log, or the local engine for it."
+        )
+
+
+def matrix_blocks(spark, matrix: sp.csr_matrix):
+    """The rows of ``matrix`` in blocks of about ``BLOCK_CELLS`` nonzeros, as a cached RDD of CSR
+    blocks spread over the cluster (row order does not matter: only ``X^T X`` is used)."""
+    context = spark.sparkContext
+    rows_per = max(1, int(BLOCK_CELLS * matrix.shape[0] // max(1, matrix.nnz)))
+    blocks = [matrix[a : a + rows_per] for a in range(0, matrix.shape[0], rows_per)]
+    slices = max(1, min(len(blocks), 4 * context.defaultParallelism))
+    return context.parallelize(blocks, slices).cache()
+
+
+def column_norms(blocks, weighting: str, n_items: int) -> np.ndarray:
+    """The squared norm of each weighted column (float64), summed over the blocks."""
+
+    def norms(block: sp.csr_matrix) -> np.ndarray:
+        weighted = weigh(block, weighting)
+        return np.asarray(weighted.multiply(weighted).sum(axis=0), dtype=np.float64).ravel()
+
+    return blocks.map(norms).treeReduce(operator.add) if n_items else np.zeros(0)
+
+
+def gram_pass(blocks, context, weighting: str, columns: np.ndarray, basis: np.ndarray):
+    """``X_s^T (X_s Q)`` with ``X_s = weigh(X) diag(columns)``, as (l, n_items) float32."""
+    shared = context.broadcast((np.asarray(columns[:, None] * basis, dtype=np.float32), columns))
+
+    def part(block: sp.csr_matrix) -> np.ndarray:
+        scaled_basis, cols = shared.value
+        weighted = weigh(block, weighting).astype(np.float32)
+        product = np.asarray(weighted @ scaled_basis)
+        return np.asarray(weighted.T @ product).T * cols
+
+    try:
+        return blocks.map(part).treeReduce(operator.add).astype(np.float32)
+    finally:
+        shared.unpersist()
+
+
+def ritz_pass(blocks, context, weighting: str, columns: np.ndarray, basis: np.ndarray):
+    """``(X_s Q)^T (X_s Q)`` (l x l, float64), the Rayleigh-Ritz step."""
+    shared = context.broadcast(np.asarray(columns[:, None] * basis, dtype=np.float32))
+
+    def part(block: sp.csr_matrix) -> np.ndarray:
+        weighted = weigh(block, weighting).astype(np.float32)
+        product = np.asarray(weighted @ shared.value, dtype=np.float64)
+        return product.T @ product
+
+    try:
+        return blocks.map(part).treeReduce(operator.add)
+    finally:
+        shared.unpersist()
+
+
+def cluster_factors(
+    blocks,
+    context,
+    n_items: int,
+    weighting: str,
+    rank: int,
+    popularity_reg: float,
+    n_iter: int,
+    rng,
+    start: np.ndarray | None = None,
+) -> Factors:
+    """``Factors.fit`` of ``weigh(X)``, with every product with X on the cluster."""
+    norms = column_norms(blocks, weighting, n_items)
+    mean = float(norms[norms > 0].mean()) if (norms > 0).any() else 1.0
+    scale = np.sqrt(1.0 + popularity_reg * norms / mean).astype(np.float32)
+    columns = (1.0 / (scale * np.sqrt(mean))).astype(np.float32)
+    width = min(rank + OVERSAMPLE, n_items)
+    block = rng.standard_normal((n_items, width)).astype(np.float32)
+    if start is not None:
+        seeded = min(start.shape[1], width)
+        block[:, :seeded] = start[:, :seeded]
+    basis = orthonormalise(block)
+    for _ in range(max(0, int(n_iter))):
+        gram = gram_pass(blocks, context, weighting, columns, basis)
+        basis = orthonormalise(np.ascontiguousarray(gram.T))
+    values, vectors = np.linalg.eigh(ritz_pass(blocks, context, weighting, columns, basis))
+    order = np.argsort(values)[::-1][:rank]
+    singular = np.sqrt(np.clip(values[order], 0, None)).astype(np.float32)
+    factors = np.ascontiguousarray(basis @ vectors[:, order].astype(np.float32))
+    return Factors(factors, singular, scale)
+
+
+def rank_grid(model: SVDRecommender, shape: tuple[int, int]) -> list[int]:
+    """The ranks the local model tries on a matrix of ``shape`` (as ``SVDRecommender`` does)."""
+    n_users, n_items = shape
+    if model.rank not in AUTO:
+        return [min(int(model.rank), max(1, min(shape) - 1))]
+    max_rank = max(1, min(shape) - 1)
+    small = SMALL_RANKS if max_rank < 2 * min(model.rank_grid) else ()
+    limit = min(n_items // ITEMS_PER_RANK, np.sqrt(RANK_BUDGET / (n_users + n_items)))
+    limit = max(min(model.rank_grid), limit)
+    return sorted({min(int(k), max_rank) for k in (*small, *model.rank_grid) if k <= limit})
+
+
+def grid(value: Any, values: tuple[float, ...]) -> list[float]:
+    return [float(v) for v in values] if value in AUTO else [float(value)]
+
+
+def search(
+    spark,
+    matrix: sp.csr_matrix,
+    users: np.ndarray,
+    held: sp.csr_matrix,
+    params: dict,
+    weightings: tuple[str, ...],
+) -> dict[tuple[str, int, float, float], float]:
+    """``SVDRecommender.search`` with the SVDs on the cluster: NDCG@10 of ``held`` for the
+    settings of a coordinate search (the first weighting at every popularity setting, the others
+    at the best one; each SVD after the first warm-started with half the power iterations)."""
+    model = make_recommender("svd", **params)
+    ranks = rank_grid(model, matrix.shape)
+    regs = grid(model.reg, model.reg_grid)
+    pops = grid(model.popularity_reg, model.popularity_reg_grid)
+    rng = random_state(model.random_state)
+    blocks = matrix_blocks(spark, matrix)
+    results: dict[tuple[str, int, float, float], float] = {}
+    start = None
+    try:
+        with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(regs) - 1))) as pool:
+            for weighting in weightings:
+                rows = weigh(matrix[users], weighting).astype(np.float32)
+                if weighting == weightings[0]:
+                    tried = pops
+                else:
+                    tried = [max(results, key=lambda key: (results[key], -key[3]))[3]]
+                for pop in tried:
+                    n_iter = model.n_iter if start is None else max(1, int(model.n_iter) // 2)
+                    factors = cluster_factors(
+                        blocks, spark.sparkContext, matrix.shape[1], weighting, max(ranks),
+                        pop, n_iter, rng, start,
+                    )  # fmt: skip
+                    start = factors.vectors
+                    for (rank, reg), score in factors.search(rows, held, ranks, regs, pool).items():
+                        results[(weighting, rank, reg, pop)] = score
+    finally:
+        blocks.unpersist()
+    return results
+
+
+def best_of(scores: dict) -> tuple[str, tuple[int, float, float]]:
+    """The best setting as local training breaks ties: smaller rank, larger reg, smaller pop."""
+    weighting, rank, reg, pop = max(scores, key=lambda k: (scores[k], -k[1], k[2], -k[3]))
+    return weighting, (rank, reg, pop)
+
+
+def open_settings(params: dict) -> bool:
+    model = make_recommender("svd", **params)
+    auto = any(v in AUTO for v in (model.rank, model.reg, model.popularity_reg))
+    return auto or "weighting" not in params
+
+
+def fit_svd(spark, inter, params: dict, preset=None) -> tuple[SVDRecommender, float]:
+    """The ``SVDRecommender`` of ``inter``'s matrix with its SVD on the cluster, and the
+    seconds it took; ``preset`` (rank, reg, popularity_reg) as chosen by the search, else open
+    settings are validated on a holdout of the matrix's own interactions, as the local model
+    validates them."""
+    import time
+
+    check_params(params)
+    matrix = inter.matrix
+    model = make_recommender("svd", **params)
+    started = time.perf_counter()
+    if preset is None and open_settings({"weighting": model.weighting, **params}):
+        rng = random_state(model.random_state)
+        n_val = min(int(model.validation_users), max(100, int(VALIDATION_CELLS // matrix.shape[1])))
+        train, users, held = holdout_split(matrix, float(model.validation_fraction), n_val, rng)
+        if not len(users):
+            raise NotEnoughDataError(
+                "Choosing the rank or regularisation needs users with at least 2 interactions "
+                "to hold some out; found none. Give rank, reg and popularity_reg (e.g. "
+                "--param rank=16 --param reg=0 --param popularity_reg=0) or load more events."
+            )
+        scores = search(spark, train, users, held, params, (model.weighting,))
+        _, preset = best_of(scores)
+    max_rank = max(1, min(matrix.shape) - 1)
+    if preset is None:
+        preset = (int(model.rank), float(model.reg), float(model.popularity_reg))
+    rank, reg, pop = min(int(preset[0]), max_rank), float(preset[1]), float(preset[2])
+    blocks = matrix_blocks(spark, matrix)
+    try:
+        rng = random_state(model.random_state)
+        factors = cluster_factors(
+            blocks, spark.sparkContext, matrix.shape[1], model.weighting, rank, pop,
+            int(model.n_iter), rng,
+        )  # fmt: skip
+    finally:
+        blocks.unpersist()
+    learned(model, matrix, factors, rank, reg, pop)
+    return model, time.perf_counter() - started
+
+
+def learned(model: SVDRecommender, matrix, factors: Factors, rank, reg, pop) -> None:
+    """Set what ``SVDRecommender.fit`` learns, from ``factors`` computed on the cluster."""
+    model.n_users_, model.n_items_ = matrix.shape
+    model.item_popularity_ = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
+    users_per_item = np.bincount(matrix.indices, minlength=matrix.shape[1])
+    model.idf_ = np.log1p(matrix.shape[0] / (1.0 + users_per_item)).astype(np.float32)
+    model.mean_user_length_ = float(np.diff(matrix.indptr).mean()) or 1.0
+    model.rank_, model.reg_, model.popularity_reg_ = int(rank), float(reg), float(pop)
+    model.item_factors_ = factors.vectors
+    model.singular_values_ = factors.values
+    model.item_scale_ = factors.scale
+    model.shrinkage_ = factors.shrinkage(float(reg))
+    model.input_factors_ = factors.vectors / factors.scale[:, None] * model.shrinkage_
+    model.output_factors_ = factors.vectors * factors.scale[:, None]
