@@ -1,11 +1,12 @@
 """REST service latency: in process (model loaded), then under load on loopback.
 
-Run by hand: ``python bench/serve.py [--users 200000 --items 20000 --events 1000000]``
-(``--in-process-only`` stops after the first table).
+Run by hand: ``python bench/serve.py [--users 200000 --items 20000 --events 1000000]
+[--workers 2] [--keep DIR]`` (``--in-process-only`` stops after the first table; ``--keep DIR``
+builds the data and models in DIR once and reuses them, each run on a fresh copy).
 In a temporary folder it generates events with numpy (users in taste groups, items drawn mostly
 from their group's block with a long-tailed popularity), ingests them, trains SVD with fixed
 parameters (rank 32, so it is quick) and a second one to promote later. Then, each against a
-uvicorn subprocess on 127.0.0.1 (one worker, access log off):
+``serve`` subprocess on 127.0.0.1 (``--workers`` processes, access log off):
 
 1. ``floor``: a bare FastAPI endpoint returning a constant (the framework's own floor);
 2. ``top10``: ``GET /recommendations/{user}?k=10`` (95% known users, 5% unknown ones);
@@ -23,7 +24,9 @@ fixed list of ten items (the floor), all in the same run (``--in-process-request
 Then each phase with ``--requests`` requests (20,000) from ``--clients`` (50) concurrent httpx async clients
 in this process, bounded by ``--seconds`` per phase; phases 3 and 4 last as long as the writer
 needs (at least ``--requests // 4`` requests). Also, one client at a time (2,000 requests) against
-the floor and top-10, which is the latency without queueing. Latency is measured by the client
+the floor and top-10, which is the latency without queueing. Both servers run with
+``--workers`` (2) uvicorn worker processes; the client runs on the same machine and takes CPU
+from them (on 2 cores it is part of what is measured). Latency is measured by the client
 (queueing in the server included); ``server p50/p99`` is the handler's own time from the
 ``Server-Timing`` header. Prints a table and writes ``bench/out/serve.json``.
 """
@@ -34,6 +37,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -47,6 +51,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from personalization import config  # noqa: E402
 from personalization.data.ingest import ingest_file  # noqa: E402
 from personalization.recommendation import training  # noqa: E402
 
@@ -58,12 +63,13 @@ FIXED_LIST = [
     {"rank": r, "item_id": f"SKU{r}", "score": 1.0 / r, "reason": "Popular with all customers"}
     for r in range(1, 11)
 ]
-FLOOR_APP = """
+FLOOR_APP = f"""
 from fastapi import FastAPI
 app = FastAPI()
+BODY = {{"user": "1", "known": True, "model_id": "fixed", "items": {FIXED_LIST!r}}}
 @app.get("/constant")
 async def constant():
-    return {"user": "1", "items": []}
+    return BODY
 """
 
 
@@ -285,6 +291,23 @@ def percentiles(prefix: str, values: list[float]) -> dict:
     }
 
 
+def build(folder: Path, db: Path, args) -> dict:
+    """Events, ingest and two SVD models in ``folder``; what was built and how long it took."""
+    out: dict = {}
+    start = time.perf_counter()
+    write_events(folder / "events.parquet", args.users, args.items, args.events, seed=0)
+    write_events(folder / "more.parquet", args.users, args.items, args.events // 5, seed=1)
+    ingest_file(folder / "events.parquet", kind="events", db=db)
+    out["ingest_s"] = round(time.perf_counter() - start, 1)
+    start = time.perf_counter()
+    first = training.train_recommender(algo="svd", params=SVD_PARAMS, db=db)
+    out["train_s"] = round(time.perf_counter() - start, 1)
+    second = training.train_recommender(algo="svd", params=SVD_PARAMS | {"rank": 24}, db=db)
+    out["model"] = {k: first[k] for k in ("model_id", "n_users", "n_items", "nnz")}
+    out["second"] = second["model_id"]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--users", type=int, default=200_000)
@@ -295,6 +318,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0, help="limit per phase")
     parser.add_argument("--in-process-requests", type=int, default=2000)
     parser.add_argument("--in-process-only", action="store_true")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn workers (both servers)")
+    parser.add_argument(
+        "--keep", help="build the data in this folder and keep it; a later run reuses it"
+    )
     parser.add_argument(
         "--db", help="an existing database with a promoted recommender (skips data)"
     )
@@ -305,20 +332,23 @@ def main() -> None:
         return
     result: dict = {"config": vars(args) | {"svd": SVD_PARAMS}}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+        folder = Path(args.keep or tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         db = folder / "serve.duckdb"
-        start = time.perf_counter()
-        write_events(folder / "events.parquet", args.users, args.items, args.events, seed=0)
-        write_events(folder / "more.parquet", args.users, args.items, args.events // 5, seed=1)
-        ingest_file(folder / "events.parquet", kind="events", db=db)
-        result["ingest_s"] = round(time.perf_counter() - start, 1)
-        start = time.perf_counter()
-        first = training.train_recommender(algo="svd", params=SVD_PARAMS, db=db)
-        result["train_s"] = round(time.perf_counter() - start, 1)
-        second = training.train_recommender(algo="svd", params=SVD_PARAMS | {"rank": 24}, db=db)[
-            "model_id"
-        ]
-        result["model"] = {k: first[k] for k in ("model_id", "n_users", "n_items", "nnz")}
+        ready = folder / "ready.json"
+        if args.keep and ready.exists():  # built by an earlier run with --keep: reuse
+            built = json.loads(ready.read_text())
+        else:
+            built = build(folder, db, args)
+            ready.write_text(json.dumps(built))
+        result.update({k: v for k, v in built.items() if k != "second"})
+        second = built["second"]
+        if args.keep:  # the load phases change the database: run them on a copy
+            work = Path(tmp)
+            shutil.copy(db, work / db.name)
+            shutil.copytree(config.models_dir(db), config.models_dir(work / db.name))
+            shutil.copy(folder / "more.parquet", work / "more.parquet")
+            folder, db = work, work / db.name
         print(f"data ready: {result}", flush=True)
         result["in_process"] = in_process(db, args.users, args.in_process_requests)
         print_in_process(result["in_process"])
@@ -334,14 +364,21 @@ def main() -> None:
         env = dict(os.environ, PERSONALIZATION_DB=str(db), PYTHONPATH=str(ROOT))
         env.pop("PERSONALIZATION_API_KEY", None)
         python = [sys.executable, "-m"]
-        uvicorn = ["uvicorn", "--host", "127.0.0.1", "--log-level", "warning", "--no-access-log"]
+        # both servers through ``personalization.cli.serve.run`` (the ``serve`` command's), which
+        # binds the socket with Nagle's algorithm off (plain ``uvicorn --workers 2`` adds ~40 ms
+        # to every keep-alive request on Linux: uvicorn issue #3149)
+        floor_run = "from personalization.cli.serve import run; import sys; " \
+            "run('floor_app:app', '127.0.0.1', int(sys.argv[1]), int(sys.argv[2]), 'warning')"  # fmt: skip
         phases = {}
 
         port = free_port()
         (folder / "floor_app.py").write_text(FLOOR_APP)
         floor_env = dict(env, PYTHONPATH=f"{folder}{os.pathsep}{ROOT}")
         server = start_server(
-            [*python, *uvicorn, "--port", str(port), "floor_app:app"], floor_env, port, "/constant"
+            [sys.executable, "-c", floor_run, str(port), str(args.workers)],
+            floor_env,
+            port,
+            "/constant",  # fmt: skip
         )
         try:
             phases["floor, 1 client"] = asyncio.run(load(port, ["/constant"], 2000, 1, 60))
@@ -352,10 +389,11 @@ def main() -> None:
             stop(server)
 
         port = free_port()
-        app = "personalization.deploy.api:create_app"
         server = start_server(
-            [*python, *uvicorn, "--port", str(port), "--factory", app], env, port, "/health"
-        )
+            [*python, "personalization", "--db", str(db), "serve", "--port", str(port),
+             "--workers", str(args.workers), "--log-level", "warning"],
+            env, port, "/health",
+        )  # fmt: skip
         try:
             asyncio.run(load(port, top10[:500], 500, 10, 30))  # warm-up, not reported
             phases["top10, 1 client"] = asyncio.run(load(port, top10, 2000, 1, 60))

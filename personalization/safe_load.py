@@ -6,14 +6,22 @@ unpickler that resolves only *classes* from the packages a model is made of (thi
 numpy, scipy, pandas, scikit-learn, imbalanced-learn and a few standard-library containers) and a
 short list of named rebuild functions (pyarrow's for pandas' text columns, the two column
 converters of the classifier pipelines); any other name is refused with ``UntrustedModelError``
-before it is imported. Classes are safe to call here: none of these packages' classes runs a
-command or opens a file in its constructor or ``__setstate__``.
+before it is imported. Some classes of those packages do touch files (``numpy.memmap`` creates
+the file it is given, pandas' and scipy's file readers and writers open theirs), so a name is also
+refused when it is a dotted path (``module.attr.attr``), when its module is one that reads or
+writes files, runs tests or a command line (``UNSAFE_MODULE_PARTS``; checked before anything is
+imported), when the class was defined outside those packages (re-exported), or when it is a file
+(an ``io`` stream, a memory map) or opens one (it has ``close`` or ``__enter__``). What is left
+is made of data holders and estimators, which neither run a command nor open a file in their
+constructor or ``__setstate__``.
 """
 
 from __future__ import annotations
 
+import io
 import os
 
+import numpy as np
 from joblib import numpy_pickle
 
 from personalization.errors import BadInputError
@@ -63,6 +71,17 @@ class UntrustedModelError(BadInputError):
     """A model file names something a model is not made of; nothing from it was run."""
 
 
+UNSAFE_MODULE_PARTS = frozenset(
+    {
+        "__main__", "io", "testing", "_testing", "tests", "conftest", "f2py", "distutils",
+        "datasets", "_datasource", "npyio", "_npyio_impl", "memmap", "cli", "store", "deploy",
+        "workspace", "spark", "jobs", "export", "ctypeslib", "_pytesttester",
+    }
+)  # fmt: skip
+UNSAFE_BASES = (io.IOBase, np.memmap)
+FILE_METHODS = ("close", "__enter__", "flush")
+
+
 class TrustedUnpickler(numpy_pickle.NumpyUnpickler):
     """joblib's unpickler, resolving only trusted classes and rebuild functions (joblib routes
     the nested pickles of object arrays through this ``find_class`` too)."""
@@ -70,12 +89,38 @@ class TrustedUnpickler(numpy_pickle.NumpyUnpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in TRUSTED_FUNCTIONS or (module, name) in TRUSTED_BUILTINS:
             return super().find_class(module, name)
-        if module.split(".")[0] not in TRUSTED_PACKAGES:
-            raise UntrustedModelError(f"it asks for {module}.{name}, which no model is made of")
+        refused = untrusted_name(module, name)
+        if refused:
+            raise UntrustedModelError(f"it asks for {module}.{name}, {refused}")
         found = super().find_class(module, name)
-        if not isinstance(found, type):
-            raise UntrustedModelError(f"it asks to call {module}.{name}, which is not a class")
+        refused = untrusted_class(found)
+        if refused:
+            raise UntrustedModelError(f"it asks for {module}.{name}, {refused}")
         return found
+
+
+def untrusted_name(module: str, name: str) -> str | None:
+    """Why ``module``.``name`` may not even be imported, or None (a check of the text alone)."""
+    parts = module.split(".")
+    if parts[0] not in TRUSTED_PACKAGES:
+        return "which no model is made of"
+    if "." in name or not name.isidentifier():
+        return "a dotted path, which no model is made of"
+    if UNSAFE_MODULE_PARTS.intersection(parts):
+        return "from a module that reads or writes files or runs commands"
+    return None
+
+
+def untrusted_class(found) -> str | None:
+    """Why the resolved ``found`` may not be called, or None."""
+    if not isinstance(found, type):
+        return "which is not a class"
+    home = (getattr(found, "__module__", None) or "").split(".")
+    if home[0] not in TRUSTED_PACKAGES or UNSAFE_MODULE_PARTS.intersection(home):
+        return f"a class of {found.__module__}, which no model is made of"
+    if issubclass(found, UNSAFE_BASES) or any(hasattr(found, m) for m in FILE_METHODS):
+        return "a class that opens or writes files"
+    return None
 
 
 def load_artifact(path: str | os.PathLike):

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import os
 import time
+from datetime import datetime
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -215,3 +218,54 @@ def test_serve_refuses_a_bad_port_or_worker_count(argv, message):
     args = parser.parse_args(argv)
     with pytest.raises(BadInputError, match=message):
         args.func(args)
+
+
+def test_the_watcher_waits_for_the_file_to_settle_before_it_connects(shop_model, db, monkeypatch):
+    """While another process keeps writing (the file changes at every look), the service opens
+    no connection: it reads the promoted ids, and logs lists, once the file has stopped changing."""
+    from personalization.deploy import api
+
+    models = api.Models(db)
+    models.refresh(force=True)
+    reads = []
+    real = api.serving_log.promoted_ids
+    monkeypatch.setattr(api.serving_log, "promoted_ids", lambda db: reads.append(1) or real(db))
+    for step in range(3):  # a writer at work: a new size or time at every tick
+        os.utime(db, ns=(time.time_ns(), time.time_ns() + step + 1))
+        models.refresh(settle=True)
+        assert reads == [] and not models.settled()
+    models.refresh(settle=True)  # unchanged since the last look: read once
+    assert reads == [1] and models.settled()
+    models.refresh(settle=True)
+    assert reads == [1]
+
+
+def test_served_lists_are_written_in_one_write_stamped_with_the_newest(shop_model, db):
+    from personalization.deploy import api
+
+    models = api.Models(db)
+    models.served = [
+        (1_700_000_000, "u1", shop_model, ["p4"]),
+        (1_700_000_007, "u2", shop_model, ["p5", "p4"]),
+    ]
+    assert models.flush_lists() is True and models.served == []
+    logged = query_df("SELECT user_id, rank, logged_at FROM recommendation_log", db=db)
+    assert len(logged) == 3 and logged["logged_at"].nunique() == 1
+    assert logged["logged_at"].iloc[0] == pd.Timestamp(datetime.fromtimestamp(1_700_000_007))
+
+
+def test_serve_binds_its_socket_as_tcp_so_nagle_is_off_with_several_workers():
+    """uvicorn binds the socket of ``--workers 2`` with protocol 0, so asyncio leaves Nagle's
+    algorithm on and every keep-alive request waits ~40 ms (uvicorn issue #3149)."""
+    import socket
+
+    import uvicorn
+
+    from personalization.cli.serve import tcp_socket
+
+    config = uvicorn.Config("personalization.deploy.api:create_app", port=0, workers=2)
+    sock = tcp_socket(config)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0
+    finally:
+        sock.close()

@@ -2,13 +2,15 @@
 
 The database comes from ``--db`` (handed to the workers through ``PERSONALIZATION_DB``); the API
 key from ``PERSONALIZATION_API_KEY``. With ``--workers`` above 1, uvicorn starts that many
-processes, each with its own copy of the models in memory.
+processes, each with its own copy of the models in memory, sharing one listening socket bound
+here with Nagle's algorithm off (``tcp_socket``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 
 from personalization.errors import BadInputError
 
@@ -37,16 +39,33 @@ def cmd_serve(args: argparse.Namespace) -> dict:
         raise BadInputError(f"--port must be between 1 and 65535; got {args.port}.")
     if args.workers < 1:
         raise BadInputError(f"--workers must be 1 or more; got {args.workers}.")
-    import uvicorn
-
     if args.db:
         os.environ["PERSONALIZATION_DB"] = str(args.db)
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-    )
+    run(APP_FACTORY, args.host, args.port, args.workers, args.log_level, factory=True)
     return {"served": f"http://{args.host}:{args.port}", "workers": args.workers, "stopped": True}
+
+
+def run(
+    app: str, host: str, port: int, workers: int = 1, log_level: str = "info", factory=False
+) -> None:
+    """Serve ``app`` ("module:attribute") under uvicorn until stopped. With ``workers`` above 1
+    the listening socket is bound here (``tcp_socket``) and handed to uvicorn's supervisor."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    if workers <= 1:
+        uvicorn.run(app, factory=factory, host=host, port=port, log_level=log_level)
+        return
+    config = uvicorn.Config(
+        app, factory=factory, host=host, port=port, workers=workers, log_level=log_level
+    )
+    Multiprocess(config, sockets=[tcp_socket(config)]).run()
+
+
+def tcp_socket(config) -> socket.socket:
+    """uvicorn's listening socket made again with its protocol named (``IPPROTO_TCP``), so that
+    asyncio turns Nagle's algorithm off on every accepted connection. uvicorn binds it with
+    protocol 0 when it runs several workers (uvicorn issue #3149), and then each keep-alive
+    request after the first waits ~40 ms for the client's delayed ACK."""
+    bound = config.bind_socket()
+    return socket.socket(bound.family, bound.type, socket.IPPROTO_TCP, fileno=bound.detach())

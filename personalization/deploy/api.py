@@ -14,16 +14,21 @@ reasons); ``POST /session`` (a session's item ids -> the next items, with reason
 - Models: the promoted recommender and classifier, loaded into memory (``deploy.embedded``). A
   request opens no database connection (feedback excepted): recommendations come from the loaded
   artifact, so an ingest writing the file in another process never blocks them. A watcher thread
-  looks about once a second whether the file changed (a ``stat``, no connection) and, when it did,
-  reads the promoted ids (one read-only connection, waiting at most 0.2 s for a writer). A newly
-  promoted model is loaded in that thread and swapped in; if it fails to load, the last good one
-  keeps serving and ``/health`` says why (``errors``).
+  looks about once a second whether the file changed (a ``stat``, no connection) and, once it
+  has stopped changing for a tick (so an ingest in another process is not kept waiting), reads
+  the promoted ids (one read-only connection, waiting at most 0.2 s for a writer). A newly
+  promoted model is loaded in that thread (its files' SHA-256 checked, read by
+  ``safe_load``, which runs nothing from the file), made to answer once (``probe``) and only then
+  swapped in; if any of that fails, the last good one keeps serving and ``/health`` says why
+  (``errors``). A model file damaged or replaced after it was loaded changes nothing: the
+  service answers from memory and never reads that file again.
 - Feedback is queued in memory and written in one short transaction; while another process
   writes, it stays queued (``stored`` false) and the watcher writes it on a later tick.
 - Every list served to a user id (``GET`` and ``POST /recommendations``) is logged for monitoring
   (``monitoring.outcomes.log_lists``, source ``service``, one batch per service run) off the
   request path: a request only appends the list to a queue in memory; a writer thread stores the
-  queue about once a second, each list with the second it was served. While the database is
+  queue every ``LIST_LOG_SECONDS`` in one write, stamped with the second the newest list was
+  served, and skips its turn while another process is writing the file. While the database is
   busy the queue waits (at most ``MAX_PENDING_LISTS`` lists; older ones are dropped and counted
   in ``/health``).
 """
@@ -68,11 +73,13 @@ MAX_K = 100
 MAX_USERS = 1000
 MAX_ROWS = 200
 CHECK_SECONDS = 1.0
+LIST_LOG_SECONDS = 10.0
 RETRY_FAILED_SECONDS = 30.0
 FEEDBACK_WAIT_SECONDS = 0.5
 MAX_PENDING_LISTS = 100_000
 LOG_SOURCE = "service"
 KINDS = ("recommender", "classifier")
+PROBE_VISITOR = "\x00probe"  # no real user id: the cold-start list
 
 UserId = Annotated[str, Path(min_length=1, max_length=200, description="a user id (text)")]
 ItemId = Annotated[str, Path(min_length=1, max_length=200, description="an item id (text)")]
@@ -178,15 +185,19 @@ class Models:
     not yet written.
     """
 
-    def __init__(self, db=None, interval: float = CHECK_SECONDS) -> None:
+    def __init__(
+        self, db=None, interval: float = CHECK_SECONDS, log_interval: float = LIST_LOG_SECONDS
+    ) -> None:
         self.db = db
         self.interval = interval
+        self.log_interval = log_interval
         self.started = time.time()
         self.loaded: dict[str, Recommender | Classifier] = {}
         self.promoted: dict[str, str] = {}
         self.errors: dict[str, str] = {}
         self.failed: dict[str, tuple[str, float]] = {}
         self.signature: tuple | None = None
+        self.seen: tuple | None = None
         self.checked: float | None = None
         self.pending: list[tuple[str, str, str | None, str]] = []
         self.served: list[tuple[int, str, str, list[str]]] = []
@@ -218,12 +229,21 @@ class Models:
             )
         return model
 
-    def refresh(self, force: bool = False) -> None:
-        """Load newly promoted models; a busy database or a failed load leaves things as they are."""
+    def refresh(self, force: bool = False, settle: bool = False) -> None:
+        """Load newly promoted models; a busy database or a failed load leaves things as they are.
+
+        With ``settle`` (the watcher), a database file that changed since the last look is read
+        only once it has stopped changing for one tick: while another process writes (an ingest,
+        a training run), the service opens no connection that would make it wait."""
         with self.refresh_lock:
             signature = serving_log.database_signature(self.db)
-            if not force and signature == self.signature and not self.due_retry():
+            changed = signature != self.signature
+            if not force and not changed and not self.due_retry():
                 return
+            if not force and settle and changed and signature != self.seen:
+                self.seen = signature  # still changing: look again on the next tick
+                return
+            self.seen = signature
             try:
                 promoted = serving_log.promoted_ids(self.db)
             except DatabaseBusyError:
@@ -231,6 +251,11 @@ class Models:
             self.signature, self.checked, self.promoted = signature, time.time(), promoted
             for kind in KINDS:
                 self.load(kind, promoted.get(kind))
+
+    def settled(self) -> bool:
+        """True unless the database file changed at the watcher's last look and has not been
+        read since (another process is probably writing it)."""
+        return self.seen == self.signature
 
     def due_retry(self) -> bool:
         now = time.time()
@@ -248,10 +273,14 @@ class Models:
             return
         try:
             model = load_model(model_id, kind=kind, db=self.db)
-        except (PersonalizationError, OSError) as exc:
+            probe(model)
+        except Exception as exc:  # any failure keeps the last good model serving
             self.failed[kind] = (model_id, time.time())
             keeps = f"; still serving {current.model_id}" if current is not None else ""
-            self.errors[kind] = f"model {model_id} failed to load: {exc}{keeps}"
+            text = " ".join(str(exc).split())[:300] or type(exc).__name__
+            if not isinstance(exc, PersonalizationError):
+                text = f"{type(exc).__name__}: {text}"
+            self.errors[kind] = f"model {model_id} failed to load: {text}{keeps}"
             return
         self.loaded[kind] = model  # one assignment: requests see the old or the new model
         self.errors.pop(kind, None)
@@ -286,30 +315,29 @@ class Models:
                 self.lists_dropped += 1
 
     def flush_lists(self) -> bool:
-        """Log the queued lists (``log_lists``), one call per second they were served in;
-        True when nothing is left queued. A busy database keeps what was not written queued."""
+        """Log the queued lists (``log_lists``) in one write, stamped with the second the newest
+        was served (so no outcome before a list was shown counts for it); True when nothing is
+        left queued. A busy database keeps what was not written queued."""
         with self.lock:
             served, self.served = self.served, []
-        while served:
-            second = served[0][0]
-            count = next((i for i, entry in enumerate(served) if entry[0] != second), len(served))
-            try:
-                log_lists(
-                    served_frame(served[:count]),
-                    LOG_SOURCE,
-                    db=self.db,
-                    batch_id=self.log_batch,
-                    logged_at=datetime.fromtimestamp(second),
-                )
-            except DatabaseBusyError:
-                with self.lock:
-                    self.served = served + self.served
-                    excess = len(self.served) - MAX_PENDING_LISTS
-                    if excess > 0:
-                        del self.served[:excess]
-                        self.lists_dropped += excess
-                return False
-            served = served[count:]
+        if not served:
+            return True
+        try:
+            log_lists(
+                served_frame(served),
+                LOG_SOURCE,
+                db=self.db,
+                batch_id=self.log_batch,
+                logged_at=datetime.fromtimestamp(max(entry[0] for entry in served)),
+            )
+        except DatabaseBusyError:
+            with self.lock:
+                self.served = served + self.served
+                excess = len(self.served) - MAX_PENDING_LISTS
+                if excess > 0:
+                    del self.served[:excess]
+                    self.lists_dropped += excess
+            return False
         return True
 
     def start(self) -> None:
@@ -330,9 +358,13 @@ class Models:
         self.flush_lists()
 
     def write_lists(self) -> None:
-        """The writer thread: log the served lists about once a second (a busy database delays
-        this thread only, never the model watcher or a request)."""
-        while not self.stop_event.wait(self.interval):
+        """The writer thread: log the served lists every ``log_interval`` seconds, in one short
+        write, and only while no other process is writing the file (``settled``): an ingest or
+        a training run is not kept waiting by the service. A busy database delays this thread
+        only, never the model watcher or a request."""
+        while not self.stop_event.wait(self.log_interval):
+            if not self.settled():
+                continue
             try:
                 self.flush_lists()
             except Exception as exc:  # the writer must outlive any one bad tick
@@ -341,7 +373,7 @@ class Models:
     def watch(self) -> None:
         while not self.stop_event.wait(self.interval):
             try:
-                self.refresh()
+                self.refresh(settle=True)
                 self.flush()
             except Exception as exc:  # the watcher must outlive any one bad tick
                 self.errors["watcher"] = f"{type(exc).__name__}: {exc}"
@@ -359,6 +391,18 @@ class Models:
             "lists_pending": len(self.served),
             "lists_dropped": self.lists_dropped,
         }
+
+
+def probe(model: Recommender | Classifier) -> None:
+    """Make the answers a request would ask of a just-loaded ``model`` once (a known user's and
+    an unknown visitor's top-10 with reasons, or what ``/health`` says of a classifier), so that
+    a file that loads but cannot answer fails here, in the watcher, and is never swapped in."""
+    model.describe()
+    if isinstance(model, Recommender):
+        users = model.artifact.interactions.user_ids
+        if len(users):
+            model.recommend(str(users[0]), 10)
+        model.recommend(PROBE_VISITOR, 10)
 
 
 def served_frame(served: list[tuple[int, str, str, list[str]]]) -> pd.DataFrame:

@@ -541,9 +541,16 @@ def rows_only(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
     training matrix."""
     rows = np.unique(rows)
     owner, cols, weights = row_entries(matrix, rows)
-    local = np.r_[0, np.cumsum(np.bincount(owner, minlength=len(rows)))]
-    indptr = np.repeat(local, np.diff(np.r_[-1, rows, matrix.shape[0]]))
-    out = sp.csr_matrix((weights, cols.astype(matrix.indices.dtype), indptr), shape=matrix.shape)
+    counts = np.bincount(owner, minlength=len(rows))
+    indptr = np.zeros(matrix.shape[0] + 1, dtype=matrix.indptr.dtype)
+    if len(rows) == 1:  # one user (the service): one fill, no pass to add up
+        indptr[rows[0] + 1 :] = counts[0]
+    else:
+        indptr[rows + 1] = counts
+        np.cumsum(indptr, out=indptr)
+    out = sp.csr_matrix(
+        (weights, cols.astype(matrix.indices.dtype), indptr), shape=matrix.shape, copy=False
+    )
     out.has_sorted_indices = True
     return out
 
