@@ -171,19 +171,7 @@ def write_recorded(
     control group)."""
     try:
         written, rows = write_blocks(blocks, path)
-        store_monitoring.record_export(
-            {
-                "batch_id": batch_id,
-                "path": str(written.resolve()),
-                "model_id": model_id,
-                "control_share": share or 0.0,
-                "salt": salt if share is not None else "",
-                "users": counted["users"],
-                "control_users": counted["control"],
-                "created": now,
-            },
-            db=db,
-        )
+        record_run(batch_id, written, model_id, share, salt, counted, now, db)
     except BaseException:
         store_monitoring.delete_batch(batch_id, db=db)
         raise
@@ -192,6 +180,33 @@ def write_recorded(
     if share is not None:
         result.update(control_users=counted["control"], control_share=share, salt=salt)
     return result
+
+
+def record_run(
+    batch_id: str,
+    path: Path,
+    model_id: str,
+    share: float | None,
+    salt: str,
+    counted: dict,
+    now: datetime,
+    db=None,
+) -> None:
+    """Record an export written to ``path`` in ``export_runs`` (for the readout): its model,
+    control share and salt, and the ``users`` and ``control`` counts of ``counted``."""
+    store_monitoring.record_export(
+        {
+            "batch_id": batch_id,
+            "path": str(Path(path).resolve()),
+            "model_id": model_id,
+            "control_share": share or 0.0,
+            "salt": salt if share is not None else "",
+            "users": counted["users"],
+            "control_users": counted["control"],
+            "created": now,
+        },
+        db=db,
+    )
 
 
 def check_control_share(share: Any) -> float:

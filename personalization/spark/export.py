@@ -137,19 +137,7 @@ def export_recommendations(
                 log = run["log"].assign(model_id=info["model_id"])
                 store_monitoring.append_log(log, batch_id, "export", now, db=db)
         counted = {key: sum(run[key] for run in summaries) for key in ("users", "control")}
-        store_monitoring.record_export(
-            {
-                "batch_id": batch_id,
-                "path": str(path.resolve()),
-                "model_id": info["model_id"],
-                "control_share": share or 0.0,
-                "salt": salt if share is not None else "",
-                "users": counted["users"],
-                "control_users": counted["control"],
-                "created": now,
-            },
-            db=db,
-        )
+        batch.record_run(batch_id, path, info["model_id"], share, salt, counted, now, db)
         swap_in(staging, path)
     except BaseException:
         store_monitoring.delete_batch(batch_id, db=db)

@@ -36,9 +36,6 @@ from personalization.recommendation.models import make_recommender
 from personalization.recommendation.models.base import WORKERS, random_state, weigh
 from personalization.recommendation.models.svd import (
     AUTO,
-    ITEMS_PER_RANK,
-    RANK_BUDGET,
-    SMALL_RANKS,
     VALIDATION_CELLS,
     Factors,
     SVDRecommender,
@@ -124,10 +121,9 @@ def cluster_factors(
     start: np.ndarray | None = None,
 ) -> Factors:
     """``Factors.fit`` of ``weigh(X)``, with every product with X on the cluster."""
-    norms = column_norms(blocks, weighting, n_items)
-    mean = float(norms[norms > 0].mean()) if (norms > 0).any() else 1.0
-    scale = np.sqrt(1.0 + popularity_reg * norms / mean).astype(np.float32)
-    columns = (1.0 / (scale * np.sqrt(mean))).astype(np.float32)
+    scale, columns = Factors.column_scaling(
+        column_norms(blocks, weighting, n_items), popularity_reg
+    )
     width = min(rank + OVERSAMPLE, n_items)
     block = rng.standard_normal((n_items, width)).astype(np.float32)
     if start is not None:
@@ -142,18 +138,6 @@ def cluster_factors(
     singular = np.sqrt(np.clip(values[order], 0, None)).astype(np.float32)
     factors = np.ascontiguousarray(basis @ vectors[:, order].astype(np.float32))
     return Factors(factors, singular, scale)
-
-
-def rank_grid(model: SVDRecommender, shape: tuple[int, int]) -> list[int]:
-    """The ranks the local model tries on a matrix of ``shape`` (as ``SVDRecommender`` does)."""
-    n_users, n_items = shape
-    if model.rank not in AUTO:
-        return [min(int(model.rank), max(1, min(shape) - 1))]
-    max_rank = max(1, min(shape) - 1)
-    small = SMALL_RANKS if max_rank < 2 * min(model.rank_grid) else ()
-    limit = min(n_items // ITEMS_PER_RANK, np.sqrt(RANK_BUDGET / (n_users + n_items)))
-    limit = max(min(model.rank_grid), limit)
-    return sorted({min(int(k), max_rank) for k in (*small, *model.rank_grid) if k <= limit})
 
 
 def grid(value: Any, values: tuple[float, ...]) -> list[float]:
@@ -172,7 +156,7 @@ def search(
     settings of a coordinate search (the first weighting at every popularity setting, the others
     at the best one; each SVD after the first warm-started with half the power iterations)."""
     model = make_recommender("svd", **params)
-    ranks = rank_grid(model, matrix.shape)
+    ranks = model.ranks_for(matrix.shape)
     regs = grid(model.reg, model.reg_grid)
     pops = grid(model.popularity_reg, model.popularity_reg_grid)
     rng = random_state(model.random_state)

@@ -134,10 +134,7 @@ class SVDRecommender(Recommender):
         rng = random_state(self.random_state)
         max_rank = max(1, min(user_items.shape) - 1)
         self._fit_weighting(user_items)
-        if self.rank in AUTO:
-            ranks = self._rank_grid(max_rank)
-        else:
-            ranks = [min(int(check_number("rank", self.rank, 1, integer=True)), max_rank)]
+        ranks = self.ranks_for(user_items.shape)
         regs = self._grid("reg", self.reg, self.reg_grid)
         pops = self._grid("popularity_reg", self.popularity_reg, self.popularity_reg_grid)
         preset = self.__dict__.pop("_preset", None)
@@ -197,11 +194,7 @@ class SVDRecommender(Recommender):
         for weighting in weightings:
             check_choice("weighting", weighting, WEIGHTINGS)
         rng = random_state(self.random_state)
-        max_rank = max(1, min(user_items.shape) - 1)
-        if self.rank in AUTO:
-            ranks = self._rank_grid(max_rank, user_items.shape)
-        else:
-            ranks = [min(int(check_number("rank", self.rank, 1, integer=True)), max_rank)]
+        ranks = self.ranks_for(user_items.shape)
         regs = self._grid("reg", self.reg, self.reg_grid)
         pops = self._grid("popularity_reg", self.popularity_reg, self.popularity_reg_grid)
         results: dict[tuple[str, int, float, float], float] = {}
@@ -232,6 +225,14 @@ class SVDRecommender(Recommender):
                         progress, done / planned, f"tried {weighting} weights ({done} of {planned})"
                     )
         return results
+
+    def ranks_for(self, shape: tuple[int, int]) -> list[int]:
+        """The ranks a search tries on a (users x items) matrix of ``shape``: the grid of
+        ``_rank_grid`` for ``rank="auto"``, else the given rank (capped by the matrix)."""
+        max_rank = max(1, min(shape) - 1)
+        if self.rank in AUTO:
+            return self._rank_grid(max_rank, shape)
+        return [min(int(check_number("rank", self.rank, 1, integer=True)), max_rank)]
 
     def fold_in(self, user_indices: np.ndarray, user_items: sp.csr_matrix) -> SVDRecommender:
         """Take in new or changed histories without refitting; return ``self``.
@@ -383,12 +384,18 @@ class Factors:
         start: np.ndarray | None = None,
     ) -> Factors:
         norms = np.asarray(weighted.multiply(weighted).sum(axis=0), dtype=np.float64).ravel()
-        mean = float(norms[norms > 0].mean()) if (norms > 0).any() else 1.0
-        scale = np.sqrt(1.0 + popularity_reg * norms / mean).astype(np.float32)
-        columns = (1.0 / (scale * np.sqrt(mean))).astype(np.float32)
+        scale, columns = cls.column_scaling(norms, popularity_reg)
         scaled = (weighted @ sp.diags(columns)).tocsr().astype(np.float32)
         values, vectors = truncated_svd(scaled, rank, int(n_iter), rng, start=start)
         return cls(vectors, values, scale)
+
+    @staticmethod
+    def column_scaling(norms: np.ndarray, popularity_reg: float) -> tuple[np.ndarray, np.ndarray]:
+        """From the squared column norms of the weighted matrix: the popularity ``scale`` D and
+        the factor each column is multiplied by before the SVD (float32, n_items each)."""
+        mean = float(norms[norms > 0].mean()) if (norms > 0).any() else 1.0
+        scale = np.sqrt(1.0 + popularity_reg * norms / mean).astype(np.float32)
+        return scale, (1.0 / (scale * np.sqrt(mean))).astype(np.float32)
 
     def shrinkage(self, reg: float) -> np.ndarray:
         squared = self.values.astype(np.float64) ** 2
