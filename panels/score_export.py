@@ -3,6 +3,10 @@ model's decision, as CSV or Parquet, and how the scores spread beside the thresh
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -46,7 +50,7 @@ def render(tables: set[str]) -> None:
                 db=ui.db_path(),
                 progress=ui.progress_bar(slot, "Scoring customers…"),
             )
-            st.session_state["score_export"] = (settings, scores)
+            st.session_state["score_export"] = (settings, scores, file_bytes(scores, suffix))
         except PersonalizationError as exc:
             ui.show_error(exc)
         slot.empty()
@@ -73,7 +77,7 @@ def render(tables: set[str]) -> None:
     st.dataframe(scores.head(PREVIEW_ROWS), hide_index=True, width="stretch")
     st.download_button(
         "Download",
-        data=file_bytes(scores, suffix),
+        data=ready[2],
         file_name=f"conversion-scores-{table}{suffix}",
         mime=MIME[suffix],
         icon=":material/download:",
@@ -82,12 +86,9 @@ def render(tables: set[str]) -> None:
     )
 
 
-@st.cache_data(max_entries=2, show_spinner=False)
-def file_bytes(scores, suffix: str) -> bytes:
-    """The scores as a file's bytes (formula-safe CSV or Parquet), written by the library."""
-    import tempfile
-    from pathlib import Path
-
+def file_bytes(scores: pd.DataFrame, suffix: str) -> bytes:
+    """The scores as a file's bytes (formula-safe CSV or Parquet), written by the library once,
+    when the button is pressed (not on every rerun of the page)."""
     with tempfile.TemporaryDirectory(prefix="personalization-scores-") as folder:
         path = export.write_table(scores, Path(folder) / f"scores{suffix}")
         return path.read_bytes()

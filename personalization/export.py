@@ -6,7 +6,8 @@ must stay text. ``neutralise_formulas`` puts an apostrophe in front of such text
 front of every line of a cell that a reader splitting on line breaks would see as such a cell;
 numbers, dates and booleans are not touched, nor is text that is a plain number such as ``-12.5``.
 CSV rows end in CRLF (RFC 4180), so that every cell holding a carriage return or a line feed is
-quoted. ``write_blocks`` writes a stream of frames (a large export) without holding them all.
+quoted. Blocks of numbers and text are written by Arrow's CSV writer, which quotes every text cell
+(about ten times pandas' speed); others (dates, mixed objects) by pandas. ``write_blocks`` writes a stream of frames (a large export) without holding them all.
 """
 
 from __future__ import annotations

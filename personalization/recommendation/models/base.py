@@ -519,8 +519,9 @@ def unit_rows(vectors: np.ndarray | sp.spmatrix) -> np.ndarray | sp.csr_matrix:
 def pair_dots(
     vectors: np.ndarray | sp.csr_matrix, items: np.ndarray, others: np.ndarray
 ) -> np.ndarray:
-    """Dot product (float32, len(items)) of rows ``items[i]`` and ``others[i]`` of ``vectors``,
-    in blocks of about ``BLOCK_CELLS`` gathered cells."""
+    """Dot product (float32, len(items), rounded to ``PAIR_DECIMALS``) of rows ``items[i]`` and
+    ``others[i]`` of ``vectors``: for many pairs over few distinct items (an export block), one
+    product of those items; else in blocks of about ``BLOCK_CELLS`` gathered cells."""
     if not sp.issparse(vectors) and len(items) >= PAIR_GRID_FROM:
         rows, at_row = _distinct(items, vectors.shape[0])
         cols, at_col = _distinct(others, vectors.shape[0])
