@@ -17,8 +17,9 @@ are the local ones up to float rounding. The post-processing is the library's: `
 product's artifact format. Settings left open (``weighting``, ``rank``, ``reg``,
 ``popularity_reg``) are chosen as local training chooses them: one validation split of the
 training part, a coordinate search with one cluster SVD per weighting and popularity setting at
-the largest rank, every rank and shrinkage scored from it. Weightings: ``none``, ``log`` and
-``binary`` (``bm25`` needs the model's own weighing, which is private: use the local engine).
+the largest rank, every rank and shrinkage scored from it. Every weighting of the local model
+(``none``, ``log``, ``binary``, ``bm25``) is the model's own ``weigh_rows``, applied to each row
+block on the executors once ``fit_weighting`` has learned bm25's idf on the driver.
 """
 
 from __future__ import annotations
@@ -30,32 +31,37 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from personalization.errors import BadInputError, NotEnoughDataError
+from personalization.errors import NotEnoughDataError
 from personalization.evaluation import holdout_split
 from personalization.recommendation.models import make_recommender
-from personalization.recommendation.models.base import WORKERS, random_state, weigh
+from personalization.recommendation.models.base import WORKERS, check_choice, random_state
 from personalization.recommendation.models.svd import (
     AUTO,
     VALIDATION_CELLS,
+    WEIGHTINGS,
     Factors,
     SVDRecommender,
     orthonormalise,
 )
 
-WEIGHTINGS = ("none", "log", "binary")
-AUTO_WEIGHTINGS = ("log", "binary")
+AUTO_WEIGHTINGS = ("log", "binary", "bm25")
 OVERSAMPLE = 10
 BLOCK_CELLS = 2_000_000  # nonzeros per cached row block
 
 
 def check_params(params: dict) -> None:
-    """``BadInputError`` for a weighting the cluster SVD does not compute (bm25)."""
-    weighting = params.get("weighting", "log")
-    if weighting not in WEIGHTINGS:
-        raise BadInputError(
-            f"--engine spark --algo svd weighs with {', '.join(WEIGHTINGS)}; got "
-            f"weighting={weighting}. Use --param weighting=log, or the local engine for it."
-        )
+    """``BadInputError`` for a weighting the SVD does not know."""
+    check_choice("weighting", params.get("weighting", "log"), WEIGHTINGS)
+
+
+def weigher(params: dict, weighting: str, matrix: sp.csr_matrix) -> SVDRecommender:
+    """An unfitted ``SVDRecommender`` of ``params`` with ``weighting`` whose ``weigh_rows``
+    weighs rows of ``matrix`` (its weighting statistics learned from it); small enough to ship
+    to the executors with each pass."""
+    model = make_recommender("svd", **{**params, "weighting": weighting})
+    check_params({"weighting": weighting})
+    model.fit_weighting(matrix)
+    return model
 
 
 def matrix_blocks(spark, matrix: sp.csr_matrix):
@@ -68,23 +74,23 @@ def matrix_blocks(spark, matrix: sp.csr_matrix):
     return context.parallelize(blocks, slices).cache()
 
 
-def column_norms(blocks, weighting: str, n_items: int) -> np.ndarray:
-    """The squared norm of each weighted column (float64), summed over the blocks."""
+def column_norms(blocks, rows: SVDRecommender, n_items: int) -> np.ndarray:
+    """The squared norm of each column weighed by ``rows`` (float64), summed over the blocks."""
 
     def norms(block: sp.csr_matrix) -> np.ndarray:
-        weighted = weigh(block, weighting)
+        weighted = rows.weigh_rows(block)
         return np.asarray(weighted.multiply(weighted).sum(axis=0), dtype=np.float64).ravel()
 
     return blocks.map(norms).treeReduce(operator.add) if n_items else np.zeros(0)
 
 
-def gram_pass(blocks, context, weighting: str, columns: np.ndarray, basis: np.ndarray):
-    """``X_s^T (X_s Q)`` with ``X_s = weigh(X) diag(columns)``, as (l, n_items) float32."""
+def gram_pass(blocks, context, rows: SVDRecommender, columns: np.ndarray, basis: np.ndarray):
+    """``X_s^T (X_s Q)`` with ``X_s = rows.weigh_rows(X) diag(columns)``, as (l, n_items) float32."""
     shared = context.broadcast((np.asarray(columns[:, None] * basis, dtype=np.float32), columns))
 
     def part(block: sp.csr_matrix) -> np.ndarray:
         scaled_basis, cols = shared.value
-        weighted = weigh(block, weighting).astype(np.float32)
+        weighted = rows.weigh_rows(block).astype(np.float32)
         product = np.asarray(weighted @ scaled_basis)
         return np.asarray(weighted.T @ product).T * cols
 
@@ -94,12 +100,12 @@ def gram_pass(blocks, context, weighting: str, columns: np.ndarray, basis: np.nd
         shared.unpersist()
 
 
-def ritz_pass(blocks, context, weighting: str, columns: np.ndarray, basis: np.ndarray):
+def ritz_pass(blocks, context, rows: SVDRecommender, columns: np.ndarray, basis: np.ndarray):
     """``(X_s Q)^T (X_s Q)`` (l x l, float64), the Rayleigh-Ritz step."""
     shared = context.broadcast(np.asarray(columns[:, None] * basis, dtype=np.float32))
 
     def part(block: sp.csr_matrix) -> np.ndarray:
-        weighted = weigh(block, weighting).astype(np.float32)
+        weighted = rows.weigh_rows(block).astype(np.float32)
         product = np.asarray(weighted @ shared.value, dtype=np.float64)
         return product.T @ product
 
@@ -113,17 +119,15 @@ def cluster_factors(
     blocks,
     context,
     n_items: int,
-    weighting: str,
+    rows: SVDRecommender,
     rank: int,
     popularity_reg: float,
     n_iter: int,
     rng,
     start: np.ndarray | None = None,
 ) -> Factors:
-    """``Factors.fit`` of ``weigh(X)``, with every product with X on the cluster."""
-    scale, columns = Factors.column_scaling(
-        column_norms(blocks, weighting, n_items), popularity_reg
-    )
+    """``Factors.fit`` of ``rows.weigh_rows(X)``, with every product with X on the cluster."""
+    scale, columns = Factors.column_scaling(column_norms(blocks, rows, n_items), popularity_reg)
     width = min(rank + OVERSAMPLE, n_items)
     block = rng.standard_normal((n_items, width)).astype(np.float32)
     if start is not None:
@@ -131,9 +135,9 @@ def cluster_factors(
         block[:, :seeded] = start[:, :seeded]
     basis = orthonormalise(block)
     for _ in range(max(0, int(n_iter))):
-        gram = gram_pass(blocks, context, weighting, columns, basis)
+        gram = gram_pass(blocks, context, rows, columns, basis)
         basis = orthonormalise(np.ascontiguousarray(gram.T))
-    values, vectors = np.linalg.eigh(ritz_pass(blocks, context, weighting, columns, basis))
+    values, vectors = np.linalg.eigh(ritz_pass(blocks, context, rows, columns, basis))
     order = np.argsort(values)[::-1][:rank]
     singular = np.sqrt(np.clip(values[order], 0, None)).astype(np.float32)
     factors = np.ascontiguousarray(basis @ vectors[:, order].astype(np.float32))
@@ -166,7 +170,8 @@ def search(
     try:
         with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(regs) - 1))) as pool:
             for weighting in weightings:
-                rows = weigh(matrix[users], weighting).astype(np.float32)
+                probe = weigher(params, weighting, matrix)
+                rows = probe.weigh_rows(matrix[users]).astype(np.float32)
                 if weighting == weightings[0]:
                     tried = pops
                 else:
@@ -174,7 +179,7 @@ def search(
                 for pop in tried:
                     n_iter = model.n_iter if start is None else max(1, int(model.n_iter) // 2)
                     factors = cluster_factors(
-                        blocks, spark.sparkContext, matrix.shape[1], weighting, max(ranks),
+                        blocks, spark.sparkContext, matrix.shape[1], probe, max(ranks),
                         pop, n_iter, rng, start,
                     )  # fmt: skip
                     start = factors.vectors
@@ -204,9 +209,9 @@ def fit_svd(spark, inter, params: dict, preset=None) -> tuple[SVDRecommender, fl
     validates them."""
     import time
 
-    check_params(params)
     matrix = inter.matrix
     model = make_recommender("svd", **params)
+    check_params({"weighting": model.weighting})
     started = time.perf_counter()
     if preset is None and open_settings({"weighting": model.weighting, **params}):
         rng = random_state(model.random_state)
@@ -228,7 +233,8 @@ def fit_svd(spark, inter, params: dict, preset=None) -> tuple[SVDRecommender, fl
     try:
         rng = random_state(model.random_state)
         factors = cluster_factors(
-            blocks, spark.sparkContext, matrix.shape[1], model.weighting, rank, pop,
+            blocks, spark.sparkContext, matrix.shape[1], weigher(params, model.weighting, matrix),
+            rank, pop,
             int(model.n_iter), rng,
         )  # fmt: skip
     finally:
@@ -241,9 +247,7 @@ def learned(model: SVDRecommender, matrix, factors: Factors, rank, reg, pop) -> 
     """Set what ``SVDRecommender.fit`` learns, from ``factors`` computed on the cluster."""
     model.n_users_, model.n_items_ = matrix.shape
     model.item_popularity_ = np.asarray(matrix.sum(axis=0), dtype=np.float32).ravel()
-    users_per_item = np.bincount(matrix.indices, minlength=matrix.shape[1])
-    model.idf_ = np.log1p(matrix.shape[0] / (1.0 + users_per_item)).astype(np.float32)
-    model.mean_user_length_ = float(np.diff(matrix.indptr).mean()) or 1.0
+    model.fit_weighting(matrix)
     model.rank_, model.reg_, model.popularity_reg_ = int(rank), float(reg), float(pop)
     model.item_factors_ = factors.vectors
     model.singular_values_ = factors.values

@@ -133,7 +133,7 @@ class SVDRecommender(Recommender):
         check_choice("weighting", self.weighting, WEIGHTINGS)
         rng = random_state(self.random_state)
         max_rank = max(1, min(user_items.shape) - 1)
-        self._fit_weighting(user_items)
+        self.fit_weighting(user_items)
         ranks = self.ranks_for(user_items.shape)
         regs = self._grid("reg", self.reg, self.reg_grid)
         pops = self._grid("popularity_reg", self.popularity_reg, self.popularity_reg_grid)
@@ -148,7 +148,7 @@ class SVDRecommender(Recommender):
             best = (ranks[0], regs[0], pops[0])
         self.rank_, self.reg_, self.popularity_reg_ = best
         factors = Factors.fit(
-            self._weigh(user_items), self.rank_, self.popularity_reg_, self.n_iter, rng
+            self.weigh_rows(user_items), self.rank_, self.popularity_reg_, self.n_iter, rng
         )
         self.item_factors_ = factors.vectors
         self.singular_values_ = factors.values
@@ -206,8 +206,8 @@ class SVDRecommender(Recommender):
         ):
             for weighting in weightings:
                 probe = self.__class__(**{**self.get_params(), "weighting": weighting})
-                probe._fit_weighting(user_items)
-                weighted = probe._weigh(user_items)
+                probe.fit_weighting(user_items)
+                weighted = probe.weigh_rows(user_items)
                 rows = weighted[users]
                 if weighting == weightings[0]:
                     tried = pops
@@ -254,7 +254,7 @@ class SVDRecommender(Recommender):
         """The users of ``rows`` (CSR, users x fitted items) in factor space, (len(rows), rank_):
         ``(weigh(x) D^-1) V diag(f)``; scores are these times ``output_factors_.T``."""
         self._check_fitted()
-        return np.asarray(self._weigh(self._check_matrix(rows)) @ self.input_factors_)
+        return np.asarray(self.weigh_rows(self._check_matrix(rows)) @ self.input_factors_)
 
     def __setstate__(self, state: dict) -> None:
         """Models saved before the shrinkage (plain PureSVD, with ``beta``) score as they did."""
@@ -279,12 +279,16 @@ class SVDRecommender(Recommender):
             return [float(check_number(name, v, 0.0)) for v in grid]
         return [float(check_number(name, value, 0.0))]
 
-    def _fit_weighting(self, user_items: sp.csr_matrix) -> None:
+    def fit_weighting(self, user_items: sp.csr_matrix) -> None:
+        """Learn what ``weigh_rows`` needs from the fit matrix: bm25's item idf and mean user
+        length (kept for every weighting, so the model can be re-weighed later)."""
         users_per_item = np.bincount(user_items.indices, minlength=user_items.shape[1])
         self.idf_ = np.log1p(user_items.shape[0] / (1.0 + users_per_item)).astype(np.float32)
         self.mean_user_length_ = float(np.diff(user_items.indptr).mean()) or 1.0
 
-    def _weigh(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+    def weigh_rows(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+        """A weighted copy of ``rows`` (users x items), by this model's ``weighting``; rows are
+        independent of each other, so blocks of a matrix can be weighed apart (on a cluster)."""
         out = weigh(rows, self.weighting)
         if self.weighting == "bm25":
             k1, b = float(self.bm25_k1), float(self.bm25_b)
@@ -294,7 +298,7 @@ class SVDRecommender(Recommender):
         return out
 
     def _score(self, user_indices: np.ndarray, rows: sp.csr_matrix) -> np.ndarray:
-        return np.asarray(self._weigh(rows) @ self.input_factors_) @ self.output_factors_.T
+        return np.asarray(self.weigh_rows(rows) @ self.input_factors_) @ self.output_factors_.T
 
     def _item_similarity(self, item_index: int) -> np.ndarray:
         unit = self._unit_factors()
@@ -322,7 +326,7 @@ class SVDRecommender(Recommender):
         self, history: np.ndarray, weights: np.ndarray, item_index: int
     ) -> np.ndarray:
         row = sp.csr_matrix((weights, history, [0, len(history)]), shape=(1, self.n_items_))
-        weighted = self._weigh(row).data
+        weighted = self.weigh_rows(row).data
         return weighted * (self.input_factors_[history] @ self.output_factors_[item_index])
 
     def _rank_grid(self, max_rank: int, shape: tuple[int, int] | None = None) -> list[int]:
@@ -351,7 +355,7 @@ class SVDRecommender(Recommender):
                 "hold some out; found none. Give rank, reg and popularity_reg (e.g. rank=16, "
                 "reg=0, popularity_reg=0) or load more events."
             )
-        weighted = self._weigh(train)
+        weighted = self.weigh_rows(train)
         rows = weighted[users]
         results: dict[tuple[int, float, float], float] = {}
         with ThreadPoolExecutor(max_workers=min(WORKERS, len(regs))) as pool:
