@@ -27,6 +27,7 @@ TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits on
 BREAK = re.compile(f"[{LINE_BREAKS}]")
+RISKY = re.compile(f"^[=+\\-@\t\r]|[{LINE_BREAKS}]")  # Arrow's RE2 reads it too
 RISKY_LINE = re.compile(f"(?<=[{LINE_BREAKS}])(?=[=+\\-@\t])")
 
 
@@ -45,36 +46,39 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _neutralise_column(series: pd.Series) -> pd.Series:
-    """``series`` with its risky text cells neutralised; each distinct value is looked at once
-    (an export repeats ids, titles and reasons on many rows)."""
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    distinct = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
-    fixed, changed = _neutralise_values(distinct)
-    if not changed.any():
+    """``series`` with its risky text cells neutralised. Arrow's regex kernel finds the cells
+    that start like a formula or hold a line break (a few milliseconds for an export block);
+    only those are rewritten, each distinct value once."""
+    rows = np.flatnonzero(_flagged(series))
+    if not len(rows):
         return series
-    hit = changed[np.maximum(codes, 0)] & (codes >= 0)
+    codes, uniques = pd.factorize(series.iloc[rows])
+    fixed = np.array([_neutralise_cell(cell) for cell in uniques], dtype=object)
     out = series.astype(object).copy()
-    out.iloc[np.flatnonzero(hit)] = fixed.to_numpy()[codes[hit]]
+    out.iloc[rows] = fixed[codes]
     return out
 
 
-def _neutralise_values(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """The neutralised text of ``values`` (object, no missing) and which of them changed: one
-    cheap pass finds the text cells that start like a formula or hold a line break, and only
-    those are rewritten."""
-    cells = values.to_numpy(dtype=object)
-    flagged = np.fromiter(
-        (type(v) is str and (v[:1] in TRIGGERS or BREAK.search(v) is not None) for v in cells),
-        dtype=bool,
-        count=len(cells),
-    )
-    fixed = cells.copy()
-    for i in np.flatnonzero(flagged):
-        cell = cells[i]
-        text = "'" + cell if cell.startswith(TRIGGERS) and not PLAIN_NUMBER.match(cell) else cell
-        fixed[i] = _neutralise_lines(text) if BREAK.search(text) else text
-    changed = flagged & (fixed != cells)
-    return pd.Series(fixed, index=values.index, dtype=object), changed
+def _flagged(series: pd.Series) -> np.ndarray:
+    """Which cells of ``series`` are text that starts like a formula or holds a line break."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        array = pa.array(series, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed objects: look at each cell
+        cells = series.to_numpy(dtype=object)
+        found = (type(v) is str and RISKY.search(v) is not None for v in cells)
+        return np.fromiter(found, dtype=bool, count=len(cells))
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        return np.zeros(len(series), dtype=bool)
+    hits = pc.match_substring_regex(array, RISKY.pattern).fill_null(False)
+    return hits.to_numpy(zero_copy_only=False)
+
+
+def _neutralise_cell(cell: str) -> str:
+    text = "'" + cell if cell.startswith(TRIGGERS) and not PLAIN_NUMBER.match(cell) else cell
+    return _neutralise_lines(text) if BREAK.search(text) else text
 
 
 def _neutralise_lines(cell: str) -> str:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 
 from personalization.errors import BadInputError, NotEnoughDataError
@@ -146,11 +145,13 @@ def gram_of(matrix: sp.csr_matrix) -> np.ndarray:
 def ease_weights(gram: np.ndarray, l2: float) -> np.ndarray:
     """``B = I - P / diag(P)`` with a zero diagonal, ``P = (gram + l2 I)^-1`` by Cholesky
     (``gram`` is left unchanged); float32 (n_items, n_items)."""
+    from scipy.linalg import lapack  # only here: 0.1 s off every command that loads a model
+
     system = gram.copy()
     system[np.diag_indices_from(system)] += l2
-    factor, info = scipy.linalg.lapack.dpotrf(system, lower=False, overwrite_a=True)
+    factor, info = lapack.dpotrf(system, lower=False, overwrite_a=True)
     if info == 0:
-        inverse, info = scipy.linalg.lapack.dpotri(factor, lower=False, overwrite_c=True)
+        inverse, info = lapack.dpotri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise NotEnoughDataError(
             f"EASE could not invert X^T X + {l2:g} I (LAPACK info {info}); raise l2."
