@@ -144,8 +144,8 @@ def row_entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, ..
 
 
 def _history_reasons(art, tables, history, rows, items, reasons) -> None:
-    """Name, per pair, the two history items most similar to the recommended item (blocks of
-    pairs x history entries; no Python loop over the history)."""
+    """Name, per pair, the two history items most similar to the recommended item (the pairs'
+    history entries in one flat array, grouped by pair; no Python loop and no sort)."""
     pair, hist, _ = history
     other = hist != items[pair]
     pair, hist = pair[other], hist[other]
@@ -154,24 +154,29 @@ def _history_reasons(art, tables, history, rows, items, reasons) -> None:
     pair, hist, sims = pair[strong], hist[strong], sims[strong]
     if len(pair) == 0:
         return
-    order = np.lexsort((-sims, pair))
-    pair, hist = pair[order], hist[order]
-    first = np.r_[True, pair[1:] != pair[:-1]]
-    start = np.maximum.accumulate(np.where(first, np.arange(len(pair)), 0))
-    top = (np.arange(len(pair)) - start) < 2
-    pair, hist = pair[top], hist[top]
-    verbs = _verbs(art, tables, rows[pair], hist)
-    titles = tables.titles[hist]
-    lead = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
-    texts = "Because you " + verbs[lead] + " " + titles[lead]
-    second = lead + 1
-    has = second < len(pair)
-    has[has] = pair[second[has]] == pair[lead[has]]
-    same_verb = np.zeros(len(lead), dtype=bool)
-    same_verb[has] = verbs[second[has]] == verbs[lead[has]]
-    joined = np.where(same_verb, " and ", " and " + verbs[np.minimum(second, len(pair) - 1)] + " ")
-    texts[has] = texts[has] + joined[has] + titles[second[has]]
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])  # entries come grouped by pair
+    lead, _ = segment_argmax(sims, starts)
+    rest = sims.copy()
+    rest[lead] = -np.inf
+    second, found = segment_argmax(rest, starts)
+    has = np.isfinite(found)
+    second = second[has]
+    both = np.r_[lead, second]
+    verbs = _verbs(art, tables, rows[pair[both]], hist[both])
+    first_verbs, second_verbs = verbs[: len(lead)], verbs[len(lead) :]
+    texts = "Because you " + first_verbs + " " + tables.titles[hist[lead]]
+    joined = np.where(second_verbs == first_verbs[has], " and ", " and " + second_verbs + " ")
+    texts[has] = texts[has] + joined + tables.titles[hist[second]]
     reasons[pair[lead]] = texts
+
+
+def segment_argmax(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per segment of ``values`` (segments begin at ``starts``, ascending, the first at 0): the
+    position of its largest value (the first one on ties) and that value."""
+    maxima = np.maximum.reduceat(values, starts)
+    segment = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(values)]))
+    positions = np.where(values == maxima[segment], np.arange(len(values)), len(values))
+    return np.minimum.reduceat(positions, starts), maxima
 
 
 def _pair_similarity(art, tables, items: np.ndarray, others: np.ndarray):
