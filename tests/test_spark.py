@@ -99,6 +99,19 @@ def runs(tmp_path_factory):
         out["spark"] = cli("--db", db, *train, "--table", "big", "--engine", "spark")
         out["local_svd"] = cli("--db", db, *SVD)
         out["spark_svd"] = cli("--db", db, *SVD, "--table", "big", "--engine", "spark")
+        shop = root / "shop"  # item columns in the events files, in two files
+        shop.mkdir()
+        named = events.assign(Description="Item " + events["product"], UnitPrice=2.5)
+        later = named.iloc[600:].copy()
+        later.loc[later["product"] == "i00", "Description"] = "Renamed i00"
+        later.loc[later["product"] == "i03", "UnitPrice"] = 3.0
+        named.iloc[:600].to_csv(shop / "a.csv", index=False)
+        later.to_csv(shop / "b.csv", index=False)
+        for name, extra in (("kept", []), ("mapped", ["--map", "title=Description"])):
+            out[f"{name}_ingest"] = cli(
+                "--db", root / f"{name}.duckdb", "ingest", shop, *MAPPING, *extra,
+                "--engine", "spark",
+            )  # fmt: skip
         export = ["export-recommendations", "-k", "5", "--model", out["spark_svd"]["model_id"]]
         export += ["--control-share", "0.25"]
         out["local_export"] = cli("--db", db, *export, "--out", root / "l.csv")
@@ -124,6 +137,20 @@ def test_ingest_reads_a_folder_with_the_same_rules_into_a_recorded_dataset(runs)
     folder = Path(record["path"])
     assert folder.parent == runs["db"].parent / "both_parquet"
     assert any(p.name.startswith("event_date=") for p in folder.iterdir())
+
+
+def test_item_columns_of_the_events_files_become_the_items_table(runs):
+    from personalization import store
+
+    for name, title in (("kept", "Description"), ("mapped", "title")):
+        assert runs[f"{name}_ingest"]["rows_loaded"] == runs["local_ingest"]["rows_loaded"]
+        items = store.read_table("items", db=runs["root"] / f"{name}.duckdb").set_index("item_id")
+        assert len(items) == 40 and title in items.columns
+        assert items.loc["i00", title] == "Renamed i00"  # the later file's value wins
+        assert items.loc["i05", title] == "Item i05"
+    assert runs["mapped_ingest"]["mapping"]["title"] == "Description"
+    kept = store.read_table("items", db=runs["root"] / "kept.duckdb").set_index("item_id")
+    assert kept.loc["i02", "UnitPrice"] == 2.5 and kept.loc["i03", "UnitPrice"] == 3.0
 
 
 def test_profile_and_readiness_of_a_dataset_through_spark(runs):

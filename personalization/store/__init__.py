@@ -14,7 +14,7 @@
 The most used names of ``core`` and ``catalog`` are offered here (``store.read_table``, ...).
 """
 
-from personalization.store.attributes import AttributeSet
+from personalization.store.attributes import AttributeSet, fill_attributes, merge_attribute_frames
 from personalization.store.catalog import (
     add_feedback,
     datasets,
@@ -48,6 +48,8 @@ from personalization.store.sequences import read_sequences
 
 __all__ = [
     "AttributeSet",
+    "fill_attributes",
+    "merge_attribute_frames",
     "check_data_table_name",
     "add_feedback",
     "connect",

@@ -11,11 +11,12 @@ columns are added) and inserts the ids the target did not hold. Names are quoted
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from personalization.errors import BadInputError
 from personalization.store.catalog import record_dataset
-from personalization.store.core import column_types, quote_ident
+from personalization.store.core import column_types, connect, quote_ident
 
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 
@@ -57,6 +58,65 @@ def store_attributes(
         return n
     finally:
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(agg)}")
+
+
+def fill_attributes(attrs: AttributeSet, source_table: str, db=None) -> int:
+    """``store_attributes`` from the table ``source_table`` of ``db``, in one transaction (the
+    item columns an events file left in its table, gathered into ``items``)."""
+    with connect(db) as con:
+        return _in_transaction(con, lambda: store_attributes(con, source_table, attrs))
+
+
+def merge_attribute_frames(
+    frames: Sequence,
+    table: str,
+    key: str,
+    numeric: Sequence[str] = ("price",),
+    label: str = "",
+    db=None,
+) -> int:
+    """Fill or update ``table`` (``items`` or ``users``) from ``frames`` (one row per ``key``,
+    one frame per file) in their order, as loading the files one after another would: a value
+    a later frame has wins, other columns are kept. One transaction: all frames or none.
+    ``label`` names the source in the catalog when the table is created here. Returns how many
+    distinct ids the frames named."""
+    stage = f"__incoming_{table}"
+
+    def merge() -> int:
+        ids: set[str] = set()
+        for frame in frames:
+            columns = {c: c for c in frame.columns if c != key}
+            if key not in frame.columns or not columns or frame.empty:
+                continue
+            con.register("__incoming_frame", frame)
+            try:
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {quote_ident(stage)} AS "
+                    f"SELECT * FROM __incoming_frame"
+                )
+            finally:
+                con.unregister("__incoming_frame")
+            kept = tuple(c for c in columns if c in numeric)
+            store_attributes(
+                con, stage, AttributeSet(table, key, columns, kept), source=(label, "")
+            )
+            ids.update(frame[key].dropna().astype(str))
+        con.execute(f"DROP TABLE IF EXISTS {quote_ident(stage)}")
+        return len(ids)
+
+    with connect(db) as con:
+        return _in_transaction(con, merge)
+
+
+def _in_transaction(con, work):
+    con.execute("BEGIN TRANSACTION")
+    try:
+        result = work()
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return result
 
 
 def _aggregate(con, stage: str, attrs: AttributeSet, key_sql: str, agg: str) -> int:
