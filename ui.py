@@ -351,10 +351,14 @@ def load_model(model_id: str) -> tuple[Any, dict]:
 
 
 def model_label(model: dict) -> str:
-    """A catalog row as people read it: ``My model · SVD · trained 2026-11-29 15:29 · in use``."""
+    """A catalog row as people read it: ``My model · SVD · trained 2026-11-29 15:29 · in use``
+    (``SVD on Spark`` for a model trained with ``--engine spark``)."""
     parts = [model["name"]] if model.get("name") else []
     algo = str(model["algo"])
-    parts.append(algo.upper() if len(algo) <= 4 else algo.replace("_", " ").capitalize())
+    algo = algo.upper() if len(algo) <= 4 else algo.replace("_", " ").capitalize()
+    if (model.get("params") or {}).get("engine") == "spark":
+        algo += " on Spark"
+    parts.append(algo)
     parts.append(f"trained {(model.get('created') or '')[:16].replace('T', ' ')}")
     if model.get("status") == "promoted":
         parts.append("in use")

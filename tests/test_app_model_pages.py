@@ -45,3 +45,12 @@ def test_a_model_whose_files_are_gone_shows_one_error(db, monkeypatch, page):
     at = open_page(monkeypatch, db, page)
     assert not at.exception
     assert len(at.error) == 1 and "missing" in at.error[0].value
+
+
+def test_a_model_label_names_its_engine_and_whether_it_is_in_use():
+    import ui
+
+    row = {"algo": "svd", "created": "2026-12-01T10:50:12", "status": "promoted", "params": {}}
+    assert ui.model_label(row) == "SVD · trained 2026-12-01 10:50 · in use"
+    spark = {**row, "status": "candidate", "params": {"engine": "spark"}, "name": "big"}
+    assert ui.model_label(spark) == "big · SVD on Spark · trained 2026-12-01 10:50"
