@@ -269,3 +269,28 @@ def test_serve_binds_its_socket_as_tcp_so_nagle_is_off_with_several_workers():
         assert sock.proto == socket.IPPROTO_TCP and sock.getsockname()[1] > 0
     finally:
         sock.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_keeps_idle_connections_longer_than_client_pools(monkeypatch, workers):
+    """With uvicorn's 5 s keep-alive, a client pool that also keeps connections 5 s (httpx) or
+    longer (a proxy) reuses one the server is closing and gets a ReadError."""
+    import uvicorn
+    import uvicorn.supervisors
+
+    from personalization.cli import serve
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
+    monkeypatch.setattr(serve, "tcp_socket", lambda config: None)
+
+    class Supervisor:
+        def __init__(self, config, sockets):
+            seen["timeout_keep_alive"] = config.timeout_keep_alive
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", Supervisor)
+    serve.run("personalization.deploy.api:create_app", "127.0.0.1", 0, workers, factory=True)
+    assert seen["timeout_keep_alive"] > 60

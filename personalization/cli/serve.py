@@ -45,6 +45,13 @@ def cmd_serve(args: argparse.Namespace) -> dict:
     return {"served": f"http://{args.host}:{args.port}", "workers": args.workers, "stopped": True}
 
 
+# Idle keep-alive connections stay open this long (uvicorn's default is 5 s). A client pool that
+# keeps idle connections as long as the server (httpx: 5 s) or longer (a proxy: often 60 s)
+# races it: it reuses a connection the server is closing and gets a reset (a ReadError), most
+# often when the server was briefly busy, e.g. loading a newly promoted model.
+KEEP_ALIVE_SECONDS = 75
+
+
 def run(
     app: str, host: str, port: int, workers: int = 1, log_level: str = "info", factory=False
 ) -> None:
@@ -53,11 +60,12 @@ def run(
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    timeouts = {"timeout_keep_alive": KEEP_ALIVE_SECONDS}
     if workers <= 1:
-        uvicorn.run(app, factory=factory, host=host, port=port, log_level=log_level)
+        uvicorn.run(app, factory=factory, host=host, port=port, log_level=log_level, **timeouts)
         return
     config = uvicorn.Config(
-        app, factory=factory, host=host, port=port, workers=workers, log_level=log_level
+        app, factory=factory, host=host, port=port, workers=workers, log_level=log_level, **timeouts
     )
     Multiprocess(config, sockets=[tcp_socket(config)]).run()
 
