@@ -429,15 +429,13 @@ class Factors:
         f = self.shrinkage(reg)
         projected = np.asarray(rows @ (self.vectors / self.scale[:, None])) * f
         outputs = self.vectors * self.scale[:, None]
-        seen_rows, seen_cols = rows.nonzero()
         scores = np.zeros((rows.shape[0], len(self.scale)), dtype=np.float32)
+        scores[rows.nonzero()] = -np.inf  # seen items stay -inf as the ranks add up: no copies
         results, done = {}, 0
         for k in ranks:
             scores += projected[:, done:k] @ outputs[:, done:k].T
             done = k
-            ranked = scores.copy()
-            ranked[seen_rows, seen_cols] = -np.inf
-            ids, _ = top_n(ranked, min(VALIDATION_K, len(self.scale)))
+            ids, _ = top_n(scores, min(VALIDATION_K, len(self.scale)))
             results[k] = ndcg_at_k(ids, held, ids.shape[1])
         return results
 
