@@ -42,6 +42,7 @@ import streamlit as st
 
 from personalization import config, registry, store
 from personalization.errors import PersonalizationError
+from personalization.store import parquet_tables
 
 __all__ = [
     "METRIC_HELP",
@@ -61,6 +62,7 @@ __all__ = [
     "open_workspace",
     "link",
     "load_model",
+    "loaded_tables",
     "metric_help",
     "metric_label",
     "model_label",
@@ -263,7 +265,7 @@ def data_version() -> str:
 
 @st.cache_data(ttl=VERSION_TTL_SECONDS, show_spinner=False)
 def _version(db: str) -> str:
-    tables_now = store.list_tables(db=db)
+    tables_now = store.list_tables(db=db) + parquet_tables.parquet_datasets(db=db)
     models_now = [(m["model_id"], m["status"]) for m in registry.list_models(db=db)]
     loaded = store.datasets(db=db)
     stamps = loaded["ingested_at"].astype(str).tolist() if len(loaded) else []
@@ -273,6 +275,21 @@ def _version(db: str) -> str:
 def tables() -> list[dict]:
     """Every user table: ``name``, ``kind``, ``rows``."""
     return _tables(db_path(), data_version())
+
+
+def loaded_tables() -> list[dict]:
+    """What the Home page lists: the tables, then the Parquet datasets of ``--engine spark``
+    (their kind says so; the pages read tables only)."""
+    spark = [
+        {"name": d["table_name"], "kind": f"{d['kind']} (Parquet, Spark)", "rows": d["rows"]}
+        for d in _parquet_datasets(db_path(), data_version())
+    ]
+    return tables() + spark
+
+
+@st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)
+def _parquet_datasets(db: str, version: str) -> list[dict]:
+    return parquet_tables.parquet_datasets(db=db)
 
 
 @st.cache_data(ttl=CACHE_TTL_SECONDS, show_spinner=False)

@@ -82,7 +82,7 @@ with left:
 
 with right:
     st.subheader("Loaded tables")
-    loaded = pd.DataFrame(ui.tables())
+    loaded = pd.DataFrame(ui.loaded_tables())
     st.dataframe(
         loaded[["name", "kind", "rows"]],
         hide_index=True,

@@ -95,3 +95,27 @@ def test_key_figures_follow_a_new_load_and_skip_the_scans_until_then(
         "4",
     )
     assert metric(at, "Period covered") == "9 days" and scans == ["events"]
+
+
+def test_a_spark_dataset_is_listed_beside_the_tables(small_db, tmp_path, capsys):
+    """A Parquet dataset written by ``ingest --engine spark`` is recorded in the catalog; Home
+    and ``tables`` list it with its rows (the pages themselves read tables only)."""
+    import json
+
+    from personalization.cli import main
+    from personalization.store import parquet_tables
+
+    folder = parquet_tables.dataset_folder("big", small_db)
+    parquet_tables.record_parquet_dataset("big", "events", str(folder), 1234, [], {}, small_db)
+    at = app_page()
+    assert not at.exception
+    (loaded,) = [d.value for d in at.dataframe if "name" in d.value.columns]
+    row = loaded[loaded["name"] == "big"].iloc[0]
+    assert row["kind"] == "events (Parquet, Spark)" and row["rows"] == 1234
+    assert "events" in set(loaded["name"])
+    assert main(["--db", str(small_db), "tables"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [t["name"] for t in listed["tables"]] == ["events"]
+    assert listed["datasets"] == [
+        {"name": "big", "kind": "events", "rows": 1234, "path": str(folder)}
+    ]

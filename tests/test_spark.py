@@ -136,6 +136,8 @@ def test_ingest_reads_a_folder_with_the_same_rules_into_a_recorded_dataset(runs)
     assert record["rows"] == local["rows_loaded"] and len(record["files"]) == 2
     folder = Path(record["path"])
     assert folder.parent == runs["db"].parent / "both_parquet"
+    (listed,) = cli("--db", runs["db"], "tables")["datasets"]
+    assert listed == {"name": "big", "kind": "events", "rows": record["rows"], "path": str(folder)}
     assert any(p.name.startswith("event_date=") for p in folder.iterdir())
 
 

@@ -62,7 +62,10 @@ def register(sub) -> None:
     p.add_argument("--mode", choices=("append", "replace"), default="append")
     add_engine_flags(p)
     p.set_defaults(func=cmd_ingest)
-    p = sub.add_parser("tables", help="list the tables with their kind and rows")
+    p = sub.add_parser(
+        "tables",
+        help="list the tables (and the Parquet datasets of --engine spark) with their rows",
+    )
     p.set_defaults(func=cmd_tables)
     p = sub.add_parser("profile", help="data-quality profile of a table")
     p.add_argument("table", nargs="?", help="the table, e.g. events")
@@ -99,8 +102,14 @@ def cmd_ingest(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_tables(args: argparse.Namespace) -> dict[str, Any]:
     from personalization import store
+    from personalization.store import parquet_tables
 
-    return {"tables": store.list_tables(db=args.db)}
+    datasets = [
+        {"name": d["table_name"], "kind": d["kind"], "rows": int(d["rows"]), "path": d["path"]}
+        for d in parquet_tables.parquet_datasets(db=args.db)
+    ]  # written by --engine spark: read by Spark, not by DuckDB
+    out: dict[str, Any] = {"tables": store.list_tables(db=args.db)}
+    return {**out, "datasets": datasets} if datasets else out
 
 
 def cmd_profile(args: argparse.Namespace) -> dict[str, Any]:
