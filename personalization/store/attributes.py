@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from personalization.errors import BadInputError
 from personalization.store.catalog import record_dataset
-from personalization.store.core import column_types, connect, quote_ident
+from personalization.store.core import column_types, connect, quote_ident, transaction
 
 NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 
@@ -63,8 +63,8 @@ def store_attributes(
 def fill_attributes(attrs: AttributeSet, source_table: str, db=None) -> int:
     """``store_attributes`` from the table ``source_table`` of ``db``, in one transaction (the
     item columns an events file left in its table, gathered into ``items``)."""
-    with connect(db) as con:
-        return _in_transaction(con, lambda: store_attributes(con, source_table, attrs))
+    with connect(db) as con, transaction(con):
+        return store_attributes(con, source_table, attrs)
 
 
 def merge_attribute_frames(
@@ -81,9 +81,8 @@ def merge_attribute_frames(
     ``label`` names the source in the catalog when the table is created here. Returns how many
     distinct ids the frames named."""
     stage = f"__incoming_{table}"
-
-    def merge() -> int:
-        ids: set[str] = set()
+    ids: set[str] = set()
+    with connect(db) as con, transaction(con):
         for frame in frames:
             columns = {c: c for c in frame.columns if c != key}
             if key not in frame.columns or not columns or frame.empty:
@@ -97,26 +96,11 @@ def merge_attribute_frames(
             finally:
                 con.unregister("__incoming_frame")
             kept = tuple(c for c in columns if c in numeric)
-            store_attributes(
-                con, stage, AttributeSet(table, key, columns, kept), source=(label, "")
-            )
+            attrs = AttributeSet(table, key, columns, kept)
+            store_attributes(con, stage, attrs, source=(label, ""))
             ids.update(frame[key].dropna().astype(str))
         con.execute(f"DROP TABLE IF EXISTS {quote_ident(stage)}")
-        return len(ids)
-
-    with connect(db) as con:
-        return _in_transaction(con, merge)
-
-
-def _in_transaction(con, work):
-    con.execute("BEGIN TRANSACTION")
-    try:
-        result = work()
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    return result
+    return len(ids)
 
 
 def _aggregate(con, stage: str, attrs: AttributeSet, key_sql: str, agg: str) -> int:

@@ -7,7 +7,7 @@ import secrets
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from personalization.store.core import connect, query_df, query_rows, quote_ident
+from personalization.store.core import connect, query_df, query_rows, quote_ident, transaction
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -152,13 +152,11 @@ def get_model(model_id: str, db=None) -> dict[str, Any] | None:
 
 def set_promoted(model_id: str, kind: str, db=None) -> None:
     """Make ``model_id`` the one promoted model of its kind; the previous one becomes a candidate."""
-    with connect(db) as con:
-        con.execute("BEGIN TRANSACTION")
+    with connect(db) as con, transaction(con):
         con.execute(
             "UPDATE models SET status = 'candidate' WHERE kind = ? AND status = 'promoted'", [kind]
         )
         con.execute("UPDATE models SET status = 'promoted' WHERE model_id = ?", [model_id])
-        con.execute("COMMIT")
 
 
 def update_model_details(model_id: str, details: dict, db=None) -> None:

@@ -228,6 +228,19 @@ def connect(
 
 
 @contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A transaction on ``con`` for the length of a ``with`` block: committed at its end, rolled
+    back when anything in it raises (all or nothing)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+@contextmanager
 def scratch(
     db: str | os.PathLike | None = None, task: str = "This task"
 ) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from personalization.store.core import connect, query_rows
+from personalization.store.core import connect, query_rows, transaction
 
 RUNS_TABLE = "retrain_runs"
 RUNS_DDL = """CREATE TABLE IF NOT EXISTS retrain_runs (
@@ -95,17 +95,12 @@ def save_schedule(growth: float, days: float, margin: float, db=None) -> None:
     """Store the retraining schedule (replacing the one stored before), all or nothing."""
     with connect(db) as con:
         con.execute(SCHEDULE_DDL)
-        con.execute("BEGIN TRANSACTION")
-        try:
+        with transaction(con):
             con.execute("DELETE FROM retrain_schedule")
             con.execute(
                 "INSERT INTO retrain_schedule VALUES (?, ?, ?, ?)",
                 [float(growth), float(days), float(margin), datetime.now()],
             )
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
 
 
 def read_schedule(db=None) -> dict[str, Any] | None:

@@ -24,7 +24,7 @@ from personalization.errors import BadInputError
 from personalization.progress import Progress, report
 from personalization.store.attributes import AttributeSet, store_attributes
 from personalization.store.catalog import record_dataset
-from personalization.store.core import attach, column_types, quote_ident, scratch
+from personalization.store.core import attach, column_types, quote_ident, scratch, transaction
 
 MAX_REJECTS_SHOWN = 20
 NUMERIC_TYPES = (
@@ -297,8 +297,7 @@ def _drop_staging(con, stage: str) -> None:
 def _commit(con, plan: LoadPlan, stage: str, parallel: bool) -> dict[str, int]:
     """Swap or append the staging table, fill the attribute tables and record the dataset, all
     or nothing; return the ids given attributes per table."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         appended = _store(con, plan, stage, parallel)
         cols = column_types(con, stage)
         updated = {
@@ -322,10 +321,6 @@ def _commit(con, plan: LoadPlan, stage: str, parallel: bool) -> dict[str, int]:
             con=con,
             appended=appended,
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return updated
 
 

@@ -52,13 +52,13 @@ def parquet_dataset(table: str, db=None) -> dict[str, Any] | None:
 def parquet_datasets(db=None) -> list[dict[str, Any]]:
     """Every recorded dataset: ``table_name``, ``kind``, ``path``, ``rows``, newest first. Read
     only (a page may ask while another process writes): [] before the first is recorded."""
-    found = query_rows(
-        "SELECT 1 FROM information_schema.tables WHERE table_name = 'parquet_datasets'", db=db
-    )
-    if not found:
-        return []
-    rows = query_rows(
-        "SELECT table_name, kind, path, rows FROM parquet_datasets ORDER BY ingested_at DESC",
-        db=db,
-    )
+    with connect(db, read_only=True) as con:  # one connection: the data version asks often
+        found = con.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_name = 'parquet_datasets'"
+        ).fetchall()
+        if not found:
+            return []
+        rows = con.execute(
+            "SELECT table_name, kind, path, rows FROM parquet_datasets ORDER BY ingested_at DESC"
+        ).fetchall()
     return [dict(zip(COLUMNS[:4], r, strict=True)) for r in rows]

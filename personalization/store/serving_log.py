@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from personalization import config
-from personalization.store.core import connect
+from personalization.store.core import connect, transaction
 
 ACTIONS = {"thumbs_up": 1, "thumbs_down": -1, "click": 0, "conversion": 0}
 FEEDBACK_DDL = "ALTER TABLE feedback ADD COLUMN IF NOT EXISTS action VARCHAR"
@@ -71,11 +71,10 @@ def record_feedback(
         return 0
     with connect(db, timeout=timeout) as con:
         con.execute(FEEDBACK_DDL)
-        con.execute("BEGIN TRANSACTION")
-        con.executemany(
-            "INSERT INTO feedback (user_id, item_id, model_id, thumbs, created, action) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            values,
-        )
-        con.execute("COMMIT")
+        with transaction(con):
+            con.executemany(
+                "INSERT INTO feedback (user_id, item_id, model_id, thumbs, created, action) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                values,
+            )
     return len(values)
