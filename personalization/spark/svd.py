@@ -37,15 +37,17 @@ from personalization.recommendation.models import make_recommender
 from personalization.recommendation.models.base import WORKERS, check_choice, random_state
 from personalization.recommendation.models.svd import (
     AUTO,
+    OVERSAMPLE,
     VALIDATION_CELLS,
     WEIGHTINGS,
     Factors,
     SVDRecommender,
     orthonormalise,
+    ritz,
+    start_basis,
 )
 
 AUTO_WEIGHTINGS = ("log", "binary", "bm25")
-OVERSAMPLE = 10
 BLOCK_CELLS = 2_000_000  # nonzeros per cached row block
 
 
@@ -128,19 +130,11 @@ def cluster_factors(
 ) -> Factors:
     """``Factors.fit`` of ``rows.weigh_rows(X)``, with every product with X on the cluster."""
     scale, columns = Factors.column_scaling(column_norms(blocks, rows, n_items), popularity_reg)
-    width = min(rank + OVERSAMPLE, n_items)
-    block = rng.standard_normal((n_items, width)).astype(np.float32)
-    if start is not None:
-        seeded = min(start.shape[1], width)
-        block[:, :seeded] = start[:, :seeded]
-    basis = orthonormalise(block)
+    basis = start_basis(n_items, min(rank + OVERSAMPLE, n_items), rng, start)
     for _ in range(max(0, int(n_iter))):
         gram = gram_pass(blocks, context, rows, columns, basis)
         basis = orthonormalise(np.ascontiguousarray(gram.T))
-    values, vectors = np.linalg.eigh(ritz_pass(blocks, context, rows, columns, basis))
-    order = np.argsort(values)[::-1][:rank]
-    singular = np.sqrt(np.clip(values[order], 0, None)).astype(np.float32)
-    factors = np.ascontiguousarray(basis @ vectors[:, order].astype(np.float32))
+    singular, factors = ritz(ritz_pass(blocks, context, rows, columns, basis), basis, rank)
     return Factors(factors, singular, scale)
 
 

@@ -58,6 +58,7 @@ RANK_GRID = (8, 16, 32, 64, 128, 256, 384, 512)
 REG_GRID = (1.0, 3.0, 10.0)
 POPULARITY_REG_GRID = (0.1, 0.3)
 ITEMS_PER_RANK = 2
+OVERSAMPLE = 10  # extra columns of the randomized SVD's subspace beyond the rank
 RANK_BUDGET = 2.5e9
 VALIDATION_CELLS = 1.6e7
 SMALL_RANKS = (2, 4)
@@ -445,7 +446,7 @@ def truncated_svd(
     rank: int,
     n_iter: int,
     rng,
-    oversample: int = 10,
+    oversample: int = OVERSAMPLE,
     start: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top ``rank`` singular values and right singular vectors (n_cols, rank) of ``matrix``.
@@ -458,17 +459,28 @@ def truncated_svd(
     times faster than a CSR of ``X^T`` gathering rows of ``Y``). ``start`` (n_cols, <= l), e.g.
     the vectors of a similar matrix, seeds the subspace; random columns fill it up to l.
     """
-    width = min(rank + oversample, matrix.shape[1])
-    block = rng.standard_normal((matrix.shape[1], width)).astype(np.float32)
-    if start is not None:
-        seeded = min(start.shape[1], width)
-        block[:, :seeded] = start[:, :seeded]
-    basis = orthonormalise(block)
+    basis = start_basis(matrix.shape[1], min(rank + oversample, matrix.shape[1]), rng, start)
     for _ in range(max(0, n_iter)):
         product = np.asarray(matrix @ np.asfortranarray(basis))
         basis = orthonormalise(np.ascontiguousarray(np.asarray(product.T @ matrix).T))
     projected = np.asarray(matrix @ np.asfortranarray(basis), dtype=np.float64)
-    values, vectors = np.linalg.eigh(projected.T @ projected)
+    return ritz(projected.T @ projected, basis, rank)
+
+
+def start_basis(n_cols: int, width: int, rng, start: np.ndarray | None = None) -> np.ndarray:
+    """The orthonormal starting block (n_cols, width) of the subspace iteration: random normal
+    columns, the first ones taken from ``start`` when given."""
+    block = rng.standard_normal((n_cols, width)).astype(np.float32)
+    if start is not None:
+        seeded = min(start.shape[1], width)
+        block[:, :seeded] = start[:, :seeded]
+    return orthonormalise(block)
+
+
+def ritz(gram: np.ndarray, basis: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Rayleigh-Ritz step: from ``gram``, the (l x l) Gram matrix of ``X basis``, the top
+    ``rank`` singular values of X (float32) and its right singular vectors (n_cols, rank)."""
+    values, vectors = np.linalg.eigh(gram)
     order = np.argsort(values)[::-1][:rank]
     singular = np.sqrt(np.clip(values[order], 0, None)).astype(np.float32)
     factors = np.ascontiguousarray(basis @ vectors[:, order].astype(np.float32))
