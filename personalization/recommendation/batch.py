@@ -175,8 +175,15 @@ def write_recorded(
     except BaseException:
         store_monitoring.delete_batch(batch_id, db=db)
         raise
-    result = {"path": str(written), "rows": int(rows), "users": counted["users"]}
-    result["batch_id"] = batch_id
+    return export_result(written, rows, batch_id, share, salt, counted)
+
+
+def export_result(
+    path: str | Path, rows: int, batch_id: str, share: float | None, salt: str, counted: dict
+) -> dict:
+    """What an export returns: ``path``, ``rows``, ``users``, ``batch_id``, and with a control
+    share ``control_users``, ``control_share`` and ``salt``."""
+    result = {"path": str(path), "rows": int(rows), "users": counted["users"], "batch_id": batch_id}
     if share is not None:
         result.update(control_users=counted["control"], control_share=share, salt=salt)
     return result

@@ -145,8 +145,6 @@ def export_recommendations(
         raise
     finally:
         shared.unpersist()
-    result = {"path": str(path), "rows": int(sum(run["rows"] for run in summaries))}
-    result.update(users=counted["users"], batch_id=batch_id)
-    if share is not None:
-        result.update(control_users=counted["control"], control_share=share, salt=salt)
+    rows = sum(run["rows"] for run in summaries)
+    result = batch.export_result(path, rows, batch_id, share, salt, counted)
     return {**result, "parts": len(summaries), "engine": "spark"}
