@@ -125,12 +125,19 @@ def count_learning(monkeypatch, cls, name: str, calls: list) -> None:
     monkeypatch.setattr(cls, "_learn", counted)
 
 
-def test_the_sequence_choice_shares_one_split_and_learns_each_family_once(db, monkeypatch):
+@pytest.fixture
+def counted_choice(db, monkeypatch):
+    """The chain sequences, a ``sequence`` model choosing between recent and transitions, and
+    the list of (family, events) each time one of them learns."""
     seqs, inter = chain_sequences(db)
     calls: list = []
     count_learning(monkeypatch, RecentRecommender, "recent", calls)
     count_learning(monkeypatch, TransitionsRecommender, "transitions", calls)
-    model = make_recommender("sequence", families="recent,transitions")
+    return seqs, inter, calls, make_recommender("sequence", families="recent,transitions")
+
+
+def test_the_sequence_choice_shares_one_split_and_learns_each_family_once(counted_choice):
+    seqs, inter, calls, model = counted_choice
     model.fit_sequences(seqs, inter.matrix)
     held = 40  # every user has 6 events: one split holds out each user's last one
     assert calls == [
@@ -145,12 +152,8 @@ def test_the_sequence_choice_shares_one_split_and_learns_each_family_once(db, mo
     assert inter.item_ids[ids[0]] == "i5"
 
 
-def test_a_sequence_choice_made_elsewhere_is_reused_without_validating(db, monkeypatch):
-    seqs, inter = chain_sequences(db)
-    calls: list = []
-    count_learning(monkeypatch, RecentRecommender, "recent", calls)
-    count_learning(monkeypatch, TransitionsRecommender, "transitions", calls)
-    model = make_recommender("sequence", families="recent,transitions")
+def test_a_sequence_choice_made_elsewhere_is_reused_without_validating(counted_choice):
+    seqs, inter, calls, model = counted_choice
     model.use_settings("recent", 0.25).fit_sequences(seqs, inter.matrix)
     assert calls == [("recent", seqs.n_events)]
     assert (model.family_, model.repeat_weight_, model.validation_scores_) == ("recent", 0.25, {})
