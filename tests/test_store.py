@@ -110,3 +110,21 @@ def test_a_customers_history_and_its_items_on_one_connection(db, tmp_path):
     assert list(events.read_user_events("u1", db=db)["item_id"]) == ["p2"]
     with pytest.raises(NotFoundError, match="no table 'clicks'"):
         events.read_user_history("u1", table="clicks", db=db)
+
+
+def test_frames_come_through_arrow_only_where_pandas_gets_the_same_types():
+    import duckdb
+
+    from personalization.store.core import fetch_frame
+
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE t AS SELECT * FROM (VALUES ('a', 1, 1.5, TIMESTAMP '2024-01-01 10:00:00'), "
+        "(NULL, NULL, NULL, NULL), ('c', 3, 2.0, TIMESTAMP '2024-02-01')) v(s, i, d, ts)"
+    )
+    text = "SELECT s, d, ts FROM t WHERE d IS NULL OR d > ?"
+    assert fetch_frame(con, text, [0]).equals(con.execute(text, [0]).df())
+    with_ints = "SELECT * FROM t"  # an integer column with a null: .df()'s nullable integers
+    assert fetch_frame(con, with_ints).equals(con.execute(with_ints).df())
+    empty = fetch_frame(con, "SELECT s, d FROM t WHERE false")
+    assert len(empty) == 0 and empty["s"].dtype == object

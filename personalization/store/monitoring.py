@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from personalization.errors import BadInputError
-from personalization.store.core import connect, quote_ident, require_table
+from personalization.store.core import connect, fetch_frame, quote_ident, require_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,7 +94,7 @@ def record_export(run: dict[str, Any], db=None) -> None:
 def _read(sql: str, params: Sequence[Any] = (), db=None) -> pd.DataFrame:
     with connect(db) as con:
         ensure_tables(con)
-        return con.execute(sql, list(params)).df()
+        return fetch_frame(con, sql, params)
 
 
 def export_runs(path: str | None = None, db=None) -> pd.DataFrame:
@@ -153,7 +153,7 @@ def user_conversions(
             f"{revenue} AS revenue FROM {quote_ident(table)} WHERE {quote_ident('timestamp')} > ? "
             f"AND CAST(event_type AS VARCHAR) IN ({marks}) GROUP BY 1"
         )
-        return con.execute(sql, [since, *types]).df()
+        return fetch_frame(con, sql, [since, *types])
 
 
 def read_window(
@@ -175,7 +175,7 @@ def read_window(
         if end is not None:
             sql += f" AND {quote_ident(column)} < ?"
             params.append(end)
-        return con.execute(sql, params).df()
+        return fetch_frame(con, sql, params)
 
 
 def last_event_time(table: str = "events", db=None) -> datetime | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from personalization.errors import BadInputError
-from personalization.store.core import connect, quote_ident, require_table
+from personalization.store.core import connect, fetch_frame, quote_ident, require_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,7 +47,7 @@ def read_sequences(
                 f"Table {table!r} has no column {', '.join(missing)}; found: "
                 f"{', '.join(present)}. Load the events with it mapped (--map ROLE=COLUMN)."
             )
-        return con.execute(_sequence_sql(table, present), [gap * 60.0]).df()
+        return fetch_frame(con, _sequence_sql(table, present), [gap * 60.0])
 
 
 def _sequence_sql(table: str, present: list[str]) -> str:
