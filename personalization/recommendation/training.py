@@ -103,7 +103,7 @@ def train_recommender(
     if sequential:
         inter = _interactions(events, weights, half_life_days)
     else:
-        codes, inter = _codes(events, weights, half_life_days)
+        codes, inter = _codes(events, weights, half_life_days, with_age=algo not in AGE_FREE)
     items, users = _attributes(table, db)
     if algo in FEATURE_ALGOS:
         inter = with_items(inter, items.index.astype(str))
@@ -346,15 +346,16 @@ def _interactions(
 
 
 def _codes(
-    events: pd.DataFrame, weights: dict, half_life_days: float | None
+    events: pd.DataFrame, weights: dict, half_life_days: float | None, with_age: bool = True
 ) -> tuple[EventCodes | None, Interactions]:
-    """The per-event codes (built once, reused by every split part) and all the interactions;
+    """The per-event codes (built once, reused by every split part) and all the interactions
+    (without ``age_days`` unless ``with_age``: only the models outside ``AGE_FREE`` use them);
     no codes (each part built on its own) for a frame whose index does not name its rows."""
     if not events.index.is_unique:
         return None, _interactions(events, weights, half_life_days)
     _check_weights_known(events, weights)
     codes = EventCodes(events, weights, half_life_days)
-    inter = codes.interactions()
+    inter = codes.interactions(with_age=with_age)
     _check_enough(inter, len(events))
     return codes, inter
 
