@@ -425,7 +425,11 @@ def intra_list_diversity(recs: np.ndarray, item_vectors: sp.spmatrix | np.ndarra
     vectors = sp.csr_matrix(item_vectors, dtype=np.float64)[distinct]
     norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
     unit = sp.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ vectors
-    gram = (unit @ unit.T).tocsr()
+    gram = unit @ unit.T
+    if len(distinct) ** 2 <= DIVERSITY_CELLS:  # a few thousand distinct items: read it dense
+        gram = gram.toarray()
+    else:
+        gram = gram.tocsr()
     width = recs.shape[1]
     other_place = ~np.eye(width, dtype=bool)
     pair_sum = np.zeros(len(recs), dtype=np.float64)

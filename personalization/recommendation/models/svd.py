@@ -29,7 +29,7 @@ warm-started SVD per weighting and damping tried), and later fits take the choic
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -185,7 +185,7 @@ class SVDRecommender(Recommender):
         largest rank of the grid per setting tried: the first of ``weightings`` (default: this
         model's) at every ``popularity_reg`` of the grid, then the other weightings at the best
         one; each SVD after the first is warm-started from the previous one with half the power
-        iterations. From each SVD every rank is scored at the middle ``reg`` (truncations of it)
+        iterations, and is computed while the previous one is scored (in another thread). From each SVD every rank is scored at the middle ``reg`` (truncations of it)
         and the other regs at the best rank (``Factors.search``). ``"auto"`` params search their
         grid, fixed ones stay. Returns ``(weighting, rank, reg, popularity_reg) -> NDCG@10`` of
         the settings tried. ``progress`` hears after each SVD.
@@ -200,10 +200,21 @@ class SVDRecommender(Recommender):
         pops = self._grid("popularity_reg", self.popularity_reg, self.popularity_reg_grid)
         results: dict[tuple[str, int, float, float], float] = {}
         start = None
-        done, planned = 0, len(pops) + len(weightings) - 1
+        planned = len(pops) + len(weightings) - 1
+        scoring: list[tuple[str, float, Future]] = []
+
+        def collect() -> None:
+            while scoring:
+                weighting, pop, found = scoring.pop(0)
+                for (rank, reg), score in found.result().items():
+                    results[(weighting, rank, reg, pop)] = score
+                done = len({(key[0], key[3]) for key in results})
+                report(progress, done / planned, f"tried {weighting} weights ({done} of {planned})")
+
         with (
             threadpool_limits(limits=config.blas_threads()),
             ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(regs) - 1))) as pool,
+            ThreadPoolExecutor(max_workers=1) as scorer,
         ):
             for weighting in weightings:
                 probe = self.__class__(**{**self.get_params(), "weighting": weighting})
@@ -213,18 +224,16 @@ class SVDRecommender(Recommender):
                 if weighting == weightings[0]:
                     tried = pops
                 else:
+                    collect()
                     tried = [max(results, key=lambda key: (results[key], -key[3]))[3]]
                 for pop in tried:
                     n_iter = self.n_iter if start is None else max(1, int(self.n_iter) // 2)
                     factors = Factors.fit(weighted, max(ranks), pop, n_iter, rng, start)
                     start = factors.vectors
-                    found = factors.search(rows, held, ranks, regs, pool)
-                    for (rank, reg), score in found.items():
-                        results[(weighting, rank, reg, pop)] = score
-                    done += 1
-                    report(
-                        progress, done / planned, f"tried {weighting} weights ({done} of {planned})"
-                    )
+                    collect()  # the previous SVD was scored while this one was computed
+                    job = scorer.submit(factors.search, rows, held, ranks, regs, pool)
+                    scoring.append((weighting, pop, job))
+            collect()
         return results
 
     def ranks_for(self, shape: tuple[int, int]) -> list[int]:
@@ -470,9 +479,10 @@ def truncated_svd(
 def start_basis(n_cols: int, width: int, rng, start: np.ndarray | None = None) -> np.ndarray:
     """The orthonormal starting block (n_cols, width) of the subspace iteration: random normal
     columns, the first ones taken from ``start`` when given."""
-    block = rng.standard_normal((n_cols, width)).astype(np.float32)
-    if start is not None:
-        seeded = min(start.shape[1], width)
+    seeded = 0 if start is None else min(start.shape[1], width)
+    block = np.empty((n_cols, width), dtype=np.float32)
+    block[:, seeded:] = rng.standard_normal((n_cols, width - seeded))
+    if seeded:
         block[:, :seeded] = start[:, :seeded]
     return orthonormalise(block)
 
