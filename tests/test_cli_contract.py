@@ -313,6 +313,25 @@ def test_a_separate_process_starts_without_heavy_imports(tmp_path):
     assert done.stderr.count("\n") == 1
 
 
+def test_a_csv_is_loaded_from_the_command_line_without_pandas(tmp_path):
+    """pandas' import is a third of a small load's time: ``ingest`` of a CSV never needs it."""
+    csv = tmp_path / "events.csv"
+    csv.write_text("user_id,item_id,event_type\nu1,i1,view\nu2,i1,purchase\n")
+    script = (
+        "import sys\n"
+        "from personalization.cli import main\n"
+        f"code = main(['--db', {str(tmp_path / 'x.duckdb')!r}, 'ingest', {str(csv)!r}])\n"
+        "print(code, [m for m in ('pandas', 'sklearn', 'scipy') if m in sys.modules], "
+        "file=sys.stderr)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert json.loads(done.stdout)["rows_loaded"] == 2
+    assert done.stderr.strip().endswith("0 []"), done.stderr
+
+
 def test_json_ready_turns_library_values_into_plain_json():
     import numpy as np
     import pandas as pd

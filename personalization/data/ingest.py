@@ -19,13 +19,15 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from personalization import store
 from personalization.errors import BadInputError
 from personalization.progress import Progress, report
 from personalization.store import loading
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KINDS = ("events", "users", "items", "customers")
 ROLES = {
@@ -155,17 +157,26 @@ BINARY_MAGIC = {
 
 @dataclass
 class FileInfo:
-    """What ``inspect_file`` found: delimiter (None for Parquet), header columns, first rows."""
+    """What ``inspect_file`` found: delimiter (None for Parquet), header columns, first rows
+    (``rows``, as tuples; ``preview`` as a DataFrame)."""
 
     name: str
     delimiter: str | None
     columns: list[str]
-    preview: pd.DataFrame
+    rows: list[tuple]
     suggested: dict[str, str]
     fmt: str = "csv"
     encoding: str = "utf-8"
     notes: list[str] = field(default_factory=list)
     header: bool = True  # False: the first line is data; columns are named column1, column2, ...
+
+    @property
+    def preview(self) -> pd.DataFrame:
+        """The first rows as a DataFrame (pandas is imported here, when a page shows them: a
+        load from the command line never needs it, and its import is a third of a small load)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.rows, columns=self.columns)
 
 
 @dataclass
@@ -400,24 +411,25 @@ def inspect_file(
         _check_columns(label, columns)
     else:
         first, columns = columns, [f"column{i + 1}" for i in range(len(columns))]
-    preview = loading.preview_csv(str(path), columns, delimiter, encoding, PREVIEW_ROWS, header)
-    if preview.empty:
+    rows = loading.preview_csv(str(path), delimiter, encoding, PREVIEW_ROWS, header, len(columns))
+    if not rows:
         raise BadInputError(
             f"{label} has a header ({', '.join(columns[:8])}) but no rows; "
             f"choose a file with data rows"
         )
     notes = [f"{label} is not valid UTF-8; it is read as Latin-1."] if encoding == "latin-1" else []
     suggested = suggest_mapping(columns, kind)
+    info = FileInfo(
+        label, delimiter, columns, rows, suggested, "csv", encoding, notes, header=header
+    )
     if not header:
-        suggested = suggest_by_content(preview, kind)
+        info.suggested = suggest_by_content(info.preview, kind)
         notes.append(
             f"{label} has no header line: its first line is data ({', '.join(first[:5])}), so it "
             f"is loaded as a row and the columns are named column1 to column{len(columns)}. "
             f"Check the suggested roles against the preview."
         )
-    return FileInfo(
-        label, delimiter, columns, preview, suggested, "csv", encoding, notes, header=header
-    )
+    return info
 
 
 def looks_like_data(cells: list[str], rows: list[list[str]]) -> bool:
@@ -475,6 +487,8 @@ def suggest_by_content(preview: pd.DataFrame, kind: str) -> dict[str, str]:
 
 
 def _looks_like_time(values: pd.Series) -> bool:
+    import pandas as pd
+
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.notna().all():
         seconds = numbers.where(numbers < 1e11, numbers / 1000)
@@ -511,16 +525,16 @@ def _guess_delimiter(text: str) -> str:
 def _inspect_parquet(path: Path, label: str, kind: str) -> FileInfo:
     try:
         columns = [name for name, _ in loading.parquet_schema(str(path))]
-        preview = loading.preview_parquet(str(path), PREVIEW_ROWS)
+        rows = loading.preview_parquet(str(path), PREVIEW_ROWS)
     except Exception as exc:  # noqa: BLE001 - DuckDB raises several types for corrupt files
         raise BadInputError(
             f"{label} cannot be read as Parquet ({str(exc).strip().splitlines()[0][:200]}); "
             f"export it again as Parquet or CSV"
         ) from exc
     _check_columns(label, columns)
-    if preview.empty:
+    if not rows:
         raise BadInputError(f"{label} has columns ({', '.join(columns[:8])}) but no rows")
-    return FileInfo(label, None, columns, preview, suggest_mapping(columns, kind), "parquet")
+    return FileInfo(label, None, columns, rows, suggest_mapping(columns, kind), "parquet")
 
 
 # --------------------------------------------------------------------------- loading a file

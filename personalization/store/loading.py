@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 from personalization.errors import BadInputError
 from personalization.progress import Progress, report
@@ -173,25 +172,23 @@ def sniff_csv(path: str, sep: str | None, encoding: str) -> dict[str, Any]:
 
 
 def preview_csv(
-    path: str, names: list[str], sep: str, encoding: str, limit: int, header: bool = True
-) -> pd.DataFrame:
-    """The first ``limit`` rows as text, columns named ``names`` (bad lines skipped); with
+    path: str, sep: str, encoding: str, limit: int, header: bool = True, width: int = 1
+) -> list[tuple]:
+    """The first ``limit`` rows of ``width`` columns as tuples of text (bad lines skipped); with
     ``header`` False the first line is a row too."""
     con = duckdb.connect()
     try:
-        frame = con.execute(
+        return con.execute(
             f"SELECT * FROM read_csv(?, header = {_sql_bool(header)}, all_varchar = true, "
             "delim = ?, quote = '\"', "
             "escape = '\"', "
             "encoding = ?, names = ?, ignore_errors = true, null_padding = false) LIMIT ?",
-            [path, sep, encoding, _safe_names(len(names)), limit],
-        ).df()
+            [path, sep, encoding, _safe_names(width), limit],
+        ).fetchall()
     except (duckdb.IOException, duckdb.InvalidInputException) as exc:
         raise BadInputError(_read_error(Path(path).name, str(exc))) from exc
     finally:
         con.close()
-    frame.columns = names
-    return frame
 
 
 def parquet_schema(path: str) -> list[tuple[str, str]]:
@@ -204,10 +201,10 @@ def parquet_schema(path: str) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
-def preview_parquet(path: str, limit: int) -> pd.DataFrame:
+def preview_parquet(path: str, limit: int) -> list[tuple]:
     con = duckdb.connect()
     try:
-        return con.execute("SELECT * FROM read_parquet(?) LIMIT ?", [path, limit]).df()
+        return con.execute("SELECT * FROM read_parquet(?) LIMIT ?", [path, limit]).fetchall()
     finally:
         con.close()
 
