@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from personalization import store
 from personalization.errors import BadInputError, NotEnoughDataError, NotFoundError
 from personalization.recommendation.interactions import (
     DEFAULT_EVENT_WEIGHTS,
+    Interactions,
     build_interactions,
     with_items,
 )
@@ -166,3 +170,14 @@ def test_event_type_synonyms_weigh_like_their_canonical_types():
     weights = dict(zip(inter.item_ids, row, strict=True))
     assert weights == {"a": 8.0, "b": 4.0, "c": 1.0}
     assert inter.matrix[inter.user_index("u2"), inter.item_index("a")] == 1.0
+
+
+def test_saved_interactions_keep_their_ids_and_store_text_ids_as_one_block():
+    text = np.array(["U1", "U2", "b\x00"], dtype=object)  # a trailing NUL would not survive "U"
+    for users in (text[:2], text, np.array([10, 20])):
+        inter = Interactions(sp.csr_matrix((len(users), 2), dtype=np.float32), users, text[:2])
+        state = inter.__getstate__()
+        assert "_users" not in state and state["item_ids"].dtype.kind == "U"
+        back = pickle.loads(pickle.dumps(inter))
+        assert back.user_ids.dtype == users.dtype and list(back.user_ids) == list(users)
+        assert back.user_index(users[-1]) == len(users) - 1 and back.item_index("U2") == 1

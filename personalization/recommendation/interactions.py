@@ -85,6 +85,28 @@ class Interactions:
         """Columns of many items at once; -1 where an item is unknown."""
         return _indices(self._items, item_ids)
 
+    def __getstate__(self) -> dict:
+        """What is saved: not the indexes (rebuilt on load), and text ids as a fixed-width
+        numpy array, one block to read back instead of a pickled string per id (a third of
+        loading a model of 50k customers)."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_users", "_items")}
+        return {**state, "user_ids": _packed(self.user_ids), "item_ids": _packed(self.item_ids)}
+
+    def __setstate__(self, state: dict) -> None:
+        for key in ("user_ids", "item_ids"):
+            if state[key].dtype.kind == "U":
+                state[key] = state[key].astype(object)
+        self.__dict__.update(state)
+        self.__post_init__()
+
+
+def _packed(ids: np.ndarray) -> np.ndarray:
+    """``ids`` as a fixed-width text array when they are all text and come back the same."""
+    if ids.dtype != object or pd.api.types.infer_dtype(ids, skipna=False) != "string":
+        return ids
+    packed = ids.astype(str)
+    return packed if bool((packed == ids).all()) else ids
+
 
 def _indices(index: pd.Index, ids) -> np.ndarray:
     """Positions of ``ids`` in ``index`` (-1 where unknown or missing), looked up once per
