@@ -166,7 +166,7 @@ def _write_arrow_csv(frame: pd.DataFrame, handle) -> None:
     import pyarrow as pa
     import pyarrow.csv as pa_csv
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False, nthreads=1)  # no pool per block
     pa_csv.write_csv(table, handle, pa_csv.WriteOptions(include_header=False, eol="\r\n"))
 
 
@@ -177,7 +177,7 @@ def _write_parquet(blocks: Iterable[pd.DataFrame], target: Path) -> int:
     rows, writer, schema = 0, None, None
     try:
         for block in blocks:
-            table = pa.Table.from_pandas(block, preserve_index=False)
+            table = pa.Table.from_pandas(block, preserve_index=False, nthreads=1)
             if writer is None:
                 schema = pa.schema(
                     [
