@@ -185,10 +185,11 @@ class SVDRecommender(Recommender):
         largest rank of the grid per setting tried: the first of ``weightings`` (default: this
         model's) at every ``popularity_reg`` of the grid, then the other weightings at the best
         one; each SVD after the first is warm-started from the previous one with half the power
-        iterations, and is computed while the previous one is scored (in another thread). From each SVD every rank is scored at the middle ``reg`` (truncations of it)
-        and the other regs at the best rank (``Factors.search``). ``"auto"`` params search their
-        grid, fixed ones stay. Returns ``(weighting, rank, reg, popularity_reg) -> NDCG@10`` of
-        the settings tried. ``progress`` hears after each SVD.
+        iterations, and is computed while the previous one is scored (in another thread). From
+        each SVD every rank is scored at the middle ``reg`` (truncations of it) and the other
+        regs at the best rank (``Factors.search``). ``"auto"`` params search their grid, fixed
+        ones stay. Returns ``(weighting, rank, reg, popularity_reg) -> NDCG@10`` of the settings
+        tried. ``progress`` hears after each SVD is scored.
         """
         user_items = check_user_items(user_items)
         weightings = tuple(weightings or (self.weighting,))
