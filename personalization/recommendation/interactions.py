@@ -203,6 +203,16 @@ class EventCodes:
         self.user_ids, self.item_ids = np.asarray(user_ids), np.asarray(item_ids)
         self.index = events.index
 
+    def split_frame(self) -> pd.DataFrame:
+        """What ``evaluation.split_events`` reads of the events (user and item codes, the time)
+        on their index: a temporal or random split of it gives the rows a split of the events
+        would (``rows_of`` its parts), without copying the events' text columns into each part
+        (at 20M events, 5 of the 6 seconds the splits took)."""
+        data = {"user_id": self.users, "item_id": self.items}
+        if self.times is not None:
+            data["timestamp"] = self.times
+        return pd.DataFrame(data, index=self.index, copy=False)
+
     def rows_of(self, part: pd.DataFrame) -> np.ndarray:
         """Positions (in the frame given at construction) of the rows of ``part``."""
         return self.index.get_indexer(part.index)
@@ -212,18 +222,21 @@ class EventCodes:
     ) -> Interactions:
         """The ``Interactions`` of the events at positions ``rows`` (default: all); ``with_age``
         False skips ``age_days``, ``decay`` False the half-life (for a test part's pattern)."""
-        if rows is None:
-            rows = np.arange(len(self.users))
-        weights, users, items = self.weights[rows], self.users[rows], self.items[rows]
-        times = None if self.times is None else self.times[rows]
+        if rows is None:  # every event: its codes are compact already (no gathers, no renumbering)
+            weights, users, items, times = self.weights, self.users, self.items, self.times
+            user_ids, item_ids, n_events = self.user_ids, self.item_ids, len(self.users)
+        else:
+            weights, users, items = self.weights[rows], self.users[rows], self.items[rows]
+            times = None if self.times is None else self.times[rows]
+            users, user_ids = _compact(users, self.user_ids)
+            items, item_ids = _compact(items, self.item_ids)
+            n_events = len(rows)
         now_ts = None
         if times is not None:
             valid = times[~np.isnat(times)]
             now_ts = pd.Timestamp(valid.max()) if len(valid) else None
         if decay and self.half_life_days is not None:
             weights = weights * _decay(times, now_ts, float(self.half_life_days))
-        users, user_ids = _compact(users, self.user_ids)
-        items, item_ids = _compact(items, self.item_ids)
         return _assemble(
             weights,
             users,
@@ -232,7 +245,7 @@ class EventCodes:
             item_ids,
             times if with_age else None,
             now_ts,
-            len(rows),
+            n_events,
         )
 
 

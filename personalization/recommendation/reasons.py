@@ -38,7 +38,7 @@ from personalization.recommendation.artifact import (
     RecommenderArtifact,
     first_present,
 )
-from personalization.recommendation.interactions import Interactions
+from personalization.recommendation.interactions import EventCodes, Interactions
 
 REASON_SIMILARITY = {"taste": 0.4, "content": 0.3, "neighbours": 0.1, "co-occurrence": 0.2}
 TRENDING_DAYS = 7
@@ -249,10 +249,15 @@ def audience(used: dict) -> str:
 
 
 def reason_inputs(
-    events: pd.DataFrame, interactions: Interactions, weights: dict[str, float]
+    events: pd.DataFrame,
+    interactions: Interactions,
+    weights: dict[str, float],
+    codes: EventCodes | None = None,
 ) -> dict:
     """What the reasons need beside the model, built once at training from the ``events`` the
-    ``interactions`` were built from with ``weights`` (event type -> weight).
+    ``interactions`` were built from with ``weights`` (event type -> weight); ``codes``, the
+    ``EventCodes`` of ``events`` when there are, places each event in the matrix by its codes
+    instead of looking its two ids up again.
 
     Returns the ``RecommenderArtifact`` fields ``pair_types`` (CSR, the matrix's shape, int16:
     code + 1 in ``event_types`` of the strongest event type of each pair, 0 where none),
@@ -260,7 +265,7 @@ def reason_inputs(
     ``TRENDING_TOP`` items most users touched in the last ``TRENDING_DAYS`` days of the data,
     by two users or more).
     """
-    pair_types, event_types = _pair_types(events, interactions, weights)
+    pair_types, event_types = _pair_types(events, interactions, weights, codes)
     return {
         "pair_types": pair_types,
         "event_types": event_types,
@@ -269,18 +274,21 @@ def reason_inputs(
 
 
 def _pair_types(
-    events: pd.DataFrame, inter: Interactions, weights: dict
+    events: pd.DataFrame, inter: Interactions, weights: dict, found: EventCodes | None = None
 ) -> tuple[sp.csr_matrix, list[str]]:
     """Code + 1 of the strongest event type of each (user, item) pair of the matrix."""
     if "event_type" not in events:
         return sp.csr_matrix(inter.matrix.shape, dtype=np.int16), []
-    frame = events[["user_id", "item_id", "event_type"]].dropna()
-    codes, names = pd.factorize(frame["event_type"])
+    codes, names = pd.factorize(events["event_type"])  # a missing type: -1, left out below
     types = [str(t) for t in names]
-    strength = np.array([weights.get(t, 1.0) for t in types], dtype=np.float64)[codes]
-    rows = inter.user_indices(frame["user_id"])
-    cols = inter.item_indices(frame["item_id"])
-    keep = (rows >= 0) & (cols >= 0)
+    strength = np.array([weights.get(t, 1.0) for t in types] or [1.0], dtype=np.float64)[codes]
+    if found is None:
+        rows = inter.user_indices(events["user_id"])
+        cols = inter.item_indices(events["item_id"])
+    else:  # the ids' codes through one lookup per distinct id
+        rows = _through(inter.user_indices(found.user_ids), found.users)
+        cols = _through(inter.item_indices(found.item_ids), found.items)
+    keep = (rows >= 0) & (cols >= 0) & (codes >= 0)
     rows, cols, codes, strength = rows[keep], cols[keep], codes[keep], strength[keep]
     key = rows.astype(np.int64) * inter.matrix.shape[1] + cols
     order = np.lexsort((strength, key))  # stable: among equal strengths the latest row wins
@@ -289,6 +297,11 @@ def _pair_types(
         ((codes[last] + 1).astype(np.int16), (rows[last], cols[last])), shape=inter.matrix.shape
     )
     return matrix, types
+
+
+def _through(lookup: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """``lookup[codes]``, -1 where a code is -1 (a missing id)."""
+    return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1) if len(lookup) else codes
 
 
 def _trending(events: pd.DataFrame, inter: Interactions) -> np.ndarray:

@@ -130,7 +130,7 @@ def train_recommender(
         )
     report(progress, 0.85, "saving the model")
     artifact = _artifact(
-        model, algo, params, inter, events, weights, half_life_days, table, items, users
+        model, algo, params, inter, events, weights, half_life_days, table, items, users, codes
     )
     artifact.metrics = metrics
     saved_params = {
@@ -439,19 +439,22 @@ def _plain(value: Any) -> bool:
 def _eval_data(train_ev, test_ev, weights, half_life_days, seed, codes=None, ageless=False) -> dict:
     """Train interactions and the aligned binary test matrix of items new to each user.
 
-    With ``codes`` (``EventCodes`` of the frame both parts were cut from) neither part's ids
-    and types are read again; ``ageless`` skips the pairs' ages (no model fitted on it uses them)."""
+    With ``codes`` (``EventCodes`` of the frame both parts were cut from, or of the events
+    whose ``codes.split_frame()`` they were cut from) neither part's ids and types are read
+    again; ``ageless`` skips the pairs' ages (no model fitted on it uses them)."""
     if codes is not None:
         inter = codes.interactions(codes.rows_of(train_ev), with_age=not ageless)
         _check_enough(inter, len(train_ev))
     else:
         inter = _interactions(train_ev, weights, half_life_days)
-    present = _event_type_names(test_ev)
-    test_weights = {t: w for t, w in weights.items() if t in present or t in DEFAULT_EVENT_WEIGHTS}
     try:
         if codes is not None:
             tested = codes.interactions(codes.rows_of(test_ev), with_age=False, decay=False)
         else:
+            present = _event_type_names(test_ev)
+            test_weights = {
+                t: w for t, w in weights.items() if t in present or t in DEFAULT_EVENT_WEIGHTS
+            }
             tested = build_interactions(test_ev, test_weights)
     except NotEnoughDataError:
         tested = None
@@ -514,8 +517,9 @@ def _quick_metrics(
     is measured: both use the settings ``_choose_settings`` chose on the training part (the SVD
     ``preset``), so the final fit waits for nothing else and the two share the machine's cores."""
     method = "temporal" if _has_times(events) else "random"
+    whole = events if codes is None else codes.split_frame()
     try:
-        train_ev, test_ev = evaluation.split_events(events, method, 0.2, 0)
+        train_ev, test_ev = evaluation.split_events(whole, method, 0.2, 0)
         params, preset = _choose_settings(
             algo,
             params,
@@ -797,7 +801,9 @@ def _fingerprint(table: str, inter: Interactions) -> str:
 # ---------------------------------------------------------------- artifact
 
 
-def _artifact(model, algo, params, inter, events, weights, half_life_days, table, items, users):
+def _artifact(
+    model, algo, params, inter, events, weights, half_life_days, table, items, users, codes=None
+):
     return RecommenderArtifact(
         model=model,
         algo=algo,
@@ -808,7 +814,7 @@ def _artifact(model, algo, params, inter, events, weights, half_life_days, table
         table=table,
         items=items,
         users=users,
-        **reason_inputs(events, inter, weights),
+        **reason_inputs(events, inter, weights, codes),
     )
 
 
