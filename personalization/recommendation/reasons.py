@@ -281,7 +281,6 @@ def _pair_types(
         return sp.csr_matrix(inter.matrix.shape, dtype=np.int16), []
     codes, names = pd.factorize(events["event_type"])  # a missing type: -1, left out below
     types = [str(t) for t in names]
-    strength = np.array([weights.get(t, 1.0) for t in types] or [1.0], dtype=np.float64)[codes]
     if found is None:
         rows = inter.user_indices(events["user_id"])
         cols = inter.item_indices(events["item_id"])
@@ -289,12 +288,20 @@ def _pair_types(
         rows = _through(inter.user_indices(found.user_ids), found.users)
         cols = _through(inter.item_indices(found.item_ids), found.items)
     keep = (rows >= 0) & (cols >= 0) & (codes >= 0)
-    rows, cols, codes, strength = rows[keep], cols[keep], codes[keep], strength[keep]
-    key = rows.astype(np.int64) * inter.matrix.shape[1] + cols
+    width = inter.matrix.shape[1]
+    key = (rows.astype(np.int64) * width + cols)[keep]  # one array for both: 20M events hold GBs
+    del rows, cols
+    codes = codes[keep]
+    strength = np.array([weights.get(t, 1.0) for t in types] or [1.0], dtype=np.float64)[codes]
     order = np.lexsort((strength, key))  # stable: among equal strengths the latest row wins
-    last = order[np.r_[key[order][1:] != key[order][:-1], True]] if len(order) else order
+    del strength
+    ordered = key[order]
+    last = order[np.r_[ordered[1:] != ordered[:-1], True]] if len(order) else order
+    del ordered
+    pairs = key[last]
     matrix = sp.csr_matrix(
-        ((codes[last] + 1).astype(np.int16), (rows[last], cols[last])), shape=inter.matrix.shape
+        ((codes[last] + 1).astype(np.int16), (pairs // width, pairs % width)),
+        shape=inter.matrix.shape,
     )
     return matrix, types
 
