@@ -44,6 +44,7 @@ from personalization.recommendation.artifact import (
     first_present,
 )
 from personalization.recommendation.models.base import top_n
+from personalization.recommendation.models.bounded import bounded_top_n, first_width
 from personalization.recommendation.reasons import (
     audience,
     item_reasons,
@@ -514,22 +515,34 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _top_items(art, rows, k, banned, filter_seen, rebuy) -> tuple[np.ndarray, np.ndarray]:
     """Top ``k`` item columns and scores for matrix ``rows``, in blocks of about
-    ``BLOCK_CELLS`` scores (one product per block, then ``top_n``); -1 pads."""
+    ``BLOCK_CELLS`` scores (one product per block, then ``top_n``; for a model whose scores
+    are dot products, ``bounded_top_n`` on blocks as many times larger as it computes fewer
+    scores); -1 pads."""
     matrix = art.interactions.matrix
     n = min(k, art.n_items)
     ids = np.full((len(rows), n), -1, dtype=np.int64)
     scores = np.full((len(rows), n), -np.inf, dtype=np.float32)
-    step = max(1, BLOCK_CELLS // art.n_items)
+    factored = art.model.factor_form(rows[:0], matrix) is not None
+    step = max(1, BLOCK_CELLS // (first_width(art.n_items, n) if factored else art.n_items))
     for start in range(0, len(rows), step):
         block = rows[start : start + step]
+        removed = None
+        if filter_seen:
+            owner, cols, weights = row_entries(matrix, block)
+            keep = ~rebuy[cols] & (weights != 0)
+            removed = (owner[keep], cols[keep])
+        if factored:
+            form = art.model.factor_form(block, rows_only(matrix, block))
+            ids[start : start + step], scores[start : start + step] = bounded_top_n(
+                *form, n, removed, banned
+            )
+            continue
         block_scores = art.model.score(block, rows_only(matrix, block))
         if not block_scores.flags.writeable:
             block_scores = block_scores.copy()
         block_scores[:, banned] = -np.inf
-        if filter_seen:
-            owner, cols, weights = row_entries(matrix, block)
-            keep = ~rebuy[cols] & (weights != 0)
-            block_scores[owner[keep], cols[keep]] = -np.inf
+        if removed is not None:
+            block_scores[removed] = -np.inf
         ids[start : start + step], scores[start : start + step] = top_n(block_scores, n)
     return ids, scores
 

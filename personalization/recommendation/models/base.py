@@ -127,6 +127,12 @@ class Recommender(ABC):
         users = self._check_users(user_indices, user_items)
         return np.asarray(self._score(users, user_items[users]), dtype=np.float32)
 
+    def factor_form(self, user_indices: np.ndarray, user_items: sp.csr_matrix):
+        """``score`` as ``(user vectors, item vectors, their NormOrder)`` for a model whose
+        scores are dot products of the two, so that ``bounded_top_n`` ranks without computing
+        most of them; None (the default) for the others."""
+        return None
+
     def recommend(
         self,
         user_index: int | np.ndarray,

@@ -53,6 +53,7 @@ from personalization.recommendation.models.base import (
     unit_rows,
     weigh,
 )
+from personalization.recommendation.models.bounded import NormOrder
 
 RANK_GRID = (8, 16, 32, 64, 128, 256, 384, 512)
 REG_GRID = (1.0, 3.0, 10.0)
@@ -328,9 +329,24 @@ class SVDRecommender(Recommender):
             self.__dict__["_unit"] = cached
         return cached[1]
 
+    def factor_form(self, user_indices: np.ndarray, user_items: sp.csr_matrix):
+        """``score`` as a product: the users' vectors (``user_vectors``), the output factors,
+        and those by length (built once per fitted model, not saved), for ``bounded_top_n``."""
+        self._check_fitted()
+        user_items = self._check_matrix(user_items)
+        users = self._check_users(user_indices, user_items)
+        outputs = self.output_factors_
+        cached = self.__dict__.get("_ranked")
+        if cached is None or cached[0] is not outputs:
+            cached = (outputs, NormOrder.of(outputs))
+            self.__dict__["_ranked"] = cached
+        vectors = np.asarray(self.weigh_rows(user_items[users]) @ self.input_factors_)
+        return vectors.astype(np.float32, copy=False), outputs, cached[1]
+
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
         state.pop("_unit", None)
+        state.pop("_ranked", None)
         return state
 
     def _contributions(
