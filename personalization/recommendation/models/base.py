@@ -265,6 +265,13 @@ class Recommender(ABC):
             shared = self._global_scores()
             ids[~cold], scores[~cold] = top_global(shared, orders["shared"], removed, n, banned)
             return ids, scores
+        form = self.factor_form(np.arange(len(block)), rows)
+        if form is not None:  # a dot-product model: ranked by the norm bound, few scores
+            from personalization.recommendation.models.bounded import bounded_top_n
+
+            owner = np.repeat(np.arange(len(block)), np.diff(removed.indptr))
+            ids[~cold], scores[~cold] = bounded_top_n(*form, n, (owner, removed.indices), banned)
+            return ids, scores
         matrix = np.asarray(self._score(block, rows), dtype=np.float32)
         if not matrix.flags.writeable or not matrix.flags.c_contiguous:
             matrix = np.array(matrix, dtype=np.float32)

@@ -55,7 +55,8 @@ def bounded_top_n(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top ``n`` columns and scores of ``users @ items.T`` per row (as ``top_n``: best first,
     ties by column, ``-1`` / ``-inf`` padding), leaving out the (row, column) pairs of
-    ``removed`` and the columns where ``banned`` is True. ``ranked`` is ``NormOrder.of(items)``.
+    ``removed`` and the columns ``banned`` (a mask or column numbers). ``ranked`` is
+    ``NormOrder.of(items)``.
     """
     users = np.asarray(users, dtype=np.float32)
     n_users, n_items = len(users), len(items)
@@ -70,7 +71,10 @@ def bounded_top_n(
     else:
         owner, cols = np.asarray(removed[0], dtype=np.int64), np.asarray(removed[1])
         place = ranked.place[cols]
-    banned = None if banned is None else np.asarray(banned, dtype=bool)
+    if banned is not None:  # a mask or column numbers, as ``matrix[:, banned]`` takes them
+        mask = np.zeros(n_items, dtype=bool)
+        mask[banned] = True
+        banned = mask
     local = np.full(n_users, -1, dtype=np.int64)
     active = np.arange(n_users)
     start, width = 0, first_width(n_items, n)
