@@ -288,13 +288,13 @@ def test_events_table_is_a_hidden_alias_of_table():
     assert args.table == "clicks"
 
 
-def test_a_separate_process_starts_without_heavy_imports(tmp_path):
-    """``tables`` and ``--help`` build every parser but import no pandas, scikit-learn or SHAP;
-    a parse error in a real process is one line and exit code 2."""
+def command_in_a_process(args: list[str]) -> tuple[subprocess.CompletedProcess, str]:
+    """Run ``main(args)`` in a fresh Python process; its result and, last on stderr, the exit
+    code and which of pandas, scikit-learn, SHAP and SciPy it imported."""
     script = (
         "import sys\n"
         "from personalization.cli import main\n"
-        f"code = main(['--db', {str(tmp_path / 'x.duckdb')!r}, 'tables'])\n"
+        f"code = main({args!r})\n"
         "heavy = [m for m in ('pandas', 'sklearn', 'shap', 'scipy') if m in sys.modules]\n"
         "print(code, heavy, file=sys.stderr)\n"
     )
@@ -302,8 +302,16 @@ def test_a_separate_process_starts_without_heavy_imports(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env
     )
+    return done, done.stderr.strip().splitlines()[-1]
+
+
+def test_a_separate_process_starts_without_heavy_imports(tmp_path):
+    """``tables`` and ``--help`` build every parser but import no pandas, scikit-learn or SHAP;
+    a parse error in a real process is one line and exit code 2."""
+    done, imported = command_in_a_process(["--db", str(tmp_path / "x.duckdb"), "tables"])
     assert json.loads(done.stdout) == {"tables": []}
-    assert done.stderr.strip() == "0 []", done.stderr
+    assert done.stderr.strip() == imported == "0 []", done.stderr
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run(
         [sys.executable, "-m", "personalization", "--db", str(tmp_path / "x.duckdb"), "nope"],
         capture_output=True, text=True, cwd=ROOT, env=env,
@@ -317,19 +325,9 @@ def test_a_csv_is_loaded_from_the_command_line_without_pandas(tmp_path):
     """pandas' import is a third of a small load's time: ``ingest`` of a CSV never needs it."""
     csv = tmp_path / "events.csv"
     csv.write_text("user_id,item_id,event_type\nu1,i1,view\nu2,i1,purchase\n")
-    script = (
-        "import sys\n"
-        "from personalization.cli import main\n"
-        f"code = main(['--db', {str(tmp_path / 'x.duckdb')!r}, 'ingest', {str(csv)!r}])\n"
-        "print(code, [m for m in ('pandas', 'sklearn', 'scipy') if m in sys.modules], "
-        "file=sys.stderr)\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, env=env
-    )
+    done, imported = command_in_a_process(["--db", str(tmp_path / "x.duckdb"), "ingest", str(csv)])
     assert json.loads(done.stdout)["rows_loaded"] == 2
-    assert done.stderr.strip().endswith("0 []"), done.stderr
+    assert imported == "0 []", done.stderr
 
 
 def test_json_ready_turns_library_values_into_plain_json():
