@@ -606,3 +606,11 @@ def test_read_user_ids_takes_the_user_column_of_a_file(tmp_path):
     empty.write_text("user_id,name\n,a\n")
     with pytest.raises(BadInputError, match="none.csv holds no customer ids"):
         batch.read_user_ids(empty)
+
+
+def test_reasons_name_raw_event_types_by_their_meaning():
+    """Taobao's pv/buy/cart/fav read as viewed/bought/added to cart/saved, not "chose"."""
+    raw = ["pv", "buy", "cart", "fav", "Purchase", "add-to-cart", "rating", "shared"]
+    assert [reasons.verb_of(t) for t in raw] == [
+        "viewed", "bought", "added to cart", "saved", "bought", "added to cart", "rated", "chose",
+    ]  # fmt: skip

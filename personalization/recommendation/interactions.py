@@ -28,7 +28,9 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
 # Event-type names seen in real logs, folded (lower case, letters and digits only) onto the types
 # of DEFAULT_EVENT_WEIGHTS, so that e.g. "transaction" and "addtocart" weigh as purchase and cart.
 SYNONYMS: dict[str, str] = {
-    **dict.fromkeys(("view", "views", "pageview", "detail", "detailview", "productview"), "view"),
+    **dict.fromkeys(
+        ("view", "views", "pageview", "pv", "detail", "detailview", "productview"), "view"
+    ),
     **dict.fromkeys(("click", "clicks", "productclick"), "click"),
     **dict.fromkeys(
         ("addtocart", "cart", "cartadd", "addtobasket", "basket", "add"), "add_to_cart"

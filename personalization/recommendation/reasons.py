@@ -38,7 +38,11 @@ from personalization.recommendation.artifact import (
     RecommenderArtifact,
     first_present,
 )
-from personalization.recommendation.interactions import EventCodes, Interactions
+from personalization.recommendation.interactions import (
+    EventCodes,
+    Interactions,
+    canonical_event_type,
+)
 
 REASON_SIMILARITY = {"taste": 0.4, "content": 0.3, "neighbours": 0.1, "co-occurrence": 0.2}
 TRENDING_DAYS = 7
@@ -53,6 +57,7 @@ EVENT_VERBS = {
     "view": "viewed",
     "click": "clicked",
     "rating": "rated",
+    **dict.fromkeys(("fav", "favorite", "favourite", "wishlist", "save", "saved"), "saved"),
 }
 
 
@@ -92,13 +97,18 @@ def reason_tables(art: RecommenderArtifact) -> ReasonTables:
     return tables
 
 
+def verb_of(event_type: str) -> str:
+    """The verb of a reason for an event type, by its meaning ("buy", "Purchase" -> "bought";
+    Taobao's "pv" -> "viewed", "fav" -> "saved"); "chose" for a type of unknown meaning."""
+    folded = "".join(ch for ch in str(event_type).lower() if ch.isalnum())
+    return EVENT_VERBS.get(canonical_event_type(event_type), EVENT_VERBS.get(folded, "chose"))
+
+
 def _build_tables(art: RecommenderArtifact) -> ReasonTables:
     n_items = art.n_items
     titles = art.titles(np.arange(n_items)).astype(object)
     column = first_present(art.items, CATEGORY_COLUMNS)
-    words = np.array(
-        ["chose"] + [EVENT_VERBS.get(t, "chose") for t in art.event_types], dtype=object
-    )
+    words = np.array(["chose"] + [verb_of(t) for t in art.event_types], dtype=object)
     if column is None:
         none = np.zeros(0, dtype=object)
         codes = np.full(n_items, -1, dtype=np.int64)
