@@ -522,7 +522,7 @@ def _top_items(art, rows, k, banned, filter_seen, rebuy) -> tuple[np.ndarray, np
     n = min(k, art.n_items)
     ids = np.full((len(rows), n), -1, dtype=np.int64)
     scores = np.full((len(rows), n), -np.inf, dtype=np.float32)
-    factored = art.model.factor_form(rows[:0], matrix) is not None
+    factored = art.model.dot_product_scores
     step = max(1, BLOCK_CELLS // (first_width(art.n_items, n) if factored else art.n_items))
     for start in range(0, len(rows), step):
         block = rows[start : start + step]

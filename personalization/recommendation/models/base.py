@@ -59,6 +59,7 @@ class Recommender(ABC):
     """Abstract base of every recommender; see the module docstring for the conventions."""
 
     similarity_kind: str
+    dot_product_scores = False  # True: scores are user vectors . item vectors (factor_form)
     """What ``item_similarity`` measures, one of ``SIMILARITY_KINDS``."""
 
     def fit(
@@ -129,10 +130,10 @@ class Recommender(ABC):
         return np.asarray(self._score(users, user_items[users]), dtype=np.float32)
 
     def factor_form(self, user_indices: np.ndarray, user_items: sp.csr_matrix):
-        """``score`` as ``(user vectors, item vectors, their NormOrder)`` for a model whose
-        scores are dot products of the two, so that ``bounded_top_n`` ranks without computing
-        most of them; None (the default) for the others."""
-        return None
+        """``score`` as ``(user vectors, item vectors, their NormOrder)``, for a model whose
+        ``dot_product_scores`` is True: ``bounded_top_n`` then ranks without computing most of
+        the scores."""
+        raise NotImplementedError(f"{type(self).__name__} scores are not dot products")
 
     def recommend(
         self,
@@ -266,10 +267,10 @@ class Recommender(ABC):
             shared = self._global_scores()
             ids[~cold], scores[~cold] = top_global(shared, orders["shared"], removed, n, banned)
             return ids, scores
-        form = self.factor_form(np.arange(len(block)), rows)
-        if form is not None:  # a dot-product model: ranked by the norm bound, few scores
+        if self.dot_product_scores:  # ranked by the norm bound, from few of the scores
             from personalization.recommendation.models.bounded import bounded_top_n
 
+            form = self.factor_form(np.arange(len(block)), rows)
             owner = np.repeat(np.arange(len(block)), np.diff(removed.indptr))
             ids[~cold], scores[~cold] = bounded_top_n(*form, n, (owner, removed.indices), banned)
             return ids, scores

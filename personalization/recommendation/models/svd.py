@@ -94,6 +94,7 @@ class SVDRecommender(Recommender):
     """
 
     similarity_kind = "taste"
+    dot_product_scores = True
 
     def __init__(
         self,
