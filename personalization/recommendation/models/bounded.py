@@ -23,8 +23,8 @@ import numpy as np
 from personalization.recommendation.models.base import place_top, top_n
 
 BOUND_MARGIN = 1e-4  # relative; a float32 dot product of r terms errs by about r * 6e-8
-FIRST_SHARE = 1 / 16  # of the catalogue in the first chunk (and at least FIRST_ITEMS items);
-FIRST_ITEMS = 1024  # later chunks double
+FIRST_SHARE = 1 / 16  # the first chunk: this share of the catalogue, at least FIRST_ITEMS items
+FIRST_ITEMS = 1024  # (every later chunk is twice the one before)
 
 
 @dataclass(frozen=True)
