@@ -49,6 +49,7 @@ from personalization.recommendation.models import (
     make_recommender,
 )
 from personalization.recommendation.models.sasrec import require_torch
+from personalization.recommendation.models.svd import best_setting
 from personalization.recommendation.reasons import reason_inputs
 from personalization.recommendation.sequences import (
     DEFAULT_GAP_MINUTES,
@@ -726,8 +727,7 @@ def _choose_settings(
         users = np.sort(np.random.default_rng(seed).choice(users, cap, replace=False))
     weightings = (params["weighting"],) if "weighting" in params else AUTO_WEIGHTINGS
     scores = model.search(matrix, users, data["test"][users], weightings, progress)
-    best = max(scores, key=lambda key: (scores[key], -key[1], key[2], -key[3]))
-    weighting, rank, reg, pop = best
+    weighting, rank, reg, pop = best_setting(scores)
     return {**params, "weighting": weighting}, (rank, reg, pop)
 
 

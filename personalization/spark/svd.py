@@ -25,8 +25,6 @@ block on the executors once ``fit_weighting`` has learned bm25's idf on the driv
 from __future__ import annotations
 
 import operator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,7 +32,7 @@ import scipy.sparse as sp
 from personalization.errors import NotEnoughDataError
 from personalization.evaluation import holdout_split
 from personalization.recommendation.models import make_recommender
-from personalization.recommendation.models.base import WORKERS, check_choice, random_state
+from personalization.recommendation.models.base import check_choice, random_state
 from personalization.recommendation.models.svd import (
     AUTO,
     OVERSAMPLE,
@@ -42,12 +40,12 @@ from personalization.recommendation.models.svd import (
     WEIGHTINGS,
     Factors,
     SVDRecommender,
+    best_setting,
     orthonormalise,
     ritz,
     start_basis,
 )
 
-AUTO_WEIGHTINGS = ("log", "binary", "bm25")
 BLOCK_CELLS = 2_000_000  # nonzeros per cached row block
 
 
@@ -138,10 +136,6 @@ def cluster_factors(
     return Factors(factors, singular, scale)
 
 
-def grid(value: Any, values: tuple[float, ...]) -> list[float]:
-    return [float(v) for v in values] if value in AUTO else [float(value)]
-
-
 def search(
     spark,
     matrix: sp.csr_matrix,
@@ -150,44 +144,20 @@ def search(
     params: dict,
     weightings: tuple[str, ...],
 ) -> dict[tuple[str, int, float, float], float]:
-    """``SVDRecommender.search`` with the SVDs on the cluster: NDCG@10 of ``held`` for the
-    settings of a coordinate search (the first weighting at every popularity setting, the others
-    at the best one; each SVD after the first warm-started with half the power iterations)."""
-    model = make_recommender("svd", **params)
-    ranks = model.ranks_for(matrix.shape)
-    regs = grid(model.reg, model.reg_grid)
-    pops = grid(model.popularity_reg, model.popularity_reg_grid)
-    rng = random_state(model.random_state)
+    """``SVDRecommender.search`` (the same coordinate search, on the driver) with each SVD's
+    products with the matrix on the cluster."""
     blocks = matrix_blocks(spark, matrix)
-    results: dict[tuple[str, int, float, float], float] = {}
-    start = None
+
+    def fit(weigher, rank, popularity_reg, n_iter, rng, start) -> Factors:
+        return cluster_factors(
+            blocks, spark.sparkContext, matrix.shape[1], weigher, rank, popularity_reg, n_iter,
+            rng, start,
+        )  # fmt: skip
+
     try:
-        with ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(regs) - 1))) as pool:
-            for weighting in weightings:
-                probe = weigher(params, weighting, matrix)
-                rows = probe.weigh_rows(matrix[users]).astype(np.float32)
-                if weighting == weightings[0]:
-                    tried = pops
-                else:
-                    tried = [max(results, key=lambda key: (results[key], -key[3]))[3]]
-                for pop in tried:
-                    n_iter = model.n_iter if start is None else max(1, int(model.n_iter) // 2)
-                    factors = cluster_factors(
-                        blocks, spark.sparkContext, matrix.shape[1], probe, max(ranks),
-                        pop, n_iter, rng, start,
-                    )  # fmt: skip
-                    start = factors.vectors
-                    for (rank, reg), score in factors.search(rows, held, ranks, regs, pool).items():
-                        results[(weighting, rank, reg, pop)] = score
+        return make_recommender("svd", **params).search(matrix, users, held, weightings, fit=fit)
     finally:
         blocks.unpersist()
-    return results
-
-
-def best_of(scores: dict) -> tuple[str, tuple[int, float, float]]:
-    """The best setting as local training breaks ties: smaller rank, larger reg, smaller pop."""
-    weighting, rank, reg, pop = max(scores, key=lambda k: (scores[k], -k[1], k[2], -k[3]))
-    return weighting, (rank, reg, pop)
 
 
 def open_settings(params: dict) -> bool:
@@ -218,7 +188,8 @@ def fit_svd(spark, inter, params: dict, preset=None) -> tuple[SVDRecommender, fl
                 "--param rank=16 --param reg=0 --param popularity_reg=0) or load more events."
             )
         scores = search(spark, train, users, held, params, (model.weighting,))
-        _, preset = best_of(scores)
+        _, rank, reg, pop = best_setting(scores)
+        preset = (rank, reg, pop)
     max_rank = max(1, min(matrix.shape) - 1)
     if preset is None:
         preset = (int(model.rank), float(model.reg), float(model.popularity_reg))

@@ -38,8 +38,10 @@ from personalization.recommendation.interactions import (
     build_interactions,
 )
 from personalization.recommendation.models import ALSRecommender, make_recommender
+from personalization.recommendation.models.svd import best_setting
 from personalization.recommendation.reasons import reason_inputs
 from personalization.recommendation.training import (
+    AUTO_WEIGHTINGS,
     EVAL_MAX_USERS,
     MIN_INTERACTIONS,
     SEARCH_CELLS,
@@ -377,9 +379,10 @@ def choose_settings(spark, algo, train_ev, split, weights, half_life_days, param
     cap = max(SEARCH_MIN_USERS, int(SEARCH_CELLS // matrix.shape[1]))
     if len(users) > cap:
         users = np.sort(np.random.default_rng(seed).choice(users, cap, replace=False))
-    weightings = (params["weighting"],) if "weighting" in params else spark_svd.AUTO_WEIGHTINGS
+    weightings = (params["weighting"],) if "weighting" in params else AUTO_WEIGHTINGS
     scores = spark_svd.search(spark, matrix, users, data["test"][users], params, weightings)
-    weighting, preset = spark_svd.best_of(scores)
+    weighting, rank, reg, pop = best_setting(scores)
+    preset = (rank, reg, pop)
     return {**params, "weighting": weighting}, preset
 
 

@@ -29,6 +29,7 @@ warm-started SVD per weighting and damping tried), and later fits take the choic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -179,6 +180,7 @@ class SVDRecommender(Recommender):
         held: sp.csr_matrix,
         weightings: tuple[str, ...] | None = None,
         progress: Progress = None,
+        fit: Callable[..., Factors] | None = None,
     ) -> dict[tuple[str, int, float, float], float]:
         """NDCG@10 of ``held`` on a validation split given by the caller, for every setting.
 
@@ -191,12 +193,16 @@ class SVDRecommender(Recommender):
         each SVD every rank is scored at the middle ``reg`` (truncations of it) and the other
         regs at the best rank (``Factors.search``). ``"auto"`` params search their grid, fixed
         ones stay. Returns ``(weighting, rank, reg, popularity_reg) -> NDCG@10`` of the settings
-        tried. ``progress`` hears after each SVD is scored.
+        tried. ``progress`` hears after each SVD is scored. ``fit(weigher, rank,
+        popularity_reg, n_iter, rng, start)`` computes each SVD of ``user_items`` weighed by
+        ``weigher.weigh_rows`` (default: ``Factors.fit`` here; the Spark engine passes one whose
+        products with the matrix run on the cluster).
         """
         user_items = check_user_items(user_items)
         weightings = tuple(weightings or (self.weighting,))
         for weighting in weightings:
             check_choice("weighting", weighting, WEIGHTINGS)
+        fit = fit or _fit_here(user_items)
         rng = random_state(self.random_state)
         ranks = self.ranks_for(user_items.shape)
         regs = self._grid("reg", self.reg, self.reg_grid)
@@ -222,8 +228,7 @@ class SVDRecommender(Recommender):
             for weighting in weightings:
                 probe = self.__class__(**{**self.get_params(), "weighting": weighting})
                 probe.fit_weighting(user_items)
-                weighted = probe.weigh_rows(user_items)
-                rows = weighted[users]
+                rows = probe.weigh_rows(user_items[users])
                 if weighting == weightings[0]:
                     tried = pops
                 else:
@@ -231,7 +236,7 @@ class SVDRecommender(Recommender):
                     tried = [max(results, key=lambda key: (results[key], -key[3]))[3]]
                 for pop in tried:
                     n_iter = self.n_iter if start is None else max(1, int(self.n_iter) // 2)
-                    factors = Factors.fit(weighted, max(ranks), pop, n_iter, rng, start)
+                    factors = fit(probe, max(ranks), pop, n_iter, rng, start)
                     start = factors.vectors
                     collect()  # the previous SVD was scored while this one was computed
                     job = scorer.submit(factors.search, rows, held, ranks, regs, pool)
@@ -396,6 +401,27 @@ class SVDRecommender(Recommender):
                     for rank, score in scores.items():
                         results[(rank, reg, pop)] = score
         return results
+
+
+def best_setting(scores: dict[tuple[str, int, float, float], float]) -> tuple:
+    """The best ``(weighting, rank, reg, popularity_reg)`` of ``SVDRecommender.search``'s
+    scores; ties go to the smaller rank, the larger reg and the smaller popularity_reg."""
+    return max(scores, key=lambda key: (scores[key], -key[1], key[2], -key[3]))
+
+
+def _fit_here(user_items: sp.csr_matrix) -> Callable[..., Factors]:
+    """``SVDRecommender.search``'s default ``fit``: ``Factors.fit`` of ``user_items`` weighed by
+    the weigher, the weighed matrix kept while the weighting stays the same."""
+    weighed: dict[str, sp.csr_matrix] = {}
+
+    def fit(weigher, rank, popularity_reg, n_iter, rng, start) -> Factors:
+        if weigher.weighting not in weighed:
+            weighed.clear()
+            weighed[weigher.weighting] = weigher.weigh_rows(user_items)
+        matrix = weighed[weigher.weighting]
+        return Factors.fit(matrix, rank, popularity_reg, n_iter, rng, start)
+
+    return fit
 
 
 class Factors:
