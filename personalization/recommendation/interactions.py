@@ -381,8 +381,12 @@ def _event_weight_array(events, types, event_weights, returns) -> np.ndarray:
 def canonical_event_type(name: str) -> str:
     """The type of ``DEFAULT_EVENT_WEIGHTS`` that ``name`` means ("addtocart" -> "add_to_cart"),
     or ``name`` itself when it is not a known synonym."""
-    folded = "".join(ch for ch in str(name).lower() if ch.isalnum())
-    return SYNONYMS.get(folded, name)
+    return SYNONYMS.get(folded_event_type(name), name)
+
+
+def folded_event_type(name: str) -> str:
+    """``name`` lower case, letters and digits only ("Add-To-Cart" -> "addtocart")."""
+    return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
 def _values(events: pd.DataFrame) -> np.ndarray:

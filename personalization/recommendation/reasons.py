@@ -42,6 +42,7 @@ from personalization.recommendation.interactions import (
     EventCodes,
     Interactions,
     canonical_event_type,
+    folded_event_type,
 )
 
 REASON_SIMILARITY = {"taste": 0.4, "content": 0.3, "neighbours": 0.1, "co-occurrence": 0.2}
@@ -100,8 +101,8 @@ def reason_tables(art: RecommenderArtifact) -> ReasonTables:
 def verb_of(event_type: str) -> str:
     """The verb of a reason for an event type, by its meaning ("buy", "Purchase" -> "bought";
     Taobao's "pv" -> "viewed", "fav" -> "saved"); "chose" for a type of unknown meaning."""
-    folded = "".join(ch for ch in str(event_type).lower() if ch.isalnum())
-    return EVENT_VERBS.get(canonical_event_type(event_type), EVENT_VERBS.get(folded, "chose"))
+    folded = EVENT_VERBS.get(folded_event_type(event_type), "chose")
+    return EVENT_VERBS.get(canonical_event_type(event_type), folded)
 
 
 def _build_tables(art: RecommenderArtifact) -> ReasonTables:
@@ -284,25 +285,25 @@ def reason_inputs(
 
 
 def _pair_types(
-    events: pd.DataFrame, inter: Interactions, weights: dict, found: EventCodes | None = None
+    events: pd.DataFrame, inter: Interactions, weights: dict, codes: EventCodes | None = None
 ) -> tuple[sp.csr_matrix, list[str]]:
     """Code + 1 of the strongest event type of each (user, item) pair of the matrix."""
     if "event_type" not in events:
         return sp.csr_matrix(inter.matrix.shape, dtype=np.int16), []
-    codes, names = pd.factorize(events["event_type"])  # a missing type: -1, left out below
+    kinds, names = pd.factorize(events["event_type"])  # a missing type: -1, left out below
     types = [str(t) for t in names]
-    if found is None:
+    if codes is None:
         rows = inter.user_indices(events["user_id"])
         cols = inter.item_indices(events["item_id"])
-    else:  # the ids' codes through one lookup per distinct id
-        rows = _through(inter.user_indices(found.user_ids), found.users)
-        cols = _through(inter.item_indices(found.item_ids), found.items)
-    keep = (rows >= 0) & (cols >= 0) & (codes >= 0)
+    else:  # the ids' codes through one lookup per distinct id (code -1 picks the trailing -1)
+        rows = np.r_[inter.user_indices(codes.user_ids), -1][codes.users]
+        cols = np.r_[inter.item_indices(codes.item_ids), -1][codes.items]
+    keep = (rows >= 0) & (cols >= 0) & (kinds >= 0)
     width = inter.matrix.shape[1]
     key = (rows.astype(np.int64) * width + cols)[keep]  # one array for both: 20M events hold GBs
     del rows, cols
-    codes = codes[keep]
-    strength = np.array([weights.get(t, 1.0) for t in types] or [1.0], dtype=np.float64)[codes]
+    kinds = kinds[keep]
+    strength = np.array([weights.get(t, 1.0) for t in types] or [1.0], dtype=np.float64)[kinds]
     order = np.lexsort((strength, key))  # stable: among equal strengths the latest row wins
     del strength
     ordered = key[order]
@@ -310,15 +311,10 @@ def _pair_types(
     del ordered
     pairs = key[last]
     matrix = sp.csr_matrix(
-        ((codes[last] + 1).astype(np.int16), (pairs // width, pairs % width)),
+        ((kinds[last] + 1).astype(np.int16), (pairs // width, pairs % width)),
         shape=inter.matrix.shape,
     )
     return matrix, types
-
-
-def _through(lookup: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """``lookup[codes]``, -1 where a code is -1 (a missing id)."""
-    return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1) if len(lookup) else codes
 
 
 def _trending(events: pd.DataFrame, inter: Interactions) -> np.ndarray:
