@@ -418,11 +418,10 @@ def inspect_file(
             f"choose a file with data rows"
         )
     notes = [f"{label} is not valid UTF-8; it is read as Latin-1."] if encoding == "latin-1" else []
-    suggested = suggest_mapping(columns, kind)
-    info = FileInfo(
-        label, delimiter, columns, rows, suggested, "csv", encoding, notes, header=header
-    )
-    if not header:
+    info = FileInfo(label, delimiter, columns, rows, {}, "csv", encoding, notes, header=header)
+    if header:
+        info.suggested = suggest_mapping(columns, kind)
+    else:
         info.suggested = suggest_by_content(info.preview, kind)
         notes.append(
             f"{label} has no header line: its first line is data ({', '.join(first[:5])}), so it "
