@@ -268,7 +268,9 @@ class Recommender(ABC):
             ids[~cold], scores[~cold] = top_global(shared, orders["shared"], removed, n, banned)
             return ids, scores
         if self.dot_product_scores:  # ranked by the norm bound, from few of the scores
-            from personalization.recommendation.models.bounded import bounded_top_n
+            from personalization.recommendation.models.bounded import (  # it imports this module
+                bounded_top_n,
+            )
 
             form = self.factor_form(np.arange(len(block)), rows)
             owner = np.repeat(np.arange(len(block)), np.diff(removed.indptr))
