@@ -88,7 +88,8 @@ def recommendation_rows(recs: pd.DataFrame, user_id: str, model_id: str) -> None
             rank.markdown(f"**#{int(row['rank'])}**")
             category = row.get("category")
             category = f" · {category}" if isinstance(category, str) and category else ""
-            what.markdown(f"**{label}**  \n:gray[{item_id}{category}]")
+            detail = f"{item_id if label != item_id else ''}{category}".removeprefix(" · ")
+            what.markdown(f"**{label}**" + (f"  \n:gray[{detail}]" if detail else ""))
             score.progress(
                 max(min(float(row["score"]) / top, 1.0), 0.0), text=f"score {row['score']:.3f}"
             )
