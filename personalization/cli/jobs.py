@@ -59,7 +59,7 @@ def register(sub) -> None:
         "--kind", action="append", choices=KINDS, help="only this kind (repeatable; default both)"
     )
     p.add_argument("--once", action="store_true", help="check once, retrain what is due, exit")
-    p.set_defaults(func=cmd_scheduler)
+    p.set_defaults(func=cmd_scheduler, long_running=True)
 
 
 def cmd_update(args: argparse.Namespace) -> dict:

@@ -31,7 +31,7 @@ def register(sub) -> None:
         metavar="LEVEL",
         help="%(choices)s (default: info; warning hides the access log)",
     )
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=cmd_serve, long_running=True)
 
 
 def cmd_serve(args: argparse.Namespace) -> dict:
