@@ -187,7 +187,7 @@ class SVDRecommender(Recommender):
         ``user_items`` (CSR) is the fit part, ``users`` the rows to score (sorted) and ``held``
         (len(users) x n_items) their held-out items. Coordinate search, one randomized SVD at the
         largest rank of the grid per setting tried: the first of ``weightings`` (default: this
-        model's) at every ``popularity_reg`` of the grid, then the other weightings at the best
+        model's) at every ``popularity_reg`` of the grid, then the other weightings at its best
         one; each SVD after the first is warm-started from the previous one with half the power
         iterations, and is computed while the previous one is scored (in another thread). From
         each SVD every rank is scored at the middle ``reg`` (truncations of it) and the other
@@ -232,7 +232,8 @@ class SVDRecommender(Recommender):
                 if weighting == weightings[0]:
                     tried = pops
                 else:
-                    collect()
+                    if weighting == weightings[1]:  # the first one's scores choose the pop
+                        collect()
                     tried = [max(results, key=lambda key: (results[key], -key[3]))[3]]
                 for pop in tried:
                     n_iter = self.n_iter if start is None else max(1, int(self.n_iter) // 2)
