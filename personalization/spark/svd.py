@@ -41,6 +41,7 @@ from personalization.recommendation.models.svd import (
     Factors,
     SVDRecommender,
     best_setting,
+    gram_of,
     orthonormalise,
     ritz,
     start_basis,
@@ -106,8 +107,7 @@ def ritz_pass(blocks, context, rows: SVDRecommender, columns: np.ndarray, basis:
 
     def part(block: sp.csr_matrix) -> np.ndarray:
         weighted = rows.weigh_rows(block).astype(np.float32)
-        product = np.asarray(weighted @ shared.value, dtype=np.float64)
-        return product.T @ product
+        return gram_of(np.asarray(weighted @ shared.value))
 
     try:
         return blocks.map(part).treeReduce(operator.add)

@@ -64,6 +64,7 @@ OVERSAMPLE = 10  # extra columns of the randomized SVD's subspace beyond the ran
 RANK_BUDGET = 2.5e9
 VALIDATION_CELLS = 1.6e7
 SMALL_RANKS = (2, 4)
+GRAM_ROWS = 8192  # rows per float64 slice of gram_of
 WEIGHTINGS = ("none", "log", "binary", "bm25")
 AUTO = (None, "auto")
 
@@ -515,10 +516,20 @@ def truncated_svd(
     """
     basis = start_basis(matrix.shape[1], min(rank + oversample, matrix.shape[1]), rng, start)
     for _ in range(max(0, n_iter)):
-        product = np.asarray(matrix @ np.asfortranarray(basis))
-        basis = orthonormalise(np.ascontiguousarray(np.asarray(product.T @ matrix).T))
-    projected = np.asarray(matrix @ np.asfortranarray(basis), dtype=np.float64)
-    return ritz(projected.T @ projected, basis, rank)
+        product = np.asarray(matrix @ basis).T  # freed before the next one is made
+        basis = orthonormalise(np.ascontiguousarray(np.asarray(product @ matrix).T))
+        del product
+    return ritz(gram_of(np.asarray(matrix @ basis)), basis, rank)
+
+
+def gram_of(block: np.ndarray, rows: int = GRAM_ROWS) -> np.ndarray:
+    """``block.T @ block`` in float64 for a tall float32 ``block``, summed over slices of
+    ``rows`` rows: a float64 copy of one slice at a time instead of the whole block."""
+    gram = np.zeros((block.shape[1], block.shape[1]), dtype=np.float64)
+    for lo in range(0, block.shape[0], rows):
+        part = block[lo : lo + rows].astype(np.float64)
+        gram += part.T @ part
+    return gram
 
 
 def start_basis(n_cols: int, width: int, rng, start: np.ndarray | None = None) -> np.ndarray:
