@@ -223,7 +223,7 @@ class SVDRecommender(Recommender):
 
         with (
             threadpool_limits(limits=config.blas_threads()),
-            ThreadPoolExecutor(max_workers=min(WORKERS, max(1, len(regs) - 1))) as pool,
+            ThreadPoolExecutor(max_workers=WORKERS) as pool,
             ThreadPoolExecutor(max_workers=1) as scorer,
         ):
             for weighting in weightings:
@@ -467,33 +467,51 @@ class Factors:
         self, rows: sp.csr_matrix, held: sp.csr_matrix, ranks: list[int], regs: list[float], pool
     ) -> dict[tuple[int, float], float]:
         """NDCG@10 of ``held`` by coordinate search: every rank at the middle ``reg`` (one pass
-        of truncations), then the other regs at the best of those ranks (in ``pool``)."""
+        of truncations), then the other regs at the best of those ranks; each pass scores slices
+        of the users side by side in ``pool``."""
         middle = regs[len(regs) // 2]
-        sweep = self.validate(rows, held, ranks, middle)
+        sweep = self.validate(rows, held, ranks, middle, pool)
         best = max(sweep, key=lambda rank: (sweep[rank], -rank))
         found = {(rank, middle): score for rank, score in sweep.items()}
-        others = [reg for reg in regs if reg != middle]
-        runs = pool.map(lambda reg: self.validate(rows, held, [best], reg)[best], others)
-        for reg, score in zip(others, runs, strict=True):
-            found[(best, reg)] = score
+        for reg in regs:
+            if reg != middle:
+                found[(best, reg)] = self.validate(rows, held, [best], reg, pool)[best]
         return found
 
     def validate(
-        self, rows: sp.csr_matrix, held: sp.csr_matrix, ranks: list[int], reg: float
+        self,
+        rows: sp.csr_matrix,
+        held: sp.csr_matrix,
+        ranks: list[int],
+        reg: float,
+        pool: ThreadPoolExecutor | None = None,
     ) -> dict[int, float]:
-        """NDCG@10 of ``held`` for the histories ``rows`` at each rank (truncations of this SVD)."""
+        """NDCG@10 of ``held`` for the histories ``rows`` at each rank (truncations of this SVD);
+        with ``pool``, the users' lists are made in one slice per worker, side by side."""
+        n = min(VALIDATION_K, len(self.scale))
+        if pool is None or rows.shape[0] < 2 * WORKERS:
+            lists = [self.top_lists(rows, ranks, reg, n)]
+        else:
+            bounds = np.linspace(0, rows.shape[0], WORKERS + 1).astype(int)
+            parts = [rows[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+            lists = list(pool.map(lambda part: self.top_lists(part, ranks, reg, n), parts))
+        return {k: ndcg_at_k(np.vstack([found[k] for found in lists]), held, n) for k in ranks}
+
+    def top_lists(
+        self, rows: sp.csr_matrix, ranks: list[int], reg: float, n: int
+    ) -> dict[int, np.ndarray]:
+        """The top ``n`` unseen items (columns) of the histories ``rows`` at each rank."""
         f = self.shrinkage(reg)
         projected = np.asarray(rows @ (self.vectors / self.scale[:, None])) * f
         outputs = self.vectors * self.scale[:, None]
         scores = np.zeros((rows.shape[0], len(self.scale)), dtype=np.float32)
         scores[rows.nonzero()] = -np.inf  # seen items stay -inf as the ranks add up: no copies
-        results, done = {}, 0
+        lists, done = {}, 0
         for k in ranks:
             scores += projected[:, done:k] @ outputs[:, done:k].T
             done = k
-            ids, _ = top_n(scores, min(VALIDATION_K, len(self.scale)))
-            results[k] = ndcg_at_k(ids, held, ids.shape[1])
-        return results
+            lists[k], _ = top_n(scores, n)
+        return lists
 
 
 def truncated_svd(
