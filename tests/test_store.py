@@ -128,3 +128,31 @@ def test_frames_come_through_arrow_only_where_pandas_gets_the_same_types():
     assert fetch_frame(con, with_ints).equals(con.execute(with_ints).df())
     empty = fetch_frame(con, "SELECT s, d FROM t WHERE false")
     assert len(empty) == 0 and empty["s"].dtype == object
+
+
+def test_calls_inside_held_share_one_opening_of_the_file(db, monkeypatch):
+    """In ``held``, ``connect`` is a cursor on the open database: what one call writes the next
+    reads, nothing opens the file again, and after the block calls open it as before."""
+    import duckdb
+
+    opened = []
+    real = duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **k: opened.append(a) or real(*a, **k))
+    with store.held(db):
+        with store.held(db):  # nested: the outer block's connection
+            store.execute("CREATE TABLE clicks AS SELECT 1 AS n", db=db)
+        assert store.query_rows("SELECT n FROM clicks", db=db) == [(1,)]
+        assert store.table_names(db=db) == ["clicks"]
+        assert len(opened) == 1
+        other = threading.Thread(  # another thread opens the file itself
+            target=lambda: store.execute("INSERT INTO clicks VALUES (2)", db=db)
+        )
+        other.start()
+        other.join()
+        assert len(opened) == 2
+    assert store.query_rows("SELECT sum(n) FROM clicks", db=db) == [(3,)]
+    assert len(opened) == 3
+    with store.held(db, read_only=True):  # a block that only reads lets other processes read
+        assert store.table_names(db=db) == ["clicks"]
+        with pytest.raises(Exception, match="read-only"):
+            store.execute("INSERT INTO clicks VALUES (3)", db=db)

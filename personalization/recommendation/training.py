@@ -95,17 +95,18 @@ def train_recommender(
     _check_algo(algo, params)
     report(progress, 0.05, f"reading {table}")
     sequential = algo in SEQUENCE_ALGORITHMS
-    if sequential:
-        events = read_sequence_events(table, gap, db=db)
-    else:
-        events = store_events.read_events(table, db=db)
+    with store.held(db, read_only=True):  # one opening of the file for these reads
+        if sequential:
+            events = read_sequence_events(table, gap, db=db)
+        else:
+            events = store_events.read_events(table, db=db)
+        items, users = _attributes(table, db)
     weights = event_weights_for(event_weights)
     codes = None
     if sequential:
         inter = _interactions(events, weights, half_life_days)
     else:
         codes, inter = _codes(events, weights, half_life_days, with_age=algo not in AGE_FREE)
-    items, users = _attributes(table, db)
     if algo in FEATURE_ALGOS:
         inter = with_items(inter, items.index.astype(str))
     reasons = _beside(reason_inputs, events, inter, weights, codes)
@@ -141,20 +142,22 @@ def train_recommender(
         "half_life_days": half_life_days,
         **({SESSION_GAP: gap} if sequential else {}),
     }
-    model_id = registry.save_model(
-        artifact,
-        "recommender",
-        algo,
-        saved_params,
-        metrics,
-        _fingerprint(table, inter),
-        name=name,
-        db=db,
-    )
+    with store.held(db):  # saving reads and writes the catalog a few times
+        model_id = registry.save_model(
+            artifact,
+            "recommender",
+            algo,
+            saved_params,
+            metrics,
+            _fingerprint(table, inter),
+            name=name,
+            db=db,
+        )
+        standing = registry.standing(model_id, db=db)
     report(progress, 1.0, "done")
     return {
         "model_id": model_id,
-        **registry.standing(model_id, db=db),
+        **standing,
         "algo": algo,
         "params": saved_params,
         "n_users": int(inter.matrix.shape[0]),

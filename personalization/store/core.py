@@ -21,6 +21,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -193,18 +194,63 @@ def _out_of_memory(task: str, exc: Exception) -> MemoryLimitError:
 
 
 @contextmanager
+def held(db: str | os.PathLike | None = None, read_only: bool = False) -> Iterator[None]:
+    """Keep the database open for a ``with`` block: in it, ``connect(db)`` in this thread is a
+    cursor on the open database (microseconds) instead of opening the file again (10-30 ms, with
+    the catalog's DDL). For a few calls in a row (the reads before a training, saving a model):
+    the file stays locked for the whole block, so never around long work; ``read_only`` for a
+    block that only reads (other processes may read meanwhile; a write in it fails). A block
+    inside another one for the same file uses the outer one."""
+    key, kept = _held_key(db), _held_here()
+    if key in kept:
+        yield
+        return
+    with connect(db, read_only=read_only) as con:
+        kept[key] = con
+        try:
+            yield
+        finally:
+            del kept[key]
+
+
+_HELD = threading.local()  # the open connections of ``held`` blocks, per thread
+
+
+def _held_here() -> dict[str, duckdb.DuckDBPyConnection]:
+    """This thread's connections of ``held`` blocks, by resolved database path."""
+    if not hasattr(_HELD, "connections"):
+        _HELD.connections = {}
+    return _HELD.connections
+
+
+def _held_key(db) -> str:
+    return str(config.db_path(db).resolve())
+
+
+@contextmanager
 def connect(
     db: str | os.PathLike | None = None,
     read_only: bool = False,
     timeout: float | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database file for the length of a ``with`` block.
+    """Open the database file for the length of a ``with`` block (inside ``held(db)``, a cursor
+    on the database that block keeps open).
 
     Creates the file, its folder and the catalog tables on first use. While another process
     holds the lock it retries for up to ``timeout`` seconds (saying so at once on stderr), then
     raises ``DatabaseBusyError``. DuckDB running out of memory inside the block raises
     ``MemoryLimitError``.
     """
+    shared = _held_here().get(_held_key(db))
+    if shared is not None:
+        cursor = shared.cursor()
+        try:
+            yield cursor
+        except duckdb.OutOfMemoryException as exc:
+            raise _out_of_memory(f"Working on {config.db_path(db)}", exc) from exc
+        finally:
+            cursor.close()
+        return
     path = config.db_path(db)
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
