@@ -614,3 +614,20 @@ def test_reasons_name_raw_event_types_by_their_meaning():
     assert [reasons.verb_of(t) for t in raw] == [
         "viewed", "bought", "added to cart", "saved", "bought", "added to cart", "rated", "chose",
     ]  # fmt: skip
+
+
+def test_a_reason_names_the_second_items_verb_only_when_it_differs(sample_db):
+    """ "Because you viewed A and B" when both were viewed, "... viewed A and bought B" when not
+    (the bundled sample shop has both): the texts Arrow puts together read as sentences."""
+    import re
+
+    training.train_recommender(db=sample_db)
+    art, _ = serving.load_artifact(None, sample_db)
+    lists = batch.recommendations_for_users(None, k=10, db=sample_db)
+    texts = lists.loc[lists["reason"].str.startswith("Because you "), "reason"]
+    verbs = "|".join(sorted({reasons.verb_of(t) for t in art.event_types} | {"chose"}))
+    form = re.compile(rf"^Because you ({verbs}) (.+?)(?: and (?:({verbs}) )?(.+))?$")
+    found = [form.match(text) for text in texts]
+    assert len(found) > 100 and all(found), texts[[m is None for m in found]].head().tolist()
+    assert not [m.group(0) for m in found if m.group(3) and m.group(3) == m.group(1)]
+    assert any(m.group(3) for m in found) and any(m.group(4) and not m.group(3) for m in found)

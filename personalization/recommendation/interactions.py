@@ -87,6 +87,15 @@ class Interactions:
         """Columns of many items at once; -1 where an item is unknown."""
         return _indices(self._items, item_ids)
 
+    def user_text(self, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
+        """The ids of rows ``rows`` as text (pandas' ``str`` dtype), taken from the index without
+        making a Python string per id."""
+        return _text(self._users.take(rows))
+
+    def item_text(self, cols: np.ndarray) -> pd.api.extensions.ExtensionArray:
+        """The ids of columns ``cols`` as text, as ``user_text``."""
+        return _text(self._items.take(cols))
+
     def __getstate__(self) -> dict:
         """What is saved: not the indexes (rebuilt on load), and text ids as a fixed-width
         numpy array, one block to read back instead of a pickled string per id (a third of
@@ -249,6 +258,10 @@ class EventCodes:
             now_ts,
             n_events,
         )
+
+
+def _text(ids: pd.Index) -> pd.api.extensions.ExtensionArray:
+    return (ids if ids.dtype == "str" else ids.astype("str")).array
 
 
 def _compact(codes: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

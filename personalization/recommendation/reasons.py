@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 
 from personalization.recommendation.artifact import (
@@ -50,6 +52,9 @@ TRENDING_DAYS = 7
 TRENDING_TOP = 20
 LIKE_YOU = "Popular with customers who shop like you"
 NEW_ITEM = "New, and close to what you browse"
+TRENDING = "Trending this week"
+FIXED = (LIKE_YOU, TRENDING, NEW_ITEM)  # the reasons that name nothing, first in ReasonTables.fixed
+AND = pa.array(["", " and "], type=pa.string())
 PLACE_COLUMNS = ("location", "city", "country", "region", "state", "Country")
 EVENT_VERBS = {
     "purchase": "bought",
@@ -67,13 +72,21 @@ class ReasonTables:
     """What the reasons look up per item column, built once per loaded model (``reason_tables``):
     ``titles`` (text, the id where there is none), ``category_codes`` (-1 where unknown),
     ``category_labels`` / ``new_labels`` ("Popular in X, ..." / "New in X, ..." per category)
-    and ``verbs`` (index: code + 1 of ``pair_types``; 0 is "chose")."""
+    and ``verbs`` (index: code + 1 of ``pair_types``; 0 is "chose"). The texts are also kept as
+    Arrow arrays for making many reasons at once: ``fixed`` (the reasons that name no item:
+    ``FIXED`` then the category and new-item labels), ``title_text`` and ``verb_text`` (each
+    verb and a space), each with an empty string at the end, and ``verb_ids`` (one number per
+    distinct verb)."""
 
     titles: np.ndarray
     category_codes: np.ndarray
     category_labels: np.ndarray
     new_labels: np.ndarray
     verbs: np.ndarray
+    fixed: pa.Array
+    title_text: pa.Array
+    verb_text: pa.Array
+    verb_ids: np.ndarray
 
 
 _TABLES: dict[int, tuple[weakref.ref, ReasonTables]] = {}
@@ -110,35 +123,56 @@ def _build_tables(art: RecommenderArtifact) -> ReasonTables:
     titles = art.titles(np.arange(n_items)).astype(object)
     column = first_present(art.items, CATEGORY_COLUMNS)
     words = np.array(["chose"] + [verb_of(t) for t in art.event_types], dtype=object)
-    if column is None:
-        none = np.zeros(0, dtype=object)
-        codes = np.full(n_items, -1, dtype=np.int64)
-        return ReasonTables(titles, codes, none, none, words)
-    cats = art.items[column].reindex(art.interactions.item_ids.astype(str))
-    codes, names = pd.factorize(cats)
-    codes = codes.astype(np.int64)
-    labels = np.array([f"Popular in {name}, a category you browse" for name in names], dtype=object)
-    fresh = np.array([f"New in {name}, a category you browse" for name in names], dtype=object)
-    return ReasonTables(titles, codes, labels, fresh, words)
+    codes = np.full(n_items, -1, dtype=np.int64)
+    labels = fresh = np.zeros(0, dtype=object)
+    if column is not None:
+        cats = art.items[column].reindex(art.interactions.item_ids.astype(str))
+        codes, names = pd.factorize(cats)
+        codes = codes.astype(np.int64)
+        labels = np.array([f"Popular in {n}, a category you browse" for n in names], dtype=object)
+        fresh = np.array([f"New in {n}, a category you browse" for n in names], dtype=object)
+    return ReasonTables(
+        titles,
+        codes,
+        labels,
+        fresh,
+        words,
+        fixed=pa.array([*FIXED, *labels, *fresh], type=pa.string()),
+        title_text=pa.array([*titles, ""], type=pa.string()),
+        verb_text=pa.array([*(w + " " for w in words), ""], type=pa.string()),
+        verb_ids=pd.factorize(words)[0],
+    )
 
 
 def item_reasons(art: RecommenderArtifact, rows: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """One readable reason per (matrix row, item column) pair, vectorised over pairs: the same
-    for one user's list on a page as for the same user in an export."""
-    reasons = np.full(len(rows), LIKE_YOU, dtype=object)
-    if art.algo in ("popularity", "trending") or len(rows) == 0:
+    """One readable reason per (matrix row, item column) pair (object array), the same for one
+    user's list on a page as for the same user in an export (``reason_texts``)."""
+    return reason_texts(art, rows, items).to_numpy(zero_copy_only=False)
+
+
+def reason_texts(art: RecommenderArtifact, rows: np.ndarray, items: np.ndarray) -> pa.Array:
+    """``item_reasons`` as an Arrow string array, vectorised over pairs: each pair gets the
+    number of its reason (a fixed text, or one naming history items), and the texts are put
+    together by Arrow's kernels, without a Python string per pair."""
+    n = len(rows)
+    if art.algo in ("popularity", "trending") or n == 0:
         label = "Trending this week" if art.algo == "trending" else "Popular with all customers"
-        reasons[:] = label
-        return reasons
+        return pa.array([label], type=pa.string()).take(np.zeros(n, dtype=np.int64))
     tables = reason_tables(art)
     rows, items = np.asarray(rows, dtype=np.int64), np.asarray(items, dtype=np.int64)
-    reasons[art.trending[items]] = "Trending this week"
+    choice = np.full(n, FIXED.index(LIKE_YOU), dtype=np.int64)
+    choice[art.trending[items]] = FIXED.index(TRENDING)
     new = art.model.item_popularity_[items] == 0  # nobody touched it in the training data
-    reasons[new] = NEW_ITEM
+    choice[new] = FIXED.index(NEW_ITEM)
     history = row_entries(art.interactions.matrix, rows)
-    _category_reasons(tables, history, items, new, reasons)
-    _history_reasons(art, tables, history, rows, items, reasons)
-    return reasons
+    _category_reasons(tables, history, items, new, choice)
+    named, texts = _history_reasons(art, tables, history, rows, items)
+    fixed = tables.fixed.take(choice)
+    if not len(named):
+        return fixed
+    at = np.arange(n)
+    at[named] = n + np.arange(len(named))
+    return pa.concat_arrays([fixed, texts]).take(at)
 
 
 def row_entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -154,9 +188,10 @@ def row_entries(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, ..
     return owner, matrix.indices[positions].astype(np.int64), matrix.data[positions]
 
 
-def _history_reasons(art, tables, history, rows, items, reasons) -> None:
-    """Name, per pair, the two history items most similar to the recommended item (the pairs'
-    history entries in one flat array, grouped by pair; no Python loop and no sort)."""
+def _history_reasons(art, tables, history, rows, items) -> tuple[np.ndarray, pa.Array]:
+    """The pairs that name the two history items most similar to the recommended item, and
+    their texts (the pairs' history entries in one flat array, grouped by pair; no Python loop
+    and no sort)."""
     pair, hist, _ = history
     other = hist != items[pair]
     pair, hist = pair[other], hist[other]
@@ -164,21 +199,29 @@ def _history_reasons(art, tables, history, rows, items, reasons) -> None:
     strong = sims >= floor
     pair, hist, sims = pair[strong], hist[strong], sims[strong]
     if len(pair) == 0:
-        return
+        return pair, pa.array([], type=pa.string())
     starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])  # entries come grouped by pair
     lead, _ = segment_argmax(sims, starts)
     rest = sims.copy()
     rest[lead] = -np.inf
     second, found = segment_argmax(rest, starts)
     has = np.isfinite(found)
-    second = second[has]
-    both = np.r_[lead, second]
-    verbs = _verbs(art, tables, rows[pair[both]], hist[both])
-    first_verbs, second_verbs = verbs[: len(lead)], verbs[len(lead) :]
-    texts = "Because you " + first_verbs + " " + tables.titles[hist[lead]]
-    joined = np.where(second_verbs == first_verbs[has], " and ", " and " + second_verbs + " ")
-    texts[has] = texts[has] + joined + tables.titles[hist[second]]
-    reasons[pair[lead]] = texts
+    both = np.r_[lead, second[has]]
+    verbs = _verb_codes(art, rows[pair[both]], hist[both])
+    first_verb, second_verb = verbs[: len(lead)], np.zeros(len(lead), dtype=np.int64)
+    second_verb[has] = verbs[len(lead) :]
+    same = tables.verb_ids[first_verb] == tables.verb_ids[second_verb]
+    none_verb, no_title = len(tables.verb_text) - 1, len(tables.title_text) - 1
+    texts = pc.binary_join_element_wise(
+        "Because you ",
+        tables.verb_text.take(first_verb),
+        tables.title_text.take(hist[lead]),
+        AND.take(has.astype(np.int64)),
+        tables.verb_text.take(np.where(has & ~same, second_verb, none_verb)),
+        tables.title_text.take(np.where(has, hist[second], no_title)),
+        "",
+    )
+    return pair[lead], texts
 
 
 def segment_argmax(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,13 +245,13 @@ def _pair_similarity(art, tables, items: np.ndarray, others: np.ndarray):
     return sims, np.where(cross, 2 * base, base)
 
 
-def _verbs(art, tables, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """The verb of the strongest event type of each (row, column) pair ("bought", "viewed")."""
+def _verb_codes(art, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Per (row, column) pair, the index in ``ReasonTables.verbs`` of the verb of its strongest
+    event type ("bought", "viewed"; 0, "chose", where none is stored)."""
     if len(rows) == 0:
-        return np.zeros(0, dtype=object)
+        return np.zeros(0, dtype=np.int64)
     codes = _stored_values(art.pair_types, rows, cols).astype(np.int64)
-    words = tables.verbs
-    return words[np.clip(codes, 0, len(words) - 1)]
+    return np.clip(codes, 0, len(art.event_types))
 
 
 def _stored_values(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -227,7 +270,7 @@ def _stored_values(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) ->
     return np.where(keys[at] == wanted, data[at], 0)
 
 
-def _category_reasons(tables, history, items, new, reasons) -> None:
+def _category_reasons(tables, history, items, new, choice) -> None:
     """ "Popular in X, a category you browse" where the user touched (positive weight) an item
     of the recommended item's category."""
     if not len(tables.category_labels):
@@ -239,8 +282,9 @@ def _category_reasons(tables, history, items, new, reasons) -> None:
     )
     liked = np.zeros(len(items), dtype=bool)
     liked[pair[same]] = True
-    reasons[liked & ~new] = tables.category_labels[item_codes[liked & ~new]]
-    reasons[liked & new] = tables.new_labels[item_codes[liked & new]]
+    labels = len(FIXED) + item_codes  # the category's label in ``ReasonTables.fixed``
+    choice[liked & ~new] = labels[liked & ~new]
+    choice[liked & new] = labels[liked & new] + len(tables.category_labels)
 
 
 def audience(used: dict) -> str:

@@ -49,6 +49,7 @@ from personalization.recommendation.reasons import (
     audience,
     item_reasons,
     reason_tables,
+    reason_texts,
     row_entries,
 )
 from personalization.store import events as store_events
@@ -460,10 +461,9 @@ class ListMaker:
             owners = rows[:, None].repeat(ids.shape[1], axis=1)
             frame = _top_frame(art, owners, ids, scores)
             pairs = frame["_row"].to_numpy(), frame["_item"].to_numpy()
-            frame["reason"] = item_reasons(art, *pairs)
+            frame["reason"] = pd.array(reason_texts(art, *pairs), dtype="str")
         frame = self._with_items(frame, pairs[1])
-        users = art.interactions.user_ids[frame.pop("_row").to_numpy()].astype(str)
-        frame.insert(0, "user_id", users)
+        frame.insert(0, "user_id", art.interactions.user_text(frame.pop("_row").to_numpy()))
         return self._ordered(frame.drop(columns="_item"), with_user=True)
 
     def _cold(self, user_ids: np.ndarray, segments: Mapping[str, dict]) -> pd.DataFrame:
@@ -577,7 +577,7 @@ def _top_frame(art, owners: np.ndarray, ids: np.ndarray, scores: np.ndarray) -> 
         {
             "_row": owners[valid],
             "rank": ranks[valid],
-            "item_id": art.interactions.item_ids[items].astype(str).astype(object),
+            "item_id": art.interactions.item_text(items),
             "score": scores[valid].astype(float),
             "_item": items,
         }
