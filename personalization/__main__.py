@@ -1,5 +1,5 @@
 """``python -m personalization``: the command line (see ``personalization.cli``)."""
 
-from personalization.cli import main
+from personalization.cli import end_process, main
 
-raise SystemExit(main())
+end_process(main())

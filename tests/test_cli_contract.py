@@ -359,3 +359,24 @@ def test_json_ready_turns_library_values_into_plain_json():
         "tuple": [1, "x"],
     }
     assert json.dumps(json_ready(value), default=str)
+
+
+def test_a_command_process_ends_without_teardown_but_with_its_output_and_code(tmp_path):
+    """``end_process`` skips the interpreter's teardown, not what must happen at exit: the
+    buffered output reaches a pipe, atexit handlers run, the exit code is the command's."""
+    script = (
+        "import atexit, sys\n"
+        "from personalization.cli import end_process\n"
+        "atexit.register(lambda: print('handler ran'))\n"
+        "sys.stdout.write('x' * 100000)\n"  # buffered: flushed by end_process
+        "end_process(3)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert done.returncode == 3
+    assert done.stdout == "x" * 100000 + "handler ran\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "personalization", "--db", str(tmp_path / "x.duckdb"), "tables"],
+        capture_output=True, text=True, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert (done.returncode, json.loads(done.stdout)) == (0, {"tables": []})

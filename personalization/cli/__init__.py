@@ -23,11 +23,14 @@ holds names them through ``LibraryChoices``, read only when argparse checks a va
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
 import json
 import math
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -173,6 +176,25 @@ def _close_bar() -> None:
 def one_line(message: object) -> str:
     """``message`` as a single line: its lines joined by spaces."""
     return " ".join(str(message).split("\n"))
+
+
+def end_process(code: int) -> NoReturn:
+    """Exit the command-line process with ``code``, without the interpreter's teardown.
+
+    By then the command's files are closed and its JSON printed; what the teardown has left is
+    freeing every object and module one by one, 0.15-0.25 s after a training or an export of 1M
+    events. The atexit handlers run first (the part of the teardown that acts outside the
+    process: temporary folders, log handlers), then the output is flushed. A normal exit is kept
+    where the teardown is watched or still needed: under a tracer or profiler (coverage,
+    pyinstrument), with other threads alive, or after Spark (its JVM is stopped at exit)."""
+    watched = sys.gettrace() is not None or sys.getprofile() is not None
+    if watched or threading.active_count() > 1 or "pyspark" in sys.modules:
+        raise SystemExit(code)
+    atexit._run_exitfuncs()
+    with contextlib.suppress(OSError, ValueError):  # a reader that went away, a closed stream
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
