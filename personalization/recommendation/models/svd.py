@@ -50,11 +50,10 @@ from personalization.recommendation.models.base import (
     check_user_items,
     pair_dots,
     random_state,
-    top_n,
     unit_rows,
     weigh,
 )
-from personalization.recommendation.models.bounded import NormOrder
+from personalization.recommendation.models.bounded import NormOrder, bounded_top_n
 
 RANK_GRID = (8, 16, 32, 64, 128, 256, 384, 512)
 REG_GRID = (1.0, 3.0, 10.0)
@@ -500,17 +499,18 @@ class Factors:
     def top_lists(
         self, rows: sp.csr_matrix, ranks: list[int], reg: float, n: int
     ) -> dict[int, np.ndarray]:
-        """The top ``n`` unseen items (columns) of the histories ``rows`` at each rank."""
+        """The top ``n`` unseen items (columns) of the histories ``rows`` at each rank, by the
+        norm bound (``bounded_top_n``: exact, without scoring most of the catalogue)."""
         f = self.shrinkage(reg)
         projected = np.asarray(rows @ (self.vectors / self.scale[:, None])) * f
         outputs = self.vectors * self.scale[:, None]
-        scores = np.zeros((rows.shape[0], len(self.scale)), dtype=np.float32)
-        scores[rows.nonzero()] = -np.inf  # seen items stay -inf as the ranks add up: no copies
-        lists, done = {}, 0
+        seen = rows.nonzero()
+        lists = {}
         for k in ranks:
-            scores += projected[:, done:k] @ outputs[:, done:k].T
-            done = k
-            lists[k], _ = top_n(scores, n)
+            items = np.ascontiguousarray(outputs[:, :k])
+            lists[k], _ = bounded_top_n(
+                np.ascontiguousarray(projected[:, :k]), items, NormOrder.of(items), n, seen
+            )
         return lists
 
 
