@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -88,9 +88,16 @@ def recommendation_blocks(
 
 
 def _model_blocks(art, maker: ListMaker, users, db, progress: Progress) -> Iterator[pd.DataFrame]:
-    ids = art.interactions.user_ids.astype(str) if users is None else _unique_text(users)
-    segments = user_segments(art, ids, db) if users is not None else {}
-    return _blocks(maker, ids, segments, progress)
+    if users is None:  # every user of the model, by matrix row: no id to look up
+        return _blocks(
+            lambda lo, hi: maker.for_rows(np.arange(lo, hi)),
+            art.interactions.shape[0],
+            maker,
+            progress,
+        )
+    ids = _unique_text(users)
+    segments = user_segments(art, ids, db)
+    return _blocks(lambda lo, hi: maker.for_users(ids[lo:hi], segments), len(ids), maker, progress)
 
 
 def export_recommendations(
@@ -288,29 +295,27 @@ def read_user_ids(path: str | Path, source_name: str | None = None) -> list[str]
 
 
 def _blocks(
-    maker: ListMaker, ids: np.ndarray, segments: dict, progress: Progress
+    make: Callable[[int, int], pd.DataFrame], n: int, maker: ListMaker, progress: Progress
 ) -> Iterator[pd.DataFrame]:
-    """Frames of ``EXPORT_BLOCK_USERS`` users, in the order of ``ids``; one empty frame when
-    there are none. The next block is scored in a worker thread while the caller writes the
-    current one (numpy releases the GIL in the products and selections), so at most two blocks
-    are in memory."""
+    """The frames ``make(lo, hi)`` of the users ``lo`` to ``hi`` of ``n``, ``EXPORT_BLOCK_USERS``
+    at a time, in order; one empty frame (``maker.empty()``) when there are none. The next block
+    is scored in a worker thread while the caller writes the current one (numpy and Arrow
+    release the GIL in the products, selections and texts), so at most two blocks are in
+    memory."""
     step = EXPORT_BLOCK_USERS
-    starts = list(range(0, len(ids), step))
+    starts = list(range(0, n, step))
     if not starts:
         yield maker.empty()
         return
     with ThreadPoolExecutor(max_workers=SCORING_THREADS) as pool:
-        ahead = deque(
-            pool.submit(maker.for_users, ids[s : s + step], segments)
-            for s in starts[:SCORING_THREADS]
-        )
+        ahead = deque(pool.submit(make, s, min(n, s + step)) for s in starts[:SCORING_THREADS])
         for i, start in enumerate(starts):
             frame = ahead.popleft().result()
             if i + SCORING_THREADS < len(starts):
                 nxt = starts[i + SCORING_THREADS]
-                ahead.append(pool.submit(maker.for_users, ids[nxt : nxt + step], segments))
-            done = min(len(ids), start + step)
-            report(progress, done / len(ids), f"{done:,} of {len(ids):,} customers scored")
+                ahead.append(pool.submit(make, nxt, min(n, nxt + step)))
+            done = min(n, start + step)
+            report(progress, done / n, f"{done:,} of {n:,} customers scored")
             yield frame
 
 

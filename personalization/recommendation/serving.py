@@ -301,6 +301,11 @@ class ListMaker:
         order = np.lexsort((frame["rank"].to_numpy(), position[frame["user_id"]].to_numpy()))
         return self._ordered(frame.iloc[order], with_user=True)
 
+    def for_rows(self, rows: np.ndarray) -> pd.DataFrame:
+        """``for_users`` of the users of matrix rows ``rows`` (all known to the model), without
+        looking their ids up: an export of every user."""
+        return self._known(np.asarray(rows, dtype=np.int64))
+
     def user_records(self, user_id: str, segment: Mapping[str, Any] | None = None) -> list[dict]:
         """One user's list as dicts of plain values (``rank``, ``item_id``, ``score``,
         ``reason`` + item columns; missing values None), the rows ``for_users`` gives for the
