@@ -23,18 +23,20 @@ randomized SVD, passes ``RANK_BUDGET``; with a large catalogue fewer validation 
 
 Training (``recommendation.training``) instead chooses the weighting, rank, shrinkage and
 popularity damping together on its own validation split with ``search`` (coordinate search, one
-warm-started SVD per weighting and damping tried), and later fits take the choice through
+SVD per weighting and damping tried, those of a round side by side), and later fits take the choice through
 ``use_settings`` rather than validating again.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.random import RandomState
 from threadpoolctl import threadpool_limits
 
 from personalization import config
@@ -64,6 +66,7 @@ RANK_BUDGET = 2.5e9
 VALIDATION_CELLS = 1.6e7
 SMALL_RANKS = (2, 4)
 GRAM_ROWS = 8192  # rows per float64 slice of gram_of
+WEIGHED_KEPT = 2  # weighed matrices a search keeps (see _fit_here)
 WEIGHTINGS = ("none", "log", "binary", "bm25")
 AUTO = (None, "auto")
 
@@ -188,61 +191,68 @@ class SVDRecommender(Recommender):
         (len(users) x n_items) their held-out items. Coordinate search, one randomized SVD at the
         largest rank of the grid per setting tried: the first of ``weightings`` (default: this
         model's) at every ``popularity_reg`` of the grid, then the other weightings at its best
-        one; each SVD after the first is warm-started from the previous one with half the power
-        iterations, and is computed while the previous one is scored (in another thread). From
-        each SVD every rank is scored at the middle ``reg`` (truncations of it) and the other
-        regs at the best rank (``Factors.search``). ``"auto"`` params search their grid, fixed
-        ones stay. Returns ``(weighting, rank, reg, popularity_reg) -> NDCG@10`` of the settings
-        tried. ``progress`` hears after each SVD is scored. ``fit(weigher, rank,
-        popularity_reg, n_iter, rng, start)`` computes each SVD of ``user_items`` weighed by
+        one, warm-started from the first weighting's SVD there with half the power iterations.
+        The SVDs of each round are computed side by side (each from its own seeded random
+        start) and each is scored as soon as it is done. From each SVD every rank is scored at
+        the middle ``reg`` (truncations of it) and the other regs at the best rank
+        (``Factors.search``). ``"auto"`` params search their grid, fixed ones stay. Returns
+        ``(weighting, rank, reg, popularity_reg) -> NDCG@10`` of the settings tried.
+        ``progress`` hears after each SVD is scored. ``fit(weigher, rank, popularity_reg,
+        n_iter, rng, start)`` computes each SVD of ``user_items`` weighed by
         ``weigher.weigh_rows`` (default: ``Factors.fit`` here; the Spark engine passes one whose
-        products with the matrix run on the cluster).
+        products with the matrix run on the cluster); it is called from several threads.
         """
         user_items = check_user_items(user_items)
         weightings = tuple(weightings or (self.weighting,))
         for weighting in weightings:
             check_choice("weighting", weighting, WEIGHTINGS)
         fit = fit or _fit_here(user_items)
-        rng = random_state(self.random_state)
         ranks = self.ranks_for(user_items.shape)
         regs = self._grid("reg", self.reg, self.reg_grid)
         pops = self._grid("popularity_reg", self.popularity_reg, self.popularity_reg_grid)
-        results: dict[tuple[str, int, float, float], float] = {}
-        start = None
         planned = len(pops) + len(weightings) - 1
-        scoring: list[tuple[str, float, Future]] = []
+        seeds = iter(random_state(self.random_state).randint(0, 2**31 - 1, size=planned))
+        results: dict[tuple[str, int, float, float], float] = {}
 
-        def collect() -> None:
-            while scoring:
-                weighting, pop, found = scoring.pop(0)
-                for (rank, reg), score in found.result().items():
-                    results[(weighting, rank, reg, pop)] = score
-                done = len({(key[0], key[3]) for key in results})
-                report(progress, done / planned, f"tried {weighting} weights ({done} of {planned})")
+        def probe(weighting: str) -> SVDRecommender:
+            found = self.__class__(**{**self.get_params(), "weighting": weighting})
+            found.fit_weighting(user_items)
+            return found
+
+        def run(round_: list[tuple[SVDRecommender, float]], start, n_iter) -> list[Factors]:
+            jobs = [
+                fitting.submit(
+                    fit, weigher, max(ranks), pop, n_iter, RandomState(next(seeds)), start
+                )
+                for weigher, pop in round_
+            ]
+            done = []
+            for (weigher, pop), job in zip(round_, jobs, strict=True):
+                factors = job.result()
+                rows = weigher.weigh_rows(user_items[users])
+                for (rank, reg), score in factors.search(rows, held, ranks, regs, pool).items():
+                    results[(weigher.weighting, rank, reg, pop)] = score
+                tried = len({(key[0], key[3]) for key in results})
+                report(
+                    progress,
+                    tried / planned,
+                    f"tried {weigher.weighting} weights ({tried} of {planned})",
+                )
+                done.append(factors)
+            return done
 
         with (
             threadpool_limits(limits=config.blas_threads()),
             ThreadPoolExecutor(max_workers=WORKERS) as pool,
-            ThreadPoolExecutor(max_workers=1) as scorer,
+            ThreadPoolExecutor(max_workers=WORKERS) as fitting,
         ):
-            for weighting in weightings:
-                probe = self.__class__(**{**self.get_params(), "weighting": weighting})
-                probe.fit_weighting(user_items)
-                rows = probe.weigh_rows(user_items[users])
-                if weighting == weightings[0]:
-                    tried = pops
-                else:
-                    if weighting == weightings[1]:  # the first one's scores choose the pop
-                        collect()
-                    tried = [max(results, key=lambda key: (results[key], -key[3]))[3]]
-                for pop in tried:
-                    n_iter = self.n_iter if start is None else max(1, int(self.n_iter) // 2)
-                    factors = fit(probe, max(ranks), pop, n_iter, rng, start)
-                    start = factors.vectors
-                    collect()  # the previous SVD was scored while this one was computed
-                    job = scorer.submit(factors.search, rows, held, ranks, regs, pool)
-                    scoring.append((weighting, pop, job))
-            collect()
+            first = probe(weightings[0])
+            svds = run([(first, pop) for pop in pops], None, self.n_iter)
+            best = max(results, key=lambda key: (results[key], -key[3]))[3]
+            start = svds[pops.index(best)].vectors
+            del svds
+            others = [(probe(weighting), best) for weighting in weightings[1:]]
+            run(others, start, max(1, int(self.n_iter) // 2))
         return results
 
     def ranks_for(self, shape: tuple[int, int]) -> list[int]:
@@ -412,14 +422,18 @@ def best_setting(scores: dict[tuple[str, int, float, float], float]) -> tuple:
 
 def _fit_here(user_items: sp.csr_matrix) -> Callable[..., Factors]:
     """``SVDRecommender.search``'s default ``fit``: ``Factors.fit`` of ``user_items`` weighed by
-    the weigher, the weighed matrix kept while the weighting stays the same."""
+    the weigher; the weighed matrices of the last ``WEIGHED_KEPT`` weightings are kept, for the
+    fits of one weighting side by side and of two weightings side by side."""
     weighed: dict[str, sp.csr_matrix] = {}
+    lock = threading.Lock()
 
     def fit(weigher, rank, popularity_reg, n_iter, rng, start) -> Factors:
-        if weigher.weighting not in weighed:
-            weighed.clear()
-            weighed[weigher.weighting] = weigher.weigh_rows(user_items)
-        matrix = weighed[weigher.weighting]
+        with lock:
+            if weigher.weighting not in weighed:
+                if len(weighed) >= WEIGHED_KEPT:
+                    del weighed[next(iter(weighed))]
+                weighed[weigher.weighting] = weigher.weigh_rows(user_items)
+            matrix = weighed[weigher.weighting]
         return Factors.fit(matrix, rank, popularity_reg, n_iter, rng, start)
 
     return fit
