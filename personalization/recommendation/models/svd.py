@@ -23,8 +23,8 @@ randomized SVD, passes ``RANK_BUDGET``; with a large catalogue fewer validation 
 
 Training (``recommendation.training``) instead chooses the weighting, rank, shrinkage and
 popularity damping together on its own validation split with ``search`` (coordinate search, one
-SVD per weighting and damping tried, those of a round side by side), and later fits take the choice through
-``use_settings`` rather than validating again.
+SVD per weighting and damping tried, those of a round side by side), and later fits take the
+choice through ``use_settings`` rather than validating again.
 """
 
 from __future__ import annotations
