@@ -23,7 +23,14 @@ from personalization.errors import BadInputError
 from personalization.progress import Progress, report
 from personalization.store.attributes import AttributeSet, store_attributes
 from personalization.store.catalog import record_dataset
-from personalization.store.core import attach, column_types, quote_ident, scratch, transaction
+from personalization.store.core import (
+    attach,
+    column_types,
+    execute_unordered,
+    quote_ident,
+    scratch,
+    transaction,
+)
 
 MAX_REJECTS_SHOWN = 20
 NUMERIC_TYPES = (
@@ -925,22 +932,15 @@ def _rebuild(
 
 
 def _write(con, sql: str, parallel: bool) -> None:
-    """Run the statement that writes the table; ``parallel`` lets DuckDB drop insertion order.
-
-    In file order DuckDB writes a large table twice (once now, compressed again at the
-    checkpoint); without it each thread writes finished blocks straight to the file, about
-    twice as fast. Rows then keep file order inside blocks of ~120,000 rows, but the blocks
-    may be stored in any order, so only loads of ``PARALLEL_WRITE_ROWS`` rows or more do it.
-    Rejects and duplicates are decided on the staging table, in file order, before this.
-    """
-    if not parallel:
+    """Run the statement that writes the table; ``parallel`` lets DuckDB drop insertion order
+    (``execute_unordered``: about twice as fast). Rows then keep file order inside blocks of
+    ~120,000 rows, but the blocks may be stored in any order, so only loads of
+    ``PARALLEL_WRITE_ROWS`` rows or more do it. Rejects and duplicates are decided on the
+    staging table, in file order, before this."""
+    if parallel:
+        execute_unordered(con, sql)
+    else:
         con.execute(sql)
-        return
-    con.execute("SET SESSION preserve_insertion_order = false")
-    try:
-        con.execute(sql)
-    finally:
-        con.execute("RESET SESSION preserve_insertion_order")
 
 
 def _cleaned(plan: LoadPlan, stage: str, cols: dict[str, str], by_user: bool = False) -> str:

@@ -19,7 +19,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from personalization.errors import BadInputError
-from personalization.store.core import connect, fetch_frame, quote_ident, require_table
+from personalization.store.core import (
+    connect,
+    execute_unordered,
+    fetch_frame,
+    quote_ident,
+    require_table,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -57,7 +63,8 @@ def append_log(
     with connect(db) as con:
         ensure_tables(con)
         con.register("incoming_log", table)
-        con.execute(
+        execute_unordered(  # every reader of the log orders it
+            con,
             "INSERT INTO recommendation_log SELECT ?, ?, CAST(user_id AS VARCHAR), "
             "CAST(item_id AS VARCHAR), CAST(rank AS INTEGER), CAST(model_id AS VARCHAR), "
             "CAST(group_name AS VARCHAR), ? FROM incoming_log",
