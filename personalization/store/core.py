@@ -241,7 +241,8 @@ def connect(
     raises ``DatabaseBusyError``. DuckDB running out of memory inside the block raises
     ``MemoryLimitError``.
     """
-    shared = _held_here().get(_held_key(db))
+    kept = _held_here()
+    shared = kept.get(_held_key(db)) if kept else None  # no path to resolve outside ``held``
     if shared is not None:
         cursor = shared.cursor()
         try:
