@@ -69,20 +69,17 @@ EVENT_VERBS = {
 
 @dataclass(frozen=True)
 class ReasonTables:
-    """What the reasons look up per item column, built once per loaded model (``reason_tables``):
-    ``titles`` (text, the id where there is none), ``category_codes`` (-1 where unknown),
-    ``category_labels`` / ``new_labels`` ("Popular in X, ..." / "New in X, ..." per category)
-    and ``verbs`` (index: code + 1 of ``pair_types``; 0 is "chose"). The texts are also kept as
-    Arrow arrays for making many reasons at once: ``fixed`` (the reasons that name no item:
-    ``FIXED`` then the category and new-item labels), ``title_text`` and ``verb_text`` (each
-    verb and a space), each with an empty string at the end, and ``verb_ids`` (one number per
-    distinct verb)."""
+    """What the reasons look up, built once per loaded model (``reason_tables``): per item
+    column ``titles`` (text, the id where there is none) and ``category_codes`` (-1 where
+    unknown, else a place in ``categories``); and, as Arrow arrays for making many reasons at
+    once, ``fixed`` (the reasons that name no item: ``FIXED``, then "Popular in X, ..." and
+    "New in X, ..." for each category), ``title_text`` (the titles) and ``verb_text`` (each verb
+    and a space, index code + 1 of ``pair_types``; 0 is "chose"), both with an empty string at
+    the end, and ``verb_ids`` (per verb, one number per distinct word)."""
 
     titles: np.ndarray
     category_codes: np.ndarray
-    category_labels: np.ndarray
-    new_labels: np.ndarray
-    verbs: np.ndarray
+    categories: int
     fixed: pa.Array
     title_text: pa.Array
     verb_text: pa.Array
@@ -119,28 +116,26 @@ def verb_of(event_type: str) -> str:
 
 
 def _build_tables(art: RecommenderArtifact) -> ReasonTables:
-    n_items = art.n_items
-    titles = art.titles(np.arange(n_items)).astype(object)
+    titles = art.titles(np.arange(art.n_items)).astype(object)
+    words = ["chose"] + [verb_of(t) for t in art.event_types]
+    codes, names = np.full(art.n_items, -1, dtype=np.int64), []
     column = first_present(art.items, CATEGORY_COLUMNS)
-    words = np.array(["chose"] + [verb_of(t) for t in art.event_types], dtype=object)
-    codes = np.full(n_items, -1, dtype=np.int64)
-    labels = fresh = np.zeros(0, dtype=object)
     if column is not None:
-        cats = art.items[column].reindex(art.interactions.item_ids.astype(str))
-        codes, names = pd.factorize(cats)
+        codes, names = pd.factorize(
+            art.items[column].reindex(art.interactions.item_ids.astype(str))
+        )
         codes = codes.astype(np.int64)
-        labels = np.array([f"Popular in {n}, a category you browse" for n in names], dtype=object)
-        fresh = np.array([f"New in {n}, a category you browse" for n in names], dtype=object)
+    labels = [
+        f"{kind} in {name}, a category you browse" for kind in ("Popular", "New") for name in names
+    ]
     return ReasonTables(
         titles,
         codes,
-        labels,
-        fresh,
-        words,
-        fixed=pa.array([*FIXED, *labels, *fresh], type=pa.string()),
+        len(names),
+        fixed=pa.array([*FIXED, *labels], type=pa.string()),
         title_text=pa.array([*titles, ""], type=pa.string()),
         verb_text=pa.array([*(w + " " for w in words), ""], type=pa.string()),
-        verb_ids=pd.factorize(words)[0],
+        verb_ids=pd.factorize(np.array(words, dtype=object))[0],
     )
 
 
@@ -156,7 +151,7 @@ def reason_texts(art: RecommenderArtifact, rows: np.ndarray, items: np.ndarray) 
     together by Arrow's kernels, without a Python string per pair."""
     n = len(rows)
     if art.algo in ("popularity", "trending") or n == 0:
-        label = "Trending this week" if art.algo == "trending" else "Popular with all customers"
+        label = TRENDING if art.algo == "trending" else "Popular with all customers"
         return pa.array([label], type=pa.string()).take(np.zeros(n, dtype=np.int64))
     tables = reason_tables(art)
     rows, items = np.asarray(rows, dtype=np.int64), np.asarray(items, dtype=np.int64)
@@ -273,7 +268,7 @@ def _stored_values(matrix: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) ->
 def _category_reasons(tables, history, items, new, choice) -> None:
     """ "Popular in X, a category you browse" where the user touched (positive weight) an item
     of the recommended item's category."""
-    if not len(tables.category_labels):
+    if not tables.categories:
         return
     pair, hist, weight = history
     item_codes = tables.category_codes[items]
@@ -284,7 +279,7 @@ def _category_reasons(tables, history, items, new, choice) -> None:
     liked[pair[same]] = True
     labels = len(FIXED) + item_codes  # the category's label in ``ReasonTables.fixed``
     choice[liked & ~new] = labels[liked & ~new]
-    choice[liked & new] = labels[liked & new] + len(tables.category_labels)
+    choice[liked & new] = labels[liked & new] + tables.categories
 
 
 def audience(used: dict) -> str:
