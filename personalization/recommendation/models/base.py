@@ -13,9 +13,10 @@ latent factors, "content" for item attributes, "neighbours" for learned item-ite
 of about ``BLOCK_CELLS`` cells (small enough to stay in cache) as float32, sets the seen items to ``-inf``
 through the CSR indices and selects the top ``n`` with one pass over the block (``top_n``), with
 no Python loop per user; a model whose scores are dot products (``factor_form``: the SVD) skips
-most of them, ranking by the norm bound of ``bounded.bounded_top_n``. Users with no history, and models whose scores are the same for everyone
-(popularity, trending), skip the dense block: the catalogue is ordered once and each user takes
-the first ``n`` items of that order that they have not seen (``top_global``).
+most of them, ranking by the norm bound of ``bounded.bounded_top_n``. Users with no history, and
+models whose scores are the same for everyone (popularity, trending), skip the dense block: the
+catalogue is ordered once and each user takes the first ``n`` items of that order that they have
+not seen (``top_global``).
 
 ``n`` larger than the catalogue is capped: ``recommend`` returns at most ``n_items`` items (fewer
 when ``filter_seen`` or ``exclude`` remove some). For one user the arrays hold only the items that

@@ -214,22 +214,22 @@ class SVDRecommender(Recommender):
         seeds = iter(random_state(self.random_state).randint(0, 2**31 - 1, size=planned))
         results: dict[tuple[str, int, float, float], float] = {}
 
-        def probe(weighting: str) -> SVDRecommender:
+        def probe(weighting: str) -> tuple[SVDRecommender, sp.csr_matrix]:
+            """A model weighing as ``weighting`` and the validation rows weighed so."""
             found = self.__class__(**{**self.get_params(), "weighting": weighting})
             found.fit_weighting(user_items)
-            return found
+            return found, found.weigh_rows(user_items[users])
 
-        def run(round_: list[tuple[SVDRecommender, float]], start, n_iter) -> list[Factors]:
+        def run(round_: list[tuple[tuple, float]], start, n_iter) -> list[Factors]:
             jobs = [
                 fitting.submit(
                     fit, weigher, max(ranks), pop, n_iter, RandomState(next(seeds)), start
                 )
-                for weigher, pop in round_
+                for (weigher, _), pop in round_
             ]
             done = []
-            for (weigher, pop), job in zip(round_, jobs, strict=True):
+            for ((weigher, rows), pop), job in zip(round_, jobs, strict=True):
                 factors = job.result()
-                rows = weigher.weigh_rows(user_items[users])
                 for (rank, reg), score in factors.search(rows, held, ranks, regs, pool).items():
                     results[(weigher.weighting, rank, reg, pop)] = score
                 tried = len({(key[0], key[3]) for key in results})
