@@ -44,3 +44,25 @@ def test_a_freed_block_is_reused_without_faulting_it_in_again():
     _, default = faults_of_a_second_block("default")
     assert applied == "True"
     assert kept < 8 and default >= 32, (kept, default)  # 64 MB: 32 huge pages or 16k small ones
+
+
+ARROW_POOL = """
+import sys
+from personalization.cli.allocator import keep_freed_memory
+applied = keep_freed_memory()
+import pyarrow as pa
+print(applied, pa.default_memory_pool().backend_name)
+"""
+
+
+def test_arrow_allocates_from_the_same_heap_after_keep_freed_memory():
+    try:
+        os.confstr("CS_GNU_LIBC_VERSION")
+    except (AttributeError, ValueError):
+        pytest.skip("not glibc: keep_freed_memory changes nothing")
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", ARROW_POOL], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.split() == ["True", "system"]
