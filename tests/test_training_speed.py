@@ -98,6 +98,23 @@ def test_search_scores_every_open_setting_and_use_settings_skips_validation():
     assert fitted.get_params()["rank"] == "auto"
     again = SVDRecommender(rank_grid=(2, 4)).fit(matrix)  # the preset was used once only
     assert hasattr(again, "validation_scores_")
+    # the SVD the best setting came from starts a later fit, which then needs fewer iterations
+    assert model.best_vectors_.shape[0] == matrix.shape[1]
+    assert model.best_vectors_.shape[1] >= best[1]
+    warm = SVDRecommender().use_settings(*best[1:], start=model.best_vectors_).fit(matrix)
+    planted = slice(0, 3)  # the three groups' factors (the others are noise)
+    assert np.allclose(warm.singular_values_[planted], fitted.singular_values_[planted], rtol=1e-3)
+
+
+def test_search_start_puts_each_items_vector_on_its_row_of_another_matrix():
+    from personalization.recommendation.training import SearchStart
+
+    start = SearchStart(np.arange(6, dtype=np.float32).reshape(3, 2), np.array(["a", "b", "c"]))
+    assert start.for_items(np.array(["c", "new", "a"], dtype=object)).tolist() == [
+        [4.0, 5.0],
+        [0.0, 0.0],
+        [0.0, 1.0],
+    ]
 
 
 def test_training_reuses_the_chosen_settings_and_keeps_auto_in_params(db, tmp_path):

@@ -397,11 +397,14 @@ def _check_enough(inter: Interactions, n_events: int) -> None:
 def _fit(
     algo: str, params: dict, inter: Interactions, items: pd.DataFrame, seqs=None, preset=None
 ) -> tuple[Recommender, float]:
-    """Fit ``algo``; ``preset`` (rank, reg, popularity_reg), chosen by ``_choose_settings`` on the
-    shared validation split, replaces the SVD's own validation of its ``"auto"`` settings."""
+    """Fit ``algo``; ``preset`` (rank, reg, popularity_reg, ``SearchStart``), chosen by
+    ``_choose_settings`` on the shared validation split, replaces the SVD's own validation of its
+    ``"auto"`` settings and seeds its SVD."""
     model = make_recommender(algo, **params)
     if preset is not None and hasattr(model, "use_settings"):
-        model.use_settings(*preset)
+        model.use_settings(
+            *(p.for_items(inter.item_ids) if isinstance(p, SearchStart) else p for p in preset)
+        )
     start = time.perf_counter()
     if seqs is not None and algo in SEQUENCE_ALGORITHMS:
         model.fit_sequences(seqs, inter.matrix)
@@ -710,7 +713,8 @@ def _choose_settings(
     from ``train_ev`` (never the test part): ``SVDRecommender.search`` computes one randomized SVD
     per weighting and popularity setting at the largest rank and scores every rank and shrinkage
     from it, on up to ``SEARCH_CELLS`` / n_items validation users. Returns the params (with the
-    chosen ``weighting``) and the ``preset`` (rank, reg, popularity_reg) that later fits reuse
+    chosen ``weighting``) and the ``preset`` (rank, reg, popularity_reg, ``SearchStart``) that
+    later fits reuse
     (None when nothing was chosen, or the split is too small: the model then validates itself)."""
     if algo != "svd":
         return params, None
@@ -731,7 +735,24 @@ def _choose_settings(
     weightings = (params["weighting"],) if "weighting" in params else AUTO_WEIGHTINGS
     scores = model.search(matrix, users, data["test"][users], weightings, progress)
     weighting, rank, reg, pop = best_setting(scores)
-    return {**params, "weighting": weighting}, (rank, reg, pop)
+    start = SearchStart(model.best_vectors_, data["inter"].item_ids)
+    return {**params, "weighting": weighting}, (rank, reg, pop, start)
+
+
+class SearchStart:
+    """The item vectors of the SVD the search chose from (``SVDRecommender.best_vectors_``) and
+    the items of its matrix: later fits of similar matrices start their SVD from them."""
+
+    def __init__(self, vectors: np.ndarray, item_ids: np.ndarray) -> None:
+        self.vectors, self.item_ids = vectors, item_ids
+
+    def for_items(self, item_ids: np.ndarray) -> np.ndarray:
+        """The vectors on the rows of ``item_ids`` (zero for an item the search did not see)."""
+        at = pd.Index(self.item_ids).get_indexer(item_ids)
+        out = np.zeros((len(item_ids), self.vectors.shape[1]), dtype=np.float32)
+        seen = at >= 0
+        out[seen] = self.vectors[at[seen]]
+        return out
 
 
 def _cross_validate(algo, params, inter, k, folds, seed, items, progress) -> dict:

@@ -145,6 +145,7 @@ class SVDRecommender(Recommender):
         regs = self._grid("reg", self.reg, self.reg_grid)
         pops = self._grid("popularity_reg", self.popularity_reg, self.popularity_reg_grid)
         preset = self.__dict__.pop("_preset", None)
+        start = self.__dict__.pop("_start", None)
         if preset is not None:
             best = (min(int(preset[0]), max_rank), float(preset[1]), float(preset[2]))
         elif len(ranks) * len(regs) * len(pops) > 1:
@@ -154,8 +155,9 @@ class SVDRecommender(Recommender):
         else:
             best = (ranks[0], regs[0], pops[0])
         self.rank_, self.reg_, self.popularity_reg_ = best
+        n_iter = self.n_iter if start is None else warm_iterations(self.n_iter)
         factors = Factors.fit(
-            self.weigh_rows(user_items), self.rank_, self.popularity_reg_, self.n_iter, rng
+            self.weigh_rows(user_items), self.rank_, self.popularity_reg_, n_iter, rng, start
         )
         self.item_factors_ = factors.vectors
         self.singular_values_ = factors.values
@@ -164,16 +166,21 @@ class SVDRecommender(Recommender):
         self.input_factors_ = factors.vectors / factors.scale[:, None] * self.shrinkage_
         self.output_factors_ = factors.vectors * factors.scale[:, None]
 
-    def use_settings(self, rank: int, reg: float, popularity_reg: float) -> SVDRecommender:
+    def use_settings(
+        self, rank: int, reg: float, popularity_reg: float, start: np.ndarray | None = None
+    ) -> SVDRecommender:
         """Let the next ``fit`` use these settings instead of validating its ``"auto"`` ones (they
         were chosen elsewhere, e.g. by ``search`` on a shared validation split); ``rank_``,
         ``reg_`` and ``popularity_reg_`` are then these, and the params keep saying ``"auto"``.
-        Returns ``self``."""
+        ``start`` (n_items, >= 1 columns; e.g. ``search``'s ``best_vectors_``, the SVD these
+        settings were chosen from) seeds that fit's SVD, which then takes half the power
+        iterations. Returns ``self``."""
         self._preset = (
             int(check_number("rank", rank, 1, integer=True)),
             float(check_number("reg", reg, 0.0)),
             float(check_number("popularity_reg", popularity_reg, 0.0)),
         )
+        self._start = start
         return self
 
     def search(
@@ -196,7 +203,9 @@ class SVDRecommender(Recommender):
         start) and each is scored as soon as it is done. From each SVD every rank is scored at
         the middle ``reg`` (truncations of it) and the other regs at the best rank
         (``Factors.search``). ``"auto"`` params search their grid, fixed ones stay. Returns
-        ``(weighting, rank, reg, popularity_reg) -> NDCG@10`` of the settings tried.
+        ``(weighting, rank, reg, popularity_reg) -> NDCG@10`` of the settings tried, and keeps
+        the right singular vectors of the SVD the best of them (``best_setting``) comes from in
+        ``best_vectors_`` (n_items, columns), a start for later fits (``use_settings``).
         ``progress`` hears after each SVD is scored. ``fit(weigher, rank, popularity_reg,
         n_iter, rng, start)`` computes each SVD of ``user_items`` weighed by
         ``weigher.weigh_rows`` (default: ``Factors.fit`` here; the Spark engine passes one whose
@@ -232,6 +241,9 @@ class SVDRecommender(Recommender):
                 factors = job.result()
                 for (rank, reg), score in factors.search(rows, held, ranks, regs, pool).items():
                     results[(weigher.weighting, rank, reg, pop)] = score
+                best = best_setting(results)
+                if (best[0], best[3]) == (weigher.weighting, pop):
+                    self.best_vectors_ = factors.vectors
                 tried = len({(key[0], key[3]) for key in results})
                 report(
                     progress,
@@ -252,7 +264,7 @@ class SVDRecommender(Recommender):
             start = svds[pops.index(best)].vectors
             del svds
             others = [(probe(weighting), best) for weighting in weightings[1:]]
-            run(others, start, max(1, int(self.n_iter) // 2))
+            run(others, start, warm_iterations(self.n_iter))
         return results
 
     def ranks_for(self, shape: tuple[int, int]) -> list[int]:
@@ -412,6 +424,12 @@ class SVDRecommender(Recommender):
                     for rank, score in scores.items():
                         results[(rank, reg, pop)] = score
         return results
+
+
+def warm_iterations(n_iter: int) -> int:
+    """Power iterations of an SVD started from the vectors of a similar matrix: half of
+    ``n_iter``, at least 1."""
+    return max(1, int(n_iter) // 2)
 
 
 def best_setting(scores: dict[tuple[str, int, float, float], float]) -> tuple:
