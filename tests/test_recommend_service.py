@@ -447,8 +447,12 @@ def test_streamed_export_equals_the_in_memory_frame(shop, tmp_path, monkeypatch,
     written = pd.read_csv(out["path"]) if suffix == ".csv" else pd.read_parquet(out["path"])
     expected = export.neutralise_formulas(whole) if suffix == ".csv" else whole
     assert written["user_id"].astype(str).tolist() == expected["user_id"].tolist()
-    assert written["item_id"].astype(str).tolist() == expected["item_id"].tolist()
-    assert written["reason"].tolist() == expected["reason"].tolist()
+    # a toy lover's third pick is a kitchen item whose score is float noise (about 1e-9, the
+    # kitchen block is orthogonal to theirs): which one depends on the shape of the block
+    meant = (expected["score"].abs() > 1e-6).to_numpy()
+    assert 9 <= meant.sum() < len(expected)
+    assert written["item_id"].astype(str)[meant].tolist() == expected["item_id"][meant].tolist()
+    assert written["reason"][meant].tolist() == expected["reason"][meant].tolist()
     assert "kit5" not in set(written["item_id"])
 
 

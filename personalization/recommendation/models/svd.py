@@ -66,6 +66,7 @@ RANK_BUDGET = 2.5e9
 VALIDATION_CELLS = 1.6e7
 SMALL_RANKS = (2, 4)
 GRAM_ROWS = 8192  # rows per float64 slice of gram_of
+SVD_BLOCK_ROWS = 8192  # rows of the matrix per product in truncated_svd
 WEIGHED_KEPT = 2  # weighed matrices a search keeps (see _fit_here)
 WEIGHTINGS = ("none", "log", "binary", "bm25")
 AUTO = (None, "auto")
@@ -559,17 +560,45 @@ def truncated_svd(
     Randomized subspace iteration on ``X^T X`` (Halko et al.) in float32; each step is
     re-orthonormalised through the eigendecomposition of its small Gram matrix, and a final
     Rayleigh-Ritz step gives the vectors. Only sparse products and l x l dense work (l = rank +
-    oversample), which keeps it fast where dense LAPACK on tall matrices is slow. ``X^T Y`` is
-    taken as ``(Y^T X)^T`` (a dense-times-CSR product: no transposed copy of ``X``, and several
-    times faster than a CSR of ``X^T`` gathering rows of ``Y``). ``start`` (n_cols, <= l), e.g.
-    the vectors of a similar matrix, seeds the subspace; random columns fill it up to l.
+    oversample), which keeps it fast where dense LAPACK on tall matrices is slow. ``X^T X Q`` is
+    summed over blocks of ``SVD_BLOCK_ROWS`` rows (``row_blocks``), as the Spark engine sums it
+    over its partitions: only one block's (rows x l) product is held at a time, not the whole
+    (n_rows x l) one, which two SVDs side by side would each fault in afresh. ``start``
+    (n_cols, <= l), e.g. the vectors of a similar matrix, seeds the subspace; random columns fill
+    it up to l.
     """
     basis = start_basis(matrix.shape[1], min(rank + oversample, matrix.shape[1]), rng, start)
+    blocks = row_blocks(matrix)
     for _ in range(max(0, n_iter)):
-        product = np.asarray(matrix @ basis).T  # freed before the next one is made
-        basis = orthonormalise(np.ascontiguousarray(np.asarray(product @ matrix).T))
-        del product
-    return ritz(gram_of(np.asarray(matrix @ basis)), basis, rank)
+        normal = np.zeros_like(basis)  # X^T X Q, (n_cols, l)
+        for block in blocks:
+            normal += block.T @ np.asarray(block @ basis)
+        basis = orthonormalise(normal)
+    gram = np.zeros((basis.shape[1], basis.shape[1]), dtype=np.float64)
+    for block in blocks:
+        gram += gram_of(np.asarray(block @ basis))
+    return ritz(gram, basis, rank)
+
+
+def row_blocks(matrix: sp.csr_matrix, rows: int = SVD_BLOCK_ROWS) -> list[sp.csr_matrix]:
+    """``matrix`` (CSR) as consecutive blocks of at most ``rows`` rows that share its data and
+    column indices (no copy)."""
+    blocks = []
+    for lo in range(0, matrix.shape[0], rows):
+        hi = min(lo + rows, matrix.shape[0])
+        first, last = matrix.indptr[lo], matrix.indptr[hi]
+        blocks.append(
+            sp.csr_matrix(
+                (
+                    matrix.data[first:last],
+                    matrix.indices[first:last],
+                    matrix.indptr[lo : hi + 1] - first,
+                ),
+                shape=(hi - lo, matrix.shape[1]),
+                copy=False,
+            )
+        )
+    return blocks
 
 
 def gram_of(block: np.ndarray, rows: int = GRAM_ROWS) -> np.ndarray:
