@@ -193,6 +193,42 @@ def test_item_similarity_ranks_items_of_the_same_block_higher(model_and_matrix):
     )
 
 
+def test_history_similarity_is_item_similarity_of_each_history_entry(model_and_matrix):
+    from personalization.recommendation.reasons import row_entries
+
+    _, model, matrix = model_and_matrix
+    rows = np.array([3, 25, 3, 7, 25, 3, 0, 39])  # a row's pairs need not be neighbours
+    items = np.array([11, 2, 4, 15, 19, 0, 9, 1])
+    pair, others, _ = row_entries(matrix, rows)
+    got = model.history_similarity(rows, items, pair, others)
+    assert got.dtype == np.float32 and len(got) == len(pair) > 0
+    np.testing.assert_allclose(got, model.item_similarity(items[pair], others), atol=2e-5)
+    assert model.history_similarity(rows[:0], items[:0], pair[:0], others[:0]).shape == (0,)
+
+
+def test_history_dots_batches_rows_of_any_history_length(monkeypatch):
+    from personalization.recommendation.models import base
+    from personalization.recommendation.reasons import row_entries
+
+    rng = np.random.default_rng(3)
+    vectors = base.unit_rows(rng.standard_normal((50, 8)).astype(np.float32))
+    lengths = [0, 1, 2, 3, 5, 9, 17, 40, 1, 0]
+    matrix = sp.vstack(
+        [
+            sp.csr_matrix((np.ones(n), (np.zeros(n), rng.choice(50, n, replace=False))), (1, 50))
+            for n in lengths
+        ]
+    ).tocsr()
+    rows = rng.integers(0, len(lengths), 60)
+    items = rng.integers(0, 50, 60)
+    pair, others, _ = row_entries(matrix, rows)
+    want = base.pair_dots(vectors, items[pair], others)
+    monkeypatch.setattr(base, "BLOCK_CELLS", 64)  # several chunks per history length
+    np.testing.assert_allclose(
+        base.history_dots(vectors, rows, items, pair, others), want, atol=2e-5
+    )
+
+
 def test_item_similarity_refuses_bad_pairs(model_and_matrix):
     _, model, _ = model_and_matrix
     with pytest.raises(BadInputError, match="pair up one to one"):

@@ -188,10 +188,10 @@ def _history_reasons(art, tables, history, rows, items) -> tuple[np.ndarray, pa.
     their texts (the pairs' history entries in one flat array, grouped by pair; no Python loop
     and no sort)."""
     pair, hist, _ = history
+    sims = art.model.history_similarity(rows, items, pair, hist)
     other = hist != items[pair]
-    pair, hist = pair[other], hist[other]
-    sims, floor = _pair_similarity(art, tables, items[pair], hist)
-    strong = sims >= floor
+    pair, hist, sims = pair[other], hist[other], sims[other]
+    strong = sims >= _similarity_floor(art, tables, items[pair], hist)
     pair, hist, sims = pair[strong], hist[strong], sims[strong]
     if len(pair) == 0:
         return pair, pa.array([], type=pa.string())
@@ -228,16 +228,14 @@ def segment_argmax(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, 
     return np.minimum.reduceat(positions, starts), maxima
 
 
-def _pair_similarity(art, tables, items: np.ndarray, others: np.ndarray):
-    """Similarity (float32) of each ``items[i]`` to ``others[i]``, asked of the model
-    (``item_similarity``); and the least similarity that makes a truthful "because you bought"
-    for each pair: ``REASON_SIMILARITY`` of the model's ``similarity_kind``, doubled across
+def _similarity_floor(art, tables, items: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """The least similarity of ``items[i]`` to ``others[i]`` that makes a truthful "because you
+    bought": ``REASON_SIMILARITY`` of the model's ``similarity_kind``, doubled across
     categories."""
-    sims = art.model.item_similarity(items, others)
     base = REASON_SIMILARITY[art.model.similarity_kind]
     codes = tables.category_codes
     cross = (codes[items] != codes[others]) & (codes[items] >= 0) & (codes[others] >= 0)
-    return sims, np.where(cross, 2 * base, base)
+    return np.where(cross, 2 * base, base)
 
 
 def _verb_codes(art, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

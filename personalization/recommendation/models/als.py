@@ -141,6 +141,9 @@ class ALSRecommender(Recommender):
     def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
         return pair_dots(unit_rows(self.item_factors_), items, others)
 
+    def similarity_vectors(self) -> np.ndarray:
+        return unit_rows(self.item_factors_)
+
 
 def solve_cg(
     blocks: list[Block], fixed: np.ndarray, start: np.ndarray, reg: float, steps: int

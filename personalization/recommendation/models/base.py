@@ -113,6 +113,11 @@ class Recommender(ABC):
     def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
         """``item_similarity`` of checked index arrays of one length."""
 
+    def similarity_vectors(self) -> np.ndarray | None:
+        """Dense item vectors (n_items, d) whose dot products are ``item_similarity`` (for
+        ``history_similarity``), or None where the similarity is not such a product."""
+        return None
+
     def _contributions(
         self, history: np.ndarray, weights: np.ndarray, item_index: int
     ) -> np.ndarray:
@@ -214,6 +219,21 @@ class Recommender(ABC):
         if len(items) == 0:
             return np.zeros(0, dtype=np.float32)
         return np.asarray(self._pair_similarity(items, others), dtype=np.float32).ravel()
+
+    def history_similarity(
+        self, rows: np.ndarray, items: np.ndarray, pair: np.ndarray, others: np.ndarray
+    ) -> np.ndarray:
+        """``item_similarity(items[pair], others)`` for the history entries of lists: ``pair``
+        (ascending) is the pair (a list's ``rows[i]``, ``items[i]``) each entry belongs to, and
+        the entries of the pairs of one row are that row's history, the same items in the same
+        order (``reasons.row_entries``). Where the similarity is a dot product of item vectors,
+        each history is multiplied by all its row's items at once (``history_dots``)."""
+        vectors = self.similarity_vectors()
+        if vectors is None or len(pair) == 0:
+            return self.item_similarity(np.asarray(items)[pair], others)
+        self._check_fitted()
+        items, others = self._check_items(items), self._check_items(others, "others")
+        return history_dots(vectors, np.asarray(rows), items, np.asarray(pair), others)
 
     def explain(
         self, user_index: int, user_items: sp.csr_matrix, item_index: int, n: int = 3
@@ -560,6 +580,73 @@ def pair_dots(
         else:
             out[start : start + step] = np.einsum("ij,ij->i", a, b)
     return _rounded(out)
+
+
+def history_dots(
+    vectors: np.ndarray, rows: np.ndarray, items: np.ndarray, pair: np.ndarray, others: np.ndarray
+) -> np.ndarray:
+    """``pair_dots(vectors, items[pair], others)`` for history entries: ``pair`` (ascending) gives
+    the pair of each entry, and the entries of every pair whose ``rows`` value is the same are
+    that row's history, the same items in the same order (``reasons.row_entries``).
+
+    Each row's history is gathered once and multiplied by the items of all its pairs in one small
+    product, rows batched by history length (padded to a power of two, at most ``BLOCK_CELLS``
+    gathered cells at a time): the work of the entries themselves, where ``pair_dots``' product
+    of every distinct item with every distinct history item of an export block does some thirty
+    times more and holds a 30 MB grid."""
+    out = np.zeros(len(pair), dtype=np.float32)
+    if len(pair) == 0:
+        return out
+    vectors = np.asarray(vectors, dtype=np.float32)
+    starts = np.searchsorted(pair, np.arange(len(rows)))  # each pair's first entry
+    lengths = np.diff(np.r_[starts, len(pair)])
+    _, first, owner = np.unique(rows, return_index=True, return_inverse=True)
+    owner = owner.ravel()
+    counts = np.bincount(owner)
+    by_owner = np.argsort(owner, kind="stable")  # pairs row by row, in their order
+    slot = np.empty(len(rows), dtype=np.int64)  # each pair's place among its row's pairs
+    slot[by_owner] = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
+    sizes = lengths[first]
+    widths = 1 << np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64)
+    for width in np.unique(widths):
+        members = np.flatnonzero(widths == width)
+        step = max(1, BLOCK_CELLS // (int(width) * vectors.shape[1]))
+        for lo in range(0, len(members), step):
+            _history_chunk(
+                vectors,
+                items,
+                others,
+                starts,
+                lengths,
+                owner,
+                slot,
+                first,
+                sizes,
+                members[lo : lo + step],
+                int(width),
+                int(counts.max()),
+                out,
+            )
+    return _rounded(out)
+
+
+def _history_chunk(
+    vectors, items, others, starts, lengths, owner, slot, first, sizes, members, width, most, out
+) -> None:
+    """``history_dots`` for the rows ``members`` (histories of at most ``width`` entries)."""
+    place = np.full(len(first), -1, dtype=np.int64)
+    place[members] = np.arange(len(members))
+    pairs = np.flatnonzero(place[owner] >= 0)
+    steps = np.arange(width)
+    inside = steps[None, :] < sizes[members][:, None]
+    history = np.zeros((len(members), width), dtype=np.int64)
+    history[inside] = others[(starts[first[members]][:, None] + steps[None, :])[inside]]
+    chosen = np.zeros((len(members), most, vectors.shape[1]), dtype=np.float32)
+    chosen[place[owner[pairs]], slot[pairs]] = vectors[items[pairs]]
+    dots = np.matmul(chosen, vectors[history].transpose(0, 2, 1))  # (rows, most, width)
+    found = dots[place[owner[pairs]], slot[pairs]]  # (pairs, width)
+    kept = steps[None, :] < lengths[pairs][:, None]
+    out[(starts[pairs][:, None] + steps[None, :])[kept]] = found[kept]
 
 
 def _distinct(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

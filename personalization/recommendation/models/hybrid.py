@@ -91,6 +91,9 @@ class HybridRecommender(Recommender):
     def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
         return self.collaborative_.item_similarity(items, others)
 
+    def similarity_vectors(self) -> np.ndarray | None:
+        return self.collaborative_.similarity_vectors()
+
     def _contributions(
         self, history: np.ndarray, weights: np.ndarray, item_index: int
     ) -> np.ndarray:

@@ -182,6 +182,9 @@ class SASRecRecommender(SequenceRecommender):
     def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
         return pair_dots(self.item_vectors_, items, others)
 
+    def similarity_vectors(self) -> np.ndarray:
+        return self.item_vectors_
+
     def _check_sasrec_params(self) -> None:
         for name, low in (("dim", 4), ("blocks", 1), ("heads", 1), ("max_len", 2)):
             check_number(name, getattr(self, name), low, integer=True)

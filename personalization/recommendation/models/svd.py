@@ -349,6 +349,9 @@ class SVDRecommender(Recommender):
     def _pair_similarity(self, items: np.ndarray, others: np.ndarray) -> np.ndarray:
         return pair_dots(self._unit_factors(), items, others)
 
+    def similarity_vectors(self) -> np.ndarray:
+        return self._unit_factors()
+
     def _unit_factors(self) -> np.ndarray:
         """The item factors scaled by the singular values, each row of length 1 (float32),
         computed once per fitted model (not saved: rebuilt on first use after loading)."""
