@@ -189,10 +189,9 @@ def _history_reasons(art, tables, history, rows, items) -> tuple[np.ndarray, pa.
     and no sort)."""
     pair, hist, _ = history
     sims = art.model.history_similarity(rows, items, pair, hist)
-    other = hist != items[pair]
-    pair, hist, sims = pair[other], hist[other], sims[other]
-    strong = sims >= _similarity_floor(art, tables, items[pair], hist)
-    pair, hist, sims = pair[strong], hist[strong], sims[strong]
+    recommended = items[pair]
+    named = (hist != recommended) & (sims >= _similarity_floor(art, tables, recommended, hist))
+    pair, hist, sims = pair[named], hist[named], sims[named]
     if len(pair) == 0:
         return pair, pa.array([], type=pa.string())
     starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])  # entries come grouped by pair
@@ -233,6 +232,8 @@ def _similarity_floor(art, tables, items: np.ndarray, others: np.ndarray) -> np.
     bought": ``REASON_SIMILARITY`` of the model's ``similarity_kind``, doubled across
     categories."""
     base = REASON_SIMILARITY[art.model.similarity_kind]
+    if not tables.categories:  # no item has a category: one floor for every pair
+        return base
     codes = tables.category_codes
     cross = (codes[items] != codes[others]) & (codes[items] >= 0) & (codes[others] >= 0)
     return np.where(cross, 2 * base, base)
