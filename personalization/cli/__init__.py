@@ -37,6 +37,7 @@ from functools import cached_property
 from typing import Any, NoReturn
 
 from personalization.cli.allocator import keep_freed_memory
+from personalization.cli.lazy import defer_unused_imports
 from personalization.errors import BadInputError, DatabaseBusyError, PersonalizationError
 
 PROG = "python -m personalization"
@@ -201,9 +202,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (0 done, 1 failed, 2 bad input), or the code a
     command that succeeded set as ``args.exit_code`` after its JSON (``monitor``: 3 when an
     alert fires). Run from the shell (``argv`` None), a command that ends by itself first lets
-    the allocator keep freed memory for reuse (``allocator.keep_freed_memory``)."""
+    the allocator keep freed memory for reuse (``allocator.keep_freed_memory``); every command
+    run from the shell loads the submodules no command uses lazily (``lazy``)."""
     try:
         args = build_parser().parse_args(argv)
+        if argv is None:
+            defer_unused_imports()  # see cli.lazy
         if argv is None and not getattr(args, "long_running", False):
             keep_freed_memory()  # a batch command run from the shell (see cli.allocator)
         result = args.func(args)
