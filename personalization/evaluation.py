@@ -125,6 +125,14 @@ def split_events(
     raise BadInputError(f"split must be one of {', '.join(SPLITS)}; got {method!r}")
 
 
+def split_columns(method: str) -> tuple[str, ...]:
+    """The columns ``split_events`` reads for ``method`` (a split of a frame of only these
+    gives the same rows)."""
+    return {"random": ("user_id", "item_id"), "temporal": ("timestamp",)}.get(
+        method, ("user_id", "item_id", "timestamp")
+    )
+
+
 def split_events_random(
     events: pd.DataFrame, test_size: float = 0.2, seed: int = 0
 ) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -9,7 +9,7 @@ given. Weights of the same (user, item) pair are summed; a pair whose sum is not
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,6 +41,7 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("purchase", "transaction", "order", "buy", "sale", "checkout"), "purchase"),
 }
 RATING = "rating"
+SPLIT_COLUMNS = ("user_id", "item_id", "timestamp")  # what evaluation.split_events reads
 PURCHASE = "purchase"
 RETURNS = ("ignore", "subtract")
 MAX_FILTER_PASSES = 20
@@ -214,18 +215,20 @@ class EventCodes:
         self.user_ids, self.item_ids = np.asarray(user_ids), np.asarray(item_ids)
         self.index = events.index
 
-    def split_frame(self) -> pd.DataFrame:
-        """What ``evaluation.split_events`` reads of the events (user and item codes, the time)
-        on their index: a temporal or random split of it gives the rows a split of the events
-        would (``rows_of`` its parts), without copying the events' text columns into each part
-        (at 20M events, 5 of the 6 seconds the splits took)."""
-        data = {"user_id": self.users, "item_id": self.items}
-        if self.times is not None:
-            data["timestamp"] = self.times
-        return pd.DataFrame(data, index=self.index, copy=False)
+    def split_frame(self, columns: Sequence[str] = SPLIT_COLUMNS) -> pd.DataFrame:
+        """What ``evaluation.split_events`` reads of the events (of ``columns``: user and item
+        codes, the time) on their index: a temporal or random split of it gives the rows a split
+        of the events would (``rows_of`` its parts), without copying the events' text columns
+        into each part (at 20M events, 5 of the 6 seconds the splits took), nor the columns a
+        split method does not read (``evaluation.split_columns``)."""
+        data = {"user_id": self.users, "item_id": self.items, "timestamp": self.times}
+        kept = {name: data[name] for name in columns if data[name] is not None}
+        return pd.DataFrame(kept, index=self.index, copy=False)
 
     def rows_of(self, part: pd.DataFrame) -> np.ndarray:
         """Positions (in the frame given at construction) of the rows of ``part``."""
+        if isinstance(self.index, pd.RangeIndex) and self.index.start == 0 and self.index.step == 1:
+            return np.asarray(part.index, dtype=np.int64)  # the labels are the positions
         return self.index.get_indexer(part.index)
 
     def interactions(
@@ -296,9 +299,12 @@ def _assemble(
     matrix.data = np.maximum(matrix.data, 0)
     matrix.eliminate_zeros()
     rows, cols = _filter(matrix, min_user_interactions, min_item_interactions)
-    matrix = matrix[rows][:, cols].tocsr()
+    if len(rows) < shape[0] or len(cols) < shape[1]:  # else every row and column stays as it is
+        matrix = matrix[rows][:, cols].tocsr()
+        if age is not None:
+            age = age[rows][:, cols].tocsr()
     if age is not None:
-        age = _align(age[rows][:, cols].tocsr(), matrix)
+        age = _align(age, matrix)
     if matrix.nnz == 0:
         raise NotEnoughDataError(
             f"No interactions are left from {n_events} events after weighting and filtering "

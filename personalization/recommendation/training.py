@@ -525,7 +525,7 @@ def _quick_metrics(
     is measured: both use the settings ``_choose_settings`` chose on the training part (the SVD
     ``preset``), so the final fit waits for nothing else and the two share the machine's cores."""
     method = "temporal" if _has_times(events) else "random"
-    whole = events if codes is None else codes.split_frame()
+    whole = events if codes is None else codes.split_frame(evaluation.split_columns(method))
     try:
         train_ev, test_ev = evaluation.split_events(whole, method, 0.2, 0)
         params, preset = _choose_settings(
