@@ -41,6 +41,7 @@ SYNONYMS: dict[str, str] = {
     **dict.fromkeys(("purchase", "transaction", "order", "buy", "sale", "checkout"), "purchase"),
 }
 RATING = "rating"
+UNTYPED = "interaction"  # the type of an event without one
 SPLIT_COLUMNS = ("user_id", "item_id", "timestamp")  # what evaluation.split_events reads
 PURCHASE = "purchase"
 RETURNS = ("ignore", "subtract")
@@ -166,8 +167,7 @@ def build_interactions(
     """
     _check_columns(events)
     _check_arguments(half_life_days, min_user_interactions, min_item_interactions, returns)
-    types = _event_types(events)
-    weights = _event_weight_array(events, types, event_weights, returns)
+    weights = _event_weight_array(events, *event_kinds(events), event_weights, returns)
     times, now_ts = _timestamps(events, half_life_days, now)
     if half_life_days is not None:
         weights = weights * _decay(times, now_ts, float(half_life_days))
@@ -206,7 +206,10 @@ class EventCodes:
     ) -> None:
         _check_columns(events)
         _check_arguments(half_life_days, 1, 1, returns)
-        self.weights = _event_weight_array(events, _event_types(events), event_weights, returns)
+        self.kinds, self.kind_names = event_kinds(events)
+        self.weights = _event_weight_array(
+            events, self.kinds, self.kind_names, event_weights, returns
+        )
         self.times, _ = _timestamps(events, half_life_days, None)
         self.half_life_days = half_life_days
         users, user_ids = pd.factorize(events["user_id"], sort=True)
@@ -362,15 +365,23 @@ def _check_arguments(half_life, min_user, min_item, returns) -> None:
             raise BadInputError(f"{name} must be at least 1; got {value!r}.")
 
 
-def _event_types(events: pd.DataFrame) -> pd.Series:
+def event_kinds(events: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Each event's type as a code (-1 where it has none, and for every event of a frame without
+    ``event_type``) and the type names as text, in order of first appearance."""
     if "event_type" not in events.columns:
-        return pd.Series("interaction", index=events.index)
-    return events["event_type"].astype("string").fillna("interaction")
+        return np.full(len(events), -1, dtype=np.intp), []
+    kinds, names = pd.factorize(events["event_type"])
+    return kinds, [str(name) for name in names]
 
 
-def _event_weight_array(events, types, event_weights, returns) -> np.ndarray:
-    codes, uniques = pd.factorize(types)
-    uniques = [str(u) for u in uniques]
+def _event_weight_array(events, kinds, names, event_weights, returns) -> np.ndarray:
+    """Each event's weight from its type (``event_kinds``; an event without one weighs as type
+    ``UNTYPED``), its value for ratings, and ``returns`` for purchases of negative value."""
+    codes, uniques = kinds, list(names)
+    if (kinds < 0).any():
+        if UNTYPED not in uniques:
+            uniques.append(UNTYPED)
+        codes = np.where(kinds >= 0, kinds, uniques.index(UNTYPED))
     given = {str(k): float(v) for k, v in (event_weights or {}).items()}
     known = set(DEFAULT_EVENT_WEIGHTS) | {RATING} | set(uniques)
     unknown = sorted(set(given) - known)

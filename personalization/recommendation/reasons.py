@@ -44,6 +44,7 @@ from personalization.recommendation.interactions import (
     EventCodes,
     Interactions,
     canonical_event_type,
+    event_kinds,
     folded_event_type,
 )
 
@@ -318,7 +319,7 @@ def reason_inputs(
     return {
         "pair_types": pair_types,
         "event_types": event_types,
-        "trending": _trending(events, interactions),
+        "trending": _trending(events, interactions, codes),
     }
 
 
@@ -328,8 +329,8 @@ def _pair_types(
     """Code + 1 of the strongest event type of each (user, item) pair of the matrix."""
     if "event_type" not in events:
         return sp.csr_matrix(inter.matrix.shape, dtype=np.int16), []
-    kinds, names = pd.factorize(events["event_type"])  # a missing type: -1, left out below
-    types = [str(t) for t in names]
+    # a missing type: -1, left out below
+    kinds, types = event_kinds(events) if codes is None else (codes.kinds, codes.kind_names)
     if codes is None:
         rows = inter.user_indices(events["user_id"])
         cols = inter.item_indices(events["item_id"])
@@ -355,10 +356,16 @@ def _pair_types(
     return matrix, types
 
 
-def _trending(events: pd.DataFrame, inter: Interactions) -> np.ndarray:
-    """Items among the ``TRENDING_TOP`` most users touched in the last week of the data."""
+def _trending(events: pd.DataFrame, inter: Interactions, codes: EventCodes | None = None):
+    """Items among the ``TRENDING_TOP`` most users touched in the last week of the data (bool
+    per item column); by the events' ``codes`` when given (no text is grouped again)."""
     out = np.zeros(inter.matrix.shape[1], dtype=bool)
     if "timestamp" not in events or events["timestamp"].notna().sum() < 2:
+        return out
+    if codes is not None and codes.times is not None:
+        top = _trending_codes(codes)
+        cols = inter.item_indices(codes.item_ids[top])
+        out[cols[cols >= 0]] = True
         return out
     ts = pd.to_datetime(events["timestamp"], errors="coerce")
     recent = events[ts >= ts.max() - pd.Timedelta(days=TRENDING_DAYS)]
@@ -367,3 +374,18 @@ def _trending(events: pd.DataFrame, inter: Interactions) -> np.ndarray:
     cols = inter.item_indices(top[top >= 2].index)
     out[cols[cols >= 0]] = True
     return out
+
+
+def _trending_codes(codes: EventCodes) -> np.ndarray:
+    """``_trending``'s items as item codes of ``codes``: the same counts of distinct users per
+    item in the last ``TRENDING_DAYS`` days, the same ties (the first ids in sorted order)."""
+    times = codes.times
+    stamped = ~np.isnat(times)
+    recent = stamped & (times >= times[stamped].max() - np.timedelta64(TRENDING_DAYS, "D"))
+    users, items = codes.users[recent], codes.items[recent]
+    known = (users >= 0) & (items >= 0)
+    n_users = np.int64(len(codes.user_ids))
+    pairs = np.unique(items[known].astype(np.int64) * n_users + users[known])
+    counts = np.bincount(pairs // n_users, minlength=len(codes.item_ids))
+    top = np.argsort(-counts, kind="stable")[:TRENDING_TOP]
+    return top[counts[top] >= 2]
