@@ -467,6 +467,7 @@ class Factors:
 
     def __init__(self, vectors: np.ndarray, values: np.ndarray, scale: np.ndarray) -> None:
         self.vectors, self.values, self.scale = vectors, values, scale
+        self._ranked: dict[int, tuple[np.ndarray, NormOrder]] = {}  # see ranked()
 
     @classmethod
     def fit(
@@ -524,6 +525,8 @@ class Factors:
         """NDCG@10 of ``held`` for the histories ``rows`` at each rank (truncations of this SVD);
         with ``pool``, the users' lists are made in one slice per worker, side by side."""
         n = min(VALIDATION_K, len(self.scale))
+        for k in ranks:  # made here once, not by each slice's thread at the same time
+            self.ranked(k)
         if pool is None or rows.shape[0] < 2 * WORKERS:
             lists = [self.top_lists(rows, ranks, reg, n)]
         else:
@@ -539,15 +542,23 @@ class Factors:
         norm bound (``bounded_top_n``: exact, without scoring most of the catalogue)."""
         f = self.shrinkage(reg)
         projected = np.asarray(rows @ (self.vectors / self.scale[:, None])) * f
-        outputs = self.vectors * self.scale[:, None]
         seen = rows.nonzero()
         lists = {}
         for k in ranks:
-            items = np.ascontiguousarray(outputs[:, :k])
+            items, order = self.ranked(k)
             lists[k], _ = bounded_top_n(
-                np.ascontiguousarray(projected[:, :k]), items, NormOrder.of(items), n, seen
+                np.ascontiguousarray(projected[:, :k]), items, order, n, seen
             )
         return lists
+
+    def ranked(self, k: int) -> tuple[np.ndarray, NormOrder]:
+        """The output factors ``D V`` at rank ``k`` (n_items, k) and their ``NormOrder``, made
+        once per rank: every validation pass and every shrinkage reuses them."""
+        found = self._ranked.get(k)
+        if found is None:
+            items = np.ascontiguousarray(self.vectors[:, :k] * self.scale[:, None])
+            found = self._ranked.setdefault(k, (items, NormOrder.of(items)))
+        return found
 
 
 def truncated_svd(
