@@ -228,7 +228,7 @@ def segment_argmax(values: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, 
     return np.minimum.reduceat(positions, starts), maxima
 
 
-def _similarity_floor(art, tables, items: np.ndarray, others: np.ndarray) -> np.ndarray:
+def _similarity_floor(art, tables, items: np.ndarray, others: np.ndarray) -> np.ndarray | float:
     """The least similarity of ``items[i]`` to ``others[i]`` that makes a truthful "because you
     bought": ``REASON_SIMILARITY`` of the model's ``similarity_kind``, doubled across
     categories."""
@@ -356,7 +356,9 @@ def _pair_types(
     return matrix, types
 
 
-def _trending(events: pd.DataFrame, inter: Interactions, codes: EventCodes | None = None):
+def _trending(
+    events: pd.DataFrame, inter: Interactions, codes: EventCodes | None = None
+) -> np.ndarray:
     """Items among the ``TRENDING_TOP`` most users touched in the last week of the data (bool
     per item column); by the events' ``codes`` when given (no text is grouped again)."""
     out = np.zeros(inter.matrix.shape[1], dtype=bool)

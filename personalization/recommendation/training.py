@@ -714,8 +714,8 @@ def _choose_settings(
     per weighting and popularity setting at the largest rank and scores every rank and shrinkage
     from it, on up to ``SEARCH_CELLS`` / n_items validation users. Returns the params (with the
     chosen ``weighting``) and the ``preset`` (rank, reg, popularity_reg, ``SearchStart``) that
-    later fits reuse
-    (None when nothing was chosen, or the split is too small: the model then validates itself)."""
+    later fits reuse (None when nothing was chosen, or the split is too small: the model then
+    validates itself)."""
     if algo != "svd":
         return params, None
     model = make_recommender(algo, **params)

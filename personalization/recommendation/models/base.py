@@ -606,47 +606,31 @@ def history_dots(
     by_owner = np.argsort(owner, kind="stable")  # pairs row by row, in their order
     slot = np.empty(len(rows), dtype=np.int64)  # each pair's place among its row's pairs
     slot[by_owner] = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    sizes = lengths[first]
+    sizes, most = lengths[first], int(counts.max())
+
+    def multiply(members: np.ndarray, width: int) -> None:
+        """The entries of the rows ``members``, whose histories hold at most ``width`` items."""
+        place = np.full(len(first), -1, dtype=np.int64)
+        place[members] = np.arange(len(members))
+        pairs = np.flatnonzero(place[owner] >= 0)
+        steps = np.arange(width)
+        inside = steps[None, :] < sizes[members][:, None]
+        history = np.zeros((len(members), width), dtype=np.int64)
+        history[inside] = others[(starts[first[members]][:, None] + steps[None, :])[inside]]
+        chosen = np.zeros((len(members), most, vectors.shape[1]), dtype=np.float32)
+        chosen[place[owner[pairs]], slot[pairs]] = vectors[items[pairs]]
+        dots = np.matmul(chosen, vectors[history].transpose(0, 2, 1))  # (rows, most, width)
+        found = dots[place[owner[pairs]], slot[pairs]]  # (pairs, width)
+        kept = steps[None, :] < lengths[pairs][:, None]
+        out[(starts[pairs][:, None] + steps[None, :])[kept]] = found[kept]
+
     widths = 1 << np.ceil(np.log2(np.maximum(sizes, 1))).astype(np.int64)
     for width in np.unique(widths):
         members = np.flatnonzero(widths == width)
         step = max(1, BLOCK_CELLS // (int(width) * vectors.shape[1]))
         for lo in range(0, len(members), step):
-            _history_chunk(
-                vectors,
-                items,
-                others,
-                starts,
-                lengths,
-                owner,
-                slot,
-                first,
-                sizes,
-                members[lo : lo + step],
-                int(width),
-                int(counts.max()),
-                out,
-            )
+            multiply(members[lo : lo + step], int(width))
     return _rounded(out)
-
-
-def _history_chunk(
-    vectors, items, others, starts, lengths, owner, slot, first, sizes, members, width, most, out
-) -> None:
-    """``history_dots`` for the rows ``members`` (histories of at most ``width`` entries)."""
-    place = np.full(len(first), -1, dtype=np.int64)
-    place[members] = np.arange(len(members))
-    pairs = np.flatnonzero(place[owner] >= 0)
-    steps = np.arange(width)
-    inside = steps[None, :] < sizes[members][:, None]
-    history = np.zeros((len(members), width), dtype=np.int64)
-    history[inside] = others[(starts[first[members]][:, None] + steps[None, :])[inside]]
-    chosen = np.zeros((len(members), most, vectors.shape[1]), dtype=np.float32)
-    chosen[place[owner[pairs]], slot[pairs]] = vectors[items[pairs]]
-    dots = np.matmul(chosen, vectors[history].transpose(0, 2, 1))  # (rows, most, width)
-    found = dots[place[owner[pairs]], slot[pairs]]  # (pairs, width)
-    kept = steps[None, :] < lengths[pairs][:, None]
-    out[(starts[pairs][:, None] + steps[None, :])[kept]] = found[kept]
 
 
 def _distinct(ids: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

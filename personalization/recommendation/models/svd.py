@@ -24,7 +24,8 @@ randomized SVD, passes ``RANK_BUDGET``; with a large catalogue fewer validation 
 Training (``recommendation.training``) instead chooses the weighting, rank, shrinkage and
 popularity damping together on its own validation split with ``search`` (coordinate search, one
 SVD per weighting and damping tried, those of a round side by side), and later fits take the
-choice through ``use_settings`` rather than validating again.
+choice, and the SVD it came from as their start, through ``use_settings`` rather than
+validating again.
 """
 
 from __future__ import annotations
