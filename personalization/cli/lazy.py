@@ -29,9 +29,12 @@ class _Deferred(importlib.abc.MetaPathFinder):
             if finder is self or not hasattr(finder, "find_spec"):
                 continue
             spec = finder.find_spec(name, path, target)
-            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                spec.loader = importlib.util.LazyLoader(spec.loader)
-                return spec
+            if spec is None:
+                continue
+            if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+                return None  # not a loader LazyLoader can wrap: the usual import goes on
+            spec.loader = importlib.util.LazyLoader(spec.loader)
+            return spec
         return None
 
 
