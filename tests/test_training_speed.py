@@ -107,10 +107,16 @@ def test_search_scores_every_open_setting_and_use_settings_skips_validation():
 
 
 def test_search_start_puts_each_items_vector_on_its_row_of_another_matrix():
+    from personalization.recommendation.interactions import Interactions
     from personalization.recommendation.training import SearchStart
 
     start = SearchStart(np.arange(6, dtype=np.float32).reshape(3, 2), np.array(["a", "b", "c"]))
-    assert start.for_items(np.array(["c", "new", "a"], dtype=object)).tolist() == [
+    other = Interactions(
+        sp.csr_matrix((2, 3), dtype=np.float32),
+        np.array(["u1", "u2"], dtype=object),
+        np.array(["c", "new", "a"], dtype=object),
+    )
+    assert start.for_items(other).tolist() == [
         [4.0, 5.0],
         [0.0, 0.0],
         [0.0, 1.0],

@@ -403,7 +403,7 @@ def _fit(
     model = make_recommender(algo, **params)
     if preset is not None and hasattr(model, "use_settings"):
         model.use_settings(
-            *(p.for_items(inter.item_ids) if isinstance(p, SearchStart) else p for p in preset)
+            *(p.for_items(inter) if isinstance(p, SearchStart) else p for p in preset)
         )
     start = time.perf_counter()
     if seqs is not None and algo in SEQUENCE_ALGORITHMS:
@@ -746,12 +746,13 @@ class SearchStart:
     def __init__(self, vectors: np.ndarray, item_ids: np.ndarray) -> None:
         self.vectors, self.item_ids = vectors, item_ids
 
-    def for_items(self, item_ids: np.ndarray) -> np.ndarray:
-        """The vectors on the rows of ``item_ids`` (zero for an item the search did not see)."""
-        at = pd.Index(self.item_ids).get_indexer(item_ids)
-        out = np.zeros((len(item_ids), self.vectors.shape[1]), dtype=np.float32)
-        seen = at >= 0
-        out[seen] = self.vectors[at[seen]]
+    def for_items(self, inter: Interactions) -> np.ndarray:
+        """The vectors on the item columns of ``inter`` (zero for an item the search did not
+        see), placed through its item index."""
+        cols = inter.item_indices(self.item_ids)
+        out = np.zeros((inter.matrix.shape[1], self.vectors.shape[1]), dtype=np.float32)
+        known = cols >= 0
+        out[cols[known]] = self.vectors[known]
         return out
 
 

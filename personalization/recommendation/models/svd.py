@@ -231,14 +231,13 @@ class SVDRecommender(Recommender):
             found.fit_weighting(user_items)
             return found, found.weigh_rows(user_items[users])
 
-        def run(round_: list[tuple[tuple, float]], start, n_iter) -> list[Factors]:
+        def run(round_: list[tuple[tuple, float]], start, n_iter) -> None:
             jobs = [
                 fitting.submit(
                     fit, weigher, max(ranks), pop, n_iter, RandomState(next(seeds)), start
                 )
                 for (weigher, _), pop in round_
             ]
-            done = []
             for ((weigher, rows), pop), job in zip(round_, jobs, strict=True):
                 factors = job.result()
                 for (rank, reg), score in factors.search(rows, held, ranks, regs, pool).items():
@@ -252,8 +251,6 @@ class SVDRecommender(Recommender):
                     tried / planned,
                     f"tried {weigher.weighting} weights ({tried} of {planned})",
                 )
-                done.append(factors)
-            return done
 
         with (
             threadpool_limits(limits=config.blas_threads()),
@@ -261,12 +258,10 @@ class SVDRecommender(Recommender):
             ThreadPoolExecutor(max_workers=WORKERS) as fitting,
         ):
             first = probe(weightings[0])
-            svds = run([(first, pop) for pop in pops], None, self.n_iter)
-            best = max(results, key=lambda key: (results[key], -key[3]))[3]
-            start = svds[pops.index(best)].vectors
-            del svds
+            run([(first, pop) for pop in pops], None, self.n_iter)
+            best = best_setting(results)[3]  # best_vectors_ are of that SVD
             others = [(probe(weighting), best) for weighting in weightings[1:]]
-            run(others, start, warm_iterations(self.n_iter))
+            run(others, self.best_vectors_, warm_iterations(self.n_iter))
         return results
 
     def ranks_for(self, shape: tuple[int, int]) -> list[int]:
