@@ -241,8 +241,8 @@ def _similarity_floor(art, tables, items: np.ndarray, others: np.ndarray) -> np.
 
 
 def _verb_codes(art, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Per (row, column) pair, the index in ``ReasonTables.verbs`` of the verb of its strongest
-    event type ("bought", "viewed"; 0, "chose", where none is stored)."""
+    """Per (row, column) pair, the index in ``ReasonTables.verb_text`` of the verb of its
+    strongest event type ("bought", "viewed"; 0, "chose", where none is stored)."""
     if len(rows) == 0:
         return np.zeros(0, dtype=np.int64)
     codes = _stored_values(art.pair_types, rows, cols).astype(np.int64)
@@ -359,35 +359,27 @@ def _pair_types(
 def _trending(
     events: pd.DataFrame, inter: Interactions, codes: EventCodes | None = None
 ) -> np.ndarray:
-    """Items among the ``TRENDING_TOP`` most users touched in the last week of the data (bool
-    per item column); by the events' ``codes`` when given (no text is grouped again)."""
+    """Items among the ``TRENDING_TOP`` most users touched in the last ``TRENDING_DAYS`` days of
+    the data, by two users or more (bool per item column); ties go to the first ids in sorted
+    order. From the events' ``codes`` when given (no id is read again)."""
     out = np.zeros(inter.matrix.shape[1], dtype=bool)
     if "timestamp" not in events or events["timestamp"].notna().sum() < 2:
         return out
     if codes is not None and codes.times is not None:
-        top = _trending_codes(codes)
-        cols = inter.item_indices(codes.item_ids[top])
-        out[cols[cols >= 0]] = True
-        return out
-    ts = pd.to_datetime(events["timestamp"], errors="coerce")
-    recent = events[ts >= ts.max() - pd.Timedelta(days=TRENDING_DAYS)]
-    counts = recent.groupby(recent["item_id"].astype(str))["user_id"].nunique()
-    top = counts.nlargest(TRENDING_TOP)
-    cols = inter.item_indices(top[top >= 2].index)
+        times, users, items, item_ids = codes.times, codes.users, codes.items, codes.item_ids
+        recent = ~np.isnat(times)
+        recent[recent] = times[recent] >= times[recent].max() - np.timedelta64(TRENDING_DAYS, "D")
+    else:
+        ts = pd.to_datetime(events["timestamp"], errors="coerce")
+        recent = (ts >= ts.max() - pd.Timedelta(days=TRENDING_DAYS)).to_numpy()
+        users, _ = pd.factorize(events["user_id"])
+        items, item_ids = pd.factorize(events["item_id"].astype(str), sort=True)
+    users, items = users[recent], items[recent]
+    known = (users >= 0) & (items >= 0)
+    width = np.int64(max(users.max(initial=0), 0) + 1)
+    pairs = np.unique(items[known].astype(np.int64) * width + users[known])
+    counts = np.bincount(pairs // width, minlength=len(item_ids))
+    top = np.argsort(-counts, kind="stable")[:TRENDING_TOP]
+    cols = inter.item_indices(np.asarray(item_ids)[top[counts[top] >= 2]])
     out[cols[cols >= 0]] = True
     return out
-
-
-def _trending_codes(codes: EventCodes) -> np.ndarray:
-    """``_trending``'s items as item codes of ``codes``: the same counts of distinct users per
-    item in the last ``TRENDING_DAYS`` days, the same ties (the first ids in sorted order)."""
-    times = codes.times
-    stamped = ~np.isnat(times)
-    recent = stamped & (times >= times[stamped].max() - np.timedelta64(TRENDING_DAYS, "D"))
-    users, items = codes.users[recent], codes.items[recent]
-    known = (users >= 0) & (items >= 0)
-    n_users = np.int64(len(codes.user_ids))
-    pairs = np.unique(items[known].astype(np.int64) * n_users + users[known])
-    counts = np.bincount(pairs // n_users, minlength=len(codes.item_ids))
-    top = np.argsort(-counts, kind="stable")[:TRENDING_TOP]
-    return top[counts[top] >= 2]
