@@ -38,9 +38,8 @@ class _Deferred(importlib.abc.MetaPathFinder):
         return None
 
 
-def defer_unused_imports() -> bool:
+def defer_unused_imports() -> None:
     """Load ``DEFERRED`` lazily from now on in this process (once; they stay eager when already
-    imported). Returns whether the finder is in place."""
+    imported)."""
     if not any(isinstance(finder, _Deferred) for finder in sys.meta_path):
         sys.meta_path.insert(0, _Deferred())
-    return True
